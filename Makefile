@@ -1,0 +1,45 @@
+# tierflow — the two commands a new user runs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_LOGGING_LEVEL := WARNING
+
+.PHONY: run test install lint bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, initialise the SQLite database, load demo data, show the pipeline.
+run: $(STAMP)
+	$(BIN)/tierflow init
+	$(BIN)/tierflow demo --cases 300 --seed 2013
+	$(BIN)/tierflow case list --state escalated --limit 20
+	@echo "Try: $(BIN)/tierflow case show 1   |   $(BIN)/tierflow --help"
+
+## make test: install what tests need and run the whole suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/apply_throughput.py
+
+## make lock: re-pin the full dependency set after changing pyproject.toml.
+lock:
+	rm -rf /tmp/tierflow-lock && $(PYTHON) -m venv /tmp/tierflow-lock
+	/tmp/tierflow-lock/bin/pip install --quiet -e '.[test]'
+	(echo "# Full pinned set; regenerate with: make lock"; \
+	 /tmp/tierflow-lock/bin/pip freeze --exclude-editable | grep -vi '^tierflow') > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

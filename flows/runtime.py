@@ -1,0 +1,42 @@
+"""Wiring: settings → database engine → process → domain engine, built once per process.
+
+The CLI, flows and the dashboard all start here, so they agree on where the
+data lives and which process definition applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlalchemy import Engine as SAEngine
+
+from states.engine import Engine
+from states.process import ProcessDefinition, load_process
+from states.settings import Settings, load_settings
+from states.store import init_schema, make_engine
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Runtime:
+        return cls(load_settings(**overrides))
+
+    @cached_property
+    def db(self) -> SAEngine:
+        return make_engine(self.settings.resolved_database_url)
+
+    @cached_property
+    def process(self) -> ProcessDefinition:
+        return load_process(self.settings.process_file)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return Engine(self.db, self.process)
+
+    def init(self) -> None:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        init_schema(self.db)

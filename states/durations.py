@@ -1,0 +1,61 @@
+"""SLA durations: ISO 8601 text in policy files, `timedelta` in the domain.
+
+Targets are measured in business time, so only units of fixed length are
+accepted: weeks, days, hours, minutes and seconds. Months and years are
+refused because "one month of business time" has no single length.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import isodate
+
+from states.errors import PolicyError
+
+ALLOWED = "an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds)"
+
+
+def parse_duration(text: str, source: str, key: str) -> timedelta:
+    """Parse a positive ISO 8601 duration (``PT4H``, ``P2D``, ``P1W``).
+
+    Raises `PolicyError(source, key, ...)` for anything else: text that is
+    not ISO 8601, years or months, and zero or negative durations.
+    """
+    if not isinstance(text, str):
+        raise PolicyError(source, key, f"{text!r} is not a text; allowed: {ALLOWED}")
+    try:
+        parsed = isodate.parse_duration(text)
+    except (isodate.ISO8601Error, ValueError) as exc:
+        raise PolicyError(
+            source, key, f"{text!r} is not an ISO 8601 duration; allowed: {ALLOWED}"
+        ) from exc
+    if not isinstance(parsed, timedelta):
+        raise PolicyError(
+            source,
+            key,
+            f"{text!r} uses years or months, which have no fixed length in business time; "
+            f"allowed: {ALLOWED}",
+        )
+    if parsed <= timedelta(0):
+        raise PolicyError(source, key, f"{text!r} is not longer than zero; allowed: {ALLOWED}")
+    return parsed
+
+
+def format_duration(td: timedelta) -> str:
+    """Compact human form: ``2d 4h 05m``, ``3h 00m``, ``45m``, ``0m``.
+
+    Seconds are dropped (truncated toward zero); a negative duration, such as
+    the time since a breach, gets a leading ``-``.
+    """
+    if td < timedelta(0):
+        formatted = format_duration(-td)
+        return formatted if formatted == "0m" else f"-{formatted}"
+    total_minutes = td // timedelta(minutes=1)
+    days, minutes_of_day = divmod(total_minutes, 24 * 60)
+    hours, minutes = divmod(minutes_of_day, 60)
+    if days:
+        return f"{days}d {hours}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m"

@@ -1,0 +1,277 @@
+"""The engine: the one way cases change.
+
+``apply(command)`` and ``apply_many(commands)`` validate, run the process
+machine, fold the new events into the case projection and write both in one
+transaction. Guarantees callers rely on:
+
+* all or nothing: a batch that fails anywhere writes nothing
+  (:class:`BatchFailed` names the command);
+* optimistic concurrency: the case row is updated only if its version is the
+  one read; a command with ``expected_version`` fails with
+  :class:`ConcurrencyConflict` on mismatch, one without is retried on a
+  fresh read, so two writers never both win;
+* idempotency: a command whose ``idempotency_key`` was applied before returns
+  the first result (``replayed=True``) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from states.case import FIELD_NAMES, CaseSnapshot
+from states.commands import Act, Command, OpenCase, fingerprint
+from states.decide import decide_act, decide_open
+from states.errors import (
+    BatchFailed,
+    CaseNotFound,
+    CommandError,
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    InvalidInput,
+    StoreError,
+)
+from states.events import GENESIS, Event, evolve, new_snapshot, seal
+from states.machine import ProcessMachine
+from states.process import ProcessDefinition
+from states.store import (
+    CASE,
+    EVENT,
+    event_row,
+    load_cases,
+    register_process,
+    row_to_event,
+    write_transaction,
+)
+
+_UPDATE_COLUMNS = tuple(name for name in FIELD_NAMES if name != "id")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Result:
+    """What one command did. ``replayed`` is True for an idempotent repeat."""
+
+    case_id: int
+    version: int
+    state: str
+    level: str | None
+    events: list[Event] = field(default_factory=list)
+    replayed: bool = False
+
+
+class _Retry(Exception):
+    """The optimistic write lost a race; the batch may be retried on a fresh read."""
+
+
+@dataclass(slots=True)
+class _Work:
+    """Per-batch scratch: cases touched, with the version each had when read."""
+
+    snapshots: dict[int, CaseSnapshot] = field(default_factory=dict)
+    read_version: dict[int, int] = field(default_factory=dict)
+    events: list[tuple[Event, str | None]] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(
+        self,
+        db: SAEngine,
+        definition: ProcessDefinition,
+        clock: Callable[[], datetime] = utcnow,
+        max_retries: int = 5,
+    ) -> None:
+        self.db = db
+        self.definition = definition
+        self.machine = ProcessMachine(definition)
+        self.clock = clock
+        self.max_retries = max_retries
+        self._update = (
+            CASE.update()
+            .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
+            .values({name: bindparam(name) for name in _UPDATE_COLUMNS})
+        )
+        self._registered = False
+
+    def apply(self, command: Command, now: datetime | None = None) -> Result:
+        return self.apply_many([command], now)[0]
+
+    def apply_many(self, commands: Sequence[Command], now: datetime | None = None) -> list[Result]:
+        """Apply `commands` in order, in one transaction; returns one Result per command."""
+        at = self._now(now)
+        return self.apply_timed([(command, at) for command in commands])
+
+    def apply_timed(self, items: Sequence[tuple[Command, datetime]]) -> list[Result]:
+        """Like `apply_many`, each command with its own time (imports, demo data, timers)."""
+        if not items:
+            return []
+        items = [(command, self._now(at)) for command, at in items]
+        commands = [command for command, _ in items]
+        for attempt in range(self.max_retries + 1):
+            try:
+                with write_transaction(self.db) as conn:
+                    results = self._apply_batch(conn, items)
+                self._registered = True
+                return results
+            except _Retry:
+                pinned = any(isinstance(c, Act) and c.expected_version for c in commands)
+                if pinned or attempt == self.max_retries:
+                    raise ConcurrencyConflict(_first_case(commands), None, None) from None
+            except SAIntegrityError as exc:
+                if attempt == self.max_retries:
+                    raise StoreError(f"write refused by the database: {exc.orig}") from None
+        raise AssertionError("unreachable")
+
+    def _now(self, now: datetime | None) -> datetime:
+        now = now or self.clock()
+        if now.tzinfo is None:
+            raise InvalidInput("now", now, "a timezone-aware datetime")
+        return now.astimezone(UTC)
+
+    def _apply_batch(
+        self, conn: Connection, items: Sequence[tuple[Command, datetime]]
+    ) -> list[Result]:
+        commands = [command for command, _ in items]
+        if not self._registered:
+            self._register(conn, items[0][1] if items else self._now(None))
+        earlier = self._earlier_results(conn, commands)
+        work = _Work()
+        work.snapshots = load_cases(
+            conn, {c.case_id for c in commands if isinstance(c, Act)}
+        )
+        work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
+        results: list[Result] = []
+        seen_keys: dict[str, Result] = {}
+        for index, (command, now) in enumerate(items):
+            key = command.idempotency_key
+            if key is not None and (key in earlier or key in seen_keys):
+                results.append(earlier.get(key) or _as_replay(seen_keys[key]))
+                continue
+            try:
+                result = self._apply_one(conn, work, command, now)
+            except CommandError as exc:
+                if len(commands) == 1:
+                    raise
+                raise BatchFailed(index, exc) from exc
+            if key is not None:
+                seen_keys[key] = result
+            results.append(result)
+        self._write(conn, work, self._now(None))
+        return results
+
+    def _apply_one(self, conn: Connection, work: _Work, command: Command, now: datetime) -> Result:
+        command_id = uuid.uuid4().hex
+        command_hash = fingerprint(command) if command.idempotency_key else None
+        if isinstance(command, OpenCase):
+            events = decide_open(command, self.machine, now)
+            snap = new_snapshot(events[0])
+            snap.version = 0  # inserted now, brought to version 1 by the batched update
+            snap.last_hash = GENESIS
+            snap.last_seq = 0
+            case_id = conn.execute(
+                CASE.insert().values(**_columns(snap)).returning(CASE.c.id)
+            ).scalar_one()
+            snap.id = case_id
+            work.snapshots[case_id] = snap
+            work.read_version[case_id] = 0
+            snap.version = 0
+        else:
+            snap = work.snapshots.get(command.case_id)
+            if snap is None:
+                raise CaseNotFound(command.case_id)
+            if command.expected_version is not None and command.expected_version != snap.version:
+                raise ConcurrencyConflict(command.case_id, command.expected_version, snap.version)
+            events = decide_act(snap, command, self.machine, now)
+        for event in events:
+            event.command_id = command_id
+        events[0].idempotency_key = command.idempotency_key
+        seal(events, snap.id, snap.last_seq, snap.last_hash)  # type: ignore[arg-type]
+        start = 1 if isinstance(command, OpenCase) else 0
+        if start:
+            snap.last_seq, snap.last_hash = events[0].seq, events[0].hash
+        for event in events[start:]:
+            evolve(snap, event)
+        snap.version += 1
+        work.events.extend((event, command_hash) for event in events)
+        return Result(snap.id, snap.version, snap.state, snap.level, events)  # type: ignore[arg-type]
+
+    def _write(self, conn: Connection, work: _Work, recorded_at: datetime) -> None:
+        if work.events:
+            conn.execute(EVENT.insert(), [event_row(e, recorded_at, h) for e, h in work.events])
+        touched = [
+            snap for cid, snap in work.snapshots.items() if snap.version != work.read_version[cid]
+        ]
+        if not touched:
+            return
+        params = []
+        for snap in touched:
+            row = _columns(snap)
+            row["b_id"] = snap.id
+            row["b_version"] = work.read_version[snap.id]
+            params.append(row)
+        if conn.dialect.supports_sane_multi_rowcount:
+            updated = conn.execute(self._update, params).rowcount
+        else:
+            updated = sum(conn.execute(self._update, [row]).rowcount for row in params)
+        if updated != len(params):
+            raise _Retry()
+
+    def _earlier_results(self, conn: Connection, commands: Sequence[Command]) -> dict[str, Result]:
+        """Results of commands whose idempotency key was already applied (and stored)."""
+        keyed = {c.idempotency_key: c for c in commands if c.idempotency_key}
+        if not keyed:
+            return {}
+        found: dict[str, Result] = {}
+        rows = conn.execute(
+            select(EVENT.c.idempotency_key, EVENT.c.command_id, EVENT.c.command_hash).where(
+                EVENT.c.idempotency_key.in_(list(keyed))
+            )
+        ).all()
+        for key, command_id, command_hash in rows:
+            if command_hash != fingerprint(keyed[key]):
+                raise IdempotencyConflict(key)
+            events = [
+                row_to_event(row)
+                for row in conn.execute(
+                    select(EVENT).where(EVENT.c.command_id == command_id).order_by(EVENT.c.seq)
+                )
+            ]
+            version = conn.execute(
+                select(EVENT.c.command_id)
+                .where(EVENT.c.case_id == events[0].case_id, EVENT.c.seq <= events[-1].seq)
+                .distinct()
+            ).all()
+            last = events[-1]
+            found[key] = Result(last.case_id, len(version), last.to_state, last.to_level,  # type: ignore[arg-type]
+                                events, replayed=True)
+        return found
+
+    def _register(self, conn: Connection, now: datetime) -> None:
+        d = self.definition
+        register_process(conn, d.version_id, d.name, d.version, d.digest, d.source_text, now)
+
+
+def _columns(snap: CaseSnapshot) -> dict[str, Any]:
+    return {name: getattr(snap, name) for name in _UPDATE_COLUMNS}
+
+
+def _as_replay(result: Result) -> Result:
+    return Result(result.case_id, result.version, result.state, result.level, result.events,
+                  replayed=True)
+
+
+def _first_case(commands: Sequence[Command]) -> Any:
+    for command in commands:
+        if isinstance(command, Act):
+            return command.case_id
+    return None

@@ -1,0 +1,166 @@
+"""The one exception hierarchy of tierflow.
+
+Every error a caller can act on is a :class:`TierflowError`; the CLI and the
+dashboard catch it at their edge and print ``str(error)`` as one line.
+Anything else escaping the domain is a bug.
+
+    TierflowError
+    ├── ConfigError                 a process/policy/settings file is wrong
+    │   ├── ProcessDefinitionError  the process TOML
+    │   └── PolicyError             the SLA / escalation policy TOML
+    ├── CommandError                a command cannot be applied
+    │   ├── InvalidInput            a field has a value that is not allowed
+    │   ├── CaseNotFound
+    │   ├── InvalidTransition       trigger not allowed in the current state
+    │   ├── GuardFailed             trigger allowed, but a guard refused it
+    │   │   └── AuthorityExceeded   amount above the acting level's limit
+    │   ├── ConcurrencyConflict     the case changed under the writer
+    │   ├── IdempotencyConflict     key reused for a different command
+    │   └── BatchFailed             one command of a batch failed (all rolled back)
+    ├── StoreError                  the database refused or is unreachable
+    └── IntegrityError              stored history does not verify
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class TierflowError(Exception):
+    """Base of every error tierflow raises on purpose."""
+
+
+class ConfigError(TierflowError):
+    """A configuration file is invalid; names the file, the key and what is allowed."""
+
+    def __init__(self, source: str, key: str, problem: str, line: int | None = None) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        self.line = line
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {key}: {problem}")
+
+
+class ProcessDefinitionError(ConfigError):
+    """The process definition TOML is invalid."""
+
+
+class PolicyError(ConfigError):
+    """The SLA / escalation policy TOML is invalid."""
+
+
+class CommandError(TierflowError):
+    """A command could not be applied; nothing was written."""
+
+
+class InvalidInput(CommandError):
+    """A field of a command has a value that is not allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"invalid {field} {value!r}: {allowed}")
+
+
+class CaseNotFound(CommandError):
+    def __init__(self, case_id: Any) -> None:
+        self.case_id = case_id
+        super().__init__(f"case {case_id} not found")
+
+
+class InvalidTransition(CommandError):
+    """The trigger is not defined from the case's current state."""
+
+    def __init__(self, case_id: Any, trigger: str, state: str, allowed: Iterable[str]) -> None:
+        self.case_id = case_id
+        self.trigger = trigger
+        self.state = state
+        self.allowed = sorted(allowed)
+        allowed_text = ", ".join(self.allowed) if self.allowed else "none"
+        super().__init__(
+            f"case {case_id}: cannot {trigger} from state {state!r}; allowed here: {allowed_text}"
+        )
+
+
+class GuardFailed(CommandError):
+    """The trigger exists from this state but a guard refused it."""
+
+    def __init__(self, trigger: str, reason: str, case_id: Any = None) -> None:
+        self.case_id = case_id
+        self.trigger = trigger
+        self.reason = reason
+        prefix = f"case {case_id}: " if case_id is not None else ""
+        super().__init__(f"{prefix}{trigger} refused: {reason}")
+
+
+class AuthorityExceeded(GuardFailed):
+    """Resolving would settle an amount above the acting level's authority."""
+
+    def __init__(
+        self,
+        trigger: str,
+        amount: str,
+        acting_level: str,
+        limit: str,
+        required_level: str | None,
+        case_id: Any = None,
+    ) -> None:
+        self.amount = amount
+        self.acting_level = acting_level
+        self.limit = limit
+        self.required_level = required_level
+        who = (
+            f"the lowest level that may resolve it is {required_level!r}"
+            if required_level
+            else "no level of the ladder has enough authority"
+        )
+        super().__init__(
+            trigger,
+            f"amount claimed {amount} is above the authority limit {limit} of level "
+            f"{acting_level!r}; {who}",
+            case_id,
+        )
+
+
+class ConcurrencyConflict(CommandError):
+    def __init__(self, case_id: Any, expected: int | None, actual: int | None) -> None:
+        self.case_id = case_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"case {case_id} changed concurrently: expected version {expected}, found {actual}"
+        )
+
+
+class IdempotencyConflict(CommandError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was already used for a different command; "
+            "use a new key for a new command"
+        )
+
+
+class BatchFailed(CommandError):
+    """One command of a batch failed; the whole batch was rolled back."""
+
+    def __init__(self, index: int, cause: TierflowError) -> None:
+        self.index = index
+        self.cause = cause
+        super().__init__(f"command #{index} of the batch failed, nothing written: {cause}")
+
+
+class StoreError(TierflowError):
+    """The database refused an operation or could not be reached."""
+
+
+class IntegrityError(TierflowError):
+    """Stored history does not verify (hash chain broken or projection differs)."""
+
+    def __init__(self, case_id: Any, problems: list[str]) -> None:
+        self.case_id = case_id
+        self.problems = problems
+        super().__init__(f"case {case_id}: history does not verify: " + "; ".join(problems))

@@ -1,0 +1,223 @@
+"""Case events: the only source of history, hash-chained per case.
+
+An :class:`Event` is a fact ("case 12 was escalated to manager by ana because
+legal risk"). :func:`evolve` folds one event into a :class:`CaseSnapshot`;
+the engine stores exactly the fold of the events it writes, and the audit
+replays the same fold, so projection and history cannot drift apart.
+
+Each event's ``hash`` is SHA-256 over a canonical JSON of its content and the
+previous event's hash (``GENESIS`` for the first), so editing, removing or
+reordering any stored event breaks every hash after it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from states.case import CaseSnapshot
+
+EVENT_FORMAT = 1
+GENESIS = "0" * 64
+
+
+@dataclass(slots=True)
+class Event:
+    type: str
+    occurred_at: datetime
+    actor: str
+    from_state: str | None
+    to_state: str
+    from_level: str | None
+    to_level: str | None
+    payload: dict[str, Any] = field(default_factory=dict)
+    case_id: int | None = None
+    seq: int = 0
+    command_id: str | None = None
+    idempotency_key: str | None = None
+    format: int = EVENT_FORMAT
+    prev_hash: str = ""
+    hash: str = ""
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: every fact of the event, keys sorted."""
+        body = {
+            "format": self.format,
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "type": self.type,
+            "occurred_at": self.occurred_at.isoformat(),
+            "actor": self.actor,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "from_level": self.from_level,
+            "to_level": self.to_level,
+            "payload": self.payload,
+            "command_id": self.command_id,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+def seal(events: list[Event], case_id: int, last_seq: int, last_hash: str) -> str:
+    """Number and chain `events` after (`last_seq`, `last_hash`); returns the new head hash."""
+    head = last_hash
+    for offset, event in enumerate(events, start=1):
+        event.case_id = case_id
+        event.seq = last_seq + offset
+        event.prev_hash = head
+        event.hash = head = event.compute_hash()
+    return head
+
+
+def new_snapshot(event: Event) -> CaseSnapshot:
+    """The snapshot an ``opened`` event creates."""
+    p = event.payload
+    at = event.occurred_at
+    return CaseSnapshot(
+        id=event.case_id,
+        customer_id=p["customer_id"],
+        subject=p["subject"],
+        description=p.get("description", ""),
+        priority=p["priority"],
+        channel=p["channel"],
+        customer_tier=p.get("customer_tier", "standard"),
+        amount_claimed_minor=p.get("amount_claimed_minor"),
+        currency=p["currency"],
+        external_ref=p.get("external_ref"),
+        state=event.to_state,
+        level=None,
+        acknowledged=None,
+        assignee=None,
+        team=p.get("team"),
+        waiting=False,
+        flags=[],
+        satisfaction=None,
+        opened_at=at,
+        updated_at=at,
+        state_entered_at=at,
+        escalated_at=None,
+        resolved_at=None,
+        resolved_level=None,
+        followed_up_at=None,
+        reopen_count=0,
+        escalation_count=0,
+        process_version=p["process_version"],
+        version=1,
+        last_seq=event.seq,
+        last_hash=event.hash,
+    )
+
+
+def evolve(snap: CaseSnapshot, event: Event) -> None:
+    """Fold `event` into `snap` in place (callers copy first when they must keep the old one)."""
+    if event.to_state != snap.state:
+        snap.state_entered_at = event.occurred_at
+    snap.state = event.to_state
+    snap.level = event.to_level
+    snap.updated_at = event.occurred_at
+    snap.last_seq = event.seq
+    snap.last_hash = event.hash
+    handler = _HANDLERS.get(event.type)
+    if handler is not None:
+        handler(snap, event)
+
+
+def fold(events: list[Event]) -> CaseSnapshot:
+    """Rebuild a case from its full history (the first event must be ``opened``)."""
+    if not events or events[0].type != "opened":
+        raise ValueError("a case history starts with an 'opened' event")
+    snap = new_snapshot(events[0])
+    versions = {events[0].command_id}
+    for event in events[1:]:
+        evolve(snap, event)
+        if event.command_id not in versions:
+            versions.add(event.command_id)
+            snap.version += 1
+    return snap
+
+
+def _assign(snap: CaseSnapshot, event: Event) -> None:
+    snap.assignee = event.payload["assignee"]
+    if event.payload.get("team"):
+        snap.team = event.payload["team"]
+
+
+def _escalate(snap: CaseSnapshot, event: Event) -> None:
+    snap.escalation_count += 1
+    snap.escalated_at = event.occurred_at
+    snap.acknowledged = False
+
+
+def _acknowledge(snap: CaseSnapshot, event: Event) -> None:
+    snap.acknowledged = True
+    if event.payload.get("assignee"):
+        snap.assignee = event.payload["assignee"]
+
+
+def _de_escalate(snap: CaseSnapshot, event: Event) -> None:
+    snap.acknowledged = None
+    snap.escalated_at = None
+
+
+def _resolve(snap: CaseSnapshot, event: Event) -> None:
+    snap.resolved_at = event.occurred_at
+    snap.resolved_level = event.from_level or "first_level"
+    snap.waiting = False
+    snap.acknowledged = None
+
+
+def _follow_up(snap: CaseSnapshot, event: Event) -> None:
+    snap.followed_up_at = event.occurred_at
+    snap.satisfaction = event.payload.get("satisfaction")
+
+
+def _reopen(snap: CaseSnapshot, event: Event) -> None:
+    snap.reopen_count += 1
+    snap.resolved_at = None
+    snap.resolved_level = None
+    snap.followed_up_at = None
+    snap.acknowledged = None
+    snap.escalated_at = None
+
+
+def _wait(snap: CaseSnapshot, event: Event) -> None:
+    snap.waiting = True
+
+
+def _replied(snap: CaseSnapshot, event: Event) -> None:
+    snap.waiting = False
+
+
+def _flagged(snap: CaseSnapshot, event: Event) -> None:
+    flag = event.payload["flag"]
+    if flag not in snap.flags:
+        snap.flags = [*snap.flags, flag]
+
+
+def _updated(snap: CaseSnapshot, event: Event) -> None:
+    changes = event.payload.get("changes", {})
+    for name in ("amount_claimed_minor", "priority", "customer_tier", "team"):
+        if name in changes:
+            setattr(snap, name, changes[name])
+
+
+_HANDLERS = {
+    "assign": _assign,
+    "escalate": _escalate,
+    "acknowledge": _acknowledge,
+    "de_escalate": _de_escalate,
+    "resolve": _resolve,
+    "follow_up": _follow_up,
+    "reopen": _reopen,
+    "wait_on_customer": _wait,
+    "customer_replied": _replied,
+    "flagged": _flagged,
+    "updated": _updated,
+}

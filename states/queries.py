@@ -1,0 +1,60 @@
+"""Read-side queries shared by the CLI and (later) the dashboard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from states.case import CaseSnapshot
+from states.errors import CaseNotFound
+from states.events import Event
+from states.store import CASE, load_events, row_to_snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilter:
+    state: str | None = None
+    level: str | None = None
+    assignee: str | None = None
+    priority: str | None = None
+    customer_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def list_cases(conn: Connection, where: CaseFilter) -> tuple[list[CaseSnapshot], int]:
+    """Cases matching `where` (oldest first) and the total count before the limit."""
+    query = select(CASE)
+    for column in ("state", "level", "assignee", "priority", "customer_id"):
+        value = getattr(where, column)
+        if value is not None:
+            query = query.where(CASE.c[column] == value)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = conn.execute(query.order_by(CASE.c.id).limit(where.limit).offset(where.offset))
+    return [row_to_snapshot(row) for row in rows], total
+
+
+def get_case(conn: Connection, case_id: int) -> tuple[CaseSnapshot, list[Event]]:
+    row = conn.execute(select(CASE).where(CASE.c.id == case_id)).first()
+    if row is None:
+        raise CaseNotFound(case_id)
+    return row_to_snapshot(row), load_events(conn, case_id)
+
+
+def counts_by_state(conn: Connection) -> dict[tuple[str, str | None], int]:
+    rows = conn.execute(
+        select(CASE.c.state, CASE.c.level, func.count()).group_by(CASE.c.state, CASE.c.level)
+    )
+    return {(state, level): count for state, level, count in rows}
+
+
+def case_ages(case: CaseSnapshot, now: datetime) -> dict[str, Any]:
+    """How long the case has existed and how long it has sat in its current state."""
+    return {
+        "age": now - case.opened_at,
+        "in_state": now - case.state_entered_at,
+        "since_update": now - case.updated_at,
+    }

@@ -1,0 +1,39 @@
+"""Settings: read once from the environment (``TIERFLOW_*``) and passed down.
+
+Nothing else in tierflow reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from states.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".tierflow",
+                       description="data directory (SQLite file, outbox files, logs)")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: "
+                                     "SQLite file tierflow.db under home")
+    process_file: Path | None = Field(default=None, description="process TOML replacing the "
+                                      "shipped default")
+    policy_file: Path | None = Field(default=None, description="SLA/escalation policy TOML "
+                                     "replacing the shipped default")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'tierflow.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "TIERFLOW_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError("environment", key, first["msg"]) from None

@@ -1,0 +1,153 @@
+"""Database access: engine creation, schema, and the queries the domain needs.
+
+SQLite (the default) runs in WAL mode and takes the write lock at the start
+of a write transaction (``BEGIN IMMEDIATE``) so that two writers queue
+instead of failing on lock upgrade; PostgreSQL relies on the optimistic
+version check in the ``UPDATE``. Library errors are translated into
+:class:`StoreError` here, at the edge of the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+from sqlmodel import SQLModel
+
+from states.case import FIELD_NAMES, CaseSnapshot
+from states.errors import StoreError
+from states.events import Event
+from states.tables import SCHEMA_VERSION, Case, CaseEvent, ProcessVersion, SchemaInfo
+
+CASE = Case.__table__
+EVENT = CaseEvent.__table__
+_WRITE = "tierflow_write"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An Engine for `url`; SQLite files get WAL, a busy timeout and IMMEDIATE writes."""
+    try:
+        if url.startswith("sqlite"):
+            return _sqlite_engine(url, **kwargs)
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                           poolclass=kwargs.pop("poolclass", NullPool), **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        writing = conn.get_execution_options().get(_WRITE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: commits on success, rolls back on any error."""
+    try:
+        with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
+            yield conn
+    except OperationalError as exc:
+        raise StoreError(f"database error: {exc.orig}") from None
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise StoreError(f"database error: {exc.orig}") from None
+
+
+def init_schema(engine: Engine) -> None:
+    """Create missing tables (idempotent) and record the schema version."""
+    try:
+        SQLModel.metadata.create_all(engine)
+        with write_transaction(engine) as conn:
+            row = conn.execute(select(SchemaInfo.__table__)).first()
+            if row is None:
+                conn.execute(SchemaInfo.__table__.insert().values(
+                    id=1, schema_version=SCHEMA_VERSION, created_at=datetime.now(UTC)))
+            elif row.schema_version != SCHEMA_VERSION:
+                raise StoreError(f"database schema version {row.schema_version} is not "
+                                 f"{SCHEMA_VERSION}; run the migration for this release")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot initialise the database: {exc}") from None
+
+
+def register_process(conn: Connection, version_id: str, name: str, version: str, digest: str,
+                     text: str, now: datetime) -> None:
+    table = ProcessVersion.__table__
+    if conn.execute(select(table.c.id).where(table.c.id == version_id)).first() is None:
+        conn.execute(table.insert().values(id=version_id, name=name, version=version,
+                                           digest=digest, source_text=text, loaded_at=now))
+
+
+def row_to_snapshot(row: Any) -> CaseSnapshot:
+    mapping = row._mapping
+    snap = CaseSnapshot(**{name: mapping[name] for name in FIELD_NAMES})
+    snap.flags = list(snap.flags or [])
+    snap.extra = dict(snap.extra or {})
+    return snap
+
+
+def load_cases(conn: Connection, case_ids: Iterable[int]) -> dict[int, CaseSnapshot]:
+    ids = sorted(set(case_ids))
+    found: dict[int, CaseSnapshot] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for row in conn.execute(select(CASE).where(CASE.c.id.in_(chunk))):
+            found[row.id] = row_to_snapshot(row)
+    return found
+
+
+def load_events(conn: Connection, case_id: int) -> list[Event]:
+    rows = conn.execute(select(EVENT).where(EVENT.c.case_id == case_id).order_by(EVENT.c.seq))
+    return [row_to_event(row) for row in rows]
+
+
+def row_to_event(row: Any) -> Event:
+    return Event(
+        type=row.type, occurred_at=row.occurred_at, actor=row.actor,
+        from_state=row.from_state, to_state=row.to_state, from_level=row.from_level,
+        to_level=row.to_level, payload=dict(row.payload or {}), case_id=row.case_id,
+        seq=row.seq, command_id=row.command_id, idempotency_key=row.idempotency_key,
+        format=row.format, prev_hash=row.prev_hash, hash=row.hash,
+    )
+
+
+def event_row(event: Event, recorded_at: datetime, command_hash: str | None) -> dict[str, Any]:
+    return {
+        "case_id": event.case_id, "seq": event.seq, "type": event.type,
+        "occurred_at": event.occurred_at, "recorded_at": recorded_at, "actor": event.actor,
+        "from_state": event.from_state, "to_state": event.to_state,
+        "from_level": event.from_level, "to_level": event.to_level, "payload": event.payload,
+        "command_id": event.command_id, "idempotency_key": event.idempotency_key,
+        "command_hash": command_hash, "format": event.format, "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }

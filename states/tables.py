@@ -1,0 +1,137 @@
+"""SQLModel tables. Defined once here; hot paths write them with Core statements.
+
+Timestamps are stored as UTC and always come back timezone-aware
+(:class:`UTCDateTime`), on SQLite as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+class Case(SQLModel, table=True):
+    """The current projection of a case (rebuildable from `case_event`)."""
+
+    __tablename__ = "case"
+    __table_args__ = (
+        Index("ix_case_state_level", "state", "level"),
+        Index("ix_case_customer_opened", "customer_id", "opened_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(index=False)
+    subject: str
+    description: str = ""
+    priority: str
+    channel: str
+    customer_tier: str = "standard"
+    amount_claimed_minor: int | None = Field(default=None, sa_type=BigInteger)
+    currency: str = "EUR"
+    external_ref: str | None = Field(default=None, unique=True)
+    state: str
+    level: str | None = None
+    acknowledged: bool | None = None
+    assignee: str | None = Field(default=None, index=True)
+    team: str | None = None
+    waiting: bool = False
+    flags: list[str] = Field(default_factory=list, sa_type=JSON)
+    satisfaction: int | None = None
+    opened_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    state_entered_at: datetime = _ts(nullable=False)
+    escalated_at: datetime | None = _ts()
+    resolved_at: datetime | None = _ts()
+    resolved_level: str | None = None
+    followed_up_at: datetime | None = _ts()
+    reopen_count: int = 0
+    escalation_count: int = 0
+    process_version: str
+    version: int
+    last_seq: int
+    last_hash: str
+    extra: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class CaseEvent(SQLModel, table=True):
+    """Append-only history; `hash` chains each event to the one before it."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq", name="uq_case_event_seq"),
+        Index("ix_case_event_occurred", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    seq: int
+    type: str
+    occurred_at: datetime = _ts(nullable=False)
+    recorded_at: datetime = _ts(nullable=False)
+    actor: str
+    from_state: str | None = None
+    to_state: str
+    from_level: str | None = None
+    to_level: str | None = None
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    command_id: str = Field(index=True)
+    idempotency_key: str | None = Field(default=None, unique=True)
+    command_hash: str | None = None
+    format: int = 1
+    prev_hash: str
+    hash: str
+
+
+class ProcessVersion(SQLModel, table=True):
+    """Every process definition a case ran under, with its exact text."""
+
+    __tablename__ = "process_version"
+
+    id: str = Field(primary_key=True)  # ProcessDefinition.version_id
+    name: str
+    version: str
+    digest: str
+    source_text: str
+    loaded_at: datetime = _ts(nullable=False)
+
+
+class SchemaInfo(SQLModel, table=True):
+    __tablename__ = "schema_info"
+
+    id: int = Field(default=1, primary_key=True)
+    schema_version: int
+    created_at: datetime = _ts(nullable=False)
+
+
+__all__ = ["Case", "CaseEvent", "Column", "ProcessVersion", "SchemaInfo", "UTCDateTime"]

@@ -1,0 +1,102 @@
+"""Reading TOML configuration so that every error can point at a line.
+
+`tomllib` reports syntax errors with a line but forgets positions once
+parsed; ops still deserve "file:line: key: problem" for semantic errors, so
+:func:`locate` finds the line of a dotted key (``ladder[1].authority_limit``)
+by scanning the source text for its table header and key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from states.errors import ConfigError
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_INDEX = re.compile(r"^(.*)\[(\d+)\]$")
+
+
+@dataclass(frozen=True)
+class TomlSource:
+    """Parsed TOML plus the text it came from, for locating keys."""
+
+    path: str
+    text: str
+    data: dict[str, Any]
+
+    def error(
+        self, cls: type[ConfigError], key: str, problem: str
+    ) -> ConfigError:
+        """Build a `cls` error for `key`, with the line where `key` is written."""
+        return cls(self.path, key, problem, locate(self.text, key))
+
+
+def read_toml(path: str | Path, cls: type[ConfigError]) -> TomlSource:
+    """Read and parse a TOML file; unreadable or malformed files raise `cls`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise cls(str(path), "(file)", f"cannot read: {exc.strerror or exc}") from exc
+    return parse_toml(text, str(path), cls)
+
+
+def parse_toml(text: str, source: str, cls: type[ConfigError]) -> TomlSource:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        raise cls(source, "(syntax)", f"not valid TOML: {exc.msg if hasattr(exc, 'msg') else exc}",
+                  line) from exc
+    return TomlSource(source, text, data)
+
+
+def locate(text: str, dotted_key: str) -> int | None:
+    """Best-effort 1-based line of `dotted_key` in TOML `text`, or None.
+
+    Handles ``table.key``, ``array[2].key`` (the third ``[[array]]``) and
+    inline/dotted keys on the line; good enough to point a human at the spot.
+    """
+    parts = dotted_key.split(".")
+    lines = text.splitlines()
+    for split in range(len(parts), 0, -1):
+        table, rest = parts[:split], parts[split:]
+        start = _find_table(lines, table)
+        if start is None:
+            continue
+        if not rest:
+            return start + 1 if start >= 0 else None
+        line = _find_key(lines, start + 1, rest[0].split("[")[0])
+        if line is not None:
+            return line + 1
+        return start + 1 if start >= 0 else None
+    line = _find_key(lines, 0, parts[0].split("[")[0])
+    return line + 1 if line is not None else None
+
+
+def _find_table(lines: list[str], table: list[str]) -> int | None:
+    name = ".".join(table)
+    match = _INDEX.match(name)
+    wanted, index = (match.group(1), int(match.group(2))) if match else (name, 0)
+    seen = 0
+    for number, line in enumerate(lines):
+        header = _HEADER.match(line)
+        if header and header.group(2).replace(" ", "") == wanted:
+            if seen == index:
+                return number
+            seen += 1
+    return None
+
+
+def _find_key(lines: list[str], start: int, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*(=|\.)")
+    for number in range(start, len(lines)):
+        if _HEADER.match(lines[number]):
+            return None
+        if pattern.match(lines[number]):
+            return number
+    return None

@@ -1,0 +1,88 @@
+"""Shared fixtures: small readable worlds on real databases.
+
+SQLite runs everywhere; PostgreSQL tests use the server on 127.0.0.1:5432
+(database `test`), each test in a schema of its own, and skip with the
+reason when no server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import text
+
+from states.engine import Engine
+from states.process import ProcessDefinition, load_process
+from states.store import init_schema, make_engine
+
+PG_URL = os.environ.get("TIERFLOW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def _pg_unavailable() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3):
+            return None
+    except Exception as exc:
+        return f"PostgreSQL at {PG_URL} is not reachable: {exc}"
+
+
+_PG_REASON = _pg_unavailable()
+postgres = pytest.mark.skipif(_PG_REASON is not None, reason=_PG_REASON or "")
+
+
+@pytest.fixture(scope="session")
+def definition() -> ProcessDefinition:
+    return load_process()
+
+
+def sqlite_db(tmp_path: Path) -> SAEngine:
+    db = make_engine(f"sqlite:///{tmp_path / 'tierflow.db'}")
+    init_schema(db)
+    return db
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path) -> SAEngine:
+    return sqlite_db(tmp_path)
+
+
+@pytest.fixture
+def pg() -> Iterator[SAEngine]:
+    if _PG_REASON:
+        pytest.skip(_PG_REASON)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    init_schema(db)
+    try:
+        yield db
+    finally:
+        db.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[postgres,
+                                                                 pytest.mark.postgres])])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> SAEngine:
+    """The store under test, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return sqlite_db(tmp_path)
+    return request.getfixturevalue("pg")
+
+
+@pytest.fixture
+def engine(sqlite: SAEngine, definition: ProcessDefinition) -> Engine:
+    return Engine(sqlite, definition, clock=lambda: MONDAY)
