@@ -10,9 +10,11 @@ Open hours are local wall time per weekday. Each day's ranges become UTC
 instants through zoneinfo, so a 09:00-17:00 day is 8 hours on DST days too,
 while a 24/7 calendar (`always_open`) measures real elapsed time: the day the
 clocks change lasts 23 or 25 hours. Ranges are half-open: a desk open
-09:00-17:00 is open at 09:00 and closed at 17:00. A wall time skipped by a DST
-jump is read as zoneinfo reads it (PEP 495, ``fold=0``); ranges it would make
-overlap or run backwards are clipped, so open intervals never overlap.
+09:00-17:00 is open at 09:00 and closed at 17:00. A wall time skipped by a
+spring-forward jump is read with the offset before the jump, as RFC 5545 and
+PEP 495 (``fold=0``) do: 02:30 becomes 03:30. A repeated wall time (fall back)
+is its first occurrence. Ranges that this would make overlap are clipped, so
+open intervals never overlap.
 
 Everything here is pure: the clock is always a parameter, datetime inputs must
 be timezone-aware, and datetime outputs are in UTC.
@@ -38,8 +40,11 @@ MIDNIGHT = time(0, 0)
 
 Range = tuple[time, time]
 Interval = tuple[datetime, datetime]
+_Day = tuple[tuple[Interval, ...], timedelta]
+"""One local day's open intervals in UTC, in order, and their total length."""
 
 _ONE_DAY = timedelta(days=1)
+_CLOSED_DAY: _Day = ((), timedelta(0))
 _DAY_CACHE_LIMIT = 20_000
 _MAX_CLOSED_RUN = 3_660
 _KEYS = ("timezone", "country", "subdivision", "extra_closed", "hours", "always_open")
@@ -76,9 +81,11 @@ class BusinessCalendar:
     extra_closed: frozenset[date] = frozenset()
     always_open: bool = False
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
-    _days: dict[date, tuple[Interval, ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _week: tuple[tuple[tuple[timedelta, timedelta], ...], ...] = field(
+        init=False, repr=False, compare=False
     )
+    _week_open: tuple[timedelta, ...] = field(init=False, repr=False, compare=False)
+    _days: dict[date, _Day] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
@@ -93,6 +100,12 @@ class BusinessCalendar:
                 raise ValueError(f"calendar {self.name}: {weekday}: {problem}")
         if not self.always_open and not any(hours):
             raise ValueError(f"calendar {self.name}: no working hours on any day")
+        week = tuple(
+            tuple((_offset(start), _offset(end, is_end=True)) for start, end in ranges)
+            for ranges in hours
+        )
+        object.__setattr__(self, "_week", week)
+        object.__setattr__(self, "_week_open", tuple(_total(ranges) for ranges in week))
 
     # -- questions the timers ask -------------------------------------------
 
@@ -119,12 +132,15 @@ class BusinessCalendar:
         if self.always_open:
             return instant + duration
         remaining = duration
-        intervals = self._open_from(instant)
-        while True:
-            opens_at, closes_at = next(intervals)
-            if remaining <= closes_at - opens_at:
-                return opens_at + remaining
-            remaining -= closes_at - opens_at
+        for intervals, open_time in self._open_days_from(instant):
+            if remaining > open_time:
+                remaining -= open_time
+                continue
+            for opens_at, closes_at in intervals:
+                if remaining <= closes_at - opens_at:
+                    return opens_at + remaining
+                remaining -= closes_at - opens_at
+        raise AssertionError("unreachable: open days never run out")
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between two instants; zero if `end` is not after `start`."""
@@ -134,17 +150,21 @@ class BusinessCalendar:
         if self.always_open:
             return end_at - start_at
         total = timedelta(0)
-        for opens_at, closes_at in self._open_from(start_at):
-            if opens_at >= end_at:
-                return total
-            total += min(closes_at, end_at) - opens_at
-        raise AssertionError("unreachable: open intervals never run out")
+        for intervals, open_time in self._open_days_from(start_at):
+            if intervals[-1][1] <= end_at:
+                total += open_time
+                continue
+            for opens_at, closes_at in intervals:
+                if opens_at < end_at:
+                    total += min(closes_at, end_at) - opens_at
+            return total
+        raise AssertionError("unreachable: open days never run out")
 
     def is_working_day(self, day: date) -> bool:
         """Whether the team opens at all on the local date `day`."""
         if not isinstance(day, date) or isinstance(day, datetime):
             raise InvalidInput("day", day, "a date")
-        return bool(self._day_intervals(day))
+        return bool(self._day(day)[0])
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """Due "`days` business days after `start`", e.g. a follow-up after resolution.
@@ -166,7 +186,7 @@ class BusinessCalendar:
         working_days = self._working_days(local.date() + _ONE_DAY)
         for _ in range(days - 1):
             next(working_days)
-        day, intervals = next(working_days)
+        day, (intervals, _) = next(working_days)
         due_at = self._instant(day, local.time())
         if due_at <= intervals[0][0]:
             return intervals[0][0]
@@ -219,48 +239,66 @@ class BusinessCalendar:
     # -- internals -----------------------------------------------------------
 
     def _next_open(self, instant: datetime) -> datetime:
-        return next(self._open_from(instant))[0]
+        intervals, _ = next(self._open_days_from(instant))
+        return intervals[0][0]
 
-    def _open_from(self, instant: datetime) -> Iterator[Interval]:
-        """Open intervals ending after `instant`, in order, the first cut to start at it."""
+    def _open_days_from(self, instant: datetime) -> Iterator[_Day]:
+        """Each working day's open intervals after `instant`, cut to start at it; endless."""
         first_day = instant.astimezone(self._zone).date() - _ONE_DAY
-        for _, intervals in self._working_days(first_day):
-            for opens_at, closes_at in intervals:
-                if closes_at > instant:
-                    yield max(opens_at, instant), closes_at
+        for _, (intervals, open_time) in self._working_days(first_day):
+            if intervals[0][0] >= instant:
+                yield intervals, open_time
+                continue
+            cut = tuple(
+                (max(opens, instant), closes) for opens, closes in intervals if closes > instant
+            )
+            if cut:
+                yield cut, _total(cut)
 
-    def _working_days(self, first: date) -> Iterator[tuple[date, tuple[Interval, ...]]]:
+    def _working_days(self, first: date) -> Iterator[tuple[date, _Day]]:
         """Working days from `first` on, each with its open intervals; endless."""
         day, closed_run = first, 0
         while True:
-            intervals = self._day_intervals(day)
-            if intervals:
+            schedule = self._day(day)
+            if schedule[0]:
                 closed_run = 0
-                yield day, intervals
+                yield day, schedule
             else:
                 closed_run += 1
                 if closed_run > _MAX_CLOSED_RUN:
                     raise ValueError(f"calendar {self.name} is closed for ten years after {day}")
             day += _ONE_DAY
 
-    def _day_intervals(self, day: date) -> tuple[Interval, ...]:
-        intervals = self._days.get(day)
-        if intervals is None:
+    def _day(self, day: date) -> _Day:
+        schedule = self._days.get(day)
+        if schedule is None:
             if len(self._days) >= _DAY_CACHE_LIMIT:
                 self._days.clear()
-            intervals = self._days[day] = self._compute_day(day)
-        return intervals
+            schedule = self._days[day] = self._compute_day(day)
+        return schedule
 
-    def _compute_day(self, day: date) -> tuple[Interval, ...]:
+    def _compute_day(self, day: date) -> _Day:
+        """The open intervals of local date `day` in UTC, and their total length."""
         if self.always_open:
-            return ((self._instant(day, MIDNIGHT), self._instant(day + _ONE_DAY, MIDNIGHT)),)
-        ranges = self.hours[day.weekday()]
+            midnight, next_midnight = self._instant(day, MIDNIGHT), self._next_midnight(day)
+            return ((midnight, next_midnight),), next_midnight - midnight
+        weekday = day.weekday()
+        ranges = self._week[weekday]
         if not ranges or day in self.extra_closed or self._is_holiday(day):
-            return ()
+            return _CLOSED_DAY
+        midnight = self._instant(day, MIDNIGHT)
+        if self._next_midnight(day) - midnight == _ONE_DAY:
+            # No clock change today: wall-clock offsets are real durations.
+            intervals = tuple((midnight + start, midnight + end) for start, end in ranges)
+            return intervals, self._week_open[weekday]
+        intervals = self._clock_change_day(day)
+        return intervals, _total(intervals)
+
+    def _clock_change_day(self, day: date) -> tuple[Interval, ...]:
         intervals: list[Interval] = []
-        for start, end in ranges:
+        for start, end in self.hours[day.weekday()]:
             opens_at = self._instant(day, start)
-            closes_at = self._instant(day + _ONE_DAY if end == MIDNIGHT else day, end)
+            closes_at = self._next_midnight(day) if end == MIDNIGHT else self._instant(day, end)
             if intervals:
                 opens_at = max(opens_at, intervals[-1][1])
             if closes_at > opens_at:
@@ -272,8 +310,15 @@ class BusinessCalendar:
             self.country, self.subdivision, day.year
         )
 
+    def _next_midnight(self, day: date) -> datetime:
+        return self._instant(day + _ONE_DAY, MIDNIGHT)
+
     def _instant(self, day: date, wall: time) -> datetime:
         return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)
+
+
+def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
+    return sum((closes_at - opens_at for opens_at, closes_at in intervals), timedelta(0))
 
 
 def _utc(field_name: str, value: Any) -> datetime:
@@ -348,14 +393,17 @@ class _ConfigReader:
             known = holidays.country_holidays(country).subdivisions
         except NotImplementedError as exc:
             raise self.error("country", f"unknown country {country!r}", allowed_country) from exc
-        if subdivision is not None and subdivision not in known:
+        try:
+            holidays.country_holidays(country, subdiv=subdivision)
+        except NotImplementedError as exc:
             allowed = (
-                f"an ISO 3166 subdivision of {country} the holidays package knows: "
-                + ", ".join(known)
+                f"a subdivision of {country} the holidays package knows: " + ", ".join(known)
                 if known
                 else f"none, the holidays package has no subdivisions for {country}"
             )
-            raise self.error("subdivision", f"unknown subdivision {subdivision!r}", allowed)
+            raise self.error(
+                "subdivision", f"unknown subdivision {subdivision!r}", allowed
+            ) from exc
         return country, subdivision
 
     def closed_days(self, values: Any) -> frozenset[date]:

@@ -16,13 +16,15 @@ transaction. Guarantees callers rely on:
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, select
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
@@ -44,14 +46,15 @@ from states.process import ProcessDefinition
 from states.store import (
     CASE,
     EVENT,
-    event_row,
-    load_cases,
+    BulkStatements,
     register_process,
     row_to_event,
     write_transaction,
 )
 
-_UPDATE_COLUMNS = tuple(name for name in FIELD_NAMES if name != "id")
+_IMMUTABLE = frozenset({"id", "customer_id", "subject", "description", "channel", "currency",
+                        "external_ref", "opened_at", "process_version"})
+_UPDATE_COLUMNS = tuple(name for name in FIELD_NAMES if name not in _IMMUTABLE)
 
 
 def utcnow() -> datetime:
@@ -70,6 +73,40 @@ class Result:
     replayed: bool = False
 
 
+class SnapshotCache:
+    """Snapshots this engine committed, reused while the database still has that version.
+
+    A batch *takes* its snapshots out (so two threads never share one and a
+    rolled-back batch leaves nothing stale behind) and puts the committed
+    results back; every use is checked against the version read in the same
+    transaction, so the cache can only save a read, never serve old state.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[int, CaseSnapshot] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take_current(self, versions: dict[int, int]) -> dict[int, CaseSnapshot]:
+        taken: dict[int, CaseSnapshot] = {}
+        with self._lock:
+            for case_id, version in versions.items():
+                snap = self._items.pop(case_id, None)
+                if snap is not None and snap.version == version:
+                    taken[case_id] = snap
+        return taken
+
+    def put_all(self, snaps: Iterable[CaseSnapshot]) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            for snap in snaps:
+                self._items[snap.id] = snap  # type: ignore[index]
+                self._items.move_to_end(snap.id)  # type: ignore[arg-type]
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 class _Retry(Exception):
     """The optimistic write lost a race; the batch may be retried on a fresh read."""
 
@@ -80,7 +117,7 @@ class _Work:
 
     snapshots: dict[int, CaseSnapshot] = field(default_factory=dict)
     read_version: dict[int, int] = field(default_factory=dict)
-    events: list[tuple[Event, str | None]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 class Engine:
@@ -90,18 +127,17 @@ class Engine:
         definition: ProcessDefinition,
         clock: Callable[[], datetime] = utcnow,
         max_retries: int = 5,
+        cache_size: int = 20_000,
     ) -> None:
         self.db = db
         self.definition = definition
         self.machine = ProcessMachine(definition)
         self.clock = clock
         self.max_retries = max_retries
-        self._update = (
-            CASE.update()
-            .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
-            .values({name: bindparam(name) for name in _UPDATE_COLUMNS})
-        )
+        self._bulk = BulkStatements(db.dialect, _UPDATE_COLUMNS)
+        self._insert = CASE.insert().returning(CASE.c.id)
         self._registered = False
+        self._cache = SnapshotCache(cache_size)
 
     def apply(self, command: Command, now: datetime | None = None) -> Result:
         return self.apply_many([command], now)[0]
@@ -120,8 +156,9 @@ class Engine:
         for attempt in range(self.max_retries + 1):
             try:
                 with write_transaction(self.db) as conn:
-                    results = self._apply_batch(conn, items)
+                    results, work = self._apply_batch(conn, items)
                 self._registered = True
+                self._cache.put_all(work.snapshots.values())
                 return results
             except _Retry:
                 pinned = any(isinstance(c, Act) and c.expected_version for c in commands)
@@ -140,15 +177,13 @@ class Engine:
 
     def _apply_batch(
         self, conn: Connection, items: Sequence[tuple[Command, datetime]]
-    ) -> list[Result]:
+    ) -> tuple[list[Result], _Work]:
         commands = [command for command, _ in items]
         if not self._registered:
             self._register(conn, items[0][1] if items else self._now(None))
         earlier = self._earlier_results(conn, commands)
         work = _Work()
-        work.snapshots = load_cases(
-            conn, {c.case_id for c in commands if isinstance(c, Act)}
-        )
+        work.snapshots = self._load(conn, {c.case_id for c in commands if isinstance(c, Act)})
         work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
         results: list[Result] = []
         seen_keys: dict[str, Result] = {}
@@ -167,10 +202,10 @@ class Engine:
                 seen_keys[key] = result
             results.append(result)
         self._write(conn, work, self._now(None))
-        return results
+        return results, work
 
     def _apply_one(self, conn: Connection, work: _Work, command: Command, now: datetime) -> Result:
-        command_id = uuid.uuid4().hex
+        command_id = secrets.token_hex(16)
         command_hash = fingerprint(command) if command.idempotency_key else None
         if isinstance(command, OpenCase):
             events = decide_open(command, self.machine, now)
@@ -178,9 +213,7 @@ class Engine:
             snap.version = 0  # inserted now, brought to version 1 by the batched update
             snap.last_hash = GENESIS
             snap.last_seq = 0
-            case_id = conn.execute(
-                CASE.insert().values(**_columns(snap)).returning(CASE.c.id)
-            ).scalar_one()
+            case_id = conn.execute(self._insert, _columns(snap)).scalar_one()
             snap.id = case_id
             work.snapshots[case_id] = snap
             work.read_version[case_id] = 0
@@ -194,6 +227,7 @@ class Engine:
             events = decide_act(snap, command, self.machine, now)
         for event in events:
             event.command_id = command_id
+            event.command_hash = command_hash
         events[0].idempotency_key = command.idempotency_key
         seal(events, snap.id, snap.last_seq, snap.last_hash)  # type: ignore[arg-type]
         start = 1 if isinstance(command, OpenCase) else 0
@@ -202,28 +236,32 @@ class Engine:
         for event in events[start:]:
             evolve(snap, event)
         snap.version += 1
-        work.events.extend((event, command_hash) for event in events)
+        work.events.extend(events)
         return Result(snap.id, snap.version, snap.state, snap.level, events)  # type: ignore[arg-type]
+
+    def _load(self, conn: Connection, case_ids: set[int]) -> dict[int, CaseSnapshot]:
+        """Snapshots of `case_ids`: cached ones whose version is still current, others read."""
+        if not case_ids:
+            return {}
+        current = self._bulk.versions(conn, case_ids)
+        found = self._cache.take_current(current)
+        missing = [cid for cid in current if cid not in found]
+        if missing:
+            found.update(self._bulk.load_cases(conn, missing))
+        return found
 
     def _write(self, conn: Connection, work: _Work, recorded_at: datetime) -> None:
         if work.events:
-            conn.execute(EVENT.insert(), [event_row(e, recorded_at, h) for e, h in work.events])
+            for event in work.events:
+                event.recorded_at = recorded_at
+            self._bulk.insert_events(conn, work.events)
         touched = [
             snap for cid, snap in work.snapshots.items() if snap.version != work.read_version[cid]
         ]
         if not touched:
             return
-        params = []
-        for snap in touched:
-            row = _columns(snap)
-            row["b_id"] = snap.id
-            row["b_version"] = work.read_version[snap.id]
-            params.append(row)
-        if conn.dialect.supports_sane_multi_rowcount:
-            updated = conn.execute(self._update, params).rowcount
-        else:
-            updated = sum(conn.execute(self._update, [row]).rowcount for row in params)
-        if updated != len(params):
+        versions = [work.read_version[snap.id] for snap in touched]  # type: ignore[index]
+        if self._bulk.update_cases(conn, touched, versions) != len(touched):
             raise _Retry()
 
     def _earlier_results(self, conn: Connection, commands: Sequence[Command]) -> dict[str, Result]:
@@ -262,7 +300,7 @@ class Engine:
 
 
 def _columns(snap: CaseSnapshot) -> dict[str, Any]:
-    return {name: getattr(snap, name) for name in _UPDATE_COLUMNS}
+    return {name: getattr(snap, name) for name in FIELD_NAMES if name != "id"}
 
 
 def _as_replay(result: Result) -> Result:

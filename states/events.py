@@ -21,6 +21,7 @@ from typing import Any
 from states.case import CaseSnapshot
 
 EVENT_FORMAT = 1
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 GENESIS = "0" * 64
 
 
@@ -41,25 +42,34 @@ class Event:
     format: int = EVENT_FORMAT
     prev_hash: str = ""
     hash: str = ""
+    # Not covered by the hash: when it was written, and the digest of the
+    # command that caused it (to recognise an idempotent retry).
+    recorded_at: datetime | None = None
+    command_hash: str | None = None
 
     def canonical(self) -> bytes:
-        """The bytes the hash covers: every fact of the event, keys sorted."""
-        body = {
-            "format": self.format,
-            "case_id": self.case_id,
-            "seq": self.seq,
-            "type": self.type,
-            "occurred_at": self.occurred_at.isoformat(),
-            "actor": self.actor,
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "from_level": self.from_level,
-            "to_level": self.to_level,
-            "payload": self.payload,
-            "command_id": self.command_id,
-            "prev_hash": self.prev_hash,
-        }
-        return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+        """The bytes the hash covers: every fact of the event, in a fixed order.
+
+        Format 1: a JSON array ``[format, case_id, seq, type, occurred_at,
+        actor, from_state, to_state, from_level, to_level, payload (keys
+        sorted), command_id, prev_hash]``, compact separators, UTF-8.
+        """
+        body = [
+            self.format,
+            self.case_id,
+            self.seq,
+            self.type,
+            self.occurred_at.isoformat(),
+            self.actor,
+            self.from_state,
+            self.to_state,
+            self.from_level,
+            self.to_level,
+            self.payload,
+            self.command_id,
+            self.prev_hash,
+        ]
+        return _CANONICAL.encode(body).encode()
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()

@@ -2,8 +2,19 @@
 
 Building a Machine costs ~0.5 ms and every attached model slows `add_model`
 down, so there is one Machine per process version (cached) and one reusable
-model object per thread: the engine sets the model's state, fires the
-trigger, and reads the state back.
+model object per thread.
+
+Two ways to fire a trigger, with the same result:
+
+* :meth:`ProcessMachine.trigger` runs the library's full dispatch on the
+  pooled model (set state, call the trigger, read the state back);
+* :meth:`ProcessMachine.fire`, the engine's hot path, resolves the trigger
+  against the machine's own transition table (``machine.events[trigger]
+  .transitions[state]``) with the same first-match-whose-conditions-pass
+  rule as ``transitions.Event``. Our process declares no state or
+  transition callbacks, so the dispatch does nothing else; skipping it cuts
+  ~25 µs to ~3 µs per command. ``tests/test_machine.py`` proves the two agree
+  for every state, trigger and guard outcome.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ class _Model:
 
 
 def _guard(name: str) -> Callable[[Any], bool]:
+    """A `transitions` condition for guard `name`; `.check(ctx)` runs it without the machine."""
     check = REGISTRY[name]
 
     def condition(event: Any) -> bool:
@@ -35,6 +47,7 @@ def _guard(name: str) -> Callable[[Any], bool]:
         return True
 
     condition.__name__ = name
+    condition.check = lambda ctx: check(ctx) is None  # type: ignore[attr-defined]
     return condition
 
 
@@ -71,7 +84,21 @@ class ProcessMachine:
         return sorted(set(self.machine.get_triggers(state)))
 
     def fire(self, ctx: GuardContext) -> str:
-        """Run the command's trigger from the case's state; returns the new state."""
+        """The state the command's trigger leads to from the case's state (hot path)."""
+        trigger = ctx.command.trigger
+        event = self.machine.events.get(trigger)
+        candidates = event.transitions.get(ctx.case.state) if event is not None else None
+        if not candidates:
+            raise InvalidTransition(
+                ctx.case.id, trigger, ctx.case.state, self.allowed_triggers(ctx.case.state)
+            )
+        for transition in candidates:
+            if all(condition.func.check(ctx) for condition in transition.conditions):
+                return transition.dest if transition.dest is not None else ctx.case.state
+        raise GuardFailed(trigger, "a guard of the process refused it", ctx.case.id)
+
+    def trigger(self, ctx: GuardContext) -> str:
+        """Run the library's full trigger dispatch; returns the new state."""
         trigger = ctx.command.trigger
         model = self._model()
         model.state = ctx.case.state
