@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from states.commands import Act, OpenCase  # noqa: E402
-from states.engine import Engine  # noqa: E402
-from states.process import load_process  # noqa: E402
-from states.store import init_schema, make_engine  # noqa: E402
+from states.commands import Act, OpenCase
+from states.engine import Engine
+from states.process import load_process
+from states.store import init_schema, make_engine
 
 CYCLE = [
     ("wait_on_customer", {"note": "asked for the receipt"}),
@@ -78,7 +78,7 @@ def run_engine(path: Path, total: int, batch: int) -> tuple[float, list[int]]:
     now = start_at + timedelta(hours=1)
     began = time.perf_counter()
     for offset in range(0, total, batch):
-        engine.apply_many(todo[offset:offset + batch], now)
+        engine.apply_many(todo[offset : offset + batch], now)
     elapsed = time.perf_counter() - began
     db.dispose()
     return elapsed, case_ids
@@ -92,8 +92,10 @@ def floor_rows(path: Path) -> tuple[list[tuple], list[tuple], list[str], list[st
     events = conn.execute(
         f"SELECT {', '.join(event_cols)} FROM case_event WHERE type != 'opened' ORDER BY id"
     ).fetchall()
-    cases = {row[0]: list(row[1:]) for row in conn.execute(
-        f'SELECT id, {", ".join(case_cols)} FROM "case"')}
+    cases = {
+        row[0]: list(row[1:])
+        for row in conn.execute(f'SELECT id, {", ".join(case_cols)} FROM "case"')
+    }
     conn.close()
     updates = []
     at = {name: i for i, name in enumerate(case_cols)}
@@ -105,8 +107,15 @@ def floor_rows(path: Path) -> tuple[list[tuple], list[tuple], list[str], list[st
         row[at["last_seq"]] = event[ev["seq"]]
         row[at["last_hash"]] = event[ev["hash"]]
         version = event[ev["seq"]]
-        updates.append((*row[:at["version"]], version, *row[at["version"] + 1:],
-                        event[ev["case_id"]], version - 1))
+        updates.append(
+            (
+                *row[: at["version"]],
+                version,
+                *row[at["version"] + 1 :],
+                event[ev["case_id"]],
+                version - 1,
+            )
+        )
     return events, updates, event_cols, case_cols
 
 
@@ -123,20 +132,24 @@ def run_floor(engine_db: Path, floor_db: Path, batch: int, case_ids: list[int]) 
     rows = source.execute(f'SELECT id, {cols} FROM "case"').fetchall()
     opened = source.execute("SELECT * FROM case_event WHERE type = 'opened'").fetchall()
     conn.execute("BEGIN")
-    conn.executemany(f'INSERT INTO "case" (id, {cols}) VALUES ({", ".join("?" * (len(rows[0])))})',
-                     rows)
+    conn.executemany(
+        f'INSERT INTO "case" (id, {cols}) VALUES ({", ".join("?" * (len(rows[0])))})', rows
+    )
     conn.executemany(f"INSERT INTO case_event VALUES ({', '.join('?' * len(opened[0]))})", opened)
-    conn.execute(f"UPDATE \"case\" SET version = 1, last_seq = 1")
+    conn.execute('UPDATE "case" SET version = 1, last_seq = 1')
     conn.execute("COMMIT")
-    insert = (f"INSERT INTO case_event ({', '.join(event_cols)}) "
-              f"VALUES ({', '.join('?' * len(event_cols))})")
-    update = (f'UPDATE "case" SET {", ".join(f"{c} = ?" for c in case_cols)} '
-              "WHERE id = ? AND version = ?")
+    insert = (
+        f"INSERT INTO case_event ({', '.join(event_cols)}) "
+        f"VALUES ({', '.join('?' * len(event_cols))})"
+    )
+    update = (
+        f'UPDATE "case" SET {", ".join(f"{c} = ?" for c in case_cols)} WHERE id = ? AND version = ?'
+    )
     began = time.perf_counter()
     for offset in range(0, len(events), batch):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(update, updates[offset:offset + batch])
-        conn.executemany(insert, events[offset:offset + batch])
+        conn.executemany(update, updates[offset : offset + batch])
+        conn.executemany(insert, events[offset : offset + batch])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - began
     conn.close()
@@ -164,10 +177,14 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    print(f"engine apply_many : {figures['engine_per_s']:>9,} transitions/s "
-          f"({args.transitions:,} in {engine_s:.2f} s, batches of {args.batch})")
-    print(f"raw sqlite3 floor : {figures['floor_per_s']:>9,} transitions/s "
-          f"(same rows, executemany, {floor_s:.2f} s)")
+    print(
+        f"engine apply_many : {figures['engine_per_s']:>9,} transitions/s "
+        f"({args.transitions:,} in {engine_s:.2f} s, batches of {args.batch})"
+    )
+    print(
+        f"raw sqlite3 floor : {figures['floor_per_s']:>9,} transitions/s "
+        f"(same rows, executemany, {floor_s:.2f} s)"
+    )
     print(f"ratio engine/floor: {figures['ratio']:.3f}  (target >= 0.5)")
 
 

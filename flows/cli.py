@@ -37,8 +37,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     add_completion=False,
 )
-case_app = typer.Typer(help="Open, act on and inspect cases.", no_args_is_help=True,
-                       rich_markup_mode=None)
+case_app = typer.Typer(
+    help="Open, act on and inspect cases.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(case_app, name="case")
 
 _state: dict[str, Runtime] = {}
@@ -55,12 +56,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 @app.callback()
 def _root(
-    database_url: Annotated[str | None, typer.Option(
-        "--database-url", help="SQLAlchemy URL (default: TIERFLOW_DATABASE_URL or SQLite "
-        "under TIERFLOW_HOME).")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL (default: TIERFLOW_DATABASE_URL or SQLite under TIERFLOW_HOME).",
+        ),
+    ] = None,
     home: Annotated[Path | None, typer.Option("--home", help="Data directory.")] = None,
-    process: Annotated[Path | None, typer.Option(
-        "--process", help="Process definition TOML (default: the shipped one).")] = None,
+    process: Annotated[
+        Path | None,
+        typer.Option("--process", help="Process definition TOML (default: the shipped one)."),
+    ] = None,
 ) -> None:
     _state["rt"] = Runtime.from_env(database_url=database_url, home=home, process_file=process)
 
@@ -71,8 +78,7 @@ def init() -> None:
     rt = runtime()
     rt.init()
     rt.process  # noqa: B018 - load and validate the process now, not at first use
-    render.out(f"initialised {rt.settings.resolved_database_url} "
-               f"(process {rt.process.version_id})")
+    render.out(f"initialised {rt.settings.resolved_database_url} (process {rt.process.version_id})")
 
 
 @app.command()
@@ -86,8 +92,9 @@ def demo(
     rt = runtime()
     rt.init()
     with render.progress("loading demo cases", total=cases) as advance:
-        summary = generate_demo(rt.engine, cases=cases, seed=seed, now=datetime.now(UTC),
-                                on_progress=advance)
+        summary = generate_demo(
+            rt.engine, cases=cases, seed=seed, now=datetime.now(UTC), on_progress=advance
+        )
     render.out(render.demo_summary(summary))
 
 
@@ -97,21 +104,32 @@ def open_case(
     subject: Annotated[str, typer.Option(help="One-line subject.")],
     description: Annotated[str, typer.Option(help="The customer's words.")] = "",
     priority: Annotated[str, typer.Option(help="low, normal, high or urgent.")] = "normal",
-    channel: Annotated[str, typer.Option(help="email, phone, chat, web, letter, social.")]
-    = "email",
+    channel: Annotated[
+        str, typer.Option(help="email, phone, chat, web, letter, social.")
+    ] = "email",
     tier: Annotated[str, typer.Option(help="standard, premium or vip.")] = "standard",
     amount: Annotated[str | None, typer.Option(help="Amount claimed, e.g. 800.00.")] = None,
     team: Annotated[str | None, typer.Option(help="Owning team.")] = None,
     actor: Annotated[str, typer.Option(help="Who opens it.")] = "intake",
-    idempotency_key: Annotated[str | None, typer.Option(
-        "--idempotency-key", help="Applying the same key twice opens one case.")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Applying the same key twice opens one case."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open a new case."""
-    command = OpenCase(customer_id=customer, subject=subject, description=description,
-                       priority=priority, channel=channel, customer_tier=tier,
-                       amount_claimed=amount, team=team, actor=actor,  # type: ignore[arg-type]
-                       idempotency_key=idempotency_key)
+    command = OpenCase(
+        customer_id=customer,
+        subject=subject,
+        description=description,
+        priority=priority,
+        channel=channel,
+        customer_tier=tier,
+        amount_claimed=amount,
+        team=team,
+        actor=actor,  # type: ignore[arg-type]
+        idempotency_key=idempotency_key,
+    )
     render.result(runtime().engine.apply(command), as_json)
 
 
@@ -121,8 +139,10 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "team": (str | None, typer.Option(help="Team that takes the case.")),
     "reason": (str | None, typer.Option(help="Why it is escalated (free text).")),
     "point": (str | None, typer.Option(help="Named escalation point that fired.")),
-    "notice": (str | None, typer.Option(
-        help="Message telling the customer who takes over and why.")),
+    "notice": (
+        str | None,
+        typer.Option(help="Message telling the customer who takes over and why."),
+    ),
     "to_level": (str | None, typer.Option("--to-level", help="Jump to this ladder level.")),
     "note": (str | None, typer.Option(help="Note for the history (resolution, hand-back…).")),
     "satisfaction": (int | None, typer.Option(help="Customer satisfaction 1-5.")),
@@ -153,28 +173,66 @@ _TRIGGER_HELP = {
 
 
 def _trigger_command(trigger: str) -> Callable[..., None]:
-    def command(case_id: int, actor: str, expected_version: int | None,
-                idempotency_key: str | None, as_json: bool, **options: Any) -> None:
-        act = Act(case_id=case_id, trigger=trigger, actor=actor,
-                  expected_version=expected_version, idempotency_key=idempotency_key,
-                  **options)
+    def command(
+        case_id: int,
+        actor: str,
+        expected_version: int | None,
+        idempotency_key: str | None,
+        as_json: bool,
+        **options: Any,
+    ) -> None:
+        act = Act(
+            case_id=case_id,
+            trigger=trigger,
+            actor=actor,
+            expected_version=expected_version,
+            idempotency_key=idempotency_key,
+            **options,
+        )
         render.result(runtime().engine.apply(act), as_json)
 
     P = inspect.Parameter
     params = [
-        P("case_id", P.KEYWORD_ONLY, annotation=Annotated[int, typer.Argument(
-            metavar="ID", help="Case number.")]),
-        *(P(name, P.KEYWORD_ONLY, default=None,
-            annotation=Annotated[_OPTIONS[name][0], _OPTIONS[name][1]])
-          for name in _TRIGGER_OPTIONS[trigger]),
-        P("actor", P.KEYWORD_ONLY, default=getpass.getuser(),
-          annotation=Annotated[str, typer.Option(help="Who acts.")]),
-        P("expected_version", P.KEYWORD_ONLY, default=None,
-          annotation=Annotated[int | None, typer.Option(
-              "--expected-version", help="Refuse if the case is no longer at this version.")]),
-        P("idempotency_key", P.KEYWORD_ONLY, default=None,
-          annotation=Annotated[str | None, typer.Option(
-              "--idempotency-key", help="Applying the same key twice acts once.")]),
+        P(
+            "case_id",
+            P.KEYWORD_ONLY,
+            annotation=Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
+        ),
+        *(
+            P(
+                name,
+                P.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[_OPTIONS[name][0], _OPTIONS[name][1]],
+            )
+            for name in _TRIGGER_OPTIONS[trigger]
+        ),
+        P(
+            "actor",
+            P.KEYWORD_ONLY,
+            default=getpass.getuser(),
+            annotation=Annotated[str, typer.Option(help="Who acts.")],
+        ),
+        P(
+            "expected_version",
+            P.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                int | None,
+                typer.Option(
+                    "--expected-version", help="Refuse if the case is no longer at this version."
+                ),
+            ],
+        ),
+        P(
+            "idempotency_key",
+            P.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[
+                str | None,
+                typer.Option("--idempotency-key", help="Applying the same key twice acts once."),
+            ],
+        ),
         P("as_json", P.KEYWORD_ONLY, default=False, annotation=JsonOpt),
     ]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -222,11 +280,15 @@ def list_(
 @app.command()
 def replay(
     case_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Case number.")] = None,
-    verify: Annotated[bool, typer.Option(
-        "--verify", help="Check the hash chain and compare the rebuilt case with the stored "
-        "row; exit 1 if anything differs.")] = False,
-    all_cases: Annotated[bool, typer.Option("--all", help="Every case (with --verify).")]
-    = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Check the hash chain and compare the rebuilt case with the stored "
+            "row; exit 1 if anything differs.",
+        ),
+    ] = False,
+    all_cases: Annotated[bool, typer.Option("--all", help="Every case (with --verify).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Rebuild a case from its events; with --verify, prove its history was not altered."""
@@ -249,8 +311,9 @@ def replay(
 
 def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
-        raise click.BadParameter(f"{value!r} is not one of {', '.join(allowed)}",
-                                 param_hint=f"--{name}")
+        raise click.BadParameter(
+            f"{value!r} is not one of {', '.join(allowed)}", param_hint=f"--{name}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,25 +46,41 @@ def age(delta: timedelta) -> str:
 
 def event_json(event: Event) -> dict[str, Any]:
     return {
-        "seq": event.seq, "type": event.type, "occurred_at": event.occurred_at.isoformat(),
-        "actor": event.actor, "from_state": event.from_state, "to_state": event.to_state,
-        "from_level": event.from_level, "to_level": event.to_level, "payload": event.payload,
+        "seq": event.seq,
+        "type": event.type,
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor": event.actor,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "from_level": event.from_level,
+        "to_level": event.to_level,
+        "payload": event.payload,
         "hash": event.hash,
     }
 
 
 def case_json(case: CaseSnapshot) -> dict[str, Any]:
     data = case.as_dict()
-    data["amount_claimed"] = str(from_minor(case.amount_claimed_minor)) \
-        if case.amount_claimed_minor is not None else None
+    data["amount_claimed"] = (
+        str(from_minor(case.amount_claimed_minor))
+        if case.amount_claimed_minor is not None
+        else None
+    )
     return data
 
 
 def result(res: Result, as_json: bool) -> None:
     if as_json:
-        emit_json({"case_id": res.case_id, "version": res.version, "state": res.state,
-                   "level": res.level, "replayed": res.replayed,
-                   "events": [event_json(e) for e in res.events]})
+        emit_json(
+            {
+                "case_id": res.case_id,
+                "version": res.version,
+                "state": res.state,
+                "level": res.level,
+                "replayed": res.replayed,
+                "events": [event_json(e) for e in res.events],
+            }
+        )
         return
     last = res.events[-1]
     where = f"{res.state} ({res.level})" if res.level else res.state
@@ -79,9 +95,13 @@ def _level_text(state: str, level: str | None) -> str:
 def case_detail(case: CaseSnapshot, events: list[Event], now: datetime, as_json: bool) -> None:
     ages = case_ages(case, now)
     if as_json:
-        emit_json({"case": case_json(case), "ages": {k: v.total_seconds()
-                                                     for k, v in ages.items()},
-                   "timeline": [event_json(e) for e in events]})
+        emit_json(
+            {
+                "case": case_json(case),
+                "ages": {k: v.total_seconds() for k, v in ages.items()},
+                "timeline": [event_json(e) for e in events],
+            }
+        )
         return
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -90,17 +110,19 @@ def case_detail(case: CaseSnapshot, events: list[Event], now: datetime, as_json:
         ("case", str(case.id)),
         ("subject", case.subject),
         ("customer", f"{case.customer_id} ({case.customer_tier})"),
-        ("state", _level_text(case.state, case.level)
-         + (" [waiting on customer]" if case.waiting else "")
-         + (" [acknowledged]" if case.acknowledged else "")),
+        (
+            "state",
+            _level_text(case.state, case.level)
+            + (" [waiting on customer]" if case.waiting else "")
+            + (" [acknowledged]" if case.acknowledged else ""),
+        ),
         ("priority", case.priority),
         ("assignee", case.assignee or "-"),
         ("team", case.team or "-"),
         ("amount claimed", format_money(from_minor(case.amount_claimed_minor), case.currency)),
         ("flags", ", ".join(case.flags) or "-"),
         ("opened", f"{case.opened_at:%Y-%m-%d %H:%M} UTC ({age(ages['age'])} ago)"),
-        ("in state since", f"{case.state_entered_at:%Y-%m-%d %H:%M} UTC "
-                           f"({age(ages['in_state'])})"),
+        ("in state since", f"{case.state_entered_at:%Y-%m-%d %H:%M} UTC ({age(ages['in_state'])})"),
         ("version", str(case.version)),
         ("process", case.process_version),
     ]
@@ -115,11 +137,20 @@ def timeline_table(events: list[Event]) -> Table:
     for column in ("#", "when (UTC)", "actor", "event", "from", "to", "details"):
         table.add_column(column)
     for event in events:
-        details = "; ".join(f"{k}={v}" for k, v in event.payload.items()
-                            if k not in ("process_version", "currency") and v not in (None, ""))
-        table.add_row(str(event.seq), f"{event.occurred_at:%Y-%m-%d %H:%M}", event.actor,
-                      event.type, _level_text(event.from_state or "-", event.from_level),
-                      _level_text(event.to_state, event.to_level), details)
+        details = "; ".join(
+            f"{k}={v}"
+            for k, v in event.payload.items()
+            if k not in ("process_version", "currency") and v not in (None, "")
+        )
+        table.add_row(
+            str(event.seq),
+            f"{event.occurred_at:%Y-%m-%d %H:%M}",
+            event.actor,
+            event.type,
+            _level_text(event.from_state or "-", event.from_level),
+            _level_text(event.to_state, event.to_level),
+            details,
+        )
     return table
 
 
@@ -128,35 +159,62 @@ def case_list(cases: list[CaseSnapshot], total: int, now: datetime, as_json: boo
         emit_json({"total": total, "cases": [case_json(c) for c in cases]})
         return
     table = Table(caption=f"{len(cases)} of {total} cases")
-    for column in ("id", "state", "level", "priority", "assignee", "customer", "age",
-                   "in state", "subject"):
+    for column in (
+        "id",
+        "state",
+        "level",
+        "priority",
+        "assignee",
+        "customer",
+        "age",
+        "in state",
+        "subject",
+    ):
         table.add_column(column)
     for case in cases:
         ages = case_ages(case, now)
-        table.add_row(str(case.id), case.state + (" (waiting)" if case.waiting else ""),
-                      case.level or "-", case.priority, case.assignee or "-", case.customer_id,
-                      age(ages["age"]), age(ages["in_state"]), case.subject[:40])
+        table.add_row(
+            str(case.id),
+            case.state + (" (waiting)" if case.waiting else ""),
+            case.level or "-",
+            case.priority,
+            case.assignee or "-",
+            case.customer_id,
+            age(ages["age"]),
+            age(ages["in_state"]),
+            case.subject[:40],
+        )
     console.print(table)
 
 
-def replay(snap: CaseSnapshot, events: list[Event], check: Verification | None,
-           as_json: bool) -> None:
+def replay(
+    snap: CaseSnapshot, events: list[Event], check: Verification | None, as_json: bool
+) -> None:
     if as_json:
-        emit_json({"case": case_json(snap), "events": [event_json(e) for e in events],
-                   "verified": None if check is None else check.ok,
-                   "problems": [] if check is None else check.problems})
+        emit_json(
+            {
+                "case": case_json(snap),
+                "events": [event_json(e) for e in events],
+                "verified": None if check is None else check.ok,
+                "problems": [] if check is None else check.problems,
+            }
+        )
         return
     console.print(timeline_table(events))
-    out(f"replayed case {snap.id}: {_level_text(snap.state, snap.level)}, version "
-        f"{snap.version}, {len(events)} events")
+    out(
+        f"replayed case {snap.id}: {_level_text(snap.state, snap.level)}, version "
+        f"{snap.version}, {len(events)} events"
+    )
     if check is not None:
         _verification_line(check)
 
 
 def _verification_line(check: Verification) -> None:
     if check.ok:
-        out(f"case {check.case_id}: verified: {check.events} events, hash chain intact, "
-            "projection matches")
+        out(
+            f"case {check.case_id}: verified: {check.events} events, hash chain intact, "
+            "projection matches"
+        )
     else:
         for problem in check.problems:
             out(f"case {check.case_id}: NOT VERIFIED: {problem}")
@@ -165,19 +223,31 @@ def _verification_line(check: Verification) -> None:
 def verifications(checks: list[Verification], as_json: bool) -> None:
     bad = [c for c in checks if not c.ok]
     if as_json:
-        emit_json({"cases": len(checks), "failed": [
-            {"case_id": c.case_id, "problems": c.problems} for c in bad]})
+        emit_json(
+            {
+                "cases": len(checks),
+                "failed": [{"case_id": c.case_id, "problems": c.problems} for c in bad],
+            }
+        )
         return
     for check in bad:
         _verification_line(check)
-    out(f"{len(checks) - len(bad)} of {len(checks)} cases verified"
-        + (f", {len(bad)} NOT verified" if bad else ""))
+    out(
+        f"{len(checks) - len(bad)} of {len(checks)} cases verified"
+        + (f", {len(bad)} NOT verified" if bad else "")
+    )
 
 
 @contextmanager
 def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 

@@ -34,9 +34,7 @@ def decide_open(command: OpenCase, machine: ProcessMachine, now: datetime) -> li
         "team": command.team,
         "process_version": definition.version_id,
     }
-    return [
-        Event("opened", now, command.actor, None, definition.initial, None, None, payload)
-    ]
+    return [Event("opened", now, command.actor, None, definition.initial, None, None, payload)]
 
 
 def decide_act(
@@ -54,8 +52,9 @@ def decide_act(
         to_level = None
     payload = _payload(command)
     return [
-        Event(command.trigger, now, command.actor, case.state, to_state, case.level, to_level,
-              payload)
+        Event(
+            command.trigger, now, command.actor, case.state, to_state, case.level, to_level, payload
+        )
     ]
 
 
@@ -65,13 +64,19 @@ def _escalation_target(case: CaseSnapshot, command: Act, machine: ProcessMachine
         target = definition.next_level(case.level)
         return target.name if target else case.level
     if command.to_level not in definition.level_names:
-        raise InvalidInput("to_level", command.to_level,
-                           f"one of the ladder's levels: {', '.join(definition.level_names)}")
+        raise InvalidInput(
+            "to_level",
+            command.to_level,
+            f"one of the ladder's levels: {', '.join(definition.level_names)}",
+        )
     current_rank = -1 if case.level is None else definition.level(case.level).rank
     if definition.level(command.to_level).rank <= current_rank:
         above = [lv.name for lv in definition.ladder if lv.rank > current_rank]
-        raise InvalidInput("to_level", command.to_level,
-                           f"a level above {case.level!r}: {', '.join(above) or 'none'}")
+        raise InvalidInput(
+            "to_level",
+            command.to_level,
+            f"a level above {case.level!r}: {', '.join(above) or 'none'}",
+        )
     return command.to_level
 
 

@@ -34,8 +34,15 @@ _SUBJECTS = [
 _AGENTS = ["ana", "ben", "chloe", "dario", "emma", "farid", "greta", "hugo"]
 _SPECIALISTS = {"L2": "l2-team", "manager": "maria.manager", "board": "board-secretary"}
 _TARGETS = (
-    ["open"] * 8 + ["first_level"] * 20 + ["waiting"] * 6 + ["L2"] * 12 + ["manager"] * 7
-    + ["board"] * 3 + ["resolved"] * 18 + ["followed_up"] * 22 + ["reopened"] * 4
+    ["open"] * 8
+    + ["first_level"] * 20
+    + ["waiting"] * 6
+    + ["L2"] * 12
+    + ["manager"] * 7
+    + ["board"] * 3
+    + ["resolved"] * 18
+    + ["followed_up"] * 22
+    + ["reopened"] * 4
 )
 
 
@@ -53,10 +60,19 @@ def generate_demo(
     for _ in range(cases):
         opened_at = now - timedelta(days=rng.uniform(0, 120), hours=rng.uniform(0, 8))
         subject, words = rng.choice(_SUBJECTS)
-        amount = rng.choice([None, None, Decimal(rng.randrange(20, 180)),
-                             Decimal(rng.randrange(200, 950)), Decimal(rng.randrange(1000, 4800))])
+        amount = rng.choice(
+            [
+                None,
+                None,
+                Decimal(rng.randrange(20, 180)),
+                Decimal(rng.randrange(200, 950)),
+                Decimal(rng.randrange(1000, 4800)),
+            ]
+        )
         opened = OpenCase(
-            customer_id=rng.choice(customers), subject=subject, description=words,
+            customer_id=rng.choice(customers),
+            subject=subject,
+            description=words,
             priority=rng.choice(["low", "normal", "normal", "normal", "high", "urgent"]),
             channel=rng.choice(["email", "phone", "chat", "web"]),
             customer_tier=rng.choice(["standard", "standard", "premium", "vip"]),
@@ -73,7 +89,7 @@ def generate_demo(
     if on_progress:
         on_progress(0)
     for start in range(0, len(steps), 500):
-        batch = steps[start:start + 500]
+        batch = steps[start : start + 500]
         for outcome in engine.apply_timed(batch):
             events += len(outcome.events)
             final[outcome.case_id] = outcome.state
@@ -82,8 +98,15 @@ def generate_demo(
     return {"cases": len(results), "events": events, "by_state": dict(Counter(final.values()))}
 
 
-def _walk(engine: Engine, rng: random.Random, case_id: int, opened: OpenCase,
-          at: datetime, target: str, now: datetime) -> list[tuple[Act, datetime]]:
+def _walk(
+    engine: Engine,
+    rng: random.Random,
+    case_id: int,
+    opened: OpenCase,
+    at: datetime,
+    target: str,
+    now: datetime,
+) -> list[tuple[Act, datetime]]:
     """The commands that bring one case from open to `target`, spaced in time before `now`."""
     definition = engine.definition
     budget = max((now - at).total_seconds(), 60.0)
@@ -91,8 +114,10 @@ def _walk(engine: Engine, rng: random.Random, case_id: int, opened: OpenCase,
     clock = [at]
 
     def act(trigger: str, actor: str, **fields: Any) -> None:
-        clock[0] = min(clock[0] + timedelta(seconds=rng.uniform(0.02, 0.12) * budget),
-                       now - timedelta(seconds=len(steps) + 1))
+        clock[0] = min(
+            clock[0] + timedelta(seconds=rng.uniform(0.02, 0.12) * budget),
+            now - timedelta(seconds=len(steps) + 1),
+        )
         steps.append((Act(case_id=case_id, trigger=trigger, actor=actor, **fields), clock[0]))
 
     if target == "open":
@@ -111,11 +136,20 @@ def _walk(engine: Engine, rng: random.Random, case_id: int, opened: OpenCase,
         top = max(top, levels.index(needed))
     for rank in range(top + 1):
         level = levels[rank]
-        act("escalate", agent if rank == 0 else _SPECIALISTS[levels[rank - 1]],
-            reason=rng.choice(["refund above authority", "customer asked for a manager",
-                               "technical investigation needed", "complaint about handling"]),
+        act(
+            "escalate",
+            agent if rank == 0 else _SPECIALISTS[levels[rank - 1]],
+            reason=rng.choice(
+                [
+                    "refund above authority",
+                    "customer asked for a manager",
+                    "technical investigation needed",
+                    "complaint about handling",
+                ]
+            ),
             notice=f"Your case is now handled by our {definition.level(level).title}, who can "
-                   "decide on it directly.")
+            "decide on it directly.",
+        )
         if rng.random() < 0.8:
             act("acknowledge", _SPECIALISTS[level], assignee=_SPECIALISTS[level])
     if target in ("L2", "manager", "board"):
@@ -127,6 +161,10 @@ def _walk(engine: Engine, rng: random.Random, case_id: int, opened: OpenCase,
     if target == "reopened":
         act("reopen", resolver, note="Customer says the problem is back.")
         return steps
-    act("follow_up", agent, satisfaction=rng.choice([2, 3, 4, 4, 5, 5]),
-        comment=rng.choice(["Thanks, all good now.", "Took too long.", "Fine."]))
+    act(
+        "follow_up",
+        agent,
+        satisfaction=rng.choice([2, 3, 4, 4, 5, 5]),
+        comment=rng.choice(["Thanks, all good now.", "Took too long.", "Fine."]),
+    )
     return steps

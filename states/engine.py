@@ -52,8 +52,19 @@ from states.store import (
     write_transaction,
 )
 
-_IMMUTABLE = frozenset({"id", "customer_id", "subject", "description", "channel", "currency",
-                        "external_ref", "opened_at", "process_version"})
+_IMMUTABLE = frozenset(
+    {
+        "id",
+        "customer_id",
+        "subject",
+        "description",
+        "channel",
+        "currency",
+        "external_ref",
+        "opened_at",
+        "process_version",
+    }
+)
 _UPDATE_COLUMNS = tuple(name for name in FIELD_NAMES if name not in _IMMUTABLE)
 
 
@@ -181,9 +192,9 @@ class Engine:
         commands = [command for command, _ in items]
         if not self._registered:
             self._register(conn, items[0][1] if items else self._now(None))
-        earlier = self._earlier_results(conn, commands)
         work = _Work()
         work.snapshots = self._load(conn, {c.case_id for c in commands if isinstance(c, Act)})
+        earlier = self._earlier_results(conn, commands)  # after the case locks, see _load
         work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
         results: list[Result] = []
         seen_keys: dict[str, Result] = {}
@@ -290,8 +301,14 @@ class Engine:
                 .distinct()
             ).all()
             last = events[-1]
-            found[key] = Result(last.case_id, len(version), last.to_state, last.to_level,  # type: ignore[arg-type]
-                                events, replayed=True)
+            found[key] = Result(
+                last.case_id,
+                len(version),
+                last.to_state,
+                last.to_level,  # type: ignore[arg-type]
+                events,
+                replayed=True,
+            )
         return found
 
     def _register(self, conn: Connection, now: datetime) -> None:
@@ -304,8 +321,9 @@ def _columns(snap: CaseSnapshot) -> dict[str, Any]:
 
 
 def _as_replay(result: Result) -> Result:
-    return Result(result.case_id, result.version, result.state, result.level, result.events,
-                  replayed=True)
+    return Result(
+        result.case_id, result.version, result.state, result.level, result.events, replayed=True
+    )
 
 
 def _first_case(commands: Sequence[Command]) -> Any:

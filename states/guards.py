@@ -38,14 +38,19 @@ def has_assignee(ctx: GuardContext) -> None:
 
 def has_escalation_reason(ctx: GuardContext) -> None:
     if not ((ctx.command.reason or "").strip() or ctx.command.point):
-        raise _refuse(ctx, "an escalation reason is required: free text (--reason) or a "
-                      "named escalation point (--point)")
+        raise _refuse(
+            ctx,
+            "an escalation reason is required: free text (--reason) or a "
+            "named escalation point (--point)",
+        )
 
 
 def has_customer_notice(ctx: GuardContext) -> None:
     if not (ctx.command.notice or "").strip():
-        raise _refuse(ctx, "a customer notice is required (--notice): tell the customer who "
-                      "takes over and why")
+        raise _refuse(
+            ctx,
+            "a customer notice is required (--notice): tell the customer who takes over and why",
+        )
 
 
 def below_top_of_ladder(ctx: GuardContext) -> None:
@@ -96,8 +101,11 @@ def within_reopen_window(ctx: GuardContext) -> None:
     resolved_at = ctx.case.resolved_at
     window = timedelta(seconds=ctx.definition.reopen_window_seconds)
     if resolved_at is not None and ctx.now - resolved_at > window:
-        raise _refuse(ctx, f"the reopen window of {window.days} days after resolution "
-                      f"({resolved_at:%Y-%m-%d %H:%M} UTC) has passed; open a new case")
+        raise _refuse(
+            ctx,
+            f"the reopen window of {window.days} days after resolution "
+            f"({resolved_at:%Y-%m-%d %H:%M} UTC) has passed; open a new case",
+        )
 
 
 def is_waiting(ctx: GuardContext) -> None:
@@ -113,8 +121,17 @@ def not_waiting(ctx: GuardContext) -> None:
 REGISTRY: dict[str, Callable[[GuardContext], None]] = {
     name: globals()[name]
     for name in (
-        "has_assignee", "has_escalation_reason", "has_customer_notice", "below_top_of_ladder",
-        "awaiting_acknowledgement", "has_note", "has_resolution_note", "within_authority",
-        "valid_satisfaction", "within_reopen_window", "is_waiting", "not_waiting",
+        "has_assignee",
+        "has_escalation_reason",
+        "has_customer_notice",
+        "below_top_of_ladder",
+        "awaiting_acknowledgement",
+        "has_note",
+        "has_resolution_note",
+        "within_authority",
+        "valid_satisfaction",
+        "within_reopen_window",
+        "is_waiting",
+        "not_waiting",
     )
 }

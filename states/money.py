@@ -18,8 +18,9 @@ def parse_amount(value: object) -> Decimal:
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{value!r} is not an amount; allowed: a number such as 800 or "
-                         "800.50") from None
+        raise ValueError(
+            f"{value!r} is not an amount; allowed: a number such as 800 or 800.50"
+        ) from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{value!r} is not allowed; allowed: a non-negative finite amount")
     if amount != amount.quantize(Decimal("0.01")):

@@ -168,8 +168,22 @@ def _build(src: TomlSource) -> ProcessDefinition:
     def fail(key: str, problem: str) -> ProcessDefinitionError:
         return src.error(ProcessDefinitionError, key, problem)  # type: ignore[return-value]
 
-    _only_keys(src, "", data, {"format", "name", "version", "initial", "states", "authority",
-                               "ladder", "reopen", "transitions"})
+    _only_keys(
+        src,
+        "",
+        data,
+        {
+            "format",
+            "name",
+            "version",
+            "initial",
+            "states",
+            "authority",
+            "ladder",
+            "reopen",
+            "transitions",
+        },
+    )
     if data.get("format", FORMAT) != FORMAT:
         raise fail("format", f"unsupported format {data.get('format')!r}; allowed: {FORMAT}")
     name = _text(src, data, "name")
@@ -214,8 +228,11 @@ def _text(src: TomlSource, table: dict[str, Any], key: str, prefix: str = "") ->
     value = table.get(key)
     full = f"{prefix}{key}"
     if not isinstance(value, str) or not value.strip():
-        raise src.error(ProcessDefinitionError, full, f"missing or empty; allowed: a non-empty "
-                        f"string (got {value!r})")
+        raise src.error(
+            ProcessDefinitionError,
+            full,
+            f"missing or empty; allowed: a non-empty string (got {value!r})",
+        )
     return value.strip()
 
 
@@ -230,14 +247,18 @@ def _only_keys(src: TomlSource, where: str, table: dict[str, Any], allowed: set[
     for key in table:
         if key not in allowed:
             full = f"{where}.{key}" if where else key
-            raise src.error(ProcessDefinitionError, full,
-                            f"unknown key; allowed: {', '.join(sorted(allowed))}")
+            raise src.error(
+                ProcessDefinitionError, full, f"unknown key; allowed: {', '.join(sorted(allowed))}"
+            )
 
 
 def _limit(src: TomlSource, key: str, value: Any) -> Decimal:
     if value is None:
-        raise src.error(ProcessDefinitionError, key, "missing authority limit; allowed: an "
-                        "amount such as \"1000.00\" or \"unlimited\"")
+        raise src.error(
+            ProcessDefinitionError,
+            key,
+            'missing authority limit; allowed: an amount such as "1000.00" or "unlimited"',
+        )
     try:
         return parse_limit(value)
     except ValueError as exc:
@@ -246,34 +267,49 @@ def _limit(src: TomlSource, key: str, value: Any) -> Decimal:
 
 def _states(src: TomlSource, raw: Any) -> list[StateSpec]:
     if not isinstance(raw, dict) or not raw:
-        raise src.error(ProcessDefinitionError, "states", "missing; allowed: one [states.NAME] "
-                        "table per state")
+        raise src.error(
+            ProcessDefinitionError, "states", "missing; allowed: one [states.NAME] table per state"
+        )
     states = []
     for name, spec in raw.items():
         if not isinstance(spec, dict):
             raise src.error(ProcessDefinitionError, f"states.{name}", "must be a table")
         _only_keys(src, f"states.{name}", spec, {"title", "description", "carries_level"})
         if not name.isidentifier():
-            raise src.error(ProcessDefinitionError, f"states.{name}",
-                            "state names must be identifiers (letters, digits, _)")
-        states.append(StateSpec(name, str(spec.get("title", name)),
-                                str(spec.get("description", "")),
-                                bool(spec.get("carries_level", False))))
+            raise src.error(
+                ProcessDefinitionError,
+                f"states.{name}",
+                "state names must be identifiers (letters, digits, _)",
+            )
+        states.append(
+            StateSpec(
+                name,
+                str(spec.get("title", name)),
+                str(spec.get("description", "")),
+                bool(spec.get("carries_level", False)),
+            )
+        )
     return states
 
 
 def _ladder(src: TomlSource, raw: Any) -> list[Level]:
     if not isinstance(raw, list) or not raw:
-        raise src.error(ProcessDefinitionError, "ladder", "missing; allowed: one or more "
-                        "[[ladder]] tables, bottom rung first")
+        raise src.error(
+            ProcessDefinitionError,
+            "ladder",
+            "missing; allowed: one or more [[ladder]] tables, bottom rung first",
+        )
     levels: list[Level] = []
     for rank, item in enumerate(raw):
         where = f"ladder[{rank}]"
         _only_keys(src, where, item, {"name", "title", "authority_limit"})
         name = _text(src, item, "name", f"{where}.")
         if name in {level.name for level in levels} or name == FIRST_LEVEL:
-            raise src.error(ProcessDefinitionError, f"{where}.name",
-                            f"duplicate or reserved level name {name!r}")
+            raise src.error(
+                ProcessDefinitionError,
+                f"{where}.name",
+                f"duplicate or reserved level name {name!r}",
+            )
         limit = _limit(src, f"{where}.authority_limit", item.get("authority_limit"))
         levels.append(Level(name, str(item.get("title", name)), limit, rank))
     return levels
@@ -283,46 +319,64 @@ def _check_levels(src: TomlSource, first_limit: Decimal, ladder: list[Level]) ->
     previous = first_limit
     for level in ladder:
         if level.authority_limit < previous:
-            raise src.error(ProcessDefinitionError, f"ladder[{level.rank}].authority_limit",
-                            "must not be lower than the rung below; allowed: limits that "
-                            "grow up the ladder")
+            raise src.error(
+                ProcessDefinitionError,
+                f"ladder[{level.rank}].authority_limit",
+                "must not be lower than the rung below; allowed: limits that grow up the ladder",
+            )
         previous = level.authority_limit
 
 
 def _transitions(src: TomlSource, raw: Any, state_names: list[str]) -> list[TransitionSpec]:
     if not isinstance(raw, list) or not raw:
-        raise src.error(ProcessDefinitionError, "transitions", "missing; allowed: one or more "
-                        "[[transitions]] tables")
+        raise src.error(
+            ProcessDefinitionError,
+            "transitions",
+            "missing; allowed: one or more [[transitions]] tables",
+        )
     specs = []
     for index, item in enumerate(raw):
         where = f"transitions[{index}]"
         _only_keys(src, where, item, {"trigger", "source", "dest", "guards"})
         trigger = item.get("trigger")
         if trigger not in TRIGGERS:
-            raise src.error(ProcessDefinitionError, f"{where}.trigger",
-                            f"unknown trigger {trigger!r}; allowed: {', '.join(TRIGGERS)}")
+            raise src.error(
+                ProcessDefinitionError,
+                f"{where}.trigger",
+                f"unknown trigger {trigger!r}; allowed: {', '.join(TRIGGERS)}",
+            )
         sources = item.get("source")
         if isinstance(sources, str):
             sources = [sources]
         if not isinstance(sources, list) or not sources:
-            raise src.error(ProcessDefinitionError, f"{where}.source",
-                            "missing; allowed: a state name or a list of state names")
+            raise src.error(
+                ProcessDefinitionError,
+                f"{where}.source",
+                "missing; allowed: a state name or a list of state names",
+            )
         for state in [*sources, item.get("dest")]:
             if state is not None and state not in state_names:
                 key = f"{where}.dest" if state == item.get("dest") else f"{where}.source"
-                raise src.error(ProcessDefinitionError, key, f"unknown state {state!r}; "
-                                f"allowed: {', '.join(state_names)}")
+                raise src.error(
+                    ProcessDefinitionError,
+                    key,
+                    f"unknown state {state!r}; allowed: {', '.join(state_names)}",
+                )
         guards = item.get("guards", [])
         for guard in guards:
             if guard not in GUARDS:
-                raise src.error(ProcessDefinitionError, f"{where}.guards",
-                                f"unknown guard {guard!r}; allowed: {', '.join(GUARDS)}")
+                raise src.error(
+                    ProcessDefinitionError,
+                    f"{where}.guards",
+                    f"unknown guard {guard!r}; allowed: {', '.join(GUARDS)}",
+                )
         specs.append(TransitionSpec(trigger, tuple(sources), item.get("dest"), tuple(guards)))
     return specs
 
 
-def _check_reachable(src: TomlSource, initial: str, states: list[str],
-                     transitions: list[TransitionSpec]) -> None:
+def _check_reachable(
+    src: TomlSource, initial: str, states: list[str], transitions: list[TransitionSpec]
+) -> None:
     seen = {initial}
     queue = deque([initial])
     while queue:
@@ -333,9 +387,12 @@ def _check_reachable(src: TomlSource, initial: str, states: list[str],
                 queue.append(spec.dest)
     for state in states:
         if state not in seen:
-            raise src.error(ProcessDefinitionError, f"states.{state}",
-                            f"unreachable from the initial state {initial!r}; allowed: states "
-                            "that some transition leads to")
+            raise src.error(
+                ProcessDefinitionError,
+                f"states.{state}",
+                f"unreachable from the initial state {initial!r}; allowed: states "
+                "that some transition leads to",
+            )
 
 
 __all__ = [

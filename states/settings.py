@@ -16,14 +16,19 @@ from states.errors import ConfigError
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIERFLOW_", extra="ignore")
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".tierflow",
-                       description="data directory (SQLite file, outbox files, logs)")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: "
-                                     "SQLite file tierflow.db under home")
-    process_file: Path | None = Field(default=None, description="process TOML replacing the "
-                                      "shipped default")
-    policy_file: Path | None = Field(default=None, description="SLA/escalation policy TOML "
-                                     "replacing the shipped default")
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".tierflow",
+        description="data directory (SQLite file, outbox files, logs)",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file tierflow.db under home"
+    )
+    process_file: Path | None = Field(
+        default=None, description="process TOML replacing the shipped default"
+    )
+    policy_file: Path | None = Field(
+        default=None, description="SLA/escalation policy TOML replacing the shipped default"
+    )
 
     @property
     def resolved_database_url(self) -> str:

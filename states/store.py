@@ -9,12 +9,12 @@ version check in the ``UPDATE``. Library errors are translated into
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from operator import attrgetter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                           **kwargs)
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -100,21 +99,41 @@ def init_schema(engine: Engine) -> None:
         with write_transaction(engine) as conn:
             row = conn.execute(select(SchemaInfo.__table__)).first()
             if row is None:
-                conn.execute(SchemaInfo.__table__.insert().values(
-                    id=1, schema_version=SCHEMA_VERSION, created_at=datetime.now(UTC)))
+                conn.execute(
+                    SchemaInfo.__table__.insert().values(
+                        id=1, schema_version=SCHEMA_VERSION, created_at=datetime.now(UTC)
+                    )
+                )
             elif row.schema_version != SCHEMA_VERSION:
-                raise StoreError(f"database schema version {row.schema_version} is not "
-                                 f"{SCHEMA_VERSION}; run the migration for this release")
+                raise StoreError(
+                    f"database schema version {row.schema_version} is not "
+                    f"{SCHEMA_VERSION}; run the migration for this release"
+                )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot initialise the database: {exc}") from None
 
 
-def register_process(conn: Connection, version_id: str, name: str, version: str, digest: str,
-                     text: str, now: datetime) -> None:
+def register_process(
+    conn: Connection,
+    version_id: str,
+    name: str,
+    version: str,
+    digest: str,
+    text: str,
+    now: datetime,
+) -> None:
     table = ProcessVersion.__table__
     if conn.execute(select(table.c.id).where(table.c.id == version_id)).first() is None:
-        conn.execute(table.insert().values(id=version_id, name=name, version=version,
-                                           digest=digest, source_text=text, loaded_at=now))
+        conn.execute(
+            table.insert().values(
+                id=version_id,
+                name=name,
+                version=version,
+                digest=digest,
+                source_text=text,
+                loaded_at=now,
+            )
+        )
 
 
 def row_to_snapshot(row: Any) -> CaseSnapshot:
@@ -129,7 +148,7 @@ def load_cases(conn: Connection, case_ids: Iterable[int]) -> dict[int, CaseSnaps
     ids = sorted(set(case_ids))
     found: dict[int, CaseSnapshot] = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         for row in conn.execute(select(CASE).where(CASE.c.id.in_(chunk))):
             found[row.id] = row_to_snapshot(row)
     return found
@@ -142,22 +161,42 @@ def load_events(conn: Connection, case_id: int) -> list[Event]:
 
 def row_to_event(row: Any) -> Event:
     return Event(
-        type=row.type, occurred_at=row.occurred_at, actor=row.actor,
-        from_state=row.from_state, to_state=row.to_state, from_level=row.from_level,
-        to_level=row.to_level, payload=dict(row.payload or {}), case_id=row.case_id,
-        seq=row.seq, command_id=row.command_id, idempotency_key=row.idempotency_key,
-        format=row.format, prev_hash=row.prev_hash, hash=row.hash,
+        type=row.type,
+        occurred_at=row.occurred_at,
+        actor=row.actor,
+        from_state=row.from_state,
+        to_state=row.to_state,
+        from_level=row.from_level,
+        to_level=row.to_level,
+        payload=dict(row.payload or {}),
+        case_id=row.case_id,
+        seq=row.seq,
+        command_id=row.command_id,
+        idempotency_key=row.idempotency_key,
+        format=row.format,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
     )
 
 
 def event_row(event: Event, recorded_at: datetime, command_hash: str | None) -> dict[str, Any]:
     return {
-        "case_id": event.case_id, "seq": event.seq, "type": event.type,
-        "occurred_at": event.occurred_at, "recorded_at": recorded_at, "actor": event.actor,
-        "from_state": event.from_state, "to_state": event.to_state,
-        "from_level": event.from_level, "to_level": event.to_level, "payload": event.payload,
-        "command_id": event.command_id, "idempotency_key": event.idempotency_key,
-        "command_hash": command_hash, "format": event.format, "prev_hash": event.prev_hash,
+        "case_id": event.case_id,
+        "seq": event.seq,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "recorded_at": recorded_at,
+        "actor": event.actor,
+        "from_state": event.from_state,
+        "to_state": event.to_state,
+        "from_level": event.from_level,
+        "to_level": event.to_level,
+        "payload": event.payload,
+        "command_id": event.command_id,
+        "idempotency_key": event.idempotency_key,
+        "command_hash": command_hash,
+        "format": event.format,
+        "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
 
@@ -206,15 +245,20 @@ class BulkStatements:
         self.update_sql, self._update_codec = self._compile(update, CASE, ("b_id", "b_version"))
         event_columns = [c.name for c in EVENT.columns if c.name != "id"]
         self.insert_sql, self._insert_codec = self._compile(
-            EVENT.insert().values({name: bindparam(name) for name in event_columns}), EVENT, ())
+            EVENT.insert().values({name: bindparam(name) for name in event_columns}), EVENT, ()
+        )
         self.case_columns = [c.name for c in CASE.columns]
         self._readers = [
-            (i, reader) for i, name in enumerate(self.case_columns)
+            (i, reader)
+            for i, name in enumerate(self.case_columns)
             if (reader := self._processor(CASE.c[name], "result")) is not None
         ]
+        self._lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
         quote = dialect.identifier_preparer.quote
-        self._select = (f"SELECT {', '.join(quote(n) for n in self.case_columns)} "
-                        f"FROM {quote(CASE.name)} WHERE id IN ")
+        self._select = (
+            f"SELECT {', '.join(quote(n) for n in self.case_columns)} "
+            f"FROM {quote(CASE.name)} WHERE id IN "
+        )
 
     def _processor(self, column: Any, kind: str) -> Any:
         if self.dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
@@ -230,8 +274,11 @@ class BulkStatements:
         compiled = stmt.compile(dialect=self.dialect)
         names = list(compiled.positiontup) if self.positional else list(compiled.binds)
         names = [n for n in names if n not in extra]
-        procs = [(i, p) for i, n in enumerate(names)
-                 if (p := self._processor(table.c[n], "bind")) is not None]
+        procs = [
+            (i, p)
+            for i, n in enumerate(names)
+            if (p := self._processor(table.c[n], "bind")) is not None
+        ]
         return compiled.string, (names, attrgetter(*names), procs, extra)
 
     def _rows(self, codec: Any, objects: list[Any], tails: list[tuple[Any, ...]]) -> list[Any]:
@@ -243,16 +290,20 @@ class BulkStatements:
                 if values[i] is not None:
                     values[i] = proc(values[i])
             values.extend(tail)
-            rows.append(tuple(values) if self.positional
-                        else dict(zip([*names, *extra], values, strict=True)))
+            rows.append(
+                tuple(values)
+                if self.positional
+                else dict(zip([*names, *extra], values, strict=True))
+            )
         return rows
 
     def insert_events(self, conn: Connection, events: list[Event]) -> None:
         rows = self._rows(self._insert_codec, events, [()] * len(events))
         conn.exec_driver_sql(self.insert_sql, rows)  # type: ignore[arg-type]
 
-    def update_cases(self, conn: Connection, snaps: list[CaseSnapshot],
-                     read_versions: list[int]) -> int:
+    def update_cases(
+        self, conn: Connection, snaps: list[CaseSnapshot], read_versions: list[int]
+    ) -> int:
         """Optimistic update of `snaps`; returns how many rows still had the version read."""
         tails = [(snap.id, version) for snap, version in zip(snaps, read_versions, strict=True)]
         rows = self._rows(self._update_codec, snaps, tails)
@@ -264,16 +315,23 @@ class BulkStatements:
         if self.positional:
             return ", ".join(["?"] * len(ids)), tuple(ids)
         return ", ".join(f"%(p{i})s" for i in range(len(ids))), {
-            f"p{i}": v for i, v in enumerate(ids)}
+            f"p{i}": v for i, v in enumerate(ids)
+        }
 
     def versions(self, conn: Connection, case_ids: Iterable[int]) -> dict[int, int]:
-        """Current version of each existing case in `case_ids` (cheap: two columns)."""
+        """Current version of each existing case in `case_ids` (cheap: two columns).
+
+        On PostgreSQL the rows are locked (``FOR UPDATE``) for the rest of the
+        transaction, so a concurrent writer of the same case waits and then
+        sees this one's result (including its idempotency keys); SQLite's
+        ``BEGIN IMMEDIATE`` already serialises writers.
+        """
         ids = sorted(set(case_ids))
         found: dict[int, int] = {}
         quote = self.dialect.identifier_preparer.quote
         for start in range(0, len(ids), 500):
-            marks, params = self._in(ids[start:start + 500])
-            sql = f"SELECT id, version FROM {quote(CASE.name)} WHERE id IN ({marks})"
+            marks, params = self._in(ids[start : start + 500])
+            sql = f"SELECT id, version FROM {quote(CASE.name)} WHERE id IN ({marks}){self._lock}"
             found.update(conn.exec_driver_sql(sql, params).all())  # type: ignore[arg-type]
         return found
 
@@ -281,7 +339,7 @@ class BulkStatements:
         ids = sorted(set(case_ids))
         found: dict[int, CaseSnapshot] = {}
         for start in range(0, len(ids), 500):
-            marks, params = self._in(ids[start:start + 500])
+            marks, params = self._in(ids[start : start + 500])
             for raw in conn.exec_driver_sql(f"{self._select}({marks})", params):
                 values = list(raw)
                 for i, reader in self._readers:

@@ -28,9 +28,7 @@ class TomlSource:
     text: str
     data: dict[str, Any]
 
-    def error(
-        self, cls: type[ConfigError], key: str, problem: str
-    ) -> ConfigError:
+    def error(self, cls: type[ConfigError], key: str, problem: str) -> ConfigError:
         """Build a `cls` error for `key`, with the line where `key` is written."""
         return cls(self.path, key, problem, locate(self.text, key))
 
@@ -50,8 +48,9 @@ def parse_toml(text: str, source: str, cls: type[ConfigError]) -> TomlSource:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
-        raise cls(source, "(syntax)", f"not valid TOML: {exc.msg if hasattr(exc, 'msg') else exc}",
-                  line) from exc
+        raise cls(
+            source, "(syntax)", f"not valid TOML: {exc.msg if hasattr(exc, 'msg') else exc}", line
+        ) from exc
     return TomlSource(source, text, data)
 
 

@@ -74,8 +74,7 @@ def pg() -> Iterator[SAEngine]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[postgres,
-                                                                 pytest.mark.postgres])])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[postgres, pytest.mark.postgres])])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> SAEngine:
     """The store under test, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":

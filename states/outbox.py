@@ -1,0 +1,422 @@
+"""The notification outbox: enqueue inside the command's transaction, deliver later.
+
+Why an outbox: a notice (SLA warning, breach, escalation, customer notice) is
+written in the same transaction as the change that causes it, so it exists
+exactly when the change does; delivery happens afterwards, outside any
+database transaction, and survives crashes and retries.
+
+The :class:`Notification` table is defined here and joins ``SQLModel.metadata``
+when this module is imported, so ``init_schema`` creates it only once
+``states.outbox`` has been imported (``states.store`` imports it for that).
+
+Delivery guarantees: a notification is claimed by one deliverer at a time
+(``UPDATE … RETURNING``; PostgreSQL adds ``FOR UPDATE SKIP LOCKED``), so two
+deliverers never send the same row in the same round. If a deliverer dies
+between sending and recording, its claim expires after ``lease_seconds`` and
+the row is sent again: delivery is *at least once*. SMTP messages carry a
+stable ``Message-ID`` per notification so a receiver can drop such repeats.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import ssl
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from sqlalchemy import CheckConstraint, Connection, Engine, Index, and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, SQLModel
+
+from states.errors import InvalidInput, TierflowError
+from states.store import write_transaction
+from states.tables import _ts
+
+KINDS = ("sla_warning", "sla_breach", "ack_missed", "escalated", "follow_up_due", "customer_notice")
+STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class DeliveryError(TierflowError):
+    """A sender could not deliver a message (belongs in ``states/errors.py``).
+
+    ``permanent`` failures (no address, recipient refused) are not retried.
+    """
+
+    def __init__(self, problem: str, *, permanent: bool = False) -> None:
+        self.problem = problem
+        self.permanent = permanent
+        super().__init__(problem)
+
+
+class Notification(SQLModel, table=True):
+    """One outgoing notice. ``case_id`` is not a foreign key: system notices have none."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        Index("ix_notification_status_id", "status", "id"),
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed')", name="ck_notification_status"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int | None = Field(default=None, index=True)
+    kind: str
+    recipient: str  # an e-mail address, or a role name mapped at delivery time
+    subject: str
+    body: str
+    created_at: datetime = _ts(nullable=False)
+    due_at: datetime | None = _ts()  # not delivered before this instant (also retry backoff)
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    dedupe_key: str | None = Field(default=None, unique=True)
+
+
+NOTIFICATION = Notification.__table__
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """A notice to enqueue with :func:`enqueue_many`."""
+
+    case_id: int | None
+    kind: str
+    recipient: str
+    subject: str
+    body: str
+    dedupe_key: str | None = None
+    due_at: datetime | None = None
+
+
+def _row(notice: NewNotification, now: datetime) -> dict[str, Any]:
+    if notice.kind not in KINDS:
+        raise InvalidInput("kind", notice.kind, "one of " + ", ".join(KINDS))
+    if not notice.recipient.strip():
+        raise InvalidInput("recipient", notice.recipient, "an address or a role name")
+    return {**asdict(notice), "created_at": now, "status": "pending", "attempts": 0}
+
+
+def _insert(conn: Connection) -> Any:
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(NOTIFICATION).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return stmt.returning(NOTIFICATION.c.id)
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    case_id: int | None,
+    kind: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    now: datetime,
+    dedupe_key: str | None = None,
+    due_at: datetime | None = None,
+) -> int | None:
+    """Add a notice in the caller's transaction; None if ``dedupe_key`` was already used."""
+    row = _row(NewNotification(case_id, kind, recipient, subject, body, dedupe_key, due_at), now)
+    return conn.execute(_insert(conn).values(row)).scalar_one_or_none()
+
+
+def enqueue_many(conn: Connection, rows: Iterable[NewNotification], *, now: datetime) -> int:
+    """Add many notices in one statement; returns how many were new (not deduplicated)."""
+    values = [_row(notice, now) for notice in rows]
+    if not values:
+        return 0
+    return len(conn.execute(_insert(conn), values).all())
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """What a sender receives: ``to`` is the address after role mapping."""
+
+    notification_id: int
+    case_id: int | None
+    kind: str
+    recipient: str
+    to: str
+    subject: str
+    body: str
+    created_at: datetime
+    attempt: int
+
+
+class Sender(Protocol):
+    def send(self, message: OutgoingMessage) -> None:
+        """Deliver or raise :class:`DeliveryError`."""
+
+
+class SmtpSender:
+    """Mail through an SMTP server with the standard library, one connection per message.
+
+    An unmapped role (no ``@`` in ``to``) and refused recipients fail
+    permanently; network and other SMTP errors are retried.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender_address: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 10,
+    ) -> None:
+        self.host, self.port, self.sender_address = host, port, sender_address
+        self.username, self.password = username, password
+        self.starttls, self.timeout = starttls, timeout
+
+    def compose(self, message: OutgoingMessage) -> EmailMessage:
+        if "@" not in message.to:
+            raise DeliveryError(f"no address for role {message.to!r}", permanent=True)
+        domain = self.sender_address.rpartition("@")[2] or "tierflow"
+        email = EmailMessage()
+        try:
+            email["From"] = self.sender_address
+            email["To"] = message.to
+            email["Subject"] = " ".join(message.subject.split())
+            email["Date"] = format_datetime(message.created_at)
+            email["Message-ID"] = f"<tierflow.notification.{message.notification_id}@{domain}>"
+            email["X-Tierflow-Kind"] = message.kind
+            if message.case_id is not None:
+                email["X-Tierflow-Case"] = str(message.case_id)
+            email.set_content(message.body)
+        except (ValueError, TypeError) as exc:
+            raise DeliveryError(
+                f"cannot compose mail to {message.to!r}: {exc}", permanent=True
+            ) from None
+        return email
+
+    def send(self, message: OutgoingMessage) -> None:
+        email = self.compose(message)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(email)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(
+                f"SMTP server refused {message.to!r}: {exc.recipients}", permanent=True
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(
+                f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}"
+            ) from None
+
+
+def _as_json(message: OutgoingMessage) -> dict[str, Any]:
+    return {**asdict(message), "created_at": message.created_at.isoformat()}
+
+
+class FileSink:
+    """Appends one JSON object per line to ``path`` (the default for local runs)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def send(self, message: OutgoingMessage) -> None:
+        line = json.dumps(_as_json(message), ensure_ascii=False) + "\n"
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock, self.path.open("a", encoding="utf-8") as out:
+                out.write(line)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write {self.path}: {exc}") from None
+
+
+class ConsoleSink:
+    """Prints each message as a short readable block (for demos)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def send(self, message: OutgoingMessage) -> None:
+        case = f" case {message.case_id}" if message.case_id is not None else ""
+        self.stream.write(
+            f"[{message.kind}{case}] to {message.to}: {message.subject}\n{message.body}\n\n"
+        )
+        self.stream.flush()
+
+
+class MemorySink:
+    """Keeps messages in ``messages`` (for tests)."""
+
+    def __init__(self) -> None:
+        self.messages: list[OutgoingMessage] = []
+
+    def send(self, message: OutgoingMessage) -> None:
+        self.messages.append(message)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+
+    @property
+    def claimed(self) -> int:
+        return self.sent + self.failed + self.retried
+
+
+def _claim(
+    engine: Engine, *, now: datetime, worker: str, batch: int, lease_seconds: float
+) -> list[Any]:
+    """Claim up to ``batch`` deliverable rows (due pending ones, and expired claims)."""
+    n = NOTIFICATION.c
+    deliverable = or_(
+        and_(n.status == "pending", or_(n.due_at.is_(None), n.due_at <= now)),
+        and_(n.status == "sending", n.claimed_at < now - timedelta(seconds=lease_seconds)),
+    )
+    ids = select(n.id).where(deliverable).order_by(n.id).limit(batch)
+    if engine.dialect.name == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    claim = (
+        update(NOTIFICATION)
+        .where(n.id.in_(ids))
+        .values(status="sending", claimed_by=worker, claimed_at=now, attempts=n.attempts + 1)
+        .returning(
+            n.id, n.case_id, n.kind, n.recipient, n.subject, n.body, n.created_at, n.attempts
+        )
+    )
+    with write_transaction(engine) as conn:
+        return sorted(conn.execute(claim).all(), key=lambda row: row.id)
+
+
+def _record(
+    engine: Engine, ids: list[int], claim: tuple[str, datetime], values: dict[str, Any]
+) -> None:
+    """Write an outcome only where our claim still holds (a newer claim wins)."""
+    n = NOTIFICATION.c
+    worker, claimed_at = claim
+    with write_transaction(engine) as conn:
+        conn.execute(
+            update(NOTIFICATION)
+            .where(
+                n.id.in_(ids),
+                n.status == "sending",
+                n.claimed_by == worker,
+                n.claimed_at == claimed_at,
+            )
+            .values(values)
+        )
+
+
+_UNCLAIMED = {"status": "pending", "claimed_by": None, "claimed_at": None}
+
+
+def _failure(
+    error: DeliveryError, attempts: int, *, now: datetime, max_attempts: int, retry_delay: timedelta
+) -> dict[str, Any]:
+    """The row's new values after a failed attempt: retry later, or give up."""
+    if error.permanent or attempts >= max_attempts:
+        return {"status": "failed", "last_error": error.problem}
+    due_at = now + retry_delay * 2 ** (attempts - 1)
+    return {**_UNCLAIMED, "last_error": error.problem, "due_at": due_at}
+
+
+def deliver_pending(
+    engine: Engine,
+    sender: Sender,
+    *,
+    now: datetime,
+    worker: str,
+    batch: int = 100,
+    max_attempts: int = 5,
+    lease_seconds: float = 300,
+    retry_delay: timedelta = timedelta(minutes=1),
+    recipients: Mapping[str, str] | None = None,
+) -> DeliveryReport:
+    """Claim one batch, send it outside any transaction, and record each outcome.
+
+    Each claim counts an attempt. A transient :class:`DeliveryError` returns
+    the row to ``pending`` with ``last_error``, due again after
+    ``retry_delay * 2 ** (attempts - 1)``; a permanent one, or the
+    ``max_attempts``-th failure, marks it ``failed``. Each outcome is committed
+    right after its send, so a crash repeats at most the message in flight.
+    Roles (recipients without ``@``) map through ``recipients``; an unmapped
+    role is passed on as is (sinks write it; :class:`SmtpSender` fails it
+    permanently). Any other exception from the sender is a bug: it is
+    recorded on its row, the rest of the batch is released untried, and it
+    propagates.
+    """
+    claimed = _claim(engine, now=now, worker=worker, batch=batch, lease_seconds=lease_seconds)
+    roles = recipients or {}
+    claim = (worker, now)
+    counts = {"sent": 0, "failed": 0, "pending": 0}
+    for index, row in enumerate(claimed):
+        to = row.recipient if "@" in row.recipient else roles.get(row.recipient, row.recipient)
+        message = OutgoingMessage(
+            row.id,
+            row.case_id,
+            row.kind,
+            row.recipient,
+            to,
+            row.subject,
+            row.body,
+            row.created_at,
+            row.attempts,
+        )
+        try:
+            sender.send(message)
+            values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": None}
+        except DeliveryError as error:
+            values = _failure(
+                error, row.attempts, now=now, max_attempts=max_attempts, retry_delay=retry_delay
+            )
+        except Exception as exc:
+            bug = DeliveryError(f"{type(exc).__name__}: {exc}")
+            _record(
+                engine,
+                [row.id],
+                claim,
+                _failure(
+                    bug, row.attempts, now=now, max_attempts=max_attempts, retry_delay=retry_delay
+                ),
+            )
+            untried = [later.id for later in claimed[index + 1 :]]
+            if untried:
+                _record(
+                    engine, untried, claim, {**_UNCLAIMED, "attempts": NOTIFICATION.c.attempts - 1}
+                )
+            raise
+        _record(engine, [row.id], claim, values)
+        counts[values["status"]] += 1
+    return DeliveryReport(sent=counts["sent"], failed=counts["failed"], retried=counts["pending"])
+
+
+__all__ = [
+    "KINDS",
+    "NOTIFICATION",
+    "STATUSES",
+    "ConsoleSink",
+    "DeliveryError",
+    "DeliveryReport",
+    "FileSink",
+    "MemorySink",
+    "NewNotification",
+    "Notification",
+    "OutgoingMessage",
+    "Sender",
+    "SmtpSender",
+    "deliver_pending",
+    "enqueue",
+    "enqueue_many",
+]

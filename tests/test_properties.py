@@ -1,0 +1,106 @@
+"""Random command sequences against the real engine and database keep the
+invariants that matter more than any example: states stay defined, versions
+strictly increase, replay equals the projection and the hash chain verifies."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+)
+
+from states.audit import verify_case
+from states.commands import Act, OpenCase
+from states.engine import Engine
+from states.errors import CommandError
+from states.process import TRIGGERS, load_process
+from states.queries import get_case
+from states.store import read_connection
+from tests.conftest import MONDAY, sqlite_db
+
+DEFINITION = load_process()
+maybe_text = st.one_of(st.none(), st.sampled_from(["", "  ", "a note", "refund above authority"]))
+
+
+class CaseLifecycle(RuleBasedStateMachine):
+    cases = Bundle("cases")
+
+    @initialize()
+    def setup(self) -> None:
+        self.tmp = tempfile.TemporaryDirectory()
+        self.db = sqlite_db(Path(self.tmp.name))
+        self.now = MONDAY
+        self.engine = Engine(self.db, DEFINITION, clock=lambda: self.now)
+        self.versions: dict[int, int] = {}
+
+    def teardown(self) -> None:
+        self.db.dispose()
+        self.tmp.cleanup()
+
+    @rule(
+        target=cases,
+        amount=st.one_of(st.none(), st.integers(0, 9000)),
+        priority=st.sampled_from(["low", "normal", "high", "urgent"]),
+    )
+    def open_case(self, amount: int | None, priority: str) -> int:
+        result = self.engine.apply(
+            OpenCase(customer_id="C", subject="s", priority=priority, amount_claimed=amount)
+        )  # type: ignore[arg-type]
+        assert result.version == 1
+        self.versions[result.case_id] = 1
+        return result.case_id
+
+    @rule(
+        case_id=cases,
+        trigger=st.sampled_from(TRIGGERS),
+        assignee=maybe_text,
+        reason=maybe_text,
+        notice=maybe_text,
+        note=maybe_text,
+        to_level=st.one_of(st.none(), st.sampled_from(DEFINITION.level_names)),
+        satisfaction=st.one_of(st.none(), st.integers(1, 5)),
+    )
+    def act(self, case_id: int, trigger: str, **fields: object) -> None:
+        try:
+            result = self.engine.apply(Act(case_id=case_id, trigger=trigger, actor="p", **fields))  # type: ignore[arg-type]
+        except CommandError:
+            with read_connection(self.db) as conn:
+                assert get_case(conn, case_id)[0].version == self.versions[case_id]
+            return
+        assert result.version == self.versions[case_id] + 1
+        self.versions[case_id] = result.version
+
+    @rule(hours=st.integers(1, 24 * 40))
+    def time_passes(self, hours: int) -> None:
+        self.now += timedelta(hours=hours)
+
+    @invariant()
+    def history_verifies_and_states_are_defined(self) -> None:
+        if not hasattr(self, "db"):
+            return
+        with read_connection(self.db) as conn:
+            for case_id, version in self.versions.items():
+                check = verify_case(conn, case_id)
+                assert check.ok, check.problems
+                case = get_case(conn, case_id)[0]
+                assert case.state in DEFINITION.state_names
+                assert case.version == version
+                assert (case.level is None) == (not DEFINITION.state(case.state).carries_level)
+
+
+CaseLifecycle.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestCaseLifecycle = CaseLifecycle.TestCase

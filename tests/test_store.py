@@ -1,0 +1,248 @@
+"""Persistence guarantees, on SQLite and on PostgreSQL: one transaction per
+command or batch, optimistic concurrency, idempotency, aware UTC times."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+
+from states.commands import Act, OpenCase
+from states.engine import Engine
+from states.errors import (
+    BatchFailed,
+    CaseNotFound,
+    ConcurrencyConflict,
+    GuardFailed,
+    IdempotencyConflict,
+)
+from states.queries import get_case
+from states.store import CASE, EVENT, read_connection
+from states.tables import Case
+from tests.conftest import MONDAY
+
+NOTICE = "Our specialists take over."
+
+
+def counts(db) -> tuple[int, int]:
+    with read_connection(db) as conn:
+        return (
+            conn.execute(select(func.count()).select_from(CASE)).scalar_one(),
+            conn.execute(select(func.count()).select_from(EVENT)).scalar_one(),
+        )
+
+
+@pytest.fixture
+def eng(db, definition) -> Engine:
+    return Engine(db, definition, clock=lambda: MONDAY)
+
+
+def open_assigned(eng: Engine) -> int:
+    case_id = eng.apply(OpenCase(customer_id="C1", subject="s")).case_id
+    eng.apply(Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
+    return case_id
+
+
+def test_case_and_events_round_trip_with_aware_utc_times(eng, db):
+    brussels = timezone(timedelta(hours=1))
+    case_id = eng.apply(
+        OpenCase(customer_id="C1", subject="s"), now=datetime(2026, 11, 2, 10, 0, tzinfo=brussels)
+    ).case_id
+    with read_connection(db) as conn:
+        case, events = get_case(conn, case_id)
+    assert case.opened_at == datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    assert case.opened_at.tzinfo is not None and events[0].occurred_at.utcoffset() == timedelta(0)
+
+
+def test_naive_time_is_refused(eng):
+    with pytest.raises(Exception, match="timezone-aware"):
+        eng.apply(OpenCase(customer_id="C1", subject="s"), now=datetime(2026, 11, 2, 9))
+
+
+def test_failed_command_writes_nothing(eng, db):
+    case_id = open_assigned(eng)
+    before = counts(db)
+    with pytest.raises(GuardFailed):
+        eng.apply(Act(case_id=case_id, trigger="escalate", actor="ana", reason="r"))
+    assert counts(db) == before
+
+
+def test_batch_is_all_or_nothing_and_names_the_failing_command(eng, db):
+    case_id = open_assigned(eng)
+    before = counts(db)
+    batch = [
+        OpenCase(customer_id="C2", subject="new"),
+        Act(case_id=case_id, trigger="wait_on_customer", actor="ana"),
+        Act(case_id=case_id, trigger="resolve", actor="ana"),  # no note: refused
+    ]
+    with pytest.raises(BatchFailed) as caught:
+        eng.apply_many(batch)
+    assert caught.value.index == 2 and isinstance(caught.value.cause, GuardFailed)
+    assert counts(db) == before
+    with read_connection(db) as conn:
+        assert get_case(conn, case_id)[0].waiting is False
+
+
+def test_batch_applies_commands_in_order_on_the_same_case(eng, db):
+    case_id = open_assigned(eng)
+    results = eng.apply_many(
+        [
+            Act(case_id=case_id, trigger="escalate", actor="ana", reason="r", notice=NOTICE),
+            Act(case_id=case_id, trigger="acknowledge", actor="l2"),
+            Act(case_id=case_id, trigger="resolve", actor="l2", note="done"),
+        ]
+    )
+    assert [r.version for r in results] == [3, 4, 5]
+    with read_connection(db) as conn:
+        case, events = get_case(conn, case_id)
+    assert (case.state, case.version, [e.seq for e in events]) == ("resolved", 5, [1, 2, 3, 4, 5])
+
+
+def test_unknown_case_is_reported(eng):
+    with pytest.raises(CaseNotFound, match="case 999 not found"):
+        eng.apply(Act(case_id=999, trigger="assign", actor="ana", assignee="ana"))
+
+
+def test_expected_version_mismatch_is_a_conflict(eng, db):
+    case_id = open_assigned(eng)
+    before = counts(db)
+    with pytest.raises(ConcurrencyConflict, match="expected version 1, found 2"):
+        eng.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="ana", expected_version=1))
+    assert counts(db) == before
+    eng.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="ana", expected_version=2))
+
+
+def test_two_engines_with_the_same_expected_version_never_both_win(db, definition):
+    first, second = (Engine(db, definition, clock=lambda: MONDAY) for _ in range(2))
+    case_id = open_assigned(first)
+    first.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="a", expected_version=2))
+    with pytest.raises(ConcurrencyConflict):
+        second.apply(
+            Act(case_id=case_id, trigger="wait_on_customer", actor="b", expected_version=2)
+        )
+
+
+def test_a_stale_cached_snapshot_is_never_used(db, definition):
+    """An engine whose cached case was changed by another writer re-reads it."""
+    first, second = (Engine(db, definition, clock=lambda: MONDAY) for _ in range(2))
+    case_id = open_assigned(first)
+    second.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="b"))
+    result = first.apply(Act(case_id=case_id, trigger="customer_replied", actor="a"))
+    assert result.version == 4
+
+
+def test_concurrent_writers_on_one_case_serialise_without_lost_updates(db, definition):
+    """Threads toggling the same case: every command lands once, versions stay gapless."""
+    engines = [Engine(db, definition, clock=lambda: MONDAY) for _ in range(4)]
+    case_id = open_assigned(engines[0])
+    errors: list[BaseException] = []
+    applied: list[int] = []
+
+    def worker(engine: Engine) -> None:
+        for _ in range(10):
+            try:
+                with read_connection(db) as conn:
+                    waiting = get_case(conn, case_id)[0].waiting
+                trigger = "customer_replied" if waiting else "wait_on_customer"
+                applied.append(
+                    engine.apply(Act(case_id=case_id, trigger=trigger, actor="t")).version
+                )
+            except (ConcurrencyConflict, GuardFailed):
+                continue  # lost the race: the state changed under us, as it should
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    with read_connection(db) as conn:
+        case, events = get_case(conn, case_id)
+    assert sorted(applied) == list(range(3, 3 + len(applied)))
+    assert case.version == 2 + len(applied) == len(events)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def test_idempotency_key_applies_once_and_returns_the_first_result(eng, db):
+    case_id = open_assigned(eng)
+    command = Act(
+        case_id=case_id,
+        trigger="escalate",
+        actor="ana",
+        reason="r",
+        notice=NOTICE,
+        idempotency_key="mail-4711-escalate",
+    )
+    first = eng.apply(command)
+    before = counts(db)
+    again = eng.apply(command)
+    assert counts(db) == before
+    assert again.replayed and not first.replayed
+    assert (again.case_id, again.version, again.state, again.level) == (
+        first.case_id,
+        first.version,
+        first.state,
+        first.level,
+    )
+    assert [e.hash for e in again.events] == [e.hash for e in first.events]
+
+
+def test_idempotent_open_creates_one_case(eng, db):
+    command = OpenCase(customer_id="C9", subject="s", idempotency_key="crm-123")
+    assert eng.apply(command).case_id == eng.apply(command).case_id
+    assert counts(db)[0] == 1
+
+
+def test_idempotency_key_reused_for_another_command_is_refused(eng, db):
+    case_id = open_assigned(eng)
+    eng.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="a", idempotency_key="k"))
+    with pytest.raises(IdempotencyConflict, match="'k'"):
+        eng.apply(Act(case_id=case_id, trigger="customer_replied", actor="a", idempotency_key="k"))
+
+
+def test_same_key_twice_in_one_batch_applies_once(eng, db):
+    case_id = open_assigned(eng)
+    command = Act(case_id=case_id, trigger="wait_on_customer", actor="a", idempotency_key="b")
+    results = eng.apply_many([command, command])
+    assert results[1].replayed and results[0].version == results[1].version == 3
+
+
+def test_concurrent_retries_with_one_key_apply_once(db, definition):
+    engines = [Engine(db, definition, clock=lambda: MONDAY) for _ in range(4)]
+    case_id = open_assigned(engines[0])
+    command = Act(case_id=case_id, trigger="wait_on_customer", actor="a", idempotency_key="x")
+    results = []
+    threads = [
+        threading.Thread(target=lambda e=e: results.append(e.apply(command))) for e in engines
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 4 and sum(not r.replayed for r in results) == 1
+    with read_connection(db) as conn:
+        assert len(get_case(conn, case_id)[1]) == 3
+
+
+def test_event_sequence_is_unique_per_case_in_the_schema(eng, db):
+    case_id = open_assigned(eng)
+    columns = "case_id, seq, type, occurred_at, recorded_at, actor, to_state, payload"
+    tail = "format, prev_hash, hash"
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), db.begin() as conn:
+        conn.execute(
+            text(
+                f"INSERT INTO case_event ({columns}, command_id, {tail}) "
+                f"SELECT {columns}, 'dup', {tail} "
+                f"FROM case_event WHERE case_id = {case_id} AND seq = 1"
+            )
+        )
+
+
+def test_case_table_columns_match_the_snapshot_fields():
+    from states.case import FIELD_NAMES
+
+    assert [c.name for c in Case.__table__.columns] == list(FIELD_NAMES)
