@@ -19,7 +19,10 @@ from states.events import Event
 from states.money import format_money, from_minor
 from states.queries import case_ages
 
-console = Console(highlight=False, soft_wrap=True)
+console = Console(highlight=False)
+if not console.is_terminal:  # piped output: do not squeeze tables into 80 columns
+    console = Console(highlight=False, width=160)
+_HIDDEN_DETAILS = {"process_version", "currency", "customer_id", "subject", "description"}
 
 
 def out(text: str) -> None:
@@ -253,5 +256,7 @@ def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 def demo_summary(summary: dict[str, Any]) -> str:
+    if summary["already_loaded"]:
+        return (f"demo data already loaded ({summary['already_loaded']} cases); nothing added")
     parts = ", ".join(f"{state}: {count}" for state, count in sorted(summary["by_state"].items()))
     return f"loaded {summary['cases']} demo cases ({summary['events']} events): {parts}"

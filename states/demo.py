@@ -14,8 +14,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import func, select
+
 from states.commands import Act, Command, OpenCase
 from states.engine import Engine
+from states.store import CASE, read_connection
 
 _SUBJECTS = [
     ("Refund for damaged delivery", "The parcel arrived broken, I want my money back."),
@@ -53,7 +56,17 @@ def generate_demo(
     now: datetime,
     on_progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Open `cases` cases and walk each to a target state; returns counts by state."""
+    """Open `cases` cases and walk each to a target state; returns counts by state.
+
+    Demo cases carry ``external_ref`` ``DEMO-<seed>-<n>``; when the database
+    already holds demo cases nothing is added (``already_loaded`` in the result).
+    """
+    with read_connection(engine.db) as conn:
+        existing = conn.execute(
+            select(func.count()).select_from(CASE).where(CASE.c.external_ref.like("DEMO-%"))
+        ).scalar_one()
+    if existing:
+        return {"cases": 0, "events": 0, "by_state": {}, "already_loaded": existing}
     rng = random.Random(seed)
     customers = [f"CUST-{n:05d}" for n in range(1, max(cases // 2, 2))]
     plans = []
@@ -77,6 +90,7 @@ def generate_demo(
             channel=rng.choice(["email", "phone", "chat", "web"]),
             customer_tier=rng.choice(["standard", "standard", "premium", "vip"]),
             amount_claimed=amount,
+            external_ref=f"DEMO-{seed}-{len(plans) + 1:05d}",
         )
         plans.append((opened, opened_at, rng.choice(_TARGETS)))
     plans.sort(key=lambda plan: plan[1])
@@ -95,7 +109,8 @@ def generate_demo(
             final[outcome.case_id] = outcome.state
         if on_progress:
             on_progress(len(batch) * len(plans) // max(len(steps), 1))
-    return {"cases": len(results), "events": events, "by_state": dict(Counter(final.values()))}
+    return {"cases": len(results), "events": events, "by_state": dict(Counter(final.values())),
+            "already_loaded": 0}
 
 
 def _walk(

@@ -25,7 +25,7 @@ import ssl
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -62,9 +62,7 @@ class Notification(SQLModel, table=True):
     __tablename__ = "notification"
     __table_args__ = (
         Index("ix_notification_status_id", "status", "id"),
-        CheckConstraint(
-            "status IN ('pending', 'sending', 'sent', 'failed')", name="ck_notification_status"
-        ),
+        CheckConstraint(f"status IN {STATUSES}", name="ck_notification_status"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -85,6 +83,17 @@ class Notification(SQLModel, table=True):
 
 
 NOTIFICATION = Notification.__table__
+_C = NOTIFICATION.c
+_MESSAGE_COLUMNS = (
+    _C.id,
+    _C.case_id,
+    _C.kind,
+    _C.recipient,
+    _C.subject,
+    _C.body,
+    _C.created_at,
+    _C.attempts,
+)  # OutgoingMessage's fields, in order
 
 
 @dataclass(frozen=True)
@@ -147,11 +156,11 @@ class OutgoingMessage:
     case_id: int | None
     kind: str
     recipient: str
-    to: str
     subject: str
     body: str
     created_at: datetime
     attempt: int
+    to: str
 
 
 class Sender(Protocol):
@@ -159,6 +168,7 @@ class Sender(Protocol):
         """Deliver or raise :class:`DeliveryError`."""
 
 
+@dataclass(frozen=True)
 class SmtpSender:
     """Mail through an SMTP server with the standard library, one connection per message.
 
@@ -166,19 +176,13 @@ class SmtpSender:
     permanently; network and other SMTP errors are retried.
     """
 
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        sender_address: str,
-        username: str | None = None,
-        password: str | None = None,
-        starttls: bool = False,
-        timeout: float = 10,
-    ) -> None:
-        self.host, self.port, self.sender_address = host, port, sender_address
-        self.username, self.password = username, password
-        self.starttls, self.timeout = starttls, timeout
+    host: str
+    port: int
+    sender_address: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    timeout: float = 10
 
     def compose(self, message: OutgoingMessage) -> EmailMessage:
         if "@" not in message.to:
@@ -280,7 +284,7 @@ def _claim(
     engine: Engine, *, now: datetime, worker: str, batch: int, lease_seconds: float
 ) -> list[Any]:
     """Claim up to ``batch`` deliverable rows (due pending ones, and expired claims)."""
-    n = NOTIFICATION.c
+    n = _C
     deliverable = or_(
         and_(n.status == "pending", or_(n.due_at.is_(None), n.due_at <= now)),
         and_(n.status == "sending", n.claimed_at < now - timedelta(seconds=lease_seconds)),
@@ -292,9 +296,7 @@ def _claim(
         update(NOTIFICATION)
         .where(n.id.in_(ids))
         .values(status="sending", claimed_by=worker, claimed_at=now, attempts=n.attempts + 1)
-        .returning(
-            n.id, n.case_id, n.kind, n.recipient, n.subject, n.body, n.created_at, n.attempts
-        )
+        .returning(*_MESSAGE_COLUMNS)
     )
     with write_transaction(engine) as conn:
         return sorted(conn.execute(claim).all(), key=lambda row: row.id)
@@ -304,7 +306,7 @@ def _record(
     engine: Engine, ids: list[int], claim: tuple[str, datetime], values: dict[str, Any]
 ) -> None:
     """Write an outcome only where our claim still holds (a newer claim wins)."""
-    n = NOTIFICATION.c
+    n = _C
     worker, claimed_at = claim
     with write_transaction(engine) as conn:
         conn.execute(
@@ -322,14 +324,11 @@ def _record(
 _UNCLAIMED = {"status": "pending", "claimed_by": None, "claimed_at": None}
 
 
-def _failure(
-    error: DeliveryError, attempts: int, *, now: datetime, max_attempts: int, retry_delay: timedelta
-) -> dict[str, Any]:
-    """The row's new values after a failed attempt: retry later, or give up."""
+def _failure(error: DeliveryError, attempts: int, max_attempts: int, retry_at: datetime) -> dict:
+    """The row's new values after a failed attempt: retry at ``retry_at``, or give up."""
     if error.permanent or attempts >= max_attempts:
         return {"status": "failed", "last_error": error.problem}
-    due_at = now + retry_delay * 2 ** (attempts - 1)
-    return {**_UNCLAIMED, "last_error": error.problem, "due_at": due_at}
+    return {**_UNCLAIMED, "last_error": error.problem, "due_at": retry_at}
 
 
 def deliver_pending(
@@ -363,60 +362,18 @@ def deliver_pending(
     counts = {"sent": 0, "failed": 0, "pending": 0}
     for index, row in enumerate(claimed):
         to = row.recipient if "@" in row.recipient else roles.get(row.recipient, row.recipient)
-        message = OutgoingMessage(
-            row.id,
-            row.case_id,
-            row.kind,
-            row.recipient,
-            to,
-            row.subject,
-            row.body,
-            row.created_at,
-            row.attempts,
-        )
         try:
-            sender.send(message)
+            sender.send(OutgoingMessage(*row, to=to))
             values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": None}
-        except DeliveryError as error:
-            values = _failure(
-                error, row.attempts, now=now, max_attempts=max_attempts, retry_delay=retry_delay
-            )
         except Exception as exc:
-            bug = DeliveryError(f"{type(exc).__name__}: {exc}")
-            _record(
-                engine,
-                [row.id],
-                claim,
-                _failure(
-                    bug, row.attempts, now=now, max_attempts=max_attempts, retry_delay=retry_delay
-                ),
-            )
-            untried = [later.id for later in claimed[index + 1 :]]
-            if untried:
-                _record(
-                    engine, untried, claim, {**_UNCLAIMED, "attempts": NOTIFICATION.c.attempts - 1}
-                )
-            raise
+            error = exc if isinstance(exc, DeliveryError) else DeliveryError(repr(exc))
+            retry_at = now + retry_delay * 2 ** (row.attempts - 1)
+            values = _failure(error, row.attempts, max_attempts, retry_at)
+            if error is not exc:
+                _record(engine, [row.id], claim, values)
+                untried = {**_UNCLAIMED, "attempts": _C.attempts - 1}
+                _record(engine, [later.id for later in claimed[index + 1 :]], claim, untried)
+                raise
         _record(engine, [row.id], claim, values)
         counts[values["status"]] += 1
     return DeliveryReport(sent=counts["sent"], failed=counts["failed"], retried=counts["pending"])
-
-
-__all__ = [
-    "KINDS",
-    "NOTIFICATION",
-    "STATUSES",
-    "ConsoleSink",
-    "DeliveryError",
-    "DeliveryReport",
-    "FileSink",
-    "MemorySink",
-    "NewNotification",
-    "Notification",
-    "OutgoingMessage",
-    "Sender",
-    "SmtpSender",
-    "deliver_pending",
-    "enqueue",
-    "enqueue_many",
-]

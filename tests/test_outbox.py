@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,8 @@ from states.outbox import (
     enqueue_many,
 )
 from states.store import read_connection, write_transaction
-from tests.conftest import MONDAY
+
+MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def add(db: Engine, count: int = 1, **fields: object) -> list[int | None]:
@@ -193,7 +194,7 @@ def test_sender_bug_is_raised_and_releases_the_untried_rest(db: Engine) -> None:
         deliver_pending(db, Broken(), now=MONDAY, worker="w")
     assert [(r.status, r.attempts, r.claimed_by) for r in rows(db)] == [
         ("pending", 1, None), ("pending", 0, None), ("pending", 0, None)]
-    assert rows(db)[0].last_error == "KeyError: 'template'"
+    assert rows(db)[0].last_error == "KeyError('template')"
     assert deliver_pending(db, MemorySink(), now=MONDAY, worker="w").sent == 2
 
 
