@@ -67,7 +67,11 @@ def verify_case(conn: Connection, case_id: int) -> Verification:
     if not events:
         result.problems.append("the case has no history")
         return result
-    replayed = fold(events)
+    try:
+        replayed = fold(events)
+    except (KeyError, TypeError, ValueError) as exc:
+        result.problems.append(f"history cannot be replayed: {type(exc).__name__}: {exc}")
+        return result
     result.problems.extend(projection_problems(row_to_snapshot(row), replayed))
     return result
 

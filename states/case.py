@@ -48,14 +48,17 @@ class CaseSnapshot:
     reopen_count: int
     escalation_count: int
     process_version: str
+    policy_version: str
     version: int
     last_seq: int
     last_hash: str
+    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def copy(self) -> CaseSnapshot:
         clone = CaseSnapshot(**{name: getattr(self, name) for name in FIELD_NAMES})
         clone.flags = list(self.flags)
+        clone.clocks = dict(self.clocks)
         clone.extra = dict(self.extra)
         return clone
 

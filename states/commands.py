@@ -76,8 +76,7 @@ class Act:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.case_id, int) or self.case_id < 1:
-            raise InvalidInput("case_id", self.case_id, "a positive integer case number")
+        _case_number(self.case_id)
         _choice("trigger", self.trigger, TRIGGERS)
         _required("actor", self.actor)
         for name in ("assignee", "reason", "notice", "note", "comment", "team", "point"):
@@ -94,7 +93,36 @@ class Act:
             raise InvalidInput("expected_version", self.expected_version, "a positive integer")
 
 
-Command = OpenCase | Act
+@dataclass(frozen=True, slots=True)
+class Update:
+    """New facts about a case: a customer message, the amount claimed, priority or tier.
+
+    Not a state transition: the escalation points are evaluated again against
+    the new facts, and may escalate the case.
+    """
+
+    case_id: int
+    actor: str
+    message: str | None = None
+    amount_claimed: Decimal | None = None
+    priority: str | None = None
+    customer_tier: str | None = None
+    expected_version: int | None = None
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        _case_number(self.case_id)
+        _required("actor", self.actor)
+        _text("message", self.message)
+        if self.priority is not None:
+            _choice("priority", self.priority, PRIORITIES)
+        if self.customer_tier is not None:
+            _choice("customer_tier", self.customer_tier, TIERS)
+        if self.amount_claimed is not None:
+            object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
+
+
+Command = OpenCase | Act | Update
 
 
 def fingerprint(command: Command) -> str:
@@ -111,6 +139,12 @@ def amount(value: object) -> Decimal:
         return parse_amount(value)
     except ValueError as exc:
         raise InvalidInput("amount_claimed", value, str(exc).split("allowed: ")[-1]) from None
+
+
+def _case_number(value: object) -> None:
+    # 0 names the case being opened by the same command (escalation at intake)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidInput("case_id", value, "a positive integer case number")
 
 
 def _required(name: str, value: object) -> None:

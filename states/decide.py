@@ -1,61 +1,391 @@
-"""Deciding: turn a command and the current case into new events, purely.
+"""Deciding: turn a command (or a fired timer) and the current case into events, purely.
 
 No database and no clock here: the engine passes the snapshot it loaded and
 `now`; the same inputs always give the same events, which is what makes the
-engine testable without time passing and replay trustworthy.
+engine testable without time passing and replay trustworthy. Each event
+carries the clock changes it causes (see :mod:`states.clocks`), and a
+:class:`Decision` carries the notifications to enqueue with it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from states.case import CaseSnapshot
-from states.commands import Act, OpenCase
-from states.errors import InvalidInput
-from states.events import Event
+from states.clocks import ClockPlanner
+from states.commands import Act, OpenCase, Update
+from states.errors import CommandError, InvalidInput
+from states.events import Event, evolve, new_snapshot
 from states.guards import GuardContext
 from states.machine import ProcessMachine
-from states.money import to_minor
+from states.money import format_money, from_minor, to_minor
+from states.outbox import NewNotification
+from states.points import PointMatch, breach_match, evaluate_points, notice_for
+from states.policy import Policy
+from states.process import FIRST_LEVEL
+
+SYSTEM_POINTS = "system:points"
+SYSTEM_SLA = "system:sla"
 
 
-def decide_open(command: OpenCase, machine: ProcessMachine, now: datetime) -> list[Event]:
-    definition = machine.definition
-    payload: dict[str, Any] = {
-        "customer_id": command.customer_id.strip(),
-        "subject": command.subject.strip(),
-        "description": command.description,
-        "priority": command.priority,
-        "channel": command.channel,
-        "customer_tier": command.customer_tier,
-        "amount_claimed_minor": to_minor(command.amount_claimed),
-        "currency": definition.currency,
-        "external_ref": command.external_ref,
-        "team": command.team,
-        "process_version": definition.version_id,
-    }
-    return [Event("opened", now, command.actor, None, definition.initial, None, None, payload)]
+@dataclass(slots=True)
+class Decision:
+    events: list[Event] = field(default_factory=list)
+    notifications: list[NewNotification] = field(default_factory=list)
 
 
-def decide_act(
-    case: CaseSnapshot, command: Act, machine: ProcessMachine, now: datetime
-) -> list[Event]:
-    """Events for one trigger, or a `CommandError` explaining why it cannot happen."""
-    definition = machine.definition
-    to_level = case.level
-    if command.trigger == "escalate":
-        to_level = _escalation_target(case, command, machine)
-    to_state = machine.fire(GuardContext(case, command, definition, now))
-    if command.trigger in ("de_escalate", "reopen"):
-        to_level = None
-    if not definition.state(to_state).carries_level:
-        to_level = None
-    payload = _payload(command)
-    return [
-        Event(
-            command.trigger, now, command.actor, case.state, to_state, case.level, to_level, payload
+@dataclass(frozen=True, slots=True)
+class DueTimer:
+    """A claimed timer, as the sweeper hands it to the engine."""
+
+    id: int
+    case_id: int
+    clock: str
+    kind: str  # warning | breach | due
+    generation: int
+    due_at: datetime
+
+
+class Decider:
+    def __init__(self, machine: ProcessMachine, policy: Policy) -> None:
+        self.machine = machine
+        self.process = machine.definition
+        self.policy = policy
+        self.clocks = ClockPlanner(policy)
+
+    # -- commands ----------------------------------------------------------------
+
+    def open(self, command: OpenCase, now: datetime, recent_cases: int | None) -> Decision:
+        """The ``opened`` event, then whatever the escalation points do at intake."""
+        process = self.process
+        payload: dict[str, Any] = {
+            "customer_id": command.customer_id.strip(),
+            "subject": command.subject.strip(),
+            "description": command.description,
+            "priority": command.priority,
+            "channel": command.channel,
+            "customer_tier": command.customer_tier,
+            "amount_claimed_minor": to_minor(command.amount_claimed),
+            "currency": process.currency,
+            "external_ref": command.external_ref,
+            "team": command.team,
+            "process_version": process.version_id,
+            "policy_version": self.policy.version_id,
+        }
+        opened = Event(
+            "opened", now, command.actor, None, process.initial, None, None, payload, seq=1
         )
-    ]
+        snap = new_snapshot(opened)
+        opened.payload["clocks"] = self.clocks.changes(snap, opened, 1, now)
+        snap = new_snapshot(opened)
+        decision = Decision([opened])
+        texts = {"subject": command.subject, "description": command.description}
+        self._points(decision, snap, texts, recent_cases, now)
+        return decision
+
+    def act(self, case: CaseSnapshot, command: Act, now: datetime) -> Decision:
+        """Events for one trigger, or a `CommandError` explaining why it cannot happen."""
+        decision = Decision()
+        self._trigger(decision, case, command, now, scratch=False)
+        return decision
+
+    def update(
+        self, case: CaseSnapshot, command: Update, now: datetime, recent_cases: int | None
+    ) -> Decision:
+        """Record what changed (a customer message, the amount, the priority), then re-check
+        the escalation points against the new facts."""
+        changes: dict[str, Any] = {}
+        if command.amount_claimed is not None:
+            changes["amount_claimed_minor"] = to_minor(command.amount_claimed)
+        if command.priority is not None and command.priority != case.priority:
+            changes["priority"] = command.priority
+        if command.customer_tier is not None and command.customer_tier != case.customer_tier:
+            changes["customer_tier"] = command.customer_tier
+        if not changes and not command.message:
+            raise InvalidInput(
+                "update", "nothing", "at least one of --message, --amount, --priority, --tier"
+            )
+        payload: dict[str, Any] = {"changes": changes}
+        if command.message:
+            payload["message"] = command.message
+        event = Event(
+            "updated",
+            now,
+            command.actor,
+            case.state,
+            case.state,
+            case.level,
+            case.level,
+            payload,
+            seq=case.last_seq + 1,
+        )
+        snap = case.copy()
+        evolve(snap, event)
+        decision = Decision([event])
+        texts = {"message": command.message} if command.message else {}
+        self._points(decision, snap, texts, recent_cases, now)
+        return decision
+
+    # -- timers ------------------------------------------------------------------------
+
+    def timer(self, case: CaseSnapshot, timer: DueTimer, now: datetime) -> Decision:
+        """What a fired timer does; nothing when its clock has moved on since it was armed."""
+        state = case.clocks.get(timer.clock)
+        decision = Decision()
+        if (
+            state is None
+            or state["status"] != "running"
+            or state.get("armed_seq") != timer.generation
+        ):
+            return decision
+        snap = case.copy()
+        if timer.kind == "warning":
+            if not state["warned"]:
+                self._sla_event(decision, snap, timer, state, "sla_warning", "warn", now, {})
+                self._notify(
+                    decision,
+                    snap,
+                    timer,
+                    "sla_warning",
+                    self._recipients(state.get("level") or snap.level, snap),
+                    f"SLA warning: case {snap.id} {timer.clock} due {state['deadline']}",
+                )
+            return decision
+        if state["breached"]:
+            return decision
+        if timer.clock == "follow_up":
+            self._sla_event(decision, snap, timer, state, "follow_up_due", "breach", now, {})
+            self._notify(
+                decision,
+                snap,
+                timer,
+                "follow_up_due",
+                [snap.assignee] if snap.assignee else self._recipients(None, snap),
+                f"Follow-up due: case {snap.id} ({snap.subject})",
+            )
+            return decision
+        level = state.get("level") if timer.clock == "acknowledge" else snap.level
+        plan = self.policy.breach_plan(timer.clock, level=level, process=self.process)
+        self._sla_event(
+            decision,
+            snap,
+            timer,
+            state,
+            "sla_breached",
+            "breach",
+            now,
+            {
+                "action": plan.action,
+                "recipients": list(plan.recipients),
+                "policy_key": plan.source_key,
+            },
+        )
+        kind = "ack_missed" if timer.clock == "acknowledge" else "sla_breach"
+        if plan.recipients:
+            self._notify(
+                decision,
+                snap,
+                timer,
+                kind,
+                list(plan.recipients),
+                f"SLA breach: case {snap.id} missed its {timer.clock} target "
+                f"({state['target']}) at {level or FIRST_LEVEL}",
+            )
+        match = breach_match(
+            self.policy, self.process, case=snap, clock=timer.clock, due_at=timer.due_at
+        )
+        if plan.action == "escalate" and match is not None:
+            try:
+                self._escalate(decision, snap, match, now, SYSTEM_SLA)
+            except CommandError:
+                pass  # e.g. the case no longer carries a level; the breach stays recorded
+        return decision
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _trigger(
+        self, decision: Decision, case: CaseSnapshot, command: Act, now: datetime, scratch: bool
+    ) -> None:
+        """Decide one trigger on `case`; with `scratch`, also fold it into `case`."""
+        process = self.process
+        to_level = case.level
+        if command.trigger == "escalate":
+            to_level = _escalation_target(case, command, self.machine)
+        to_state = self.machine.fire(GuardContext(case, command, process, now))
+        if (
+            command.trigger in ("de_escalate", "reopen")
+            or not process.state(to_state).carries_level
+        ):
+            to_level = None
+        seq = case.last_seq + 1
+        event = Event(
+            command.trigger,
+            now,
+            command.actor,
+            case.state,
+            to_state,
+            case.level,
+            to_level,
+            _payload(command),
+            seq=seq,
+        )
+        event.payload["clocks"] = self.clocks.changes(case, event, seq, now)
+        decision.events.append(event)
+        if scratch:
+            evolve(case, event)
+        if command.trigger == "escalate" and command.notice:
+            decision.notifications.append(
+                NewNotification(
+                    case.id,
+                    "customer_notice",
+                    f"customer:{case.customer_id}",
+                    f"About your case: {case.subject}",
+                    command.notice,
+                    dedupe_key=None,
+                )
+            )
+
+    def _points(
+        self,
+        decision: Decision,
+        snap: CaseSnapshot,
+        texts: dict[str, str],
+        recent_cases: int | None,
+        now: datetime,
+    ) -> None:
+        matches = evaluate_points(
+            self.policy,
+            self.process,
+            case=snap,
+            texts=texts,
+            recent_case_count=recent_cases,
+            now=now,
+        )
+        escalation = next((m for m in matches if m.action == "escalate"), None)
+        for match in matches:
+            if match is escalation or match.point in snap.flags:
+                continue
+            self._flag(decision, snap, match, now)
+        if escalation is not None:
+            self._flag(decision, snap, escalation, now)
+            self._escalate(decision, snap, escalation, now, SYSTEM_POINTS)
+
+    def _flag(
+        self, decision: Decision, snap: CaseSnapshot, match: PointMatch, now: datetime
+    ) -> None:
+        payload: dict[str, Any] = {
+            "flag": match.point,
+            "point": match.point,
+            "action": match.action,
+            "evidence": match.evidence,
+        }
+        if match.route_to_team:
+            payload["team"] = match.route_to_team
+        event = Event(
+            "flagged",
+            now,
+            SYSTEM_POINTS,
+            snap.state,
+            snap.state,
+            snap.level,
+            snap.level,
+            payload,
+            seq=snap.last_seq + 1,
+        )
+        event.payload["clocks"] = []
+        decision.events.append(event)
+        evolve(snap, event)
+
+    def _escalate(
+        self, decision: Decision, snap: CaseSnapshot, match: PointMatch, now: datetime, actor: str
+    ) -> None:
+        process = self.process
+        target = match.to_level or (process.next_level(snap.level) or process.ladder[-1]).name
+        command = Act(
+            case_id=snap.id or 0,
+            trigger="escalate",
+            actor=actor,
+            reason=self.policy.points[match.point].reason,
+            point=match.point,
+            evidence=match.evidence,
+            to_level=target,
+            notice=notice_for(self.policy, process, match, target),
+        )
+        self._trigger(decision, snap, command, now, scratch=True)
+
+    def _sla_event(
+        self,
+        decision: Decision,
+        snap: CaseSnapshot,
+        timer: DueTimer,
+        state: dict[str, Any],
+        kind: str,
+        op: str,
+        now: datetime,
+        extra: dict[str, Any],
+    ) -> None:
+        payload = {
+            "clock": timer.clock,
+            "timer_id": timer.id,
+            "timer": timer.kind,
+            "due_at": timer.due_at.isoformat(timespec="seconds"),
+            "deadline": state["deadline"],
+            "target": state["target"],
+            "source": state["source"],
+            "calendar": state["calendar"],
+            "level": state.get("level"),
+            **extra,
+        }
+        event = Event(
+            kind,
+            now,
+            SYSTEM_SLA,
+            snap.state,
+            snap.state,
+            snap.level,
+            snap.level,
+            payload,
+            seq=snap.last_seq + 1,
+        )
+        event.payload["clocks"] = [self.clocks.mark(timer.clock, state, op, now)]
+        decision.events.append(event)
+        evolve(snap, event)
+
+    def _recipients(self, level: str | None, snap: CaseSnapshot) -> list[str]:
+        listed = list(self.policy.recipients.get(level or FIRST_LEVEL, ()))
+        if snap.assignee and snap.assignee not in listed:
+            listed.append(snap.assignee)
+        return listed
+
+    def _notify(
+        self,
+        decision: Decision,
+        snap: CaseSnapshot,
+        timer: DueTimer,
+        kind: str,
+        recipients: list[str],
+        subject: str,
+    ) -> None:
+        amount = format_money(from_minor(snap.amount_claimed_minor), snap.currency)
+        body = (
+            f"Case {snap.id}: {snap.subject}\nCustomer: {snap.customer_id} "
+            f"({snap.customer_tier}), priority {snap.priority}, amount {amount}\n"
+            f"State: {snap.state}{' / ' + snap.level if snap.level else ''}, "
+            f"assignee {snap.assignee or '-'}"
+        )
+        for recipient in dict.fromkeys(recipients):
+            decision.notifications.append(
+                NewNotification(
+                    snap.id,
+                    kind,
+                    recipient,
+                    subject,
+                    body,
+                    dedupe_key=f"timer:{timer.id}:{recipient}",
+                )
+            )
 
 
 def _escalation_target(case: CaseSnapshot, command: Act, machine: ProcessMachine) -> str | None:

@@ -17,20 +17,19 @@ transaction. Guarantees callers rely on:
 from __future__ import annotations
 
 import secrets
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from states.case import FIELD_NAMES, CaseSnapshot
-from states.commands import Act, Command, OpenCase, fingerprint
-from states.decide import decide_act, decide_open
+from states.cache import SnapshotCache
+from states.commands import Act, Command, OpenCase, Update, fingerprint
+from states.decide import Decider, Decision, DueTimer
 from states.errors import (
     BatchFailed,
     CaseNotFound,
@@ -42,7 +41,11 @@ from states.errors import (
 )
 from states.events import GENESIS, Event, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
+from states.outbox import NewNotification, enqueue_many
+from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
+from states.tables import PolicyVersion
+from states.timers import TimerWrites, mark_fired
 from states.store import (
     CASE,
     EVENT,
@@ -84,40 +87,6 @@ class Result:
     replayed: bool = False
 
 
-class SnapshotCache:
-    """Snapshots this engine committed, reused while the database still has that version.
-
-    A batch *takes* its snapshots out (so two threads never share one and a
-    rolled-back batch leaves nothing stale behind) and puts the committed
-    results back; every use is checked against the version read in the same
-    transaction, so the cache can only save a read, never serve old state.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[int, CaseSnapshot] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def take_current(self, versions: dict[int, int]) -> dict[int, CaseSnapshot]:
-        taken: dict[int, CaseSnapshot] = {}
-        with self._lock:
-            for case_id, version in versions.items():
-                snap = self._items.pop(case_id, None)
-                if snap is not None and snap.version == version:
-                    taken[case_id] = snap
-        return taken
-
-    def put_all(self, snaps: Iterable[CaseSnapshot]) -> None:
-        if not self.size:
-            return
-        with self._lock:
-            for snap in snaps:
-                self._items[snap.id] = snap  # type: ignore[index]
-                self._items.move_to_end(snap.id)  # type: ignore[arg-type]
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-
 class _Retry(Exception):
     """The optimistic write lost a race; the batch may be retried on a fresh read."""
 
@@ -129,6 +98,18 @@ class _Work:
     snapshots: dict[int, CaseSnapshot] = field(default_factory=dict)
     read_version: dict[int, int] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    notifications: list[NewNotification] = field(default_factory=list)
+    timers: TimerWrites = field(default_factory=TimerWrites)
+
+
+@dataclass(slots=True)
+class FireReport:
+    """What one call of `fire_timers` did."""
+
+    owned: int = 0  # claims still ours when firing
+    effective: int = 0  # timers whose clock was still armed: they wrote events
+    events: int = 0
+    notifications: int = 0
 
 
 class Engine:
@@ -136,6 +117,7 @@ class Engine:
         self,
         db: SAEngine,
         definition: ProcessDefinition,
+        policy: Policy | None = None,
         clock: Callable[[], datetime] = utcnow,
         max_retries: int = 5,
         cache_size: int = 20_000,
@@ -143,6 +125,8 @@ class Engine:
         self.db = db
         self.definition = definition
         self.machine = ProcessMachine(definition)
+        self.policy = policy or load_policy(None, definition)
+        self.decider = Decider(self.machine, self.policy)
         self.clock = clock
         self.max_retries = max_retries
         self._bulk = BulkStatements(db.dialect, _UPDATE_COLUMNS)
@@ -164,17 +148,39 @@ class Engine:
             return []
         items = [(command, self._now(at)) for command, at in items]
         commands = [command for command, _ in items]
+        pinned = any(not isinstance(c, OpenCase) and c.expected_version for c in commands)
+        return self._transaction(
+            lambda conn: self._apply_batch(conn, items), pinned, _first_case(commands)
+        )
+
+    def fire_timers(
+        self, timers: Sequence[DueTimer], worker: str, now: datetime | None = None
+    ) -> FireReport:
+        """Fire claimed `timers` in one transaction: only those `worker` still owns.
+
+        Each timer whose clock is still armed as it was writes its events
+        (warning, breach, follow-up due, and an escalation where the policy
+        says so) and its notifications; the rest are marked fired with no effect.
+        """
+        at = self._now(now)
+        return self._transaction(
+            lambda conn: self._fire_batch(conn, timers, worker, at), False, None
+        )
+
+    def _transaction(
+        self, body: Callable[[Connection], tuple[Any, _Work]], pinned: bool, case_id: Any
+    ) -> Any:
+        """Run `body` in a write transaction, retrying lost optimistic races."""
         for attempt in range(self.max_retries + 1):
             try:
                 with write_transaction(self.db) as conn:
-                    results, work = self._apply_batch(conn, items)
+                    outcome, work = body(conn)
                 self._registered = True
                 self._cache.put_all(work.snapshots.values())
-                return results
+                return outcome
             except _Retry:
-                pinned = any(isinstance(c, Act) and c.expected_version for c in commands)
                 if pinned or attempt == self.max_retries:
-                    raise ConcurrencyConflict(_first_case(commands), None, None) from None
+                    raise ConcurrencyConflict(case_id, None, None) from None
             except SAIntegrityError as exc:
                 if attempt == self.max_retries:
                     raise StoreError(f"write refused by the database: {exc.orig}") from None
@@ -193,7 +199,9 @@ class Engine:
         if not self._registered:
             self._register(conn, items[0][1] if items else self._now(None))
         work = _Work()
-        work.snapshots = self._load(conn, {c.case_id for c in commands if isinstance(c, Act)})
+        work.snapshots = self._load(
+            conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}
+        )
         earlier = self._earlier_results(conn, commands)  # after the case locks, see _load
         work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
         results: list[Result] = []
@@ -216,39 +224,99 @@ class Engine:
         return results, work
 
     def _apply_one(self, conn: Connection, work: _Work, command: Command, now: datetime) -> Result:
-        command_id = secrets.token_hex(16)
-        command_hash = fingerprint(command) if command.idempotency_key else None
         if isinstance(command, OpenCase):
-            events = decide_open(command, self.machine, now)
-            snap = new_snapshot(events[0])
-            snap.version = 0  # inserted now, brought to version 1 by the batched update
-            snap.last_hash = GENESIS
-            snap.last_seq = 0
-            case_id = conn.execute(self._insert, _columns(snap)).scalar_one()
-            snap.id = case_id
-            work.snapshots[case_id] = snap
-            work.read_version[case_id] = 0
-            snap.version = 0
+            decision = self.decider.open(command, now, self._recent_cases(conn, command, now))
+            snap = new_snapshot(decision.events[0])
+            snap.version, snap.last_seq, snap.last_hash = 0, 0, GENESIS
+            snap.id = conn.execute(self._insert, _columns(snap)).scalar_one()
+            work.snapshots[snap.id] = snap
+            work.read_version[snap.id] = 0
         else:
             snap = work.snapshots.get(command.case_id)
             if snap is None:
                 raise CaseNotFound(command.case_id)
             if command.expected_version is not None and command.expected_version != snap.version:
                 raise ConcurrencyConflict(command.case_id, command.expected_version, snap.version)
-            events = decide_act(snap, command, self.machine, now)
+            if isinstance(command, Update):
+                decision = self.decider.update(snap, command, now, None)
+            else:
+                decision = self.decider.act(snap, command, now)
+        command_hash = fingerprint(command) if command.idempotency_key else None
+        self._record(work, snap, decision, now, command_hash, command.idempotency_key)
+        return Result(snap.id, snap.version, snap.state, snap.level, decision.events)  # type: ignore[arg-type]
+
+    def _record(
+        self,
+        work: _Work,
+        snap: CaseSnapshot,
+        decision: Decision,
+        now: datetime,
+        command_hash: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Seal `decision`'s events onto `snap`'s chain, fold them in, queue their writes."""
+        events = decision.events
+        command_id = secrets.token_hex(16)
         for event in events:
             event.command_id = command_id
             event.command_hash = command_hash
-        events[0].idempotency_key = command.idempotency_key
+        events[0].idempotency_key = key
         seal(events, snap.id, snap.last_seq, snap.last_hash)  # type: ignore[arg-type]
-        start = 1 if isinstance(command, OpenCase) else 0
+        start = 1 if events[0].type == "opened" else 0
         if start:
             snap.last_seq, snap.last_hash = events[0].seq, events[0].hash
         for event in events[start:]:
             evolve(snap, event)
         snap.version += 1
         work.events.extend(events)
-        return Result(snap.id, snap.version, snap.state, snap.level, events)  # type: ignore[arg-type]
+        for event in events:
+            if event.payload.get("clocks"):
+                work.timers.record(event, now)
+        for notice in decision.notifications:
+            work.notifications.append(
+                notice if notice.case_id else replace(notice, case_id=snap.id)
+            )
+
+    def _fire_batch(
+        self, conn: Connection, timers: Sequence[DueTimer], worker: str, now: datetime
+    ) -> tuple[FireReport, _Work]:
+        if not self._registered:
+            self._register(conn, now)
+        owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
+        mine = [timer for timer in timers if timer.id in owned]
+        work = _Work()
+        work.snapshots = self._load(conn, {timer.case_id for timer in mine})
+        work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
+        report = FireReport(owned=len(mine))
+        for timer in mine:
+            snap = work.snapshots.get(timer.case_id)
+            if snap is None:
+                continue
+            decision = self.decider.timer(snap, timer, now)
+            if not decision.events:
+                continue
+            self._record(work, snap, decision, now)
+            report.effective += 1
+            report.events += len(decision.events)
+            report.notifications += len(decision.notifications)
+        self._write(conn, work, self._now(None))
+        return report, work
+
+    def _recent_cases(self, conn: Connection, command: OpenCase, now: datetime) -> int | None:
+        """This customer's cases opened within the repeat-customer window, this one included."""
+        point = self.policy.points.repeat_customer
+        if not point.enabled:
+            return None
+        earlier = conn.execute(
+            select(func.count())
+            .select_from(CASE)
+            .where(
+                CASE.c.customer_id == command.customer_id.strip(),
+                CASE.c.opened_at >= now - point.within,
+                CASE.c.opened_at <= now,
+            )
+        ).scalar_one()
+        return earlier + 1
 
     def _load(self, conn: Connection, case_ids: set[int]) -> dict[int, CaseSnapshot]:
         """Snapshots of `case_ids`: cached ones whose version is still current, others read."""
@@ -274,6 +342,9 @@ class Engine:
         versions = [work.read_version[snap.id] for snap in touched]  # type: ignore[index]
         if self._bulk.update_cases(conn, touched, versions) != len(touched):
             raise _Retry()
+        work.timers.write(conn)
+        if work.notifications:
+            enqueue_many(conn, work.notifications, now=recorded_at)
 
     def _earlier_results(self, conn: Connection, commands: Sequence[Command]) -> dict[str, Result]:
         """Results of commands whose idempotency key was already applied (and stored)."""
@@ -314,6 +385,17 @@ class Engine:
     def _register(self, conn: Connection, now: datetime) -> None:
         d = self.definition
         register_process(conn, d.version_id, d.name, d.version, d.digest, d.source_text, now)
+        p = self.policy
+        register_process(
+            conn,
+            p.version_id,
+            p.name,
+            p.version,
+            p.digest,
+            p.source_text,
+            now,
+            table=PolicyVersion.__table__,
+        )
 
 
 def _columns(snap: CaseSnapshot) -> dict[str, Any]:
@@ -328,6 +410,6 @@ def _as_replay(result: Result) -> Result:
 
 def _first_case(commands: Sequence[Command]) -> Any:
     for command in commands:
-        if isinstance(command, Act):
+        if not isinstance(command, OpenCase):
             return command.case_id
     return None

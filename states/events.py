@@ -119,9 +119,11 @@ def new_snapshot(event: Event) -> CaseSnapshot:
         reopen_count=0,
         escalation_count=0,
         process_version=p["process_version"],
+        policy_version=p.get("policy_version", ""),
         version=1,
         last_seq=event.seq,
         last_hash=event.hash,
+        clocks=_clocks({}, event),
     )
 
 
@@ -134,6 +136,8 @@ def evolve(snap: CaseSnapshot, event: Event) -> None:
     snap.updated_at = event.occurred_at
     snap.last_seq = event.seq
     snap.last_hash = event.hash
+    if event.payload.get("clocks"):
+        snap.clocks = _clocks(snap.clocks, event)
     handler = _HANDLERS.get(event.type)
     if handler is not None:
         handler(snap, event)
@@ -151,6 +155,17 @@ def fold(events: list[Event]) -> CaseSnapshot:
             versions.add(event.command_id)
             snap.version += 1
     return snap
+
+
+def _clocks(clocks: dict[str, Any], event: Event) -> dict[str, Any]:
+    """Clock states after `event`: each change carries the clock's whole new state."""
+    changes = event.payload.get("clocks") or ()
+    if not changes:
+        return clocks
+    updated = dict(clocks)
+    for change in changes:
+        updated[change["clock"]] = change["state"]
+    return updated
 
 
 def _assign(snap: CaseSnapshot, event: Event) -> None:
@@ -209,6 +224,8 @@ def _flagged(snap: CaseSnapshot, event: Event) -> None:
     flag = event.payload["flag"]
     if flag not in snap.flags:
         snap.flags = [*snap.flags, flag]
+    if event.payload.get("team"):
+        snap.team = event.payload["team"]
 
 
 def _updated(snap: CaseSnapshot, event: Event) -> None:

@@ -7,14 +7,16 @@ database transaction, and survives crashes and retries.
 
 The :class:`Notification` table is defined here and joins ``SQLModel.metadata``
 when this module is imported, so ``init_schema`` creates it only once
-``states.outbox`` has been imported (``states.store`` imports it for that).
+``states.outbox`` has been imported (``states.store`` should import it for that).
 
 Delivery guarantees: a notification is claimed by one deliverer at a time
 (``UPDATE … RETURNING``; PostgreSQL adds ``FOR UPDATE SKIP LOCKED``), so two
-deliverers never send the same row in the same round. If a deliverer dies
-between sending and recording, its claim expires after ``lease_seconds`` and
-the row is sent again: delivery is *at least once*. SMTP messages carry a
-stable ``Message-ID`` per notification so a receiver can drop such repeats.
+deliverers never hold the same row. A deliverer stops sending once half its
+lease has passed and releases the rest, so a slow server cannot outlive a
+claim. If a deliverer dies between sending and recording, its claim expires
+after ``lease_seconds`` and the row is sent again: delivery is *at least
+once*. SMTP messages carry a stable ``Message-ID`` per notification so a
+receiver can drop such repeats.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from time import monotonic
 from typing import Any, Protocol, TextIO
 
 from sqlalchemy import CheckConstraint, Connection, Engine, Index, and_, or_, select, update
@@ -84,6 +87,7 @@ class Notification(SQLModel, table=True):
 
 NOTIFICATION = Notification.__table__
 _C = NOTIFICATION.c
+# OutgoingMessage's fields, in order (the claim returns them; `to` is added after)
 _MESSAGE_COLUMNS = (
     _C.id,
     _C.case_id,
@@ -93,7 +97,7 @@ _MESSAGE_COLUMNS = (
     _C.body,
     _C.created_at,
     _C.attempts,
-)  # OutgoingMessage's fields, in order
+)
 
 
 @dataclass(frozen=True)
@@ -224,10 +228,6 @@ class SmtpSender:
             ) from None
 
 
-def _as_json(message: OutgoingMessage) -> dict[str, Any]:
-    return {**asdict(message), "created_at": message.created_at.isoformat()}
-
-
 class FileSink:
     """Appends one JSON object per line to ``path`` (the default for local runs)."""
 
@@ -236,11 +236,11 @@ class FileSink:
         self._lock = threading.Lock()
 
     def send(self, message: OutgoingMessage) -> None:
-        line = json.dumps(_as_json(message), ensure_ascii=False) + "\n"
+        line = json.dumps(asdict(message), ensure_ascii=False, default=datetime.isoformat)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock, self.path.open("a", encoding="utf-8") as out:
-                out.write(line)
+                out.write(line + "\n")
         except OSError as exc:
             raise DeliveryError(f"cannot write {self.path}: {exc}") from None
 
@@ -284,18 +284,17 @@ def _claim(
     engine: Engine, *, now: datetime, worker: str, batch: int, lease_seconds: float
 ) -> list[Any]:
     """Claim up to ``batch`` deliverable rows (due pending ones, and expired claims)."""
-    n = _C
     deliverable = or_(
-        and_(n.status == "pending", or_(n.due_at.is_(None), n.due_at <= now)),
-        and_(n.status == "sending", n.claimed_at < now - timedelta(seconds=lease_seconds)),
+        and_(_C.status == "pending", or_(_C.due_at.is_(None), _C.due_at <= now)),
+        and_(_C.status == "sending", _C.claimed_at < now - timedelta(seconds=lease_seconds)),
     )
-    ids = select(n.id).where(deliverable).order_by(n.id).limit(batch)
+    ids = select(_C.id).where(deliverable).order_by(_C.id).limit(batch)
     if engine.dialect.name == "postgresql":
         ids = ids.with_for_update(skip_locked=True)
     claim = (
         update(NOTIFICATION)
-        .where(n.id.in_(ids))
-        .values(status="sending", claimed_by=worker, claimed_at=now, attempts=n.attempts + 1)
+        .where(_C.id.in_(ids))
+        .values(status="sending", claimed_by=worker, claimed_at=now, attempts=_C.attempts + 1)
         .returning(*_MESSAGE_COLUMNS)
     )
     with write_transaction(engine) as conn:
@@ -306,16 +305,17 @@ def _record(
     engine: Engine, ids: list[int], claim: tuple[str, datetime], values: dict[str, Any]
 ) -> None:
     """Write an outcome only where our claim still holds (a newer claim wins)."""
-    n = _C
+    if not ids:
+        return
     worker, claimed_at = claim
     with write_transaction(engine) as conn:
         conn.execute(
             update(NOTIFICATION)
             .where(
-                n.id.in_(ids),
-                n.status == "sending",
-                n.claimed_by == worker,
-                n.claimed_at == claimed_at,
+                _C.id.in_(ids),
+                _C.status == "sending",
+                _C.claimed_by == worker,
+                _C.claimed_at == claimed_at,
             )
             .values(values)
         )
@@ -324,7 +324,15 @@ def _record(
 _UNCLAIMED = {"status": "pending", "claimed_by": None, "claimed_at": None}
 
 
-def _failure(error: DeliveryError, attempts: int, max_attempts: int, retry_at: datetime) -> dict:
+def _release(engine: Engine, untried: list[Any], claim: tuple[str, datetime]) -> None:
+    """Hand claimed rows back untried: pending again, their attempt not counted."""
+    values = {**_UNCLAIMED, "attempts": _C.attempts - 1}
+    _record(engine, [row.id for row in untried], claim, values)
+
+
+def _failure(
+    error: DeliveryError, attempts: int, max_attempts: int, retry_at: datetime
+) -> dict[str, Any]:
     """The row's new values after a failed attempt: retry at ``retry_at``, or give up."""
     if error.permanent or attempts >= max_attempts:
         return {"status": "failed", "last_error": error.problem}
@@ -354,13 +362,18 @@ def deliver_pending(
     role is passed on as is (sinks write it; :class:`SmtpSender` fails it
     permanently). Any other exception from the sender is a bug: it is
     recorded on its row, the rest of the batch is released untried, and it
-    propagates.
+    propagates. Sending stops after ``lease_seconds / 2`` of wall time (a
+    slow server): the rest of the batch is released for the next round.
     """
     claimed = _claim(engine, now=now, worker=worker, batch=batch, lease_seconds=lease_seconds)
     roles = recipients or {}
     claim = (worker, now)
     counts = {"sent": 0, "failed": 0, "pending": 0}
+    stop_at = monotonic() + lease_seconds / 2
     for index, row in enumerate(claimed):
+        if index and monotonic() > stop_at:
+            _release(engine, claimed[index:], claim)
+            break
         to = row.recipient if "@" in row.recipient else roles.get(row.recipient, row.recipient)
         try:
             sender.send(OutgoingMessage(*row, to=to))
@@ -371,8 +384,7 @@ def deliver_pending(
             values = _failure(error, row.attempts, max_attempts, retry_at)
             if error is not exc:
                 _record(engine, [row.id], claim, values)
-                untried = {**_UNCLAIMED, "attempts": _C.attempts - 1}
-                _record(engine, [later.id for later in claimed[index + 1 :]], claim, untried)
+                _release(engine, claimed[index + 1 :], claim)
                 raise
         _record(engine, [row.id], claim, values)
         counts[values["status"]] += 1

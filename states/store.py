@@ -94,6 +94,8 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
 def init_schema(engine: Engine) -> None:
     """Create missing tables (idempotent) and record the schema version."""
+    import states.outbox  # noqa: F401  (defines the notification table; imports this module)
+
     try:
         SQLModel.metadata.create_all(engine)
         with write_transaction(engine) as conn:
@@ -121,8 +123,10 @@ def register_process(
     digest: str,
     text: str,
     now: datetime,
+    table: Any = None,
 ) -> None:
-    table = ProcessVersion.__table__
+    """Store a process (or, with `table`, a policy) definition's text once per version."""
+    table = ProcessVersion.__table__ if table is None else table
     if conn.execute(select(table.c.id).where(table.c.id == version_id)).first() is None:
         conn.execute(
             table.insert().values(

@@ -91,9 +91,11 @@ class Case(SQLModel, table=True):
     reopen_count: int = 0
     escalation_count: int = 0
     process_version: str
+    policy_version: str = ""
     version: int
     last_seq: int
     last_hash: str
+    clocks: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     extra: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
@@ -148,3 +150,83 @@ class SchemaInfo(SQLModel, table=True):
 
 
 __all__ = ["Case", "CaseEvent", "Column", "ProcessVersion", "SchemaInfo", "UTCDateTime"]
+
+
+class Timer(SQLModel, table=True):
+    """A durable BPMN boundary timer on a case's clock.
+
+    ``status`` moves pending → claimed → fired, or to cancelled when the clock
+    it belongs to pauses or stops (in the same transaction as the transition).
+    (case, clock, kind, generation) is unique: the generation is the sequence
+    number of the event that armed the timer, so re-arming never collides.
+    """
+
+    __tablename__ = "timer"
+    __table_args__ = (
+        UniqueConstraint("case_id", "clock", "kind", "generation", name="uq_timer_generation"),
+        Index("ix_timer_due", "status", "due_at"),
+        Index("ix_timer_case", "case_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    clock: str
+    kind: str  # warning | breach | due
+    generation: int
+    due_at: datetime = _ts(nullable=False)
+    status: str = "pending"  # pending | claimed | fired | cancelled
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _ts()
+    fired_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+
+
+class ClockSegment(SQLModel, table=True):
+    """The clock ledger: one closed interval during which a clock ran or was paused.
+
+    The interval still open is on the case (``clocks``); every closed one is
+    here, with the business time it counted and why it began and ended.
+    """
+
+    __tablename__ = "clock_segment"
+    __table_args__ = (Index("ix_clock_segment_case", "case_id", "clock", "generation"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id")
+    clock: str
+    generation: int
+    status: str  # running | paused
+    started_at: datetime = _ts(nullable=False)
+    ended_at: datetime = _ts(nullable=False)
+    business_seconds: int
+    calendar: str
+    began_because: str
+    ended_because: str
+    seq: int  # the event that closed the interval
+
+
+class FlowRunLog(SQLModel, table=True):
+    """What a scheduled job did (sweeps, deliveries), for the ops page."""
+
+    __tablename__ = "flow_run_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    flow: str
+    worker: str
+    started_at: datetime = _ts(nullable=False)
+    finished_at: datetime = _ts(nullable=False)
+    status: str
+    summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+
+class PolicyVersion(SQLModel, table=True):
+    """Every SLA/escalation policy a case ran under, with its exact text."""
+
+    __tablename__ = "policy_version"
+
+    id: str = Field(primary_key=True)
+    name: str
+    version: str
+    digest: str
+    source_text: str
+    loaded_at: datetime = _ts(nullable=False)

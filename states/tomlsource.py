@@ -18,6 +18,7 @@ from states.errors import ConfigError
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _INDEX = re.compile(r"^(.*)\[(\d+)\]$")
+_AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,11 @@ def parse_toml(text: str, source: str, cls: type[ConfigError]) -> TomlSource:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise cls(
-            source, "(syntax)", f"not valid TOML: {exc.msg if hasattr(exc, 'msg') else exc}", line
-        ) from exc
+        # Python 3.11's error has no lineno attribute; its message ends "(at line L, column C)"
+        found = _AT_LINE.search(str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
+        message = _AT_LINE.sub("", str(exc)).strip()
+        raise cls(source, "(syntax)", f"not valid TOML: {message}", line) from exc
     return TomlSource(source, text, data)
 
 

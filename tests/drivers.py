@@ -15,10 +15,11 @@ from sqlalchemy import Engine as SAEngine
 
 from states.case import CaseSnapshot
 from states.commands import Act, OpenCase
-from states.decide import decide_act, decide_open
+from states.decide import Decider
 from states.engine import Engine
 from states.events import GENESIS, Event, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
+from states.policy import load_policy
 from states.process import ProcessDefinition
 from states.queries import get_case
 from states.store import read_connection
@@ -26,7 +27,7 @@ from states.store import read_connection
 
 class DirectDriver:
     def __init__(self, definition: ProcessDefinition, now: datetime) -> None:
-        self.machine = ProcessMachine(definition)
+        self.decider = Decider(ProcessMachine(definition), load_policy(None, definition))
         self.now = now
         self.cases: dict[int, CaseSnapshot] = {}
         self.events: dict[int, list[Event]] = {}
@@ -37,23 +38,22 @@ class DirectDriver:
     def open(self, **fields: Any) -> int:
         fields.setdefault("customer_id", "CUST-1")
         fields.setdefault("subject", "A complaint")
-        events = decide_open(OpenCase(**fields), self.machine, self.now)
+        events = self.decider.open(OpenCase(**fields), self.now, None).events
         case_id = len(self.cases) + 1
+        for event in events:
+            event.command_id = f"c{case_id}-1"
         seal(events, case_id, 0, GENESIS)
-        events[0].command_id = f"c{case_id}-1"
         snap = new_snapshot(events[0])
+        for event in events[1:]:
+            evolve(snap, event)
         self.cases[case_id] = snap
         self.events[case_id] = events
         return case_id
 
     def act(self, case_id: int, trigger: str, actor: str = "ana", **fields: Any) -> CaseSnapshot:
         snap = self.cases[case_id].copy()
-        events = decide_act(
-            snap,
-            Act(case_id=case_id, trigger=trigger, actor=actor, **fields),
-            self.machine,
-            self.now,
-        )
+        command = Act(case_id=case_id, trigger=trigger, actor=actor, **fields)
+        events = self.decider.act(snap, command, self.now).events
         seal(events, case_id, snap.last_seq, snap.last_hash)
         for event in events:
             event.command_id = f"c{case_id}-{snap.version + 1}"

@@ -37,7 +37,7 @@ def test_replay_rebuilds_exactly_the_stored_projection(db, history):
         rebuilt, events = replay(conn, case_id)
         check = verify_case(conn, case_id)
     assert check.ok, check.problems
-    assert (rebuilt.state, rebuilt.version, len(events)) == ("resolved", 5, 5)
+    assert (rebuilt.state, rebuilt.version, len(events)) == ("resolved", 5, 6)
 
 
 def test_events_chain_each_hash_to_the_one_before(db, history):
@@ -59,19 +59,19 @@ def test_an_edited_event_payload_is_detected(db, history):
     tamper(
         db,
         'UPDATE case_event SET payload = \'{"reason": "customer asked", '
-        f'"notice": "x"}}\' WHERE case_id = {case_id} AND seq = 3',
+        f'"notice": "x"}}\' WHERE case_id = {case_id} AND seq = 4',
     )
     with read_connection(db) as conn:
         problems = verify_case(conn, case_id).problems
-    assert any("event #3 (escalate) was altered" in p for p in problems)
+    assert any("event #4 (escalate) was altered" in p for p in problems)
 
 
 def test_a_deleted_event_is_detected(db, history):
     _, case_id = history
-    tamper(db, f"DELETE FROM case_event WHERE case_id = {case_id} AND seq = 4")
+    tamper(db, f"DELETE FROM case_event WHERE case_id = {case_id} AND seq = 5")
     with read_connection(db) as conn:
         problems = verify_case(conn, case_id).problems
-    assert any("event #4 is missing" in p for p in problems)
+    assert any("event #5 is missing" in p for p in problems)
 
 
 def test_a_rewritten_actor_is_detected(db, history):

@@ -34,8 +34,13 @@ MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def add(db: Engine, count: int = 1, **fields: object) -> list[int | None]:
-    notice = {"case_id": 7, "kind": "sla_warning", "recipient": "lead@example.com",
-              "subject": "Case 7 nears its SLA", "body": "80 % of PT4H used."} | fields
+    notice = {
+        "case_id": 7,
+        "kind": "sla_warning",
+        "recipient": "lead@example.com",
+        "subject": "Case 7 nears its SLA",
+        "body": "80 % of PT4H used.",
+    } | fields
     with write_transaction(db) as conn:
         return [enqueue(conn, now=MONDAY, **notice) for _ in range(count)]  # type: ignore[arg-type]
 
@@ -63,7 +68,10 @@ def test_enqueued_notification_is_delivered_and_marked_sent(db: Engine) -> None:
     assert (report.sent, report.failed, report.retried) == (1, 0, 0)
     [message] = sink.messages
     assert (message.notification_id, message.to, message.subject) == (
-        notification_id, "lead@example.com", "Case 7 nears its SLA")
+        notification_id,
+        "lead@example.com",
+        "Case 7 nears its SLA",
+    )
     [row] = rows(db)
     assert (row.status, row.sent_at, row.attempts, row.claimed_by) == ("sent", MONDAY, 1, "w1")
     assert deliver_pending(db, sink, now=MONDAY, worker="w1").claimed == 0
@@ -73,8 +81,10 @@ def test_duplicate_dedupe_key_enqueues_once(db: Engine) -> None:
     first, second = add(db, 2, dedupe_key="timer:41:sla_warning")
     assert isinstance(first, int)
     assert second is None
-    batch = [NewNotification(7, "sla_breach", "L2", "Breach", "late", dedupe_key=key)
-             for key in ("timer:41:sla_warning", "timer:41:sla_breach", "timer:41:sla_breach")]
+    batch = [
+        NewNotification(7, "sla_breach", "L2", "Breach", "late", dedupe_key=key)
+        for key in ("timer:41:sla_warning", "timer:41:sla_breach", "timer:41:sla_breach")
+    ]
     with write_transaction(db) as conn:
         assert enqueue_many(conn, batch, now=MONDAY) == 1
     assert [row.dedupe_key for row in rows(db)] == ["timer:41:sla_warning", "timer:41:sla_breach"]
@@ -83,8 +93,15 @@ def test_duplicate_dedupe_key_enqueues_once(db: Engine) -> None:
 
 def test_enqueue_belongs_to_the_callers_transaction(db: Engine) -> None:
     with pytest.raises(RuntimeError), write_transaction(db) as conn:
-        enqueue(conn, case_id=1, kind="escalated", recipient="manager", subject="s", body="b",
-                now=MONDAY)
+        enqueue(
+            conn,
+            case_id=1,
+            kind="escalated",
+            recipient="manager",
+            subject="s",
+            body="b",
+            now=MONDAY,
+        )
         raise RuntimeError("the command failed after enqueueing")
     assert rows(db) == []
 
@@ -138,15 +155,38 @@ def test_roles_map_to_addresses_and_unmapped_roles_pass_through_to_sinks(db: Eng
     sink = MemorySink()
     deliver_pending(db, sink, now=MONDAY, worker="w", recipients={"manager": "m@example.com"})
     assert [(m.recipient, m.to) for m in sink.messages] == [
-        ("manager", "m@example.com"), ("board", "board")]
+        ("manager", "m@example.com"),
+        ("board", "board"),
+    ]
+
+
+class Rendezvous(MemorySink):
+    """Holds each thread's first message until the other thread has claimed a batch too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.both_claimed = threading.Barrier(2, timeout=30)
+        self.started: set[int] = set()
+
+    def send(self, message: OutgoingMessage) -> None:
+        if threading.get_ident() not in self.started:
+            self.started.add(threading.get_ident())
+            self.both_claimed.wait()
+        super().send(message)
 
 
 def test_concurrent_deliverers_deliver_each_notification_exactly_once(db: Engine) -> None:
     total = 300
     with write_transaction(db) as conn:
-        enqueue_many(conn, [NewNotification(i, "escalated", "L2", f"case {i}", "taken over")
-                            for i in range(total)], now=MONDAY)
-    sink, start, errors = MemorySink(), threading.Barrier(2), []
+        enqueue_many(
+            conn,
+            [
+                NewNotification(i, "escalated", "L2", f"case {i}", "taken over")
+                for i in range(total)
+            ],
+            now=MONDAY,
+        )
+    sink, start, errors = Rendezvous(), threading.Barrier(2, timeout=30), []
 
     def work(worker: str) -> None:
         try:
@@ -165,6 +205,7 @@ def test_concurrent_deliverers_deliver_each_notification_exactly_once(db: Engine
     delivered = Counter(m.notification_id for m in sink.messages)
     assert len(sink.messages) == total and set(delivered.values()) == {1}
     assert {row.status for row in rows(db)} == {"sent"}
+    assert {row.claimed_by for row in rows(db)} == {"w1", "w2"}
 
 
 def test_expired_sending_claim_is_redelivered_but_a_live_one_is_not(db: Engine) -> None:
@@ -172,9 +213,16 @@ def test_expired_sending_claim_is_redelivered_but_a_live_one_is_not(db: Engine) 
     n = NOTIFICATION.c
     with write_transaction(db) as conn:
         for notification_id, age in ((crashed, 301), (busy, 60)):
-            conn.execute(update(NOTIFICATION).where(n.id == notification_id).values(
-                status="sending", claimed_by="dead", attempts=1,
-                claimed_at=MONDAY - timedelta(seconds=age)))
+            conn.execute(
+                update(NOTIFICATION)
+                .where(n.id == notification_id)
+                .values(
+                    status="sending",
+                    claimed_by="dead",
+                    attempts=1,
+                    claimed_at=MONDAY - timedelta(seconds=age),
+                )
+            )
     sink = MemorySink()
 
     report = deliver_pending(db, sink, now=MONDAY, worker="w2", lease_seconds=300)
@@ -193,14 +241,45 @@ def test_sender_bug_is_raised_and_releases_the_untried_rest(db: Engine) -> None:
     with pytest.raises(KeyError):
         deliver_pending(db, Broken(), now=MONDAY, worker="w")
     assert [(r.status, r.attempts, r.claimed_by) for r in rows(db)] == [
-        ("pending", 1, None), ("pending", 0, None), ("pending", 0, None)]
+        ("pending", 1, None),
+        ("pending", 0, None),
+        ("pending", 0, None),
+    ]
     assert rows(db)[0].last_error == "KeyError('template')"
     assert deliver_pending(db, MemorySink(), now=MONDAY, worker="w").sent == 2
 
 
+def test_slow_sending_stops_at_half_the_lease_and_releases_the_rest(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(db, 3)
+    wall = [0.0]
+    monkeypatch.setattr("states.outbox.monotonic", lambda: wall[0])
+
+    class Slow(MemorySink):
+        def send(self, message: OutgoingMessage) -> None:
+            wall[0] += 200  # one message takes 200 s of a 300 s lease
+            super().send(message)
+
+    report = deliver_pending(db, Slow(), now=MONDAY, worker="w", lease_seconds=300)
+
+    assert report.sent == 1
+    assert [(r.status, r.attempts, r.claimed_by) for r in rows(db)] == [
+        ("sent", 1, "w"),
+        ("pending", 0, None),
+        ("pending", 0, None),
+    ]
+
+
 def test_file_sink_writes_one_json_line_per_message(sqlite: Engine, tmp_path: Path) -> None:
-    add(sqlite, case_id=None, kind="customer_notice", recipient="ana@example.com",
-        subject="Your case moves to our specialists", body="Zoë will call you.")
+    add(
+        sqlite,
+        case_id=None,
+        kind="customer_notice",
+        recipient="ana@example.com",
+        subject="Your case moves to our specialists",
+        body="Zoë will call you.",
+    )
     add(sqlite, recipient="L2")
     path = tmp_path / "outbox" / "notifications.jsonl"
 
@@ -208,14 +287,16 @@ def test_file_sink_writes_one_json_line_per_message(sqlite: Engine, tmp_path: Pa
 
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert [(x["kind"], x["to"], x["case_id"]) for x in lines] == [
-        ("customer_notice", "ana@example.com", None), ("sla_warning", "L2", 7)]
+        ("customer_notice", "ana@example.com", None),
+        ("sla_warning", "L2", 7),
+    ]
     assert lines[0]["body"] == "Zoë will call you."
     assert lines[0]["created_at"] == MONDAY.isoformat()
 
 
 def test_file_sink_failure_is_a_delivery_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
-    message = OutgoingMessage(1, None, "escalated", "x", "x", "s", "b", MONDAY, 1)
+    message = OutgoingMessage(1, None, "escalated", "L2", "s", "b", MONDAY, attempt=1, to="L2")
     with pytest.raises(DeliveryError, match="cannot write"):
         FileSink(tmp_path / "file" / "out.jsonl").send(message)
 
@@ -225,7 +306,8 @@ def test_console_sink_prints_a_readable_block(sqlite: Engine) -> None:
     stream = io.StringIO()
     deliver_pending(sqlite, ConsoleSink(stream), now=MONDAY, worker="w")
     assert stream.getvalue() == (
-        "[sla_warning case 7] to lead@example.com: Case 7 nears its SLA\n80 % of PT4H used.\n\n")
+        "[sla_warning case 7] to lead@example.com: Case 7 nears its SLA\n80 % of PT4H used.\n\n"
+    )
 
 
 class Collect:
@@ -248,11 +330,16 @@ def test_smtp_delivery_reaches_a_real_local_server(db: Engine) -> None:
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        [notification_id] = add(db, recipient="manager", subject="Case 7 escalated to manager",
-                                body="Refund of 900.00 EUR is above L2's limit.\nPlease review.")
+        [notification_id] = add(
+            db,
+            recipient="manager",
+            subject="Case 7 escalated to manager",
+            body="Refund of 900.00 EUR is above L2's limit.\nPlease review.",
+        )
         sender = SmtpSender("127.0.0.1", controller.port, "tierflow@example.org", timeout=5)
-        report = deliver_pending(db, sender, now=MONDAY, worker="smtp",
-                                 recipients={"manager": "mia@example.com"})
+        report = deliver_pending(
+            db, sender, now=MONDAY, worker="smtp", recipients={"manager": "mia@example.com"}
+        )
     finally:
         controller.stop()
     assert report.sent == 1

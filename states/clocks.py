@@ -1,0 +1,257 @@
+"""SLA clocks: when each clock starts, pauses, resumes and stops, in business time.
+
+A clock's whole state lives in the case projection (``case.clocks[name]``)
+as plain JSON, and every change is written *into the event that caused it*
+(``payload["clocks"]``): replay needs no policy, and an auditor reads in the
+history itself each deadline, the target and calendar it came from, and the
+intervals behind it. The engine turns the changes into durable timers and
+clock-ledger rows in the same transaction.
+
+Clocks (keys of the policy's ``[targets]``):
+
+=============== ============================== =====================================
+clock           runs                           stops
+=============== ============================== =====================================
+first_response  from opening                   assign, escalate, resolve
+resolution      from opening (pauses waiting)  resolve; reopen continues or restarts
+acknowledge     from each escalation, per level acknowledge, next escalation, resolve
+escalation      from the first escalation      resolve, de_escalate
+                (pauses waiting)
+follow_up       from resolution (working days) follow_up, reopen
+=============== ============================== =====================================
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from states.case import CaseSnapshot
+from states.events import Event
+from states.policy import Policy
+
+CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
+#: Clocks that stop while the case waits on the customer (DESIGN: "SLA clocks stop").
+PAUSED_WHILE_WAITING = frozenset({"resolution", "escalation"})
+ACTIVE = ("running", "paused")
+
+_STOPS = {
+    "assign": ("first_response",),
+    "escalate": ("first_response", "acknowledge"),
+    "acknowledge": ("acknowledge",),
+    "de_escalate": ("acknowledge", "escalation"),
+    "resolve": ("first_response", "acknowledge", "resolution", "escalation"),
+    "follow_up": ("follow_up",),
+    "reopen": ("follow_up",),
+}
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat(timespec="seconds")
+
+
+def parse(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def is_active(state: dict[str, Any] | None) -> bool:
+    return state is not None and state["status"] in ACTIVE
+
+
+class ClockPlanner:
+    """Computes clock changes for events, given the policy the case runs under."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def changes(
+        self, case: CaseSnapshot, event: Event, seq: int, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The clock changes `event` (about to become event number `seq`) causes on `case`.
+
+        `case` is the snapshot *before* the event, except for ``opened``,
+        where it is the new case.
+        """
+        reason = _reason(event)
+        clocks = case.clocks
+        out: list[dict[str, Any]] = []
+        for name in _STOPS.get(event.type, ()):
+            if is_active(clocks.get(name)):
+                out.append(self._stop(name, clocks[name], now, reason))
+        kind = event.type
+        if kind == "opened":
+            out += self._start_all(case, ("first_response", "resolution"), None, seq, now, reason)
+        elif kind == "escalate":
+            out += self._start_all(case, ("acknowledge",), event.to_level, seq, now, reason)
+            if not is_active(clocks.get("escalation")):
+                out += self._start_all(case, ("escalation",), event.to_level, seq, now, reason)
+        elif kind == "resolve":
+            out += self._start_all(case, ("follow_up",), None, seq, now, reason)
+        elif kind == "reopen":
+            out += self._reopen(case, seq, now, reason)
+        elif kind == "wait_on_customer":
+            out += [
+                self._pause(n, s, now, reason)
+                for n, s in clocks.items()
+                if n in PAUSED_WHILE_WAITING and s["status"] == "running"
+            ]
+        elif kind == "customer_replied":
+            out += [
+                self._resume(n, s, seq, now, reason)
+                for n, s in clocks.items()
+                if s["status"] == "paused"
+            ]
+        return out
+
+    def mark(self, name: str, state: dict[str, Any], op: str, now: datetime) -> dict[str, Any]:
+        """A ``warn`` or ``breach`` change: the timer fired; deadlines stay as they are."""
+        new = dict(state)
+        if op == "warn":
+            new["warned"] = True
+            new["warn_at"] = None
+        else:
+            new["breached"] = True
+            new["breached_at"] = iso(now)
+        return {"clock": name, "op": op, "state": new}
+
+    # -- the operations ------------------------------------------------------------
+
+    def _start_all(
+        self,
+        case: CaseSnapshot,
+        names: tuple[str, ...],
+        level: str | None,
+        seq: int,
+        now: datetime,
+        reason: str,
+    ) -> list[dict[str, Any]]:
+        out = []
+        for name in names:
+            target = self.policy.target(
+                name, priority=case.priority, level=level, tier=case.customer_tier, team=case.team
+            )
+            if target is None:
+                continue
+            previous = case.clocks.get(name)
+            state: dict[str, Any] = {
+                "gen": (previous["gen"] + 1) if previous else 1,
+                "status": "running",
+                "level": level,
+                "calendar": target.calendar.name,
+                "target": target.text or f"{target.working_days} working days",
+                "target_s": int(target.duration.total_seconds()) if target.duration else None,
+                "working_days": target.working_days,
+                "warning_at": target.warning_at,
+                "source": target.source_key,
+                "calendar_key": target.calendar_key,
+                "consumed_s": 0,
+                "started_at": iso(now),
+                "since": iso(now),
+                "since_reason": reason,
+                "warned": False,
+                "breached": False,
+                "outcome": None,
+            }
+            if name == "follow_up":
+                state["deadline"] = iso(target.due_at(now))
+                state["warn_at"] = None
+                state["armed_seq"] = seq
+            elif case.waiting and name in PAUSED_WHILE_WAITING:
+                state.update(status="paused", deadline=None, warn_at=None, armed_seq=None)
+            else:
+                self._arm(state, now, seq)
+            out.append({"clock": name, "op": "start", "state": state})
+        return out
+
+    def _arm(self, state: dict[str, Any], now: datetime, seq: int) -> None:
+        """Deadline (and warning) of a running clock: the remaining target from `now`."""
+        calendar = self.policy.calendar(state["calendar"])
+        target = timedelta(seconds=state["target_s"])
+        consumed = timedelta(seconds=state["consumed_s"])
+        state["deadline"] = iso(calendar.add(now, max(target - consumed, timedelta(0))))
+        warn_after = target * state["warning_at"] if state["warning_at"] else None
+        if warn_after is not None and not state["warned"] and warn_after > consumed:
+            state["warn_at"] = iso(calendar.add(now, warn_after - consumed))
+        else:
+            state["warn_at"] = None
+        state["armed_seq"] = seq
+
+    def _close(
+        self, name: str, state: dict[str, Any], now: datetime, reason: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """End the current interval: the new state and the ledger segment it leaves."""
+        new = dict(state)
+        since = datetime.fromisoformat(state["since"])
+        counted = (
+            int(self.policy.calendar(state["calendar"]).elapsed(since, now).total_seconds())
+            if now > since
+            else 0
+        )
+        if state["status"] == "running":
+            new["consumed_s"] = state["consumed_s"] + counted
+        segment = {
+            "clock": name,
+            "generation": state["gen"],
+            "status": state["status"],
+            "started_at": state["since"],
+            "ended_at": iso(now),
+            "business_seconds": counted,
+            "calendar": state["calendar"],
+            "began_because": state["since_reason"],
+            "ended_because": reason,
+        }
+        new.update(since=iso(now), since_reason=reason, deadline=None, warn_at=None, armed_seq=None)
+        return new, segment
+
+    def _stop(self, name: str, state: dict[str, Any], now: datetime, reason: str) -> dict[str, Any]:
+        deadline = parse(state.get("deadline"))
+        new, segment = self._close(name, state, now, reason)
+        if state.get("target_s") is None:
+            late = deadline is not None and now > deadline
+        else:
+            late = state["breached"] or new["consumed_s"] > state["target_s"]
+        new.update(status="stopped", outcome="late" if late else "met", stopped_at=iso(now))
+        return {"clock": name, "op": "stop", "state": new, "segment": segment}
+
+    def _pause(
+        self, name: str, state: dict[str, Any], now: datetime, reason: str
+    ) -> dict[str, Any]:
+        new, segment = self._close(name, state, now, reason)
+        new["status"] = "paused"
+        return {"clock": name, "op": "pause", "state": new, "segment": segment}
+
+    def _resume(
+        self, name: str, state: dict[str, Any], seq: int, now: datetime, reason: str
+    ) -> dict[str, Any]:
+        new, segment = self._close(name, state, now, reason)
+        new["status"] = "running"
+        self._arm(new, now, seq)
+        return {"clock": name, "op": "resume", "state": new, "segment": segment}
+
+    def _reopen(
+        self, case: CaseSnapshot, seq: int, now: datetime, reason: str
+    ) -> list[dict[str, Any]]:
+        state = case.clocks.get("resolution")
+        if state is None or self.policy.reopen_clocks == "restart":
+            return self._start_all(case, ("resolution",), None, seq, now, reason)
+        new = dict(state, status="running", since=iso(now), since_reason=reason, outcome=None)
+        self._arm(new, now, seq)
+        return [{"clock": "resolution", "op": "resume", "state": new}]
+
+
+def timers_for(change: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, due_at) of the timers a clock change arms; warn/breach arm nothing new."""
+    state = change["state"]
+    if change["op"] in ("warn", "breach") or state["status"] != "running":
+        return []
+    out = []
+    if state.get("warn_at"):
+        out.append(("warning", state["warn_at"]))
+    if state.get("deadline") and not state["breached"]:
+        out.append(("due" if change["clock"] == "follow_up" else "breach", state["deadline"]))
+    return out
+
+
+def _reason(event: Event) -> str:
+    note = event.payload.get("note") or event.payload.get("reason") or event.payload.get("point")
+    return f"{event.type} by {event.actor}" + (f": {note}" if note else "")

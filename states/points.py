@@ -1,0 +1,416 @@
+"""Escalation points: pre-established conditions that call for escalation.
+
+The policy file configures each point (``[points.NAME]``); this module holds
+those definitions, reads them, evaluates them against a case and renders the
+customer notice an automatic escalation sends. Everything is pure: callers
+pass what needs I/O (the customer's recent case count) and the clock.
+
+Matches come strongest first: ``legal_risk``, ``priority``,
+``repeat_customer``, ``authority``. The engine acts on the first
+``escalate`` and records every ``flag`` and ``route``. ``breach`` is fired by
+timers through :func:`breach_match`, never by :func:`evaluate_points`.
+
+Evaluation keeps repeated runs (on every update) from undoing decisions: an
+``escalate`` that cannot move the case up (it is already at or above the
+target, or at the top of the ladder) is reported as a ``flag`` so the
+evidence is still recorded; ``priority`` only sends a case that was never
+escalated (a case handed back stays handed back); ``route`` does not fire
+when the case already sits in that team.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from string import Formatter
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from states.case import PRIORITIES, CaseSnapshot
+from states.durations import format_duration
+from states.errors import InvalidInput, PolicyError
+from states.money import format_money, from_minor
+from states.process import FIRST_LEVEL, ProcessDefinition
+
+if TYPE_CHECKING:
+    from states.policy import Policy
+
+POINTS = ("legal_risk", "priority", "repeat_customer", "authority", "breach")
+"""Point names, strongest first: the order of :func:`evaluate_points`' result."""
+POINT_ACTIONS = ("escalate", "flag", "route")
+NOTICE_PLACEHOLDERS = ("level_title", "level", "reason")
+_COMMON_KEYS = ("enabled", "action", "reason", "to_level", "route_to_team")
+_KEYS = {
+    "legal_risk": (*_COMMON_KEYS, "phrases"),
+    "priority": _COMMON_KEYS,
+    "repeat_customer": (*_COMMON_KEYS, "min_cases", "within"),
+    "authority": _COMMON_KEYS,
+    "breach": ("enabled", "action", "reason"),
+}
+_DEFAULT_ACTIONS = {
+    "legal_risk": "escalate",
+    "priority": "escalate",
+    "repeat_customer": "route",
+    "authority": "flag",
+    "breach": "escalate",
+}
+_DEFAULT_REASON = "this gives your case the attention it needs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Point:
+    """One configured point. For ``escalate``, `to_level` None means one level up."""
+
+    name: str
+    enabled: bool
+    action: str
+    reason: str  # customer-facing, the {reason} of notices
+    to_level: str | None = None
+    route_to_team: str | None = None
+
+    @property
+    def source_key(self) -> str:
+        return f"points.{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LegalRiskPoint(Point):
+    phrases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepeatCustomerPoint(Point):
+    min_cases: int = 3  # cases of the customer within `within`, this one included
+    within: timedelta = timedelta(days=90)  # calendar time
+
+
+@dataclass(frozen=True, kw_only=True)
+class PriorityPoint(Point):
+    levels: Mapping[str, str] = field(default_factory=dict)  # priority -> level it goes to
+
+
+@dataclass(frozen=True)
+class PointSet:
+    legal_risk: LegalRiskPoint
+    priority: PriorityPoint
+    repeat_customer: RepeatCustomerPoint
+    authority: Point
+    breach: Point
+
+    def __getitem__(self, name: str) -> Point:
+        if name not in POINTS:
+            raise InvalidInput("point", name, "one of " + ", ".join(POINTS))
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[Point]:
+        return (getattr(self, name) for name in POINTS)
+
+
+@dataclass(frozen=True)
+class PointMatch:
+    """A point that fired, with the evidence an auditor reads."""
+
+    point: str  # legal_risk | priority | repeat_customer | authority | breach
+    action: str  # escalate | flag | route
+    evidence: str  # 'phrase "court" in description', 'EUR 800.00 > EUR 200.00 (first_level)'
+    to_level: str | None  # escalate: the target level (None: one level up)
+    route_to_team: str | None = None
+    phrases: tuple[str, ...] = ()  # legal_risk: the phrases that matched
+
+
+# -- matching phrases ----------------------------------------------------------
+
+
+@lru_cache(maxsize=64)
+def _patterns(phrases: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """One compiled pattern per phrase: whole words, any case, any whitespace between."""
+    return tuple(
+        (phrase, re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE))
+        for phrase in phrases
+        if (words := r"\s+".join(re.escape(word) for word in phrase.split()))
+    )
+
+
+def match_phrases(phrases: Sequence[str], text: str) -> list[str]:
+    """The phrases that occur in `text` as whole words, in the order of `phrases`.
+
+    Case-insensitive; a phrase of several words matches across any run of
+    whitespace. "court" matches "take you to court." but not "courtesy".
+    """
+    return [phrase for phrase, pattern in _patterns(tuple(phrases)) if pattern.search(text)]
+
+
+# -- evaluating ----------------------------------------------------------------
+
+
+def evaluate_points(
+    policy: Policy,
+    process: ProcessDefinition,
+    *,
+    case: CaseSnapshot,
+    texts: Mapping[str, str] | Sequence[str],
+    recent_case_count: int | None,
+    now: datetime,
+) -> list[PointMatch]:
+    """Every enabled point that fires for `case`, strongest first.
+
+    `texts` are the customer's words to scan for legal risk: a mapping of
+    label to text (``{"description": ...}``, named in the evidence) or a
+    sequence (labelled "text 1", "text 2"...). `recent_case_count` is the
+    number of the customer's cases opened within the repeat-customer window
+    up to `now`, this one included (None: not counted, the point is skipped).
+    No point depends on `now` yet; it is taken so that callers never need to
+    change when one does.
+    """
+    points = policy.points
+    found = (
+        _legal_risk(points.legal_risk, _labelled(texts)),
+        _priority(points.priority, case),
+        _repeat_customer(points.repeat_customer, case, recent_case_count),
+        _authority(points.authority, process, case),
+    )
+    return [_settle(match, process, case) for match in found if match is not None]
+
+
+def breach_match(
+    policy: Policy,
+    process: ProcessDefinition,
+    *,
+    case: CaseSnapshot,
+    clock: str,
+    due_at: datetime | None = None,
+) -> PointMatch | None:
+    """The ``breach`` point for a missed `clock`, when the policy escalates on it."""
+    if not policy.points.breach.enabled:
+        return None
+    plan = policy.breach_plan(clock, level=case.level, process=process)
+    if plan.action != "escalate":
+        return None
+    when = f" (due {due_at:%Y-%m-%d %H:%M %Z})" if due_at is not None else ""
+    evidence = f"{clock} target missed at {plan.level}{when}; {plan.source_key} = escalate"
+    return PointMatch("breach", "escalate", evidence, plan.to_level)
+
+
+def _labelled(texts: Mapping[str, str] | Sequence[str]) -> list[tuple[str, str]]:
+    if isinstance(texts, str):
+        return [("text", texts)]
+    if isinstance(texts, Mapping):
+        return list(texts.items())
+    return [(f"text {number}", text) for number, text in enumerate(texts, 1)]
+
+
+def _fired(point: Point, evidence: str, to_level: str | None, **extra: Any) -> PointMatch:
+    return PointMatch(
+        point.name,
+        point.action,
+        evidence,
+        to_level,
+        point.route_to_team if point.action == "route" else None,
+        **extra,
+    )
+
+
+def _legal_risk(point: LegalRiskPoint, texts: list[tuple[str, str]]) -> PointMatch | None:
+    if not point.enabled:
+        return None
+    matched: dict[str, None] = {}
+    where = []
+    for label, text in texts:
+        phrases = match_phrases(point.phrases, text or "")
+        if phrases:
+            matched.update(dict.fromkeys(phrases))
+            where.append(label)
+    if not matched:
+        return None
+    quoted = ", ".join(f'"{phrase}"' for phrase in matched)
+    noun = "phrase" if len(matched) == 1 else "phrases"
+    evidence = f"{noun} {quoted} in {', '.join(where)}"
+    return _fired(point, evidence, point.to_level, phrases=tuple(matched))
+
+
+def _priority(point: PriorityPoint, case: CaseSnapshot) -> PointMatch | None:
+    level = point.levels.get(case.priority)
+    if not point.enabled or level is None or case.escalation_count:
+        return None
+    return _fired(point, f'priority "{case.priority}" goes straight to {level}', level)
+
+
+def _repeat_customer(
+    point: RepeatCustomerPoint, case: CaseSnapshot, count: int | None
+) -> PointMatch | None:
+    if not point.enabled or count is None or count < point.min_cases:
+        return None
+    if point.action == "route" and case.team == point.route_to_team:
+        return None
+    window = point.within
+    span = (
+        f"{window.days} days" if window == timedelta(days=window.days) else format_duration(window)
+    )
+    return _fired(point, f"{count} cases in {span}", point.to_level)
+
+
+def _authority(point: Point, process: ProcessDefinition, case: CaseSnapshot) -> PointMatch | None:
+    amount = from_minor(case.amount_claimed_minor)
+    limit = process.authority_of(case.level)
+    if not point.enabled or amount is None or amount <= limit:
+        return None
+    covering = process.lowest_level_covering(amount) or process.ladder[-1].name
+    evidence = (
+        f"{format_money(amount, case.currency)} > {format_money(limit, case.currency)} "
+        f"({case.level or FIRST_LEVEL})"
+    )
+    return _fired(point, evidence, point.to_level or covering)
+
+
+def _settle(match: PointMatch, process: ProcessDefinition, case: CaseSnapshot) -> PointMatch:
+    """An escalate that cannot move the case up becomes a flag (see the module doc)."""
+    if match.action != "escalate":
+        return match
+    current = -1 if case.level is None else process.level(case.level).rank
+    target = current + 1 if match.to_level is None else process.level(match.to_level).rank
+    if current < target < len(process.ladder):
+        return match
+    return replace(match, action="flag")
+
+
+# -- customer notices ----------------------------------------------------------
+
+
+class _SafeValues(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def notice_for(
+    policy: Policy, process: ProcessDefinition, match: PointMatch, level: str | None
+) -> str:
+    """The notice telling the customer who takes over (`level`) and why.
+
+    Uses ``[notices].<point>`` or ``[notices].default``; the placeholders are
+    checked when the policy loads, and rendering never evaluates anything.
+    """
+    template = policy.notices.get(match.point, policy.notices["default"])
+    if level is None or level == FIRST_LEVEL:
+        name, title = FIRST_LEVEL, "customer service team"
+    else:
+        name, title = level, process.level(level).title
+    values = {"level_title": title, "level": name, "reason": policy.points[match.point].reason}
+    return template.format_map(_SafeValues(values))
+
+
+def template_problem(text: str) -> str | None:
+    """What is wrong with a notice template, or None."""
+    try:
+        fields = [
+            (name, spec, conv)
+            for _, name, spec, conv in Formatter().parse(text)
+            if name is not None
+        ]
+    except ValueError as exc:
+        return f"not a valid template ({exc})"
+    for name, spec, conversion in fields:
+        if name not in NOTICE_PLACEHOLDERS or spec or conversion:
+            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            return f"unknown placeholder {{{shown}}}"
+    return None
+
+
+def _placeholders() -> str:
+    return ", ".join("{" + name + "}" for name in NOTICE_PLACEHOLDERS)
+
+
+# -- reading [points] and [notices] ----------------------------------------------
+
+
+class ConfigReader(Protocol):
+    """What the policy reader offers the point readers (see states.policy)."""
+
+    ladder: tuple[str, ...]
+
+    def fail(self, key: str, problem: str, allowed: str) -> PolicyError: ...
+    def table(
+        self, key: str, value: Any, allowed: tuple[str, ...] | None = None, what: str = ...
+    ) -> dict: ...
+    def text(self, key: str, value: Any, allowed: str = ...) -> str: ...
+    def choice(self, key: str, value: Any, allowed: tuple[str, ...], what: str = ...) -> str: ...
+    def integer(self, key: str, value: Any, minimum: int) -> int: ...
+    def duration(self, key: str, value: Any) -> tuple[timedelta, str]: ...
+    def names(self, key: str, value: Any) -> tuple[str, ...]: ...
+
+
+def read_points(reader: ConfigReader, raw: Any) -> PointSet:
+    """``[points]``: a point whose table is absent is disabled."""
+    table = reader.table("points", raw, POINTS, "point")
+    return PointSet(**{name: _read_point(reader, name, table.get(name)) for name in POINTS})
+
+
+def _read_point(reader: ConfigReader, name: str, raw: Any) -> Point:
+    key = f"points.{name}"
+    table = reader.table(key, {"enabled": False} if raw is None else raw, _KEYS[name])
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise reader.fail(f"{key}.enabled", f"{enabled!r} is not a boolean", "true or false")
+    actions = ("escalate",) if name == "breach" else POINT_ACTIONS
+    action = reader.choice(
+        f"{key}.action", table.get("action", _DEFAULT_ACTIONS[name]), actions, "action"
+    )
+    common: dict[str, Any] = {
+        "name": name,
+        "enabled": enabled,
+        "action": action,
+        "reason": reader.text(f"{key}.reason", table.get("reason", _DEFAULT_REASON)),
+    }
+    team = table.get("route_to_team")
+    if team is not None or (enabled and action == "route"):
+        common["route_to_team"] = reader.text(f"{key}.route_to_team", team, "a team name")
+    to_level = table.get("to_level")
+    if name == "priority":
+        levels = reader.table(f"{key}.to_level", to_level or {}, PRIORITIES, "priority")
+        checked = {
+            p: reader.choice(f"{key}.to_level.{p}", v, reader.ladder, "level")
+            for p, v in levels.items()
+        }
+        return PriorityPoint(**common, levels=MappingProxyType(checked))
+    if to_level is not None:
+        common["to_level"] = reader.choice(f"{key}.to_level", to_level, reader.ladder, "level")
+    if name == "legal_risk":
+        return LegalRiskPoint(**common, phrases=_read_phrases(reader, key, table, enabled))
+    if name == "repeat_customer":
+        return RepeatCustomerPoint(
+            **common,
+            min_cases=reader.integer(f"{key}.min_cases", table.get("min_cases", 3), 2),
+            within=reader.duration(f"{key}.within", table.get("within", "P90D"))[0],
+        )
+    return Point(**common)
+
+
+def _read_phrases(reader: ConfigReader, key: str, table: dict, enabled: bool) -> tuple[str, ...]:
+    phrases = reader.names(f"{key}.phrases", table.get("phrases", []))
+    allowed = 'words or phrases such as "lawyer" or "legal action"'
+    for phrase in phrases:
+        if not re.search(r"\w", phrase):
+            raise reader.fail(f"{key}.phrases", f"{phrase!r} has no letters or digits", allowed)
+    if enabled and not phrases:
+        raise reader.fail(f"{key}.phrases", "empty while the point is enabled", allowed)
+    return tuple(dict.fromkeys(" ".join(phrase.split()) for phrase in phrases))
+
+
+def read_notices(reader: ConfigReader, raw: Any) -> dict[str, str]:
+    """``[notices]``: ``default`` and optionally one template per point."""
+    table = reader.table("notices", {} if raw is None else raw, ("default", *POINTS), "notice")
+    if "default" not in table:
+        raise reader.fail(
+            "notices.default", "missing", "a notice template using " + _placeholders()
+        )
+    notices = {}
+    for name, value in table.items():
+        key = f"notices.{name}"
+        text = reader.text(key, value, "a notice template using " + _placeholders())
+        problem = template_problem(text)
+        if problem:
+            raise reader.fail(key, problem, _placeholders() + " (write {{ and }} for braces)")
+        notices[name] = text
+    return notices

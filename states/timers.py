@@ -1,0 +1,173 @@
+"""Durable timers and the clock ledger, as rows.
+
+The engine records each clock change of a batch here and writes the net
+effect in the batch's transaction: timers of a clock that starts, pauses,
+resumes or stops are cancelled, the new deadlines are armed, and every
+closed clock interval becomes a ``clock_segment`` row.
+
+Firing is exactly once: :func:`claim_due` takes due timers with one
+indexed ``UPDATE … RETURNING`` (on PostgreSQL the candidate rows are picked
+``FOR UPDATE SKIP LOCKED``) and commits the claim; the firing transaction
+then flips *its own* claims to ``fired`` (:func:`mark_fired`) together with
+the events and notifications the timers cause. A sweeper that dies after
+claiming leaves claims that expire after the lease and are taken again; a
+claim taken over that way makes the old owner's ``mark_fired`` match nothing,
+so its transaction writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
+
+from states.clocks import timers_for
+from states.decide import DueTimer
+from states.events import Event
+from states.store import write_transaction
+from states.tables import ClockSegment, Timer
+
+TIMER = Timer.__table__
+SEGMENT = ClockSegment.__table__
+_RESETS = ("start", "stop", "pause", "resume")
+
+
+@dataclass(slots=True)
+class TimerWrites:
+    """Net timer and ledger changes of one batch, in the order they happened."""
+
+    cancel: set[tuple[int, str]] = field(default_factory=set)
+    arm: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, event: Event, now: datetime) -> None:
+        for change in event.payload.get("clocks") or ():
+            key = (event.case_id, change["clock"])
+            if change["op"] in _RESETS:
+                self.cancel.add(key)  # type: ignore[arg-type]
+                self.arm[key] = []  # type: ignore[index]
+            for kind, due_at in timers_for(change):
+                self.arm.setdefault(key, []).append(
+                    {  # type: ignore[arg-type]
+                        "case_id": event.case_id,
+                        "clock": change["clock"],
+                        "kind": kind,
+                        "generation": event.seq,
+                        "due_at": datetime.fromisoformat(due_at),
+                        "status": "pending",
+                        "created_at": now,
+                    }
+                )
+            segment = change.get("segment")
+            if segment:
+                self.segments.append(
+                    {
+                        **segment,
+                        "case_id": event.case_id,
+                        "seq": event.seq,
+                        "started_at": datetime.fromisoformat(segment["started_at"]),
+                        "ended_at": datetime.fromisoformat(segment["ended_at"]),
+                    }
+                )
+
+    def write(self, conn: Connection) -> None:
+        if self.cancel:
+            conn.execute(_CANCEL, [{"c": case_id, "k": clock} for case_id, clock in self.cancel])
+        rows = [row for rows in self.arm.values() for row in rows]
+        if rows:
+            conn.execute(TIMER.insert(), rows)
+        if self.segments:
+            conn.execute(SEGMENT.insert(), self.segments)
+
+
+_CANCEL = (
+    update(TIMER)
+    .where(
+        TIMER.c.case_id == bindparam("c"),
+        TIMER.c.clock == bindparam("k"),
+        or_(TIMER.c.status == "pending", TIMER.c.status == "claimed"),
+    )
+    .values(status="cancelled")
+)
+
+
+def claim_due(
+    db: Engine, *, now: datetime, worker: str, limit: int, lease: timedelta = timedelta(minutes=5)
+) -> list[DueTimer]:
+    """Claim up to `limit` due timers (oldest first) and commit the claim.
+
+    Claims older than `lease` (their sweeper died or hangs) are due again.
+    """
+    with write_transaction(db) as conn:
+        expired = _claim(
+            conn,
+            (TIMER.c.status == "claimed") & (TIMER.c.claimed_at < now - lease),
+            TIMER.c.claimed_at,
+            limit,
+            worker,
+            now,
+        )
+        due = (
+            _claim(
+                conn,
+                (TIMER.c.status == "pending") & (TIMER.c.due_at <= now),
+                TIMER.c.due_at,
+                limit - len(expired),
+                worker,
+                now,
+            )
+            if limit > len(expired)
+            else []
+        )
+        rows = expired + due
+    timers = [DueTimer(*row) for row in rows]
+    timers.sort(key=lambda timer: (timer.due_at, timer.id))
+    return timers
+
+
+def _claim(
+    conn: Connection, condition: Any, order: Any, limit: int, worker: str, now: datetime
+) -> list[Any]:
+    """One indexed UPDATE … RETURNING over the first `limit` rows matching `condition`."""
+    candidates = select(TIMER.c.id).where(condition).order_by(order).limit(limit)
+    if conn.dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    return list(
+        conn.execute(
+            update(TIMER)
+            .where(TIMER.c.id.in_(candidates.scalar_subquery()))
+            .values(status="claimed", claimed_by=worker, claimed_at=now)
+            .returning(
+                TIMER.c.id,
+                TIMER.c.case_id,
+                TIMER.c.clock,
+                TIMER.c.kind,
+                TIMER.c.generation,
+                TIMER.c.due_at,
+            )
+        ).all()
+    )
+
+
+def mark_fired(conn: Connection, timer_ids: list[int], worker: str, now: datetime) -> set[int]:
+    """Flip `worker`'s claims among `timer_ids` to fired; returns the ids it still owned."""
+    owned: set[int] = set()
+    for start in range(0, len(timer_ids), 500):
+        chunk = timer_ids[start : start + 500]
+        owned.update(
+            conn.execute(
+                update(TIMER)
+                .where(
+                    and_(
+                        TIMER.c.id.in_(chunk),
+                        TIMER.c.status == "claimed",
+                        TIMER.c.claimed_by == worker,
+                    )
+                )
+                .values(status="fired", fired_at=now)
+                .returning(TIMER.c.id)
+            ).scalars()
+        )
+    return owned

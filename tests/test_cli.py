@@ -1,0 +1,460 @@
+"""The `tierflow` command line, run as a real process against its own SQLite file.
+
+Each test gets a fresh ``TIERFLOW_HOME`` (and no ``TIERFLOW_DATABASE_URL``).
+A subprocess costs about a second, so each test follows one story and makes
+all its assertions along the way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+NOTICE = "Our specialist team takes over: they can decide on your refund directly."
+
+# What each trigger command reads, from DESIGN.md: its help must show these and
+# no other trigger's options.
+TRIGGER_OPTIONS = {
+    "assign": {"--assignee", "--team"},
+    "escalate": {"--reason", "--point", "--notice", "--to-level"},
+    "acknowledge": {"--assignee", "--note"},
+    "de_escalate": {"--note"},
+    "resolve": {"--note"},
+    "follow_up": {"--satisfaction", "--comment"},
+    "reopen": {"--note"},
+    "wait_on_customer": {"--note"},
+    "customer_replied": {"--note"},
+}
+ALL_TRIGGER_OPTIONS = set().union(*TRIGGER_OPTIONS.values())
+COMMON_OPTIONS = {"--actor", "--expected-version", "--idempotency-key", "--json"}
+
+
+class Cli:
+    """`tierflow` with a data directory of its own."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TIERFLOW_")}
+        self.env.update(
+            TIERFLOW_HOME=str(home), COLUMNS="200", NO_COLOR="1", PYTHONWARNINGS="ignore"
+        )
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "flows.cli", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self.run(*args)
+        assert result.returncode == 0, f"tierflow {' '.join(args)}: {result.stderr}"
+        assert "Traceback" not in result.stderr
+        return result.stdout
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.ok(*args, "--json"))
+
+    def run_all(self, commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
+        """Run independent commands side by side (each one is mostly interpreter start-up)."""
+        with ThreadPoolExecutor(max_workers=max(os.cpu_count() or 2, 2)) as pool:
+            return list(pool.map(lambda args: self.run(*args), commands))
+
+    def refused(self, *args: str) -> str:
+        """Run a command that must fail: one 'error:' line, no traceback, nothing written."""
+        before = self.rows()
+        line = error_line(self.run(*args))
+        after = self.rows()
+        assert after == before, f"rows changed from {before} to {after}"
+        return line
+
+    def rows(self) -> dict[str, int]:
+        """Rows per table, read behind the CLI's back."""
+        path = self.home / "tierflow.db"
+        if not path.exists():
+            return {}
+        with sqlite3.connect(path) as conn:
+            tables = [
+                name
+                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ]
+            return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+
+    def show(self, case_id: int) -> dict[str, Any]:
+        return self.json("case", "show", str(case_id))
+
+    def tamper(self, sql: str, *params: Any) -> None:
+        with sqlite3.connect(self.home / "tierflow.db") as conn:
+            assert conn.execute(sql, params).rowcount == 1
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one 'error:' line of a failed command (no traceback, nothing on stdout)."""
+    command = " ".join(result.args[3:])
+    assert result.returncode != 0, f"tierflow {command} succeeded: {result.stdout}"
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr[-2000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, (
+        f"tierflow {command}: expected one line on stderr, got "
+        f"{len(lines)}:\n{result.stderr[-2000:]}"
+    )
+    assert lines[0].startswith("error: "), lines[0]
+    assert result.stdout == "", result.stdout
+    return lines[0]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "home")
+
+
+def test_init_creates_the_database_and_names_the_process(cli: Cli):
+    out = cli.ok("init")
+    assert re.search(
+        r"initialised sqlite:///.*tierflow\.db \(process "
+        r"customer-escalation@2026\.11#[0-9a-f]{12}\)",
+        out,
+    )
+    assert {"case", "case_event", "process_version"} <= set(cli.rows())
+    assert cli.ok("init") == out  # safe to run again
+
+
+def test_scenario_1_refund_above_authority(cli: Cli):
+    cli.ok("init")
+    opened = cli.json(
+        "case",
+        "open",
+        "--customer",
+        "CUST-800",
+        "--subject",
+        "Refund",
+        "--description",
+        "The parcel arrived broken.",
+        "--amount",
+        "800",
+    )
+    case_id = opened["case_id"]
+    assert (opened["state"], opened["level"], opened["version"]) == ("open", None, 1)
+    assert opened["events"][0]["type"] == "opened"
+    assert opened["events"][0]["payload"]["amount_claimed_minor"] == 80_000
+    assert (
+        cli.ok("case", "assign", str(case_id), "--assignee", "ana", "--actor", "ana")
+        == f"case {case_id}: assign -> first_level, version 2\n"
+    )
+
+    # The agent may settle up to EUR 200: refused, with the limit and who may resolve.
+    error = cli.refused(
+        "case", "resolve", str(case_id), "--note", "refund issued", "--actor", "ana"
+    )
+    assert "EUR 200.00" in error and "'L2'" in error and "EUR 800.00" in error
+    shown = cli.show(case_id)["case"]
+    assert (shown["state"], shown["version"], shown["resolved_at"]) == ("first_level", 2, None)
+
+    error = cli.refused(
+        "case", "escalate", str(case_id), "--reason", "refund above authority", "--actor", "ana"
+    )
+    assert "--notice" in error
+    assert cli.show(case_id)["case"]["version"] == 2
+
+    escalated = cli.json(
+        "case",
+        "escalate",
+        str(case_id),
+        "--reason",
+        "refund above authority",
+        "--notice",
+        NOTICE,
+        "--actor",
+        "ana",
+    )
+    assert (escalated["state"], escalated["level"], escalated["version"]) == ("escalated", "L2", 3)
+    payload = escalated["events"][0]["payload"]
+    assert (payload["reason"], payload["notice"]) == ("refund above authority", NOTICE)
+    assert escalated["events"][0]["actor"] == "ana"
+
+    acknowledged = cli.json(
+        "case", "acknowledge", str(case_id), "--assignee", "l2-team", "--actor", "lena"
+    )
+    assert (acknowledged["state"], acknowledged["level"]) == ("escalated", "L2")
+
+    text = cli.ok("case", "show", str(case_id))
+    for fragment in (
+        "escalated / L2",
+        "[acknowledged]",
+        "l2-team",
+        "timeline",
+        "escalate",
+        "refund above authority",
+        "EUR 800.00",
+        "CUST-800",
+    ):
+        assert fragment in text, fragment
+
+    resolved = cli.json(
+        "case", "resolve", str(case_id), "--note", "refund issued", "--actor", "lena"
+    )
+    assert (resolved["state"], resolved["level"], resolved["version"]) == ("resolved", None, 5)
+
+    detail = cli.show(case_id)
+    assert detail["case"]["state"] == "resolved"
+    assert detail["case"]["resolved_level"] == "L2"
+    assert detail["case"]["amount_claimed"] == "800.00"
+    assert [e["type"] for e in detail["timeline"]] == [
+        "opened",
+        "assign",
+        "escalate",
+        "acknowledge",
+        "resolve",
+    ]
+    assert [e["actor"] for e in detail["timeline"]] == ["intake", "ana", "ana", "lena", "lena"]
+    assert "verified: 5 events" in cli.ok("replay", str(case_id), "--verify")
+
+
+def test_every_other_trigger_end_to_end(cli: Cli):
+    cli.ok("init")
+    case_id = str(
+        cli.json(
+            "case",
+            "open",
+            "--customer",
+            "CUST-1",
+            "--subject",
+            "Late",
+            "--priority",
+            "high",
+            "--channel",
+            "phone",
+            "--tier",
+            "vip",
+        )["case_id"]
+    )
+    steps = [
+        (["assign", "--assignee", "ben", "--team", "billing"], "first_level", None),
+        (["wait_on_customer", "--note", "asked for the receipt"], "first_level", None),
+        (["customer_replied", "--note", "receipt received"], "first_level", None),
+        (
+            ["escalate", "--point", "legal_risk", "--notice", NOTICE, "--to-level", "manager"],
+            "escalated",
+            "manager",
+        ),
+        (["de_escalate", "--note", "handled by billing after all"], "first_level", None),
+        (["resolve", "--note", "delivery refunded"], "resolved", None),
+        (["follow_up", "--satisfaction", "2", "--comment", "still broken"], "followed_up", None),
+        (["reopen", "--note", "customer says it is not fixed"], "first_level", None),
+    ]
+    for version, (args, state, level) in enumerate(steps, start=2):
+        result = cli.json(
+            "case",
+            args[0],
+            case_id,
+            *args[1:],
+            "--actor",
+            "ben",
+            "--expected-version",
+            str(version - 1),
+        )
+        assert (result["state"], result["level"], result["version"]) == (state, level, version), (
+            args
+        )
+
+    case = cli.show(int(case_id))["case"]
+    assert (case["assignee"], case["team"], case["priority"], case["customer_tier"]) == (
+        "ben",
+        "billing",
+        "high",
+        "vip",
+    )
+    assert (case["waiting"], case["reopen_count"], case["satisfaction"]) == (False, 1, 2)
+    # A stale expected version is refused and changes nothing.
+    assert "version" in cli.refused(
+        "case", "wait_on_customer", case_id, "--note", "x", "--expected-version", "3"
+    )
+    assert "verified: 9 events" in cli.ok("replay", case_id, "--verify")
+
+
+def test_demo_then_list_with_filters_and_verify_all(cli: Cli):
+    assert "loaded 60 demo cases" in cli.ok("demo", "--cases", "60", "--seed", "1")
+
+    listed = cli.json("case", "list", "--limit", "1000")
+    cases = listed["cases"]
+    assert listed["total"] == len(cases) == 60
+    states = Counter(c["state"] for c in cases)
+    assert set(states) == {"open", "first_level", "escalated", "resolved", "followed_up"}
+    assert len({c["level"] for c in cases if c["state"] == "escalated"}) >= 2
+    assert any(c["waiting"] for c in cases)
+
+    escalated = cli.json("case", "list", "--state", "escalated", "--limit", "1000")
+    assert escalated["total"] == states["escalated"] == len(escalated["cases"])
+    assert {c["state"] for c in escalated["cases"]} == {"escalated"}
+
+    level = Counter(c["level"] for c in cases if c["level"]).most_common(1)[0][0]
+    at_level = cli.json("case", "list", "--state", "escalated", "--level", level)
+    assert at_level["total"] == sum(1 for c in cases if c["level"] == level)
+    assert {(c["state"], c["level"]) for c in at_level["cases"]} == {("escalated", level)}
+
+    sample = next(c for c in cases if c["assignee"])
+    narrowed = cli.json(
+        "case",
+        "list",
+        "--customer",
+        sample["customer_id"],
+        "--assignee",
+        sample["assignee"],
+        "--priority",
+        sample["priority"],
+    )
+    assert sample["id"] in [c["id"] for c in narrowed["cases"]]
+    assert all(
+        (c["customer_id"], c["assignee"], c["priority"])
+        == (sample["customer_id"], sample["assignee"], sample["priority"])
+        for c in narrowed["cases"]
+    )
+
+    page = cli.json("case", "list", "--limit", "5", "--offset", "10")
+    assert [c["id"] for c in page["cases"]] == [c["id"] for c in cases[10:15]]
+    assert page["total"] == 60
+
+    text = cli.ok("case", "list", "--state", "followed_up")
+    assert f"of {states['followed_up']} cases" in text
+    assert "followed_up" in text
+
+    assert "60 of 60 cases verified" in cli.ok("replay", "--all", "--verify")
+
+
+def test_tampered_event_fails_verification_naming_the_event(cli: Cli):
+    cli.ok("init")
+    for customer in ("CUST-1", "CUST-2"):
+        case_id = cli.json("case", "open", "--customer", customer, "--subject", "S")["case_id"]
+        cli.ok("case", "assign", str(case_id), "--assignee", "ana")
+    assert cli.run("replay", "1", "--verify").returncode == 0
+
+    cli.tamper(
+        "UPDATE case_event SET payload = ? WHERE case_id = 1 AND seq = 2",
+        json.dumps({"assignee": "mallory"}),
+    )
+    result = cli.run("replay", "1", "--verify")
+    assert result.returncode == 1, result.stdout
+    assert "case 1: NOT VERIFIED: event #2 (assign) was altered" in result.stdout
+    assert "Traceback" not in result.stderr
+
+    checked = json.loads(cli.run("replay", "1", "--verify", "--json").stdout)
+    assert checked["verified"] is False
+    assert any("event #2" in problem for problem in checked["problems"])
+
+    everything = cli.run("replay", "--all", "--verify")
+    assert everything.returncode == 1
+    assert "1 of 2 cases verified, 1 NOT verified" in everything.stdout
+    assert "case 1: NOT VERIFIED" in everything.stdout and "case 2" not in everything.stdout
+
+    # An edit that removes a field the replay needs is reported the same way, not a crash.
+    cli.tamper("UPDATE case_event SET payload = '{}' WHERE case_id = 2 AND seq = 2")
+    result = cli.run("replay", "2", "--verify")
+    assert "Traceback" not in result.stderr, result.stderr[-1500:]
+    assert result.returncode == 1
+    assert "event #2" in result.stdout
+
+
+BAD_INPUTS = [
+    ("unknown case id", ["case", "show", "999"], ["999", "not found"]),
+    ("act on unknown case", ["case", "assign", "999", "--assignee", "bob"], ["999"]),
+    (
+        "bad priority",
+        ["case", "open", "--customer", "C2", "--subject", "S", "--priority", "asap"],
+        ["asap", "low, normal, high, urgent"],
+    ),
+    (
+        "bad amount",
+        ["case", "open", "--customer", "C2", "--subject", "S", "--amount", "abc"],
+        ["'abc'", "800.50"],
+    ),
+    (
+        "satisfaction 9",
+        ["case", "follow_up", "1", "--satisfaction", "9"],
+        ["satisfaction", "1 to 5"],
+    ),
+    (
+        "unknown state filter",
+        ["case", "list", "--state", "closed"],
+        ["closed", "open, first_level, escalated, resolved, followed_up"],
+    ),
+    (
+        "unknown level",
+        ["case", "escalate", "1", "--reason", "r", "--notice", "n", "--to-level", "ceo"],
+        ["ceo", "L2, manager, board"],
+    ),
+    ("trigger not allowed", ["case", "follow_up", "1"], ["first_level", "allowed"]),
+    ("missing required option", ["case", "open", "--subject", "S"], ["--customer"]),
+    ("id that is not a number", ["case", "resolve", "one", "--note", "x"], ["one"]),
+    ("unknown option", ["case", "resolve", "1", "--satisfaction", "3"], ["--satisfaction"]),
+    ("unknown command", ["case", "close", "1"], ["close"]),
+    ("unknown top-level command", ["frobnicate"], ["frobnicate"]),
+]
+
+
+def test_bad_input_is_one_error_line_and_writes_nothing(cli: Cli, subtests):
+    cli.ok("init")
+    cli.ok("case", "open", "--customer", "C1", "--subject", "S", "--amount", "800")
+    cli.ok("case", "assign", "1", "--assignee", "ana")
+    before = cli.rows()
+    results = cli.run_all([args for _, args, _ in BAD_INPUTS])
+    for (name, _, fragments), result in zip(BAD_INPUTS, results, strict=True):
+        with subtests.test(name):
+            error = error_line(result)
+            for fragment in fragments:
+                assert fragment in error, f"{fragment!r} not in {error!r}"
+    assert cli.rows() == before
+    assert cli.show(1)["case"]["version"] == 2
+
+
+def test_ops_process_file_replaces_the_default_and_bad_files_are_one_line(cli: Cli, tmp_path: Path):
+    from states.process import default_process_path
+
+    ops = tmp_path / "ops-process.toml"
+    ops.write_text(
+        default_process_path().read_text().replace('version = "2026.11"', 'version = "ops-1"'),
+        encoding="utf-8",
+    )
+    assert "(process customer-escalation@ops-1#" in cli.ok("--process", str(ops), "init")
+
+    ops.write_text(ops.read_text().replace('initial = "open"', 'initial = "new"'))
+    error = cli.refused("--process", str(ops), "init")
+    assert f"{ops}:" in error and "initial" in error and "'new'" in error
+    ops.write_text("format = 1\nname = \n")
+    assert f"{ops}:2: (syntax)" in cli.refused("--process", str(ops), "init")
+
+
+def test_help_for_the_app_the_case_group_and_every_trigger(cli: Cli, subtests):
+    top, group, *helps = cli.run_all(
+        [["--help"], ["case", "--help"], *(["case", t, "--help"] for t in TRIGGER_OPTIONS)]
+    )
+    assert top.returncode == group.returncode == 0, top.stderr + group.stderr
+    for command in ("init", "demo", "replay", "case"):
+        assert re.search(rf"^\s+{command}\s", top.stdout, re.MULTILINE), command
+    for command in ("open", "show", "list", *TRIGGER_OPTIONS):
+        assert re.search(rf"^\s+{command}\s", group.stdout, re.MULTILINE), command
+
+    for (trigger, wanted), result in zip(TRIGGER_OPTIONS.items(), helps, strict=True):
+        with subtests.test(trigger):
+            assert result.returncode == 0, result.stderr
+            text = result.stdout
+            assert f"Usage: tierflow case {trigger}" in text
+            shown = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", text))
+            assert wanted | COMMON_OPTIONS <= shown, sorted(wanted - shown)
+            assert not (ALL_TRIGGER_OPTIONS - wanted) & shown, sorted(
+                (ALL_TRIGGER_OPTIONS - wanted) & shown
+            )
+    assert cli.rows() == {}  # help touches no database

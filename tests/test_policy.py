@@ -1,0 +1,341 @@
+"""The SLA and escalation policy: the shipped figures match the seeds, target
+lookups explain where each figure came from, and every mistake in a policy
+file names its key, its line and what is allowed.
+
+Times are fixed; 2026-11-06 is a Friday, Brussels is on CET (UTC+1).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from states.errors import InvalidInput, PolicyError
+from states.policy import Policy, default_policy_path, load_policy, parse_policy
+from states.process import ProcessDefinition, parse_process
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+FRIDAY = datetime(2026, 11, 6, tzinfo=BRUSSELS)
+DEFAULT_TEXT = default_policy_path().read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def policy(definition: ProcessDefinition) -> Policy:
+    return load_policy(process=definition)
+
+
+def at(day: datetime, hour: int, minute: int = 0) -> datetime:
+    return day.replace(hour=hour, minute=minute)
+
+
+def target(
+    policy: Policy, clock: str, *, priority="normal", level=None, tier="standard", team=None
+):
+    return policy.target(clock, priority=priority, level=level, tier=tier, team=team)
+
+
+# -- the shipped defaults follow the seeds ----------------------------------------
+
+
+def test_default_policy_loads_with_a_version_id_and_its_text(policy: Policy):
+    assert policy.version_id.startswith("default-sla@2026.11#")
+    assert len(policy.version_id.split("#")[1]) == 12
+    assert policy.source_text == DEFAULT_TEXT
+    assert policy.levels == ("first_level", "L2", "manager", "board")
+
+
+def test_version_id_changes_when_the_text_changes(policy: Policy, definition: ProcessDefinition):
+    edited = parse_policy(DEFAULT_TEXT + "\n# tuned\n", "policy.toml", definition)
+    assert edited.version_id != policy.version_id
+
+
+def test_board_acknowledges_within_48_calendar_hours(policy: Policy):
+    board = target(policy, "acknowledge", level="board")
+
+    assert board.duration == timedelta(hours=48)
+    assert board.calendar.always_open
+    assert board.source_key == "targets.acknowledge.board"
+    assert board.calendar_key == "calendar_for.acknowledge.board"
+    assert board.due_at(at(FRIDAY, 18)) == at(FRIDAY, 18) + timedelta(hours=48)
+
+
+def test_each_escalation_is_closed_within_30_calendar_days(policy: Policy):
+    escalation = target(policy, "escalation", level="L2", priority="low")
+
+    assert escalation.duration == timedelta(days=30)
+    assert escalation.calendar.name == "always"
+    assert escalation.source_key == "targets.escalation.all"
+    assert escalation.warning_due_at(FRIDAY) == FRIDAY + timedelta(days=24)
+
+
+def test_follow_up_is_due_two_working_days_after_resolution(policy: Policy):
+    follow_up = target(policy, "follow_up")
+
+    assert follow_up.duration is None
+    assert follow_up.working_days == 2
+    assert follow_up.source_key == "follow_up.working_days"
+    tuesday = FRIDAY + timedelta(days=4)
+    assert follow_up.due_at(at(FRIDAY, 10)) == at(tuesday, 10)
+    assert follow_up.warning_due_at(FRIDAY) is None
+
+
+def test_l2_acknowledges_within_4_business_hours(policy: Policy):
+    l2 = target(policy, "acknowledge", level="L2")
+
+    assert l2.duration == timedelta(hours=4)
+    assert l2.calendar.name == "support_eu"
+    assert not l2.calendar.always_open
+    assert l2.calendar_key == "default_calendar"
+    monday = FRIDAY + timedelta(days=3)
+    assert l2.due_at(at(FRIDAY, 16)) == at(monday, 12)
+    assert l2.warning_due_at(at(FRIDAY, 16)) == at(monday, 11, 12)
+
+
+def test_shipped_breach_actions_notify_and_escalate_as_the_seeds_say(
+    policy: Policy, definition: ProcessDefinition
+):
+    board_miss = policy.breach_plan("acknowledge", level="board", process=definition)
+    thirty_days = policy.breach_plan("escalation", level="L2", process=definition)
+    late = policy.breach_plan("resolution", level=None, process=definition)
+
+    assert (board_miss.action, board_miss.to_level) == ("notify", None)
+    assert board_miss.recipients == ("group-managing-director",)
+    assert (thirty_days.action, thirty_days.to_level) == ("escalate", "manager")
+    assert "maria.manager" in thirty_days.recipients
+    assert thirty_days.source_key == "on_breach.escalation"
+    assert (late.action, late.level, late.recipients) == (
+        "notify",
+        "first_level",
+        ("support-team-lead",),
+    )
+
+
+def test_shipped_points_follow_the_scenarios(policy: Policy):
+    points = policy.points
+
+    assert points.legal_risk.action == "escalate" and points.legal_risk.to_level == "manager"
+    assert {"lawyer", "sue", "court", "ombudsman", "legal action", "solicitor"} <= set(
+        points.legal_risk.phrases
+    )
+    assert points.authority.action == "flag"
+    assert (points.repeat_customer.min_cases, points.repeat_customer.within) == (
+        3,
+        timedelta(days=90),
+    )
+    assert (points.repeat_customer.action, points.repeat_customer.route_to_team) == (
+        "route",
+        "senior",
+    )
+    assert dict(points.priority.levels) == {"urgent": "L2"}
+    assert points.breach.enabled and points["breach"].action == "escalate"
+    assert [point.name for point in points] == [
+        "legal_risk", "priority", "repeat_customer", "authority", "breach",
+    ]  # fmt: skip
+    assert policy.reopen_clocks == "restart"
+    assert policy.warning_at == 0.8
+
+
+# -- target lookup -----------------------------------------------------------------
+
+
+def test_tier_override_wins_and_names_its_key(policy: Policy):
+    vip = target(policy, "resolution", priority="urgent", tier="vip")
+    standard = target(policy, "resolution", priority="urgent")
+
+    assert (vip.duration, vip.source_key) == (timedelta(hours=4), "targets.resolution.vip.urgent")
+    assert (standard.duration, standard.source_key) == (
+        timedelta(hours=8),
+        "targets.resolution.urgent",
+    )
+
+
+def test_tier_without_an_override_for_the_key_falls_back_to_the_plain_target(policy: Policy):
+    premium_high = target(policy, "first_response", priority="high", tier="premium")
+
+    assert premium_high.source_key == "targets.first_response.high"
+    assert premium_high.duration == timedelta(hours=4)
+
+
+def test_team_calendar_is_used_unless_the_clock_names_one(policy: Policy):
+    senior = target(policy, "resolution", team="senior")
+    board = target(policy, "acknowledge", level="board", team="senior")
+
+    assert (senior.calendar.name, senior.calendar_key) == ("support_eu", "teams.senior")
+    assert board.calendar_key == "calendar_for.acknowledge.board"
+
+
+def test_describe_explains_how_the_deadline_is_computed(policy: Policy):
+    text = target(policy, "acknowledge", level="board").describe()
+
+    assert "PT48H of calendar time" in text
+    assert "targets.acknowledge.board" in text and "calendar_for.acknowledge.board" in text
+
+
+def test_a_clock_without_a_target_has_none(definition: ProcessDefinition):
+    text = DEFAULT_TEXT.replace('[targets.escalation]\nall = "P30D"', "")
+    sparse = parse_policy(text.replace("working_days = 2 ", "# "), "policy.toml", definition)
+
+    assert target(sparse, "escalation") is None
+    assert target(sparse, "follow_up") is None
+    assert target(sparse, "acknowledge", level="first_level") is None
+
+
+def test_unknown_clock_priority_or_level_in_a_lookup_is_invalid_input(policy: Policy):
+    with pytest.raises(InvalidInput, match="first_response"):
+        target(policy, "lunch")
+    with pytest.raises(InvalidInput, match="urgent"):
+        target(policy, "resolution", priority="critical")
+    with pytest.raises(InvalidInput, match="board"):
+        target(policy, "acknowledge", level="director")
+    with pytest.raises(InvalidInput, match="support_eu"):
+        policy.calendar("mars")
+
+
+def test_policy_loads_from_a_path(tmp_path: Path, definition: ProcessDefinition):
+    path = tmp_path / "ops.toml"
+    path.write_text(DEFAULT_TEXT.replace('version = "2026.11"', 'version = "ops-1"'))
+
+    assert load_policy(path, definition).version_id.startswith("default-sla@ops-1#")
+    assert load_policy(path, definition).calendar("always").always_open
+
+
+# -- every mistake names its key, its line and what is allowed ---------------------
+
+
+def line_of(text: str, fragment: str) -> int:
+    return text[: text.index(fragment)].count("\n") + 1
+
+
+BROKEN = [
+    # (id, text replaced, replacement, key, words the allowed part must contain)
+    ("unknown top-level key", "warning_at = 0.8", "warning_at = 0.8\ncolour = 1",
+     "colour", ["default_calendar", "notices"]),
+    ("unknown key in a table", 'clocks = "restart"', 'clocks = "restart"\nwindow = 1',
+     "reopen.window", ["clocks"]),
+    ("bad duration", 'L2 = "PT4H"', 'L2 = "4 hours"', "targets.acknowledge.L2", ["PT4H"]),
+    ("months in a duration", 'urgent = "PT8H"', 'urgent = "P1M"', "targets.resolution.urgent",
+     ["PT4H"]),
+    ("unknown level in targets", 'L2 = "PT4H"', 'L3 = "PT4H"', "targets.acknowledge.L3",
+     ["first_level", "L2", "manager", "board"]),
+    ("unknown priority in a tier override", 'urgent = "PT30M"', 'critical = "PT30M"',
+     "targets.first_response.vip.critical", ["low", "urgent"]),
+    ("unknown level in a point", 'to_level = "manager"', 'to_level = "director"',
+     "points.legal_risk.to_level", ["L2", "manager", "board"]),
+    ("unknown level in recipients", 'manager = ["maria.manager"]', 'boss = ["maria.manager"]',
+     "notify.recipients.boss", ["manager", "board_miss"]),
+    ("unknown calendar for a clock", 'escalation = "always"', 'escalation = "24x7"',
+     "calendar_for.escalation", ["support_eu", "always"]),
+    ("unknown default calendar", 'default_calendar = "support_eu"', 'default_calendar = "eu"',
+     "default_calendar", ["support_eu", "always"]),
+    ("unknown team calendar", 'senior = "support_eu"', 'senior = "apac"', "teams.senior",
+     ["support_eu"]),
+    ("bad calendar table", 'country = "BE"', 'country = "XX"', "calendars.support_eu.country",
+     ["ISO 3166"]),
+    ("warning_at above 1", "warning_at = 0.8", "warning_at = 1.5", "warning_at",
+     ["between 0 and 1"]),
+    ("warning_at zero", "warning_at = 0.8", "warning_at = 0", "warning_at", ["between 0 and 1"]),
+    ("unknown breach action", 'resolution = "notify"', 'resolution = "panic"',
+     "on_breach.resolution", ["notify", "escalate", "none"]),
+    ("unknown point action", 'action = "flag"', 'action = "shout"', "points.authority.action",
+     ["escalate", "flag", "route"]),
+    ("breach point cannot flag", 'action = "escalate"               # one',
+     'action = "flag"               # one', "points.breach.action", ["escalate"]),
+    ("unknown point", "[points.authority]", "[points.weather]", "points.weather",
+     ["legal_risk", "breach"]),
+    ("route without a team", 'route_to_team = "senior"', "", "points.repeat_customer.route_to_team",
+     ["team"]),
+    ("repeat customer of one case", "min_cases = 3", "min_cases = 1",
+     "points.repeat_customer.min_cases", ["2 or more"]),
+    ("unknown placeholder", "{level_title}, who", "{customer_name}, who", "notices.default",
+     ["{level_title}", "{level}", "{reason}"]),
+    ("positional placeholder", "{level_title}, who", "{}, who", "notices.default", ["{reason}"]),
+    ("attribute in a placeholder", "{level_title}, who", "{level_title.upper}, who",
+     "notices.default", ["{level_title}"]),
+    ("format spec in a placeholder", "{level_title}, who", "{level_title:>40}, who",
+     "notices.default", ["{level_title}"]),
+    ("unbalanced brace", "{level_title}, who", "{level_title, who", "notices.default",
+     ["{level_title}"]),
+    ("unknown reopen mode", 'clocks = "restart"', 'clocks = "pause"', "reopen.clocks",
+     ["continue", "restart"]),
+    ("unknown channel", 'channel = "email"', 'channel = "pigeon"', "notify.channel", ["email"]),
+    ("follow-up of zero days", "working_days = 2", "working_days = 0", "follow_up.working_days",
+     ["1 or more"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "allowed"),
+    [pytest.param(*case[1:], id=case[0]) for case in BROKEN],
+)
+def test_policy_error_names_key_line_and_allowed_values(
+    definition: ProcessDefinition, old: str, new: str, key: str, allowed: list[str]
+):
+    assert old in DEFAULT_TEXT
+    text = DEFAULT_TEXT.replace(old, new, 1)
+
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "ops/policy.toml", definition)
+
+    error = caught.value
+    assert error.key == key
+    assert "allowed: " in error.problem
+    for word in allowed:
+        assert word in error.problem.split("allowed: ", 1)[1]
+    assert error.line is not None
+    assert str(error).startswith(f"ops/policy.toml:{error.line}: {key}: ")
+    if new.strip():
+        assert error.line == line_of(text, new.splitlines()[-1])
+
+
+def test_escalate_on_breach_needs_the_breach_point(definition: ProcessDefinition):
+    text = DEFAULT_TEXT.replace(
+        "[points.breach]\nenabled = true", "[points.breach]\nenabled = false"
+    )
+
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "policy.toml", definition)
+
+    assert caught.value.key == "on_breach.acknowledge"
+    assert "points.breach" in caught.value.problem
+    assert caught.value.line == line_of(text, 'acknowledge = "escalate"')
+
+
+def test_syntax_error_carries_its_line(definition: ProcessDefinition):
+    text = DEFAULT_TEXT.replace("warning_at = 0.8", "warning_at = = 0.8")
+
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "policy.toml", definition)
+
+    assert caught.value.key == "(syntax)"
+    assert f"line {line_of(text, 'warning_at = =')}," in str(caught.value)
+
+
+def test_missing_file_is_a_policy_error(tmp_path: Path, definition: ProcessDefinition):
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policy(tmp_path / "nope.toml", definition)
+
+
+def test_level_names_come_from_the_process_ladder(definition: ProcessDefinition):
+    renamed = load_process_with_ladder(definition, {"L2": "specialists"})
+
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(DEFAULT_TEXT, "policy.toml", renamed)
+
+    assert caught.value.key.endswith(".L2") or caught.value.key.endswith(".urgent")
+    assert "unknown level 'L2'" in caught.value.problem
+    assert "specialists" in caught.value.problem
+
+
+def load_process_with_ladder(definition: ProcessDefinition, renames: dict[str, str]):
+    text = definition.source_text
+    for old, new in renames.items():
+        text = text.replace(f'name = "{old}"', f'name = "{new}"')
+    return parse_process(text, "definition.toml")
+
+
+def test_clock_times_are_utc(policy: Policy):
+    due = target(policy, "acknowledge", level="L2").due_at(datetime(2026, 11, 6, 9, tzinfo=UTC))
+    assert due.tzinfo is UTC
