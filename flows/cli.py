@@ -24,7 +24,10 @@ from flows import render
 from flows.runtime import Runtime
 from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
-from states.commands import Act, OpenCase
+from states.commands import Act, OpenCase, Update
+from states.ledger import clock_views
+from states.outbox import deliver_pending
+from states.sweep import default_worker, sweep
 from states.errors import TierflowError
 from states.process import TRIGGERS
 from states.queries import CaseFilter, get_case, list_cases
@@ -41,6 +44,9 @@ case_app = typer.Typer(
     help="Open, act on and inspect cases.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(case_app, name="case")
+notify_app = typer.Typer(help="The notification outbox.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(notify_app, name="notify")
 
 _state: dict[str, Runtime] = {}
 
@@ -68,8 +74,14 @@ def _root(
         Path | None,
         typer.Option("--process", help="Process definition TOML (default: the shipped one)."),
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="SLA/escalation policy TOML (default: the shipped one)."),
+    ] = None,
 ) -> None:
-    _state["rt"] = Runtime.from_env(database_url=database_url, home=home, process_file=process)
+    _state["rt"] = Runtime.from_env(
+        database_url=database_url, home=home, process_file=process, policy_file=policy
+    )
 
 
 @app.command()
@@ -277,6 +289,85 @@ def list_(
     render.case_list(cases, total, datetime.now(UTC), as_json)
 
 
+@case_app.command("update")
+def update_case(
+    case_id: Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
+    message: Annotated[str | None, typer.Option(help="New words from the customer.")] = None,
+    amount: Annotated[str | None, typer.Option(help="New amount claimed, e.g. 800.00.")] = None,
+    priority: Annotated[str | None, typer.Option(help="low, normal, high or urgent.")] = None,
+    tier: Annotated[str | None, typer.Option(help="standard, premium or vip.")] = None,
+    actor: Annotated[str, typer.Option(help="Who records it.")] = getpass.getuser(),
+    expected_version: Annotated[
+        int | None, typer.Option("--expected-version", help="Refuse if the case moved on.")
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="Applying the same key twice acts once.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record new facts (a customer message, amount, priority); escalation points re-run."""
+    command = Update(case_id=case_id, actor=actor, message=message,
+                     amount_claimed=amount,  # type: ignore[arg-type]
+                     priority=priority, customer_tier=tier, expected_version=expected_version,
+                     idempotency_key=idempotency_key)
+    render.result(runtime().engine.apply(command), as_json)
+
+
+@case_app.command("clocks")
+def clocks(
+    case_id: Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
+    at: Annotated[str | None, typer.Option("--at", help="As of this ISO time (default: now).")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The clock ledger: every interval each SLA clock ran or was paused, and each deadline
+    with how it was computed."""
+    rt = runtime()
+    now = _instant("--at", at)
+    with read_connection(rt.db) as conn:
+        case, _ = get_case(conn, case_id)
+        views = clock_views(conn, case, rt.policy, now)
+    render.clock_ledger(case, views, now, as_json)
+
+
+@app.command("sweep")
+def sweep_command(
+    at: Annotated[str | None, typer.Option("--at", help="Fire what is due at this ISO time "
+                                           "(default: now).")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Timers per transaction.")]
+    = 1000,
+    worker: Annotated[str | None, typer.Option(help="Name of this sweeper (default: host:pid).")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fire due SLA timers once: warnings, breaches, missed acknowledgements, follow-ups."""
+    report = sweep(runtime().engine, _instant("--at", at), worker=worker, batch=batch)
+    render.sweep_report(report, as_json)
+
+
+@notify_app.command("deliver")
+def deliver(
+    sink: Annotated[str | None, typer.Option(help="file, console or smtp (default: "
+                                             "TIERFLOW_NOTIFY_SINK, else file).")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Messages per claim.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deliver pending notifications from the outbox."""
+    _check_choice("sink", sink, ("file", "console", "smtp"))
+    rt = runtime()
+    report = deliver_pending(rt.db, rt.sender(sink), now=datetime.now(UTC),
+                             worker=default_worker(), batch=batch)
+    render.delivery_report(report, as_json)
+
+
+@app.command("check")
+def check() -> None:
+    """Validate the process and policy files (as set by --process/--policy or the environment)."""
+    rt = runtime()
+    render.out(f"process {rt.process.version_id} ({rt.process.source}): ok")
+    render.out(f"policy {rt.policy.version_id} ({rt.policy.source}): ok")
+
+
 @app.command()
 def replay(
     case_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Case number.")] = None,
@@ -307,6 +398,20 @@ def replay(
     render.replay(snap, events, check, as_json)
     if check is not None and not check.ok:
         raise typer.Exit(1)
+
+
+def _instant(option: str, text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 time such as "
+                                 "2026-11-23T09:00:00+00:00", param_hint=option) from None
+    if value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no UTC offset; add one, e.g. +00:00",
+                                 param_hint=option)
+    return value
 
 
 def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:

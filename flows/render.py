@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -13,6 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from states.audit import Verification
+from states.durations import format_duration
+from states.ledger import ClockView
+from states.outbox import DeliveryReport
+from states.sweep import SweepReport
 from states.case import CaseSnapshot
 from states.engine import Result
 from states.events import Event
@@ -85,10 +90,12 @@ def result(res: Result, as_json: bool) -> None:
             }
         )
         return
-    last = res.events[-1]
     where = f"{res.state} ({res.level})" if res.level else res.state
     note = " (already applied; nothing written)" if res.replayed else ""
-    out(f"case {res.case_id}: {last.type} -> {where}, version {res.version}{note}")
+    points = [f"{e.payload['point']} ({e.payload.get('evidence')})" for e in res.events
+              if e.type == "flagged"]
+    fired = f"; escalation points: {', '.join(points)}" if points else ""
+    out(f"case {res.case_id}: {res.events[0].type} -> {where}, version {res.version}{note}{fired}")
 
 
 def _level_text(state: str, level: str | None) -> str:
@@ -260,3 +267,51 @@ def demo_summary(summary: dict[str, Any]) -> str:
         return (f"demo data already loaded ({summary['already_loaded']} cases); nothing added")
     parts = ", ".join(f"{state}: {count}" for state, count in sorted(summary["by_state"].items()))
     return f"loaded {summary['cases']} demo cases ({summary['events']} events): {parts}"
+
+
+def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime,
+                 as_json: bool) -> None:
+    if as_json:
+        emit_json({"case_id": case.id, "at": now.isoformat(), "clocks": [
+            {**{k: v for k, v in asdict(view).items() if k != "intervals"},
+             "consumed_s": view.consumed.total_seconds(),
+             "paused_s": view.paused_for.total_seconds(),
+             "explanation": view.explain(now),
+             "intervals": [{**asdict(i), "business_s": i.business.total_seconds()}
+                           for i in view.intervals]}
+            for view in views]})
+        return
+    out(f"case {case.id}: {_level_text(case.state, case.level)}"
+        + (" [waiting on customer]" if case.waiting else "") + f", as of {now:%Y-%m-%d %H:%M} UTC")
+    for view in views:
+        flags = [flag for flag, on in (("warned", view.warned), ("BREACHED", view.breached)) if on]
+        title = (f"{view.clock} (#{view.generation}{', ' + view.level if view.level else ''}): "
+                 f"{view.status}{' - ' + view.outcome if view.outcome else ''}"
+                 f"{' [' + ', '.join(flags) + ']' if flags else ''}")
+        table = Table(title=title, title_justify="left", caption=view.explain(now),
+                      caption_justify="left")
+        for column in ("interval", "from (UTC)", "to (UTC)", "counted", "began because",
+                       "ended because"):
+            table.add_column(column)
+        for interval in view.intervals:
+            table.add_row(interval.status, f"{interval.started_at:%Y-%m-%d %H:%M}",
+                          f"{interval.ended_at:%Y-%m-%d %H:%M}" if interval.ended_at
+                          else "(open)", format_duration(interval.business),
+                          interval.began_because, interval.ended_because or "-")
+        console.print(table)
+
+
+def sweep_report(report: SweepReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(asdict(report))
+        return
+    out(f"sweep: {report.claimed} timers claimed, {report.fired} fired, {report.stale} no "
+        f"longer armed, {report.lost} taken over; {report.events} events, "
+        f"{report.notifications} notifications ({report.claim_seconds + report.fire_seconds:.2f} s)")
+
+
+def delivery_report(report: DeliveryReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(asdict(report))
+        return
+    out(f"notifications: {report.sent} sent, {report.retried} to retry, {report.failed} failed")

@@ -12,6 +12,8 @@ from functools import cached_property
 from sqlalchemy import Engine as SAEngine
 
 from states.engine import Engine
+from states.outbox import ConsoleSink, FileSink, Sender, SmtpSender
+from states.policy import Policy, load_policy
 from states.process import ProcessDefinition, load_process
 from states.settings import Settings, load_settings
 from states.store import init_schema, make_engine
@@ -34,8 +36,23 @@ class Runtime:
         return load_process(self.settings.process_file)
 
     @cached_property
+    def policy(self) -> Policy:
+        return load_policy(self.settings.policy_file, self.process)
+
+    @cached_property
     def engine(self) -> Engine:
-        return Engine(self.db, self.process)
+        return Engine(self.db, self.process, self.policy)
+
+    def sender(self, sink: str | None = None) -> Sender:
+        """The notification sender the settings name (or `sink`)."""
+        s = self.settings
+        sink = sink or s.notify_sink
+        if sink == "console":
+            return ConsoleSink()
+        if sink == "smtp":
+            return SmtpSender(s.smtp_host, s.smtp_port, s.smtp_from, s.smtp_username,
+                              s.smtp_password, s.smtp_starttls)
+        return FileSink(s.outbox_file)
 
     def init(self) -> None:
         self.settings.home.mkdir(parents=True, exist_ok=True)

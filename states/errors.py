@@ -18,6 +18,7 @@ Anything else escaping the domain is a bug.
     │   ├── IdempotencyConflict     key reused for a different command
     │   └── BatchFailed             one command of a batch failed (all rolled back)
     ├── StoreError                  the database refused or is unreachable
+    ├── DeliveryError               a notification could not be delivered
     └── IntegrityError              stored history does not verify
 """
 
@@ -155,6 +156,18 @@ class BatchFailed(CommandError):
 
 class StoreError(TierflowError):
     """The database refused an operation or could not be reached."""
+
+
+class DeliveryError(TierflowError):
+    """A sender could not deliver a message.
+
+    ``permanent`` failures (no address, recipient refused) are not retried.
+    """
+
+    def __init__(self, problem: str, *, permanent: bool = False) -> None:
+        self.problem = problem
+        self.permanent = permanent
+        super().__init__(problem)
 
 
 class IntegrityError(TierflowError):

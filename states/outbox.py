@@ -6,8 +6,7 @@ exactly when the change does; delivery happens afterwards, outside any
 database transaction, and survives crashes and retries.
 
 The :class:`Notification` table is defined here and joins ``SQLModel.metadata``
-when this module is imported, so ``init_schema`` creates it only once
-``states.outbox`` has been imported (``states.store`` should import it for that).
+when this module is imported; ``init_schema`` imports it.
 
 Delivery guarantees: a notification is claimed by one deliverer at a time
 (``UPDATE … RETURNING``; PostgreSQL adds ``FOR UPDATE SKIP LOCKED``), so two
@@ -39,24 +38,12 @@ from sqlalchemy import CheckConstraint, Connection, Engine, Index, and_, or_, se
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 
-from states.errors import InvalidInput, TierflowError
+from states.errors import DeliveryError, InvalidInput
 from states.store import write_transaction
 from states.tables import _ts
 
 KINDS = ("sla_warning", "sla_breach", "ack_missed", "escalated", "follow_up_due", "customer_notice")
 STATUSES = ("pending", "sending", "sent", "failed")
-
-
-class DeliveryError(TierflowError):
-    """A sender could not deliver a message (belongs in ``states/errors.py``).
-
-    ``permanent`` failures (no address, recipient refused) are not retried.
-    """
-
-    def __init__(self, problem: str, *, permanent: bool = False) -> None:
-        self.problem = problem
-        self.permanent = permanent
-        super().__init__(problem)
 
 
 class Notification(SQLModel, table=True):

@@ -30,6 +30,20 @@ class Settings(BaseSettings):
         default=None, description="SLA/escalation policy TOML replacing the shipped default"
     )
 
+    notify_sink: str = Field(default="file", pattern="^(file|console|smtp)$",
+                             description="where notifications go: file (outbox.jsonl under "
+                             "home), console or smtp")
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "tierflow@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+
+    @property
+    def outbox_file(self) -> Path:
+        return self.home / "outbox.jsonl"
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'tierflow.db'}"

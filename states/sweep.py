@@ -3,7 +3,9 @@
 Safe to run as many sweepers as you like, at the same time, and to kill any
 of them at any point: each timer fires exactly once (see :mod:`states.timers`).
 Timers are fired in due order, oldest first, so a case's warning fires before
-its breach even when both are overdue.
+its breach even when both are overdue; a sweep goes on until nothing is due,
+so timers armed by what it fired (the next level's acknowledgement after a
+missed one) fire in the same sweep when they are already due.
 """
 
 from __future__ import annotations
@@ -63,6 +65,4 @@ def sweep(
         report.lost += len(timers) - fired.owned
         report.events += fired.events
         report.notifications += fired.notifications
-        if len(timers) < batch:
-            break
     return report

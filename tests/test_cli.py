@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Customers write brackets; the terminal output must show them, not read them as markup.
+SUBJECT = "Late [/b] delivery [urgent]"
 NOTICE = "Our specialist team takes over: they can decide on your refund directly."
 
 # What each trigger command reads, from DESIGN.md: its help must show these and
@@ -233,7 +235,7 @@ def test_every_other_trigger_end_to_end(cli: Cli):
             "--customer",
             "CUST-1",
             "--subject",
-            "Late",
+            "Late delivery",
             "--priority",
             "high",
             "--channel",
@@ -284,6 +286,21 @@ def test_every_other_trigger_end_to_end(cli: Cli):
         "case", "wait_on_customer", case_id, "--note", "x", "--expected-version", "3"
     )
     assert "verified: 9 events" in cli.ok("replay", case_id, "--verify")
+
+
+def test_text_output_shows_customer_brackets_as_written(cli: Cli):
+    cli.ok("init")
+    cli.ok("case", "open", "--customer", "CUST-9", "--subject", SUBJECT)
+    cli.ok("case", "assign", "1", "--assignee", "ana")
+    cli.ok("case", "wait_on_customer", "1", "--note", "[bold]receipt[/bold] please")
+    show, listed, replayed = cli.run_all(
+        [["case", "show", "1"], ["case", "list"], ["replay", "1", "--verify"]]
+    )
+    for result in (show, listed, replayed):
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-800:]
+    assert SUBJECT in show.stdout and SUBJECT in listed.stdout
+    assert "first_level [waiting on customer]" in show.stdout
+    assert "case 1: verified: 4 events" in replayed.stdout
 
 
 def test_demo_then_list_with_filters_and_verify_all(cli: Cli):

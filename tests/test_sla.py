@@ -1,0 +1,369 @@
+"""SLA clocks, deadlines in business time, escalation points and the
+acknowledgement ladder, with the clock as a parameter (no sleeping).
+
+Calendars of the shipped policy: support_eu is Europe/Brussels, Mon-Fri
+09:00-17:00 with Belgian public holidays; `always` is 24/7.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from states.commands import Act, OpenCase, Update
+from states.engine import Engine
+from states.ledger import clock_views
+from states.outbox import NOTIFICATION
+from states.policy import load_policy, parse_policy
+from states.queries import get_case
+from states.store import EVENT, read_connection
+from states.sweep import sweep
+from tests.conftest import sqlite_db
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+NOTICE = "Our specialist team takes over."
+
+
+def local(*args: int) -> datetime:
+    """A Brussels wall-clock time, as an aware datetime."""
+    return datetime(*args, tzinfo=BRUSSELS)  # type: ignore[misc]
+
+
+class World:
+    """A small world: one engine on SQLite, the clock set by the test."""
+
+    def __init__(self, tmp_path: Path, definition, policy=None) -> None:
+        self.db = sqlite_db(tmp_path)
+        self.now = local(2026, 11, 2, 10)  # a Monday
+        self.engine = Engine(self.db, definition, policy, clock=lambda: self.now)
+
+    def at(self, when: datetime) -> World:
+        self.now = when
+        return self
+
+    def open(self, **fields) -> int:
+        fields.setdefault("customer_id", "CUST-1")
+        fields.setdefault("subject", "A complaint")
+        return self.engine.apply(OpenCase(**fields)).case_id
+
+    def act(self, case_id: int, trigger: str, actor: str = "ana", **fields):
+        return self.engine.apply(Act(case_id=case_id, trigger=trigger, actor=actor, **fields))
+
+    def case(self, case_id: int):
+        with read_connection(self.db) as conn:
+            return get_case(conn, case_id)
+
+    def clock(self, case_id: int, name: str) -> dict:
+        return self.case(case_id)[0].clocks[name]
+
+    def deadline(self, case_id: int, name: str) -> datetime:
+        return datetime.fromisoformat(self.clock(case_id, name)["deadline"])
+
+    def sweep(self, when: datetime):
+        self.now = when
+        return sweep(self.engine, when, worker="test")
+
+    def events(self, case_id: int) -> list[tuple[str, str | None]]:
+        return [(e.type, e.to_level) for e in self.case(case_id)[1]]
+
+    def notifications(self, case_id: int) -> list[tuple[str, str]]:
+        with read_connection(self.db) as conn:
+            rows = conn.execute(select(NOTIFICATION.c.kind, NOTIFICATION.c.recipient).where(
+                NOTIFICATION.c.case_id == case_id).order_by(NOTIFICATION.c.id))
+            return [tuple(row) for row in rows]
+
+
+@pytest.fixture
+def world(tmp_path: Path, definition) -> World:
+    return World(tmp_path, definition)
+
+
+def escalated(world: World, **fields) -> int:
+    case_id = world.open(**fields)
+    world.act(case_id, "assign", assignee="ana")
+    world.act(case_id, "escalate", reason="needs a specialist", notice=NOTICE)
+    return case_id
+
+
+# --- deadlines in business time ------------------------------------------------------
+
+def test_first_response_deadline_skips_the_weekend(world):
+    case_id = world.at(local(2026, 11, 6, 16)).open(priority="high")  # Friday 16:00, PT4H
+    assert world.deadline(case_id, "first_response") == local(2026, 11, 9, 12)
+
+
+def test_deadline_skips_public_holidays(world):
+    # Thursday 24 Dec 16:00 + 4 business hours: 25 Dec is a Belgian holiday, then a weekend
+    case_id = world.at(local(2026, 12, 24, 16)).open(priority="high")
+    assert world.deadline(case_id, "first_response") == local(2026, 12, 28, 12)
+
+
+def test_deadline_across_the_autumn_dst_change_counts_business_hours(world):
+    # Friday 23 Oct 16:00 CEST + 4h: Monday 26 Oct 12:00 CET (clocks went back on Sunday)
+    case_id = world.at(local(2026, 10, 23, 16)).open(priority="high")
+    deadline = world.deadline(case_id, "first_response")
+    assert deadline == local(2026, 10, 26, 12)
+    assert deadline.astimezone(UTC).hour == 11
+
+
+def test_deadline_across_the_spring_dst_change_counts_business_hours(world):
+    case_id = world.at(local(2026, 3, 27, 15)).open(priority="high")  # Friday 15:00 CET
+    assert world.deadline(case_id, "first_response") == local(2026, 3, 30, 11)
+    assert world.deadline(case_id, "first_response").astimezone(UTC).hour == 9
+
+
+def test_opening_outside_hours_starts_counting_at_the_next_opening(world):
+    case_id = world.at(local(2026, 11, 7, 23)).open(priority="high")  # Saturday night, PT4H
+    assert world.deadline(case_id, "first_response") == local(2026, 11, 9, 13)
+
+
+def test_board_acknowledgement_counts_48_calendar_hours_over_a_weekend(world):
+    """Scenario 3: the board acknowledges within 48 hours, calendar not business."""
+    case_id = world.at(local(2026, 11, 6, 18)).open()  # Friday evening
+    world.act(case_id, "assign", assignee="ana")
+    world.act(case_id, "escalate", reason="Stage Two", notice=NOTICE, to_level="board")
+    assert world.deadline(case_id, "acknowledge") == local(2026, 11, 8, 18)
+    clock = world.clock(case_id, "acknowledge")
+    assert (clock["calendar"], clock["source"]) == ("always", "targets.acknowledge.board")
+
+
+def test_vip_customers_get_their_tier_targets(world):
+    case_id = world.open(priority="normal", customer_tier="vip")
+    clock = world.clock(case_id, "first_response")
+    assert (clock["target"], clock["source"]) == ("PT2H", "targets.first_response.vip.normal")
+
+
+# --- the clocks stop and start -----------------------------------------------------
+
+def test_waiting_on_the_customer_moves_the_deadline_by_exactly_the_paused_business_time(world):
+    """Scenario 5: two days waiting for a receipt; the ledger shows both intervals."""
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    before = world.deadline(case_id, "resolution")
+    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="receipt please")
+    assert world.clock(case_id, "resolution")["status"] == "paused"
+    world.at(local(2026, 11, 4, 11)).act(case_id, "customer_replied", note="receipt received")
+    after = world.deadline(case_id, "resolution")
+    calendar = world.engine.policy.calendar("support_eu")
+    assert calendar.elapsed(before, after) == timedelta(hours=16)  # two business days
+    with read_connection(world.db) as conn:
+        case = get_case(conn, case_id)[0]
+        view = next(v for v in clock_views(conn, case, world.engine.policy, world.now)
+                    if v.clock == "resolution")
+    assert [(i.status, i.business) for i in view.intervals] == [
+        ("running", timedelta(hours=1)), ("paused", timedelta(hours=16)),
+        ("running", timedelta(0))]
+    assert view.paused_for == timedelta(hours=16)
+    assert "moved by 16h 00m paused" in view.explain(world.now)
+
+
+def test_a_pause_across_the_night_counts_only_business_hours(world):
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 16)).act(case_id, "wait_on_customer")
+    world.at(local(2026, 11, 3, 10)).act(case_id, "customer_replied")
+    with read_connection(world.db) as conn:
+        case = get_case(conn, case_id)[0]
+        view = next(v for v in clock_views(conn, case, world.engine.policy, world.now)
+                    if v.clock == "resolution")
+    assert view.paused_for == timedelta(hours=2)
+    assert view.consumed == timedelta(hours=6)  # 10:00-16:00 on Monday
+
+
+def test_first_response_stops_when_an_agent_takes_the_case(world):
+    case_id = world.open()
+    world.at(local(2026, 11, 2, 12)).act(case_id, "assign", assignee="ana")
+    clock = world.clock(case_id, "first_response")
+    assert (clock["status"], clock["outcome"], clock["consumed_s"]) == ("stopped", "met", 7200)
+
+
+def test_late_first_response_is_recorded_as_late(world):
+    case_id = world.open(priority="high")  # PT4H from 10:00
+    world.at(local(2026, 11, 2, 15)).act(case_id, "assign", assignee="ana")
+    assert world.clock(case_id, "first_response")["outcome"] == "late"
+
+
+def test_resolution_clock_restarts_on_reopen_by_default(world):
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 3, 10)).act(case_id, "resolve", note="fixed")
+    assert world.clock(case_id, "follow_up")["status"] == "running"
+    world.at(local(2026, 11, 4, 10)).act(case_id, "reopen", note="still broken")
+    clock = world.clock(case_id, "resolution")
+    assert (clock["gen"], clock["consumed_s"], clock["status"]) == (2, 0, "running")
+    assert world.clock(case_id, "follow_up")["status"] == "stopped"
+
+
+def test_resolution_clock_continues_on_reopen_when_the_policy_says_so(tmp_path, definition):
+    policy = load_policy(None, definition)
+    text = policy.source_text.replace('clocks = "restart"', 'clocks = "continue"')
+    world = World(tmp_path, definition, parse_policy(text, "continue.toml", definition))
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 15)).act(case_id, "resolve", note="fixed")
+    world.at(local(2026, 11, 4, 10)).act(case_id, "reopen", note="still broken")
+    clock = world.clock(case_id, "resolution")
+    assert (clock["gen"], clock["consumed_s"]) == (1, 5 * 3600)
+    # 35 business hours left from Wednesday 10:00: Wed 7 + Thu 8 + Fri 8 + Mon 8 + Tue 4
+    assert world.deadline(case_id, "resolution") == local(2026, 11, 10, 13)
+
+
+# --- escalation points -----------------------------------------------------------------
+
+def test_legal_risk_phrase_at_intake_goes_straight_to_manager_recording_the_phrase(world):
+    """Scenario 2."""
+    case_id = world.open(description="If this is not fixed I will take you to court.")
+    case, events = world.case(case_id)
+    assert (case.state, case.level, case.flags) == ("escalated", "manager", ["legal_risk"])
+    escalation = next(e for e in events if e.type == "escalate")
+    assert escalation.payload["point"] == "legal_risk"
+    assert escalation.payload["evidence"] == 'phrase "court" in description'
+    assert escalation.actor == "system:points" and escalation.payload["notice"]
+    assert ("customer_notice", "customer:CUST-1") in world.notifications(case_id)
+
+
+def test_courtesy_is_not_court(world):
+    case_id = world.open(description="Thank you for your courtesy.")
+    assert world.case(case_id)[0].state == "open"
+
+
+def test_urgent_priority_goes_straight_to_l2(world):
+    case_id = world.open(priority="urgent")
+    case, events = world.case(case_id)
+    assert (case.state, case.level) == ("escalated", "L2")
+    assert events[-1].payload["point"] == "priority"
+
+
+def test_third_case_within_90_days_marks_a_repeat_customer_and_routes_it(world):
+    """Scenario 4."""
+    first = world.at(local(2026, 9, 1, 10)).open(customer_id="C-42")
+    second = world.at(local(2026, 10, 1, 10)).open(customer_id="C-42")
+    third = world.at(local(2026, 11, 2, 10)).open(customer_id="C-42")
+    assert [world.case(c)[0].flags for c in (first, second)] == [[], []]
+    case, events = world.case(third)
+    assert (case.flags, case.team) == (["repeat_customer"], "senior")
+    assert events[1].payload["evidence"] == "3 cases in 90 days"
+
+
+def test_cases_older_than_the_window_do_not_make_a_repeat_customer(world):
+    world.at(local(2026, 6, 1, 10)).open(customer_id="C-7")
+    world.at(local(2026, 10, 1, 10)).open(customer_id="C-7")
+    case_id = world.at(local(2026, 11, 2, 10)).open(customer_id="C-7")
+    assert world.case(case_id)[0].flags == []
+
+
+def test_amount_above_authority_is_flagged_at_intake_and_cited_when_escalating(world):
+    """Scenario 1: the point flags; the agent is refused at resolve and escalates by hand."""
+    case_id = world.open(amount_claimed="800")
+    case, events = world.case(case_id)
+    assert (case.state, case.flags) == ("open", ["authority"])
+    assert events[1].payload["evidence"] == "EUR 800.00 > EUR 200.00 (first_level)"
+    world.act(case_id, "assign", assignee="ana")
+    world.act(case_id, "escalate", point="authority", reason="refund above authority",
+              notice=NOTICE)
+    assert world.clock(case_id, "acknowledge")["target"] == "PT4H"
+
+
+def test_legal_words_in_a_later_message_escalate_on_update(world):
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    result = world.engine.apply(Update(case_id=case_id, actor="ana",
+                                       message="My lawyer will contact you."))
+    assert (result.state, result.level) == ("escalated", "manager")
+    assert [t for t, _ in world.events(case_id)][-3:] == ["updated", "flagged", "escalate"]
+
+
+def test_an_update_raising_the_amount_flags_authority_once(world):
+    case_id = world.open()
+    world.engine.apply(Update(case_id=case_id, actor="ana", amount_claimed="900"))
+    world.engine.apply(Update(case_id=case_id, actor="ana", amount_claimed="950"))
+    case, events = world.case(case_id)
+    assert case.amount_claimed_minor == 95000
+    assert [e.type for e in events].count("flagged") == 1
+
+
+# --- timers: warnings, breaches, the ladder --------------------------------------------
+
+def test_warning_fires_at_80_percent_then_the_breach(world):
+    case_id = world.open(priority="high")  # PT4H from Monday 10:00: warning 13:12, breach 14:00
+    report = world.sweep(local(2026, 11, 2, 13, 30))
+    assert (report.fired, world.events(case_id)[-1]) == (1, ("sla_warning", None))
+    assert world.sweep(local(2026, 11, 2, 13, 59)).claimed == 0
+    world.sweep(local(2026, 11, 2, 14, 1))
+    _, events = world.case(case_id)
+    breach = events[-1]
+    assert (breach.type, breach.payload["clock"], breach.payload["action"]) == (
+        "sla_breached", "first_response", "notify")
+    assert world.clock(case_id, "first_response")["breached"] is True
+    assert ("sla_breach", "support-team-lead") in world.notifications(case_id)
+
+
+def test_acknowledging_in_time_cancels_the_timers(world):
+    case_id = escalated(world)
+    world.at(local(2026, 11, 2, 11)).act(case_id, "acknowledge")
+    world.sweep(local(2026, 11, 20, 10))
+    _, events = world.case(case_id)
+    assert [e.type for e in events if e.payload.get("clock") == "acknowledge"] == []
+    assert any(e.payload.get("clock") == "resolution" for e in events)  # others still fire
+
+
+def test_missed_acknowledgements_climb_the_ladder_to_the_board_and_then_notify_the_gmd(world):
+    """Each level must acknowledge within its target or the case moves up; at the board the
+    next person on the list (the group managing director) is told and the miss recorded."""
+    case_id = escalated(world)  # L2 at Monday 10:00, ack PT4H business -> 14:00
+    world.sweep(local(2026, 11, 2, 14, 30))
+    assert world.case(case_id)[0].level == "manager"
+    world.sweep(local(2026, 11, 3, 15))  # manager PT8H business from 14:30 -> Tue 14:30
+    assert world.case(case_id)[0].level == "board"
+    world.sweep(local(2026, 11, 5, 15, 1))  # board: 48 calendar hours
+    case, events = world.case(case_id)
+    assert case.level == "board"
+    misses = [e for e in events if e.type == "sla_breached"]
+    assert [(e.payload["level"], e.payload["action"]) for e in misses] == [
+        ("L2", "escalate"), ("manager", "escalate"), ("board", "notify")]
+    assert [e.payload.get("point") for e in events if e.type == "escalate"] == [
+        None, "breach", "breach"]
+    notified = world.notifications(case_id)
+    assert ("ack_missed", "maria.manager") in notified
+    assert ("ack_missed", "group-managing-director") in notified
+
+
+def test_an_escalation_open_30_days_warns_at_80_percent_then_moves_up(world):
+    """Scenario 6."""
+    case_id = escalated(world)
+    world.at(local(2026, 11, 2, 11)).act(case_id, "acknowledge")
+    world.sweep(local(2026, 11, 26, 11))  # day 24: 80 % of 30 days
+    assert world.events(case_id)[-1] == ("sla_warning", "L2")
+    world.sweep(local(2026, 12, 2, 10, 1))
+    case, events = world.case(case_id)
+    breach = next(e for e in events
+                  if e.type == "sla_breached" and e.payload["clock"] == "escalation")
+    assert (breach.payload["action"], case.level) == ("escalate", "manager")
+    assert ("sla_breach", "maria.manager") in world.notifications(case_id)
+
+
+def test_follow_up_is_due_two_business_days_after_resolution(world):
+    """Scenario 7."""
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")  # Friday
+    assert world.deadline(case_id, "follow_up") == local(2026, 11, 10, 15)
+    assert world.sweep(local(2026, 11, 10, 14)).fired == 0
+    world.sweep(local(2026, 11, 10, 15, 1))
+    assert world.events(case_id)[-1] == ("follow_up_due", None)
+    assert ("follow_up_due", "ana") in world.notifications(case_id)
+    world.act(case_id, "follow_up", satisfaction=5, comment="thanks")
+    assert world.clock(case_id, "follow_up")["outcome"] == "late"
+
+
+def test_a_sweep_with_nothing_due_writes_nothing(world):
+    world.open()
+    with read_connection(world.db) as conn:
+        before = conn.execute(select(EVENT.c.id)).all()
+    assert world.sweep(local(2026, 11, 2, 10, 30)).claimed == 0
+    with read_connection(world.db) as conn:
+        assert conn.execute(select(EVENT.c.id)).all() == before
