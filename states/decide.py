@@ -121,7 +121,7 @@ class Decider:
             payload,
             seq=case.last_seq + 1,
         )
-        snap = case.copy()
+        snap = case  # read only, until an escalation needs a scratch copy (below)
         evolve(snap, event)
         decision = Decision([event])
         texts = {"message": command.message} if command.message else {}
@@ -193,12 +193,14 @@ class Decider:
                 f"SLA breach: case {snap.id} missed its {timer.clock} target "
                 f"({state['target']}) at {level or FIRST_LEVEL}",
             )
-        match = breach_match(
-            self.policy, self.process, case=snap, clock=timer.clock, due_at=timer.due_at
-        )
+        match = breach_match(self.policy, self.process, case=snap, clock=timer.clock,
+                             due_at=timer.due_at)
         if plan.action == "escalate" and match is not None:
+            scratch = case.copy()
+            for event in decision.events:
+                evolve(scratch, event)
             try:
-                self._escalate(decision, snap, match, now, SYSTEM_SLA)
+                self._escalate(decision, scratch, match, now, SYSTEM_SLA)
             except CommandError:
                 pass  # e.g. the case no longer carries a level; the breach stays recorded
         return decision
@@ -351,7 +353,6 @@ class Decider:
         )
         event.payload["clocks"] = [self.clocks.mark(timer.clock, state, op, now)]
         decision.events.append(event)
-        evolve(snap, event)
 
     def _recipients(self, level: str | None, snap: CaseSnapshot) -> list[str]:
         listed = list(self.policy.recipients.get(level or FIRST_LEVEL, ()))

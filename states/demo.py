@@ -8,8 +8,8 @@ cases, events and ages relative to `now`.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +18,9 @@ from sqlalchemy import func, select
 
 from states.commands import Act, Command, OpenCase
 from states.engine import Engine
-from states.store import CASE, read_connection
+from states.errors import CommandError
+from states.sweep import sweep
+from states.store import CASE, EVENT, read_connection
 
 _SUBJECTS = [
     ("Refund for damaged delivery", "The parcel arrived broken, I want my money back."),
@@ -36,6 +38,7 @@ _SUBJECTS = [
 ]
 _AGENTS = ["ana", "ben", "chloe", "dario", "emma", "farid", "greta", "hugo"]
 _SPECIALISTS = {"L2": "l2-team", "manager": "maria.manager", "board": "board-secretary"}
+_SWEEP_EVERY = timedelta(hours=6)
 _TARGETS = (
     ["open"] * 8
     + ["first_level"] * 20
@@ -93,24 +96,48 @@ def generate_demo(
             external_ref=f"DEMO-{seed}-{len(plans) + 1:05d}",
         )
         plans.append((opened, opened_at, rng.choice(_TARGETS)))
-    plans.sort(key=lambda plan: plan[1])
-    results = engine.apply_timed([(opened, at) for opened, at, _ in plans])
-    events = len(results)
-    steps: list[tuple[Command, datetime]] = []
-    for result, (opened, opened_at, target) in zip(results, plans, strict=True):
-        steps.extend(_walk(engine, rng, result.case_id, opened, opened_at, target, now))
-    final = {result.case_id: result.state for result in results}
-    if on_progress:
-        on_progress(0)
-    for start in range(0, len(steps), 500):
-        batch = steps[start : start + 500]
-        for outcome in engine.apply_timed(batch):
-            events += len(outcome.events)
-            final[outcome.case_id] = outcome.state
-        if on_progress:
-            on_progress(len(batch) * len(plans) // max(len(steps), 1))
-    return {"cases": len(results), "events": events, "by_state": dict(Counter(final.values())),
-            "already_loaded": 0}
+    return _play(engine, rng, plans, now, on_progress)
+
+
+def _play(engine: Engine, rng: random.Random, plans: list[tuple[OpenCase, datetime, str]],
+          now: datetime, on_progress: Callable[[int], None] | None) -> dict[str, Any]:
+    """Apply every case's commands in time order, sweeping timers every six hours between.
+
+    Timers fire as they would have (warnings, missed acknowledgements moving a
+    case up), so a planned step can find its case moved on: like an agent
+    would, the demo then skips it.
+    """
+    timeline: list[tuple[datetime, int, int, Command]] = []
+    for index, (opened, at, target) in enumerate(plans):
+        timeline.append((at, 0, index, opened))
+        walk = _walk(engine, rng, 0, opened, at, target, now)
+        timeline.extend((when, step, index, act) for step, (act, when) in enumerate(walk, 1))
+    timeline.sort(key=lambda item: (item[0], item[2], item[1]))
+    case_ids: dict[int, int] = {}
+    skipped = 0
+    next_sweep = timeline[0][0] + _SWEEP_EVERY if timeline else now
+    for at, _, index, command in timeline:
+        while next_sweep <= at:
+            sweep(engine, next_sweep, worker="demo")
+            next_sweep += _SWEEP_EVERY
+        if isinstance(command, OpenCase):
+            case_ids[index] = engine.apply(command, at).case_id
+            if on_progress:
+                on_progress(1)
+            continue
+        try:
+            engine.apply(replace(command, case_id=case_ids[index]), at)
+        except CommandError:
+            skipped += 1
+    sweep(engine, now, worker="demo")
+    with read_connection(engine.db) as conn:
+        rows = conn.execute(select(CASE.c.state, func.count()).where(
+            CASE.c.external_ref.like("DEMO-%")).group_by(CASE.c.state)).all()
+        events = conn.execute(select(func.count()).select_from(EVENT).join(
+            CASE, CASE.c.id == EVENT.c.case_id).where(
+            CASE.c.external_ref.like("DEMO-%"))).scalar_one()
+    return {"cases": len(plans), "events": events, "by_state": dict(rows),
+            "skipped_steps": skipped, "already_loaded": 0}
 
 
 def _walk(

@@ -105,7 +105,11 @@ def _row(notice: NewNotification, now: datetime) -> dict[str, Any]:
         raise InvalidInput("kind", notice.kind, "one of " + ", ".join(KINDS))
     if not notice.recipient.strip():
         raise InvalidInput("recipient", notice.recipient, "an address or a role name")
-    return {**asdict(notice), "created_at": now, "status": "pending", "attempts": 0}
+    return {
+        "case_id": notice.case_id, "kind": notice.kind, "recipient": notice.recipient,
+        "subject": notice.subject, "body": notice.body, "dedupe_key": notice.dedupe_key,
+        "due_at": notice.due_at, "created_at": now, "status": "pending", "attempts": 0,
+    }
 
 
 def _insert(conn: Connection) -> Any:

@@ -9,7 +9,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -164,8 +173,15 @@ class Timer(SQLModel, table=True):
     __tablename__ = "timer"
     __table_args__ = (
         UniqueConstraint("case_id", "clock", "kind", "generation", name="uq_timer_generation"),
-        Index("ix_timer_due", "status", "due_at"),
-        Index("ix_timer_case", "case_id", "status"),
+        # Partial indexes: only live timers are indexed, so a claim or a cancel
+        # removes a row from the index instead of moving it inside the index.
+        Index("ix_timer_due", "due_at", sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
+        Index("ix_timer_claimed", "claimed_at", sqlite_where=text("status = 'claimed'"),
+              postgresql_where=text("status = 'claimed'")),
+        Index("ix_timer_case", "case_id", "clock",
+              sqlite_where=text("status IN ('pending', 'claimed')"),
+              postgresql_where=text("status IN ('pending', 'claimed')")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

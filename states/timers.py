@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, select, text, update
 
 from states.clocks import timers_for
 from states.decide import DueTimer
@@ -87,7 +87,7 @@ _CANCEL = (
     .where(
         TIMER.c.case_id == bindparam("c"),
         TIMER.c.clock == bindparam("k"),
-        or_(TIMER.c.status == "pending", TIMER.c.status == "claimed"),
+        text("status IN ('pending', 'claimed')"),  # matches the partial index ix_timer_case
     )
     .values(status="cancelled")
 )

@@ -1,0 +1,139 @@
+"""Sweeping due timers among a million pending ones, on SQLite.
+
+Set-up (not timed): `--cases` cases opened through the engine on a Monday
+10:00 Brussels, priority normal, so each arms a first-response warning and
+breach (due Monday 16:24 and Tuesday 10:00) and a resolution warning and
+breach (days later); synthetic pending timers due next year fill the table up
+to `--pending` rows. At Tuesday 10:30 exactly 2 x cases timers are due.
+
+Timed:
+* sweep: claim (one indexed UPDATE … RETURNING per batch) and fire every due
+  timer through the engine: events, clock state, notifications, commits;
+* claim: the time spent in the claim statements of that sweep;
+* empty sweep: the same sweep again with nothing due;
+* baseline: the same claim statement run with plain sqlite3 on a copy of the
+  database before the sweep (the floor of the claim).
+
+    python benchmarks/timer_sweep.py [--cases 5000] [--pending 1000000] [--batch 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from states.commands import OpenCase  # noqa: E402
+from states.engine import Engine  # noqa: E402
+from states.process import load_process  # noqa: E402
+from states.store import init_schema, make_engine  # noqa: E402
+from states.sweep import sweep  # noqa: E402
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+OPENED = datetime(2026, 11, 2, 10, tzinfo=BRUSSELS)
+SWEEP_AT = datetime(2026, 11, 3, 10, 30, tzinfo=BRUSSELS)
+
+
+def build(path: Path, cases: int, pending: int) -> int:
+    db = make_engine(f"sqlite:///{path}")
+    init_schema(db)
+    engine = Engine(db, load_process())
+    for start in range(0, cases, 1000):
+        engine.apply_many([OpenCase(customer_id=f"C{n}", subject="benchmark")
+                           for n in range(start, min(start + 1000, cases))], OPENED)
+    db.dispose()
+    conn = sqlite3.connect(path)
+    have = conn.execute("SELECT count(*) FROM timer WHERE status = 'pending'").fetchone()[0]
+    filler = max(pending - have, 0)
+    rows = ((1 + n % cases, "resolution", "breach", 1000 + n,
+             f"2027-{1 + n % 12:02d}-15T09:00:00.000000+00:00", "pending",
+             "2026-11-02T09:00:00.000000+00:00") for n in range(filler))
+    conn.executemany("INSERT INTO timer (case_id, clock, kind, generation, due_at, status, "
+                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    due = conn.execute("SELECT count(*) FROM timer WHERE status = 'pending' AND due_at <= ?",
+                       (SWEEP_AT.astimezone(ZoneInfo("UTC")).isoformat(
+                           timespec="microseconds"),)).fetchone()[0]
+    conn.close()
+    return due
+
+
+def baseline_claim(path: Path, batch: int) -> tuple[float, int]:
+    """The claim statement alone, through plain sqlite3, until nothing is due."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    now = SWEEP_AT.astimezone(ZoneInfo("UTC")).isoformat(timespec="microseconds")
+    sql = ("UPDATE timer SET status = 'claimed', claimed_by = 'base', claimed_at = ? "
+           "WHERE id IN (SELECT id FROM timer WHERE status = 'pending' AND due_at <= ? "
+           "ORDER BY due_at LIMIT ?) RETURNING id, case_id, clock, kind, generation, due_at")
+    began = time.perf_counter()
+    claimed = 0
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(sql, (now, now, batch)).fetchall()
+        conn.execute("COMMIT")
+        claimed += len(rows)
+        if not rows:
+            break
+    elapsed = time.perf_counter() - began
+    conn.close()
+    return elapsed, claimed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--pending", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sweep.db"
+        started = time.perf_counter()
+        due = build(path, args.cases, args.pending)
+        setup_s = time.perf_counter() - started
+        copy = Path(tmp) / "baseline.db"
+        shutil.copy(path, copy)
+        base_s, base_claimed = baseline_claim(copy, args.batch)
+        db = make_engine(f"sqlite:///{path}")
+        engine = Engine(db, load_process())
+        report = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
+        empty = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
+        db.dispose()
+    whole = report.claim_seconds + report.fire_seconds
+    figures = {
+        "pending": args.pending, "due": due, "claimed": report.claimed, "fired": report.fired,
+        "events": report.events, "notifications": report.notifications,
+        "batches": report.batches, "claim_s": round(report.claim_seconds, 4),
+        "sweep_s": round(whole, 3), "empty_sweep_s": round(empty.claim_seconds, 4),
+        "baseline_claim_s": round(base_s, 4), "baseline_claimed": base_claimed,
+        "claim_ratio": round(report.claim_seconds / base_s, 2) if base_s else None,
+        "setup_s": round(setup_s, 1),
+        "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
+    }
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"pending timers      : {args.pending:,} ({due:,} due at {SWEEP_AT:%a %H:%M %Z})")
+    print(f"whole sweep         : {whole:.3f} s for {report.claimed:,} claimed, "
+          f"{report.fired:,} fired, {report.events:,} events, "
+          f"{report.notifications:,} notifications ({report.batches} batches)  target < 2 s")
+    print(f"claim statements    : {report.claim_seconds * 1000:.1f} ms in all "
+          f"({report.claim_seconds * 1000 / max(report.batches, 1):.1f} ms per batch of "
+          f"{args.batch:,})  target < 100 ms")
+    print(f"empty sweep         : {empty.claim_seconds * 1000:.2f} ms")
+    print(f"baseline raw claim  : {base_s * 1000:.1f} ms for {base_claimed:,} "
+          f"(sqlite3, same statement); engine claim / baseline = {figures['claim_ratio']}")
+
+
+if __name__ == "__main__":
+    main()
