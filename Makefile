@@ -20,6 +20,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/tierflow init
 	$(BIN)/tierflow demo --cases 300 --seed 2013
+	$(BIN)/tierflow sweep
+	$(BIN)/tierflow notify deliver
 	$(BIN)/tierflow case list --state escalated --limit 20
 	@echo "Try: $(BIN)/tierflow case show 1   |   $(BIN)/tierflow --help"
 
@@ -33,6 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/apply_throughput.py
+	$(BIN)/python benchmarks/timer_sweep.py --batch 1000
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:

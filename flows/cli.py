@@ -24,6 +24,7 @@ from flows import render
 from flows.runtime import Runtime
 from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
+from states.case import PRIORITIES
 from states.commands import Act, OpenCase, Update
 from states.ledger import clock_views
 from states.outbox import deliver_pending
@@ -88,8 +89,8 @@ def _root(
 def init() -> None:
     """Create the data directory and database tables (safe to run again)."""
     rt = runtime()
+    rt.policy  # noqa: B018 - validate process and policy before creating anything
     rt.init()
-    rt.process  # noqa: B018 - load and validate the process now, not at first use
     render.out(f"initialised {rt.settings.resolved_database_url} (process {rt.process.version_id})")
 
 
@@ -283,6 +284,7 @@ def list_(
     rt = runtime()
     _check_choice("state", state, rt.process.state_names)
     _check_choice("level", level, rt.process.level_names)
+    _check_choice("priority", priority, PRIORITIES)
     where = CaseFilter(state, level, assignee, priority, customer, limit, offset)
     with read_connection(rt.db) as conn:
         cases, total = list_cases(conn, where)
@@ -393,8 +395,11 @@ def replay(
     if case_id is None:
         raise click.UsageError("give a case ID, or --all --verify")
     with read_connection(rt.db) as conn:
-        snap, events = replay_case(conn, case_id)
         check = verify_case(conn, case_id) if verify else None
+        if check is not None and not check.ok:
+            render.failed_verification(check, as_json)
+            raise typer.Exit(1)
+        snap, events = replay_case(conn, case_id)
     render.replay(snap, events, check, as_json)
     if check is not None and not check.ok:
         raise typer.Exit(1)
@@ -426,10 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="tierflow", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         print("error: aborted", file=sys.stderr)
         return 130
-    except click.ClickException as exc:
+    except (click.ClickException, typer.TyperException) as exc:
         print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
     except TierflowError as exc:

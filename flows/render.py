@@ -24,14 +24,14 @@ from states.events import Event
 from states.money import format_money, from_minor
 from states.queries import case_ages
 
-console = Console(highlight=False)
+console = Console(highlight=False, markup=False)
 if not console.is_terminal:  # piped output: do not squeeze tables into 80 columns
-    console = Console(highlight=False, width=160)
+    console = Console(highlight=False, markup=False, width=160)
 _HIDDEN_DETAILS = {"process_version", "currency", "customer_id", "subject", "description"}
 
 
 def out(text: str) -> None:
-    console.print(text, markup=False)
+    console.print(text, markup=False, soft_wrap=True)
 
 
 def emit_json(value: Any) -> None:
@@ -216,6 +216,13 @@ def replay(
         f"{snap.version}, {len(events)} events"
     )
     if check is not None:
+        _verification_line(check)
+
+
+def failed_verification(check: Verification, as_json: bool) -> None:
+    if as_json:
+        emit_json({"case_id": check.case_id, "verified": False, "problems": check.problems})
+    else:
         _verification_line(check)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, select
 
 from states.case import FIELD_NAMES, CaseSnapshot
-from states.errors import CaseNotFound
+from states.errors import CaseNotFound, IntegrityError
 from states.events import GENESIS, Event, fold
 from states.store import CASE, load_events, read_connection, row_to_snapshot
 
@@ -33,7 +33,10 @@ def replay(conn: Connection, case_id: int) -> tuple[CaseSnapshot, list[Event]]:
     events = load_events(conn, case_id)
     if not events:
         raise CaseNotFound(case_id)
-    return fold(events), events
+    try:
+        return fold(events), events
+    except ValueError as exc:
+        raise IntegrityError(case_id, [str(exc)]) from None
 
 
 def chain_problems(events: list[Event]) -> list[str]:

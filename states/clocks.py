@@ -2,7 +2,8 @@
 
 A clock's whole state lives in the case projection (``case.clocks[name]``)
 as plain JSON, and every change is written *into the event that caused it*
-(``payload["clocks"]``): replay needs no policy, and an auditor reads in the
+(``payload["clocks"]``: the whole state when a clock starts, then the fields
+that moved): replay needs no policy, and an auditor reads in the
 history itself each deadline, the target and calendar it came from, and the
 intervals behind it. The engine turns the changes into durable timers and
 clock-ledger rows in the same transaction.
@@ -24,6 +25,7 @@ follow_up       from resolution (working days) follow_up, reopen
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from states.case import CaseSnapshot
@@ -46,6 +48,7 @@ _STOPS = {
 }
 
 
+@lru_cache(maxsize=4096)
 def iso(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
 
@@ -112,7 +115,7 @@ class ClockPlanner:
         else:
             new["breached"] = True
             new["breached_at"] = iso(now)
-        return {"clock": name, "op": op, "state": new}
+        return _change(name, op, state, new)
 
     # -- the operations ------------------------------------------------------------
 
@@ -211,14 +214,14 @@ class ClockPlanner:
         else:
             late = state["breached"] or new["consumed_s"] > state["target_s"]
         new.update(status="stopped", outcome="late" if late else "met", stopped_at=iso(now))
-        return {"clock": name, "op": "stop", "state": new, "segment": segment}
+        return _change(name, "stop", state, new, segment)
 
     def _pause(
         self, name: str, state: dict[str, Any], now: datetime, reason: str
     ) -> dict[str, Any]:
         new, segment = self._close(name, state, now, reason)
         new["status"] = "paused"
-        return {"clock": name, "op": "pause", "state": new, "segment": segment}
+        return _change(name, "pause", state, new, segment)
 
     def _resume(
         self, name: str, state: dict[str, Any], seq: int, now: datetime, reason: str
@@ -226,7 +229,7 @@ class ClockPlanner:
         new, segment = self._close(name, state, now, reason)
         new["status"] = "running"
         self._arm(new, now, seq)
-        return {"clock": name, "op": "resume", "state": new, "segment": segment}
+        return _change(name, "resume", state, new, segment)
 
     def _reopen(
         self, case: CaseSnapshot, seq: int, now: datetime, reason: str
@@ -236,12 +239,25 @@ class ClockPlanner:
             return self._start_all(case, ("resolution",), None, seq, now, reason)
         new = dict(state, status="running", since=iso(now), since_reason=reason, outcome=None)
         self._arm(new, now, seq)
-        return [{"clock": "resolution", "op": "resume", "state": new}]
+        return [_change("resolution", "resume", state, new)]
 
 
-def timers_for(change: dict[str, Any]) -> list[tuple[str, str]]:
-    """(kind, due_at) of the timers a clock change arms; warn/breach arm nothing new."""
-    state = change["state"]
+_MISSING = object()
+
+
+def _change(name: str, op: str, old: dict[str, Any], new: dict[str, Any],
+            segment: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A change records only the fields that moved (a ``start`` records them all)."""
+    change: dict[str, Any] = {"clock": name, "op": op, "state": {
+        key: value for key, value in new.items() if old.get(key, _MISSING) != value}}
+    if segment is not None:
+        change["segment"] = segment
+    return change
+
+
+def timers_for(change: dict[str, Any], state: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, due_at) of the timers a change arms, given the clock's state after it;
+    warn/breach arm nothing new."""
     if change["op"] in ("warn", "breach") or state["status"] != "running":
         return []
     out = []

@@ -263,15 +263,15 @@ class Engine:
         events[0].idempotency_key = key
         seal(events, snap.id, snap.last_seq, snap.last_hash)  # type: ignore[arg-type]
         start = 1 if events[0].type == "opened" else 0
-        if start:
+        if start:  # the snapshot was built from the opened event already
             snap.last_seq, snap.last_hash = events[0].seq, events[0].hash
+            work.timers.record(events[0], {}, now)
         for event in events[start:]:
+            if event.payload.get("clocks"):
+                work.timers.record(event, snap.clocks, now)
             evolve(snap, event)
         snap.version += 1
         work.events.extend(events)
-        for event in events:
-            if event.payload.get("clocks"):
-                work.timers.record(event, now)
         for notice in decision.notifications:
             work.notifications.append(
                 notice if notice.case_id else replace(notice, case_id=snap.id)

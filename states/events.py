@@ -54,7 +54,7 @@ class Event:
         actor, from_state, to_state, from_level, to_level, payload (keys
         sorted), command_id, prev_hash]``, compact separators, UTF-8.
         """
-        body = [
+        head = _CANONICAL.encode([
             self.format,
             self.case_id,
             self.seq,
@@ -65,11 +65,14 @@ class Event:
             self.to_state,
             self.from_level,
             self.to_level,
-            self.payload,
-            self.command_id,
-            self.prev_hash,
-        ]
-        return _CANONICAL.encode(body).encode()
+        ])
+        tail = _CANONICAL.encode([self.command_id, self.prev_hash])
+        return f"{head[:-1]},{self.payload_text},{tail[1:]}".encode()
+
+    @property
+    def payload_text(self) -> str:
+        """The payload as canonical JSON (keys sorted), as hashed and as stored."""
+        return _CANONICAL.encode(self.payload)
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
@@ -150,11 +153,28 @@ def fold(events: list[Event]) -> CaseSnapshot:
     snap = new_snapshot(events[0])
     versions = {events[0].command_id}
     for event in events[1:]:
-        evolve(snap, event)
+        try:
+            evolve(snap, event)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"event #{event.seq} ({event.type}) cannot be replayed: "
+                f"{type(exc).__name__} {exc}"
+            ) from None
         if event.command_id not in versions:
             versions.add(event.command_id)
             snap.version += 1
     return snap
+
+
+def apply_change(clocks: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """A clock's whole state after `change` (`clocks`: the states before it).
+
+    A ``start`` change carries the whole state; any other only the fields
+    that moved (see :mod:`states.clocks`).
+    """
+    if change["op"] == "start":
+        return change["state"]
+    return {**clocks.get(change["clock"], {}), **change["state"]}
 
 
 def _clocks(clocks: dict[str, Any], event: Event) -> dict[str, Any]:
@@ -164,7 +184,7 @@ def _clocks(clocks: dict[str, Any], event: Event) -> dict[str, Any]:
         return clocks
     updated = dict(clocks)
     for change in changes:
-        updated[change["clock"]] = change["state"]
+        updated[change["clock"]] = apply_change(updated, change)
     return updated
 
 

@@ -36,6 +36,7 @@ class _Model:
 
     state: str
     ctx: GuardContext | None = None
+    refusal: GuardFailed | None = None
 
 
 def _guard(name: str) -> Callable[[Any], bool]:
@@ -43,11 +44,16 @@ def _guard(name: str) -> Callable[[Any], bool]:
     check = REGISTRY[name]
 
     def condition(event: Any) -> bool:
-        check(event.model.ctx)
+        try:
+            check(event.model.ctx)
+        except GuardFailed as exc:
+            if event.model.refusal is None:
+                event.model.refusal = exc
+            return False
         return True
 
     condition.__name__ = name
-    condition.check = lambda ctx: check(ctx) is None  # type: ignore[attr-defined]
+    condition.check = check  # type: ignore[attr-defined]
     return condition
 
 
@@ -92,10 +98,16 @@ class ProcessMachine:
             raise InvalidTransition(
                 ctx.case.id, trigger, ctx.case.state, self.allowed_triggers(ctx.case.state)
             )
+        refusal: GuardFailed | None = None
         for transition in candidates:
-            if all(condition.func.check(ctx) for condition in transition.conditions):
-                return transition.dest if transition.dest is not None else ctx.case.state
-        raise GuardFailed(trigger, "a guard of the process refused it", ctx.case.id)
+            try:
+                for condition in transition.conditions:
+                    condition.func.check(ctx)
+            except GuardFailed as exc:
+                refusal = refusal or exc
+                continue
+            return transition.dest if transition.dest is not None else ctx.case.state
+        raise refusal or GuardFailed(trigger, "a guard of the process refused it", ctx.case.id)
 
     def trigger(self, ctx: GuardContext) -> str:
         """Run the library's full trigger dispatch; returns the new state."""
@@ -103,8 +115,9 @@ class ProcessMachine:
         model = self._model()
         model.state = ctx.case.state
         model.ctx = ctx
+        model.refusal = None
         try:
-            if trigger not in self.machine.events:
+            if trigger not in self.machine.events or ctx.case.state not in self.machine.states:
                 raise MachineError(trigger)
             ok = getattr(model, trigger)()
         except MachineError:
@@ -114,7 +127,9 @@ class ProcessMachine:
         finally:
             model.ctx = None
         if not ok:
-            raise GuardFailed(trigger, "a guard of the process refused it", ctx.case.id)
+            raise model.refusal or GuardFailed(
+                trigger, "a guard of the process refused it", ctx.case.id
+            )
         return model.state
 
     def mermaid(self) -> str:

@@ -363,6 +363,12 @@ def _transitions(src: TomlSource, raw: Any, state_names: list[str]) -> list[Tran
                     f"unknown state {state!r}; allowed: {', '.join(state_names)}",
                 )
         guards = item.get("guards", [])
+        if not isinstance(guards, list):
+            raise src.error(
+                ProcessDefinitionError,
+                f"{where}.guards",
+                f"must be a list of guard names (got {guards!r}); allowed: {', '.join(GUARDS)}",
+            )
         for guard in guards:
             if guard not in GUARDS:
                 raise src.error(

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, text, update
 
 from states.clocks import timers_for
 from states.decide import DueTimer
-from states.events import Event
+from states.events import Event, apply_change
 from states.store import write_transaction
 from states.tables import ClockSegment, Timer
 
@@ -42,35 +42,29 @@ class TimerWrites:
     arm: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
     segments: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, event: Event, now: datetime) -> None:
+    def record(self, event: Event, clocks: dict[str, Any], now: datetime) -> None:
+        """Note `event`'s clock changes; `clocks` are the case's clock states before it."""
+        current = clocks
         for change in event.payload.get("clocks") or ():
             key = (event.case_id, change["clock"])
+            state = apply_change(current, change)
+            current = {**current, change["clock"]: state}
             if change["op"] in _RESETS:
                 self.cancel.add(key)  # type: ignore[arg-type]
                 self.arm[key] = []  # type: ignore[index]
-            for kind, due_at in timers_for(change):
-                self.arm.setdefault(key, []).append(
-                    {  # type: ignore[arg-type]
-                        "case_id": event.case_id,
-                        "clock": change["clock"],
-                        "kind": kind,
-                        "generation": event.seq,
-                        "due_at": datetime.fromisoformat(due_at),
-                        "status": "pending",
-                        "created_at": now,
-                    }
-                )
+            for kind, due_at in timers_for(change, state):
+                self.arm.setdefault(key, []).append({  # type: ignore[arg-type]
+                    "case_id": event.case_id, "clock": change["clock"], "kind": kind,
+                    "generation": event.seq, "due_at": datetime.fromisoformat(due_at),
+                    "status": "pending", "created_at": now,
+                })
             segment = change.get("segment")
             if segment:
-                self.segments.append(
-                    {
-                        **segment,
-                        "case_id": event.case_id,
-                        "seq": event.seq,
-                        "started_at": datetime.fromisoformat(segment["started_at"]),
-                        "ended_at": datetime.fromisoformat(segment["ended_at"]),
-                    }
-                )
+                self.segments.append({
+                    **segment, "case_id": event.case_id, "seq": event.seq,
+                    "started_at": datetime.fromisoformat(segment["started_at"]),
+                    "ended_at": datetime.fromisoformat(segment["ended_at"]),
+                })
 
     def write(self, conn: Connection) -> None:
         if self.cancel:

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # about a second per subprocess
+
 REPO = Path(__file__).resolve().parents[1]
 # Customers write brackets; the terminal output must show them, not read them as markup.
 SUBJECT = "Late [/b] delivery [urgent]"
@@ -170,7 +172,6 @@ def test_scenario_1_refund_above_authority(cli: Cli):
         "case", "escalate", str(case_id), "--reason", "refund above authority", "--actor", "ana"
     )
     assert "--notice" in error
-    assert cli.show(case_id)["case"]["version"] == 2
 
     escalated = cli.json(
         "case",
@@ -215,15 +216,19 @@ def test_scenario_1_refund_above_authority(cli: Cli):
     assert detail["case"]["state"] == "resolved"
     assert detail["case"]["resolved_level"] == "L2"
     assert detail["case"]["amount_claimed"] == "800.00"
-    assert [e["type"] for e in detail["timeline"]] == [
-        "opened",
-        "assign",
-        "escalate",
-        "acknowledge",
-        "resolve",
+    # Escalation points may add their own events (e.g. "flagged"); the trigger events
+    # are these, in this order, by these actors.
+    acts = [(e["type"], e["actor"]) for e in detail["timeline"] if e["type"] in TRIGGER_OPTIONS]
+    assert acts == [
+        ("assign", "ana"),
+        ("escalate", "ana"),
+        ("acknowledge", "lena"),
+        ("resolve", "lena"),
     ]
-    assert [e["actor"] for e in detail["timeline"]] == ["intake", "ana", "ana", "lena", "lena"]
-    assert "verified: 5 events" in cli.ok("replay", str(case_id), "--verify")
+    assert detail["timeline"][0]["type"] == "opened"
+    assert f"verified: {len(detail['timeline'])} events" in cli.ok(
+        "replay", str(case_id), "--verify"
+    )
 
 
 def test_every_other_trigger_end_to_end(cli: Cli):
@@ -300,7 +305,7 @@ def test_text_output_shows_customer_brackets_as_written(cli: Cli):
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-800:]
     assert SUBJECT in show.stdout and SUBJECT in listed.stdout
     assert "first_level [waiting on customer]" in show.stdout
-    assert "case 1: verified: 4 events" in replayed.stdout
+    assert "case 1: verified: 3 events" in replayed.stdout
 
 
 def test_demo_then_list_with_filters_and_verify_all(cli: Cli):
@@ -310,30 +315,35 @@ def test_demo_then_list_with_filters_and_verify_all(cli: Cli):
     cases = listed["cases"]
     assert listed["total"] == len(cases) == 60
     states = Counter(c["state"] for c in cases)
-    assert set(states) == {"open", "first_level", "escalated", "resolved", "followed_up"}
+    assert len(states) >= 4, states
     assert len({c["level"] for c in cases if c["state"] == "escalated"}) >= 2
     assert any(c["waiting"] for c in cases)
 
-    escalated = cli.json("case", "list", "--state", "escalated", "--limit", "1000")
+    level = Counter(c["level"] for c in cases if c["level"]).most_common(1)[0][0]
+    sample = next(c for c in cases if c["assignee"])
+    who = ["--customer", sample["customer_id"], "--assignee", sample["assignee"]]
+    escalated, at_level, narrowed, page, text, verified = cli.run_all(
+        [
+            ["case", "list", "--state", "escalated", "--limit", "1000", "--json"],
+            ["case", "list", "--state", "escalated", "--level", level, "--json"],
+            ["case", "list", *who, "--priority", sample["priority"], "--json"],
+            ["case", "list", "--limit", "5", "--offset", "10", "--json"],
+            ["case", "list", "--state", "followed_up"],
+            ["replay", "--all", "--verify"],
+        ]
+    )
+    for result in (escalated, at_level, narrowed, page, text, verified):
+        assert result.returncode == 0, result.stderr
+
+    escalated = json.loads(escalated.stdout)
     assert escalated["total"] == states["escalated"] == len(escalated["cases"])
     assert {c["state"] for c in escalated["cases"]} == {"escalated"}
 
-    level = Counter(c["level"] for c in cases if c["level"]).most_common(1)[0][0]
-    at_level = cli.json("case", "list", "--state", "escalated", "--level", level)
+    at_level = json.loads(at_level.stdout)
     assert at_level["total"] == sum(1 for c in cases if c["level"] == level)
     assert {(c["state"], c["level"]) for c in at_level["cases"]} == {("escalated", level)}
 
-    sample = next(c for c in cases if c["assignee"])
-    narrowed = cli.json(
-        "case",
-        "list",
-        "--customer",
-        sample["customer_id"],
-        "--assignee",
-        sample["assignee"],
-        "--priority",
-        sample["priority"],
-    )
+    narrowed = json.loads(narrowed.stdout)
     assert sample["id"] in [c["id"] for c in narrowed["cases"]]
     assert all(
         (c["customer_id"], c["assignee"], c["priority"])
@@ -341,15 +351,13 @@ def test_demo_then_list_with_filters_and_verify_all(cli: Cli):
         for c in narrowed["cases"]
     )
 
-    page = cli.json("case", "list", "--limit", "5", "--offset", "10")
+    page = json.loads(page.stdout)
     assert [c["id"] for c in page["cases"]] == [c["id"] for c in cases[10:15]]
     assert page["total"] == 60
 
-    text = cli.ok("case", "list", "--state", "followed_up")
-    assert f"of {states['followed_up']} cases" in text
-    assert "followed_up" in text
-
-    assert "60 of 60 cases verified" in cli.ok("replay", "--all", "--verify")
+    assert f"of {states['followed_up']} cases" in text.stdout
+    assert "followed_up" in text.stdout
+    assert "60 of 60 cases verified" in verified.stdout
 
 
 def test_tampered_event_fails_verification_naming_the_event(cli: Cli):
@@ -357,32 +365,40 @@ def test_tampered_event_fails_verification_naming_the_event(cli: Cli):
     for customer in ("CUST-1", "CUST-2"):
         case_id = cli.json("case", "open", "--customer", customer, "--subject", "S")["case_id"]
         cli.ok("case", "assign", str(case_id), "--assignee", "ana")
-    assert cli.run("replay", "1", "--verify").returncode == 0
+    assert "case 1: verified" in cli.ok("replay", "1", "--verify")
 
     cli.tamper(
         "UPDATE case_event SET payload = ? WHERE case_id = 1 AND seq = 2",
         json.dumps({"assignee": "mallory"}),
     )
-    result = cli.run("replay", "1", "--verify")
-    assert result.returncode == 1, result.stdout
-    assert "case 1: NOT VERIFIED: event #2 (assign) was altered" in result.stdout
-    assert "Traceback" not in result.stderr
+    single, as_json, everything = cli.run_all(
+        [
+            ["replay", "1", "--verify"],
+            ["replay", "1", "--verify", "--json"],
+            ["replay", "--all", "--verify"],
+        ]
+    )
+    assert single.returncode == 1, single.stdout
+    assert "case 1: NOT VERIFIED: event #2 (assign) was altered" in single.stdout
+    assert "Traceback" not in single.stderr
 
-    checked = json.loads(cli.run("replay", "1", "--verify", "--json").stdout)
+    assert as_json.returncode == 1
+    checked = json.loads(as_json.stdout)
     assert checked["verified"] is False
     assert any("event #2" in problem for problem in checked["problems"])
 
-    everything = cli.run("replay", "--all", "--verify")
     assert everything.returncode == 1
     assert "1 of 2 cases verified, 1 NOT verified" in everything.stdout
     assert "case 1: NOT VERIFIED" in everything.stdout and "case 2" not in everything.stdout
 
-    # An edit that removes a field the replay needs is reported the same way, not a crash.
+    # An edit that removes a field the replay needs is reported too, not a crash.
     cli.tamper("UPDATE case_event SET payload = '{}' WHERE case_id = 2 AND seq = 2")
-    result = cli.run("replay", "2", "--verify")
-    assert "Traceback" not in result.stderr, result.stderr[-1500:]
-    assert result.returncode == 1
-    assert "event #2" in result.stdout
+    single, everything = cli.run_all([["replay", "2", "--verify"], ["replay", "--all", "--verify"]])
+    for result in (single, everything):
+        assert "Traceback" not in result.stderr, result.stderr[-1500:]
+        assert result.returncode == 1
+        assert "event #2" in result.stdout + result.stderr
+    assert "0 of 2 cases verified" in everything.stdout
 
 
 BAD_INPUTS = [
@@ -409,13 +425,18 @@ BAD_INPUTS = [
         ["closed", "open, first_level, escalated, resolved, followed_up"],
     ),
     (
+        "unknown priority filter",
+        ["case", "list", "--priority", "asap"],
+        ["asap", "low, normal, high, urgent"],
+    ),
+    (
         "unknown level",
         ["case", "escalate", "1", "--reason", "r", "--notice", "n", "--to-level", "ceo"],
         ["ceo", "L2, manager, board"],
     ),
     ("trigger not allowed", ["case", "follow_up", "1"], ["first_level", "allowed"]),
     ("missing required option", ["case", "open", "--subject", "S"], ["--customer"]),
-    ("id that is not a number", ["case", "resolve", "one", "--note", "x"], ["one"]),
+    ("id that is not a number", ["case", "resolve", "one", "--note", "x"], ["ID", "integer"]),
     ("unknown option", ["case", "resolve", "1", "--satisfaction", "3"], ["--satisfaction"]),
     ("unknown command", ["case", "close", "1"], ["close"]),
     ("unknown top-level command", ["frobnicate"], ["frobnicate"]),

@@ -26,10 +26,22 @@ from hypothesis import strategies as st
 
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.commands import Act
-from states.errors import AuthorityExceeded, GuardFailed, InvalidTransition
+from states.errors import (
+    AuthorityExceeded,
+    GuardFailed,
+    InvalidTransition,
+    ProcessDefinitionError,
+)
 from states.guards import GuardContext
 from states.machine import ProcessMachine, machine_for
-from states.process import TRIGGERS, ProcessDefinition, TransitionSpec, load_process, parse_process
+from states.process import (
+    GUARDS,
+    TRIGGERS,
+    ProcessDefinition,
+    TransitionSpec,
+    load_process,
+    parse_process,
+)
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 SHIPPED = load_process()
@@ -271,8 +283,6 @@ LEVERS = {
 
 
 def test_every_guard_has_a_lever():
-    from states.process import GUARDS
-
     assert set(LEVERS) == set(GUARDS)
 
 
@@ -391,20 +401,28 @@ def contexts(draw: st.DrawFn, definition: ProcessDefinition) -> GuardContext:
     return context(definition, case, command)
 
 
-def overlapping() -> ProcessDefinition:
-    return parse_process(OVERLAPPING_TEXT, "overlapping.toml")
+def overlapping() -> ProcessDefinition | None:
+    """The overlapping process, or None if the loader refuses overlapping transitions
+    (with a line-numbered error: the other acceptable way to avoid surprises)."""
+    try:
+        return parse_process(OVERLAPPING_TEXT, "overlapping.toml")
+    except ProcessDefinitionError as error:
+        assert error.key.startswith("transitions[") and error.line, str(error)
+        return None
 
 
-@pytest.mark.parametrize(
-    "definition", [SHIPPED, TWO_LEVEL, overlapping()], ids=["shipped", "two-level", "overlapping"]
-)
+GENERATED = {"shipped": SHIPPED, "two-level": TWO_LEVEL, "overlapping": overlapping()}
+
+
+@pytest.mark.parametrize("name", list(GENERATED))
 @settings(
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
-def test_fire_and_trigger_agree_on_generated_cases_and_commands(
-    definition: ProcessDefinition, data: st.DataObject
-):
+def test_fire_and_trigger_agree_on_generated_cases_and_commands(name: str, data: st.DataObject):
+    definition = GENERATED[name]
+    if definition is None:  # the loader refuses this process: nothing to dispatch
+        return
     machine = machine_for(definition)
     ctx = data.draw(contexts(definition))
     fired = outcome(machine.fire, ctx)
@@ -419,6 +437,8 @@ def test_a_refused_transition_lets_the_next_one_for_the_same_trigger_apply():
     the second one (which only needs an assignee) from applying.
     """
     definition = overlapping()
+    if definition is None:  # refused at load time instead, with the line: also fine
+        return
     machine = ProcessMachine(definition)
     ctx = context(definition, snapshot("open"), act("assign", assignee="ana"))
     assert outcome(machine.trigger, ctx) == ("state", "working")
@@ -494,6 +514,15 @@ def test_trigger_the_process_does_not_use_is_an_invalid_transition(method: str):
     assert caught.value.state == "closed"
     assert caught.value.allowed == ["reopen"]
     assert "allowed here: reopen" in str(caught.value)
+
+
+def test_state_the_process_does_not_know_is_refused_alike_on_both_paths():
+    """A case recorded under an older process may sit in a state this one lacks."""
+    machine = machine_for(SHIPPED)
+    ctx = context(SHIPPED, snapshot("archived"), act("assign", assignee="ana"))
+    fired = outcome(machine.fire, ctx)
+    assert fired[:2] == ("error", InvalidTransition)
+    assert outcome(machine.trigger, ctx) == fired
 
 
 @pytest.mark.parametrize("method", ["fire", "trigger"])

@@ -310,7 +310,8 @@ def test_syntax_error_carries_its_line(definition: ProcessDefinition):
         parse_policy(text, "policy.toml", definition)
 
     assert caught.value.key == "(syntax)"
-    assert f"line {line_of(text, 'warning_at = =')}," in str(caught.value)
+    assert caught.value.line == line_of(text, "warning_at = =")
+    assert str(caught.value).startswith(f"policy.toml:{caught.value.line}: (syntax): ")
 
 
 def test_missing_file_is_a_policy_error(tmp_path: Path, definition: ProcessDefinition):
