@@ -33,11 +33,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from states.commands import OpenCase  # noqa: E402
-from states.engine import Engine  # noqa: E402
-from states.process import load_process  # noqa: E402
-from states.store import init_schema, make_engine  # noqa: E402
-from states.sweep import sweep  # noqa: E402
+from states.commands import OpenCase
+from states.engine import Engine
+from states.process import load_process
+from states.store import init_schema, make_engine
+from states.sweep import sweep
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 OPENED = datetime(2026, 11, 2, 10, tzinfo=BRUSSELS)
@@ -49,21 +49,39 @@ def build(path: Path, cases: int, pending: int) -> int:
     init_schema(db)
     engine = Engine(db, load_process())
     for start in range(0, cases, 1000):
-        engine.apply_many([OpenCase(customer_id=f"C{n}", subject="benchmark")
-                           for n in range(start, min(start + 1000, cases))], OPENED)
+        engine.apply_many(
+            [
+                OpenCase(customer_id=f"C{n}", subject="benchmark")
+                for n in range(start, min(start + 1000, cases))
+            ],
+            OPENED,
+        )
     db.dispose()
     conn = sqlite3.connect(path)
     have = conn.execute("SELECT count(*) FROM timer WHERE status = 'pending'").fetchone()[0]
     filler = max(pending - have, 0)
-    rows = ((1 + n % cases, "resolution", "breach", 1000 + n,
-             f"2027-{1 + n % 12:02d}-15T09:00:00.000000+00:00", "pending",
-             "2026-11-02T09:00:00.000000+00:00") for n in range(filler))
-    conn.executemany("INSERT INTO timer (case_id, clock, kind, generation, due_at, status, "
-                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    rows = (
+        (
+            1 + n % cases,
+            "resolution",
+            "breach",
+            1000 + n,
+            f"2027-{1 + n % 12:02d}-15T09:00:00.000000+00:00",
+            "pending",
+            "2026-11-02T09:00:00.000000+00:00",
+        )
+        for n in range(filler)
+    )
+    conn.executemany(
+        "INSERT INTO timer (case_id, clock, kind, generation, due_at, status, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.commit()
-    due = conn.execute("SELECT count(*) FROM timer WHERE status = 'pending' AND due_at <= ?",
-                       (SWEEP_AT.astimezone(ZoneInfo("UTC")).isoformat(
-                           timespec="microseconds"),)).fetchone()[0]
+    due = conn.execute(
+        "SELECT count(*) FROM timer WHERE status = 'pending' AND due_at <= ?",
+        (SWEEP_AT.astimezone(ZoneInfo("UTC")).isoformat(timespec="microseconds"),),
+    ).fetchone()[0]
     conn.close()
     return due
 
@@ -72,9 +90,11 @@ def baseline_claim(path: Path, batch: int) -> tuple[float, int]:
     """The claim statement alone, through plain sqlite3, until nothing is due."""
     conn = sqlite3.connect(path, isolation_level=None)
     now = SWEEP_AT.astimezone(ZoneInfo("UTC")).isoformat(timespec="microseconds")
-    sql = ("UPDATE timer SET status = 'claimed', claimed_by = 'base', claimed_at = ? "
-           "WHERE id IN (SELECT id FROM timer WHERE status = 'pending' AND due_at <= ? "
-           "ORDER BY due_at LIMIT ?) RETURNING id, case_id, clock, kind, generation, due_at")
+    sql = (
+        "UPDATE timer SET status = 'claimed', claimed_by = 'base', claimed_at = ? "
+        "WHERE id IN (SELECT id FROM timer WHERE status = 'pending' AND due_at <= ? "
+        "ORDER BY due_at LIMIT ?) RETURNING id, case_id, clock, kind, generation, due_at"
+    )
     began = time.perf_counter()
     claimed = 0
     while True:
@@ -111,11 +131,18 @@ def main() -> None:
         db.dispose()
     whole = report.claim_seconds + report.fire_seconds
     figures = {
-        "pending": args.pending, "due": due, "claimed": report.claimed, "fired": report.fired,
-        "events": report.events, "notifications": report.notifications,
-        "batches": report.batches, "claim_s": round(report.claim_seconds, 4),
-        "sweep_s": round(whole, 3), "empty_sweep_s": round(empty.claim_seconds, 4),
-        "baseline_claim_s": round(base_s, 4), "baseline_claimed": base_claimed,
+        "pending": args.pending,
+        "due": due,
+        "claimed": report.claimed,
+        "fired": report.fired,
+        "events": report.events,
+        "notifications": report.notifications,
+        "batches": report.batches,
+        "claim_s": round(report.claim_seconds, 4),
+        "sweep_s": round(whole, 3),
+        "empty_sweep_s": round(empty.claim_seconds, 4),
+        "baseline_claim_s": round(base_s, 4),
+        "baseline_claimed": base_claimed,
         "claim_ratio": round(report.claim_seconds / base_s, 2) if base_s else None,
         "setup_s": round(setup_s, 1),
         "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
@@ -124,15 +151,21 @@ def main() -> None:
         print(json.dumps(figures))
         return
     print(f"pending timers      : {args.pending:,} ({due:,} due at {SWEEP_AT:%a %H:%M %Z})")
-    print(f"whole sweep         : {whole:.3f} s for {report.claimed:,} claimed, "
-          f"{report.fired:,} fired, {report.events:,} events, "
-          f"{report.notifications:,} notifications ({report.batches} batches)  target < 2 s")
-    print(f"claim statements    : {report.claim_seconds * 1000:.1f} ms in all "
-          f"({report.claim_seconds * 1000 / max(report.batches, 1):.1f} ms per batch of "
-          f"{args.batch:,})  target < 100 ms")
+    print(
+        f"whole sweep         : {whole:.3f} s for {report.claimed:,} claimed, "
+        f"{report.fired:,} fired, {report.events:,} events, "
+        f"{report.notifications:,} notifications ({report.batches} batches)  target < 2 s"
+    )
+    print(
+        f"claim statements    : {report.claim_seconds * 1000:.1f} ms in all "
+        f"({report.claim_seconds * 1000 / max(report.batches, 1):.1f} ms per batch of "
+        f"{args.batch:,})  target < 100 ms"
+    )
     print(f"empty sweep         : {empty.claim_seconds * 1000:.2f} ms")
-    print(f"baseline raw claim  : {base_s * 1000:.1f} ms for {base_claimed:,} "
-          f"(sqlite3, same statement); engine claim / baseline = {figures['claim_ratio']}")
+    print(
+        f"baseline raw claim  : {base_s * 1000:.1f} ms for {base_claimed:,} "
+        f"(sqlite3, same statement); engine claim / baseline = {figures['claim_ratio']}"
+    )
 
 
 if __name__ == "__main__":

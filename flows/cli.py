@@ -26,13 +26,13 @@ from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
 from states.case import PRIORITIES
 from states.commands import Act, OpenCase, Update
+from states.errors import TierflowError
 from states.ledger import clock_views
 from states.outbox import deliver_pending
-from states.sweep import default_worker, sweep
-from states.errors import TierflowError
 from states.process import TRIGGERS
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import read_connection
+from states.sweep import default_worker, sweep
 
 app = typer.Typer(
     help="tierflow: customer-service escalation as a durable, auditable workflow.",
@@ -45,8 +45,9 @@ case_app = typer.Typer(
     help="Open, act on and inspect cases.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(case_app, name="case")
-notify_app = typer.Typer(help="The notification outbox.", no_args_is_help=True,
-                         rich_markup_mode=None)
+notify_app = typer.Typer(
+    help="The notification outbox.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(notify_app, name="notify")
 
 _state: dict[str, Runtime] = {}
@@ -308,18 +309,25 @@ def update_case(
     as_json: JsonOpt = False,
 ) -> None:
     """Record new facts (a customer message, amount, priority); escalation points re-run."""
-    command = Update(case_id=case_id, actor=actor, message=message,
-                     amount_claimed=amount,  # type: ignore[arg-type]
-                     priority=priority, customer_tier=tier, expected_version=expected_version,
-                     idempotency_key=idempotency_key)
+    command = Update(
+        case_id=case_id,
+        actor=actor,
+        message=message,
+        amount_claimed=amount,  # type: ignore[arg-type]
+        priority=priority,
+        customer_tier=tier,
+        expected_version=expected_version,
+        idempotency_key=idempotency_key,
+    )
     render.result(runtime().engine.apply(command), as_json)
 
 
 @case_app.command("clocks")
 def clocks(
     case_id: Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
-    at: Annotated[str | None, typer.Option("--at", help="As of this ISO time (default: now).")]
-    = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="As of this ISO time (default: now).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The clock ledger: every interval each SLA clock ran or was paused, and each deadline
@@ -334,12 +342,13 @@ def clocks(
 
 @app.command("sweep")
 def sweep_command(
-    at: Annotated[str | None, typer.Option("--at", help="Fire what is due at this ISO time "
-                                           "(default: now).")] = None,
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Timers per transaction.")]
-    = 1000,
-    worker: Annotated[str | None, typer.Option(help="Name of this sweeper (default: host:pid).")]
-    = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Fire what is due at this ISO time (default: now).")
+    ] = None,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Timers per transaction.")] = 1000,
+    worker: Annotated[
+        str | None, typer.Option(help="Name of this sweeper (default: host:pid).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fire due SLA timers once: warnings, breaches, missed acknowledgements, follow-ups."""
@@ -349,16 +358,19 @@ def sweep_command(
 
 @notify_app.command("deliver")
 def deliver(
-    sink: Annotated[str | None, typer.Option(help="file, console or smtp (default: "
-                                             "TIERFLOW_NOTIFY_SINK, else file).")] = None,
+    sink: Annotated[
+        str | None,
+        typer.Option(help="file, console or smtp (default: TIERFLOW_NOTIFY_SINK, else file)."),
+    ] = None,
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Messages per claim.")] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """Deliver pending notifications from the outbox."""
     _check_choice("sink", sink, ("file", "console", "smtp"))
     rt = runtime()
-    report = deliver_pending(rt.db, rt.sender(sink), now=datetime.now(UTC),
-                             worker=default_worker(), batch=batch)
+    report = deliver_pending(
+        rt.db, rt.sender(sink), now=datetime.now(UTC), worker=default_worker(), batch=batch
+    )
     render.delivery_report(report, as_json)
 
 
@@ -411,11 +423,13 @@ def _instant(option: str, text: str | None) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO 8601 time such as "
-                                 "2026-11-23T09:00:00+00:00", param_hint=option) from None
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time such as 2026-11-23T09:00:00+00:00", param_hint=option
+        ) from None
     if value.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no UTC offset; add one, e.g. +00:00",
-                                 param_hint=option)
+        raise click.BadParameter(
+            f"{text!r} has no UTC offset; add one, e.g. +00:00", param_hint=option
+        )
     return value
 
 

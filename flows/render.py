@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,15 +14,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from states.audit import Verification
-from states.durations import format_duration
-from states.ledger import ClockView
-from states.outbox import DeliveryReport
-from states.sweep import SweepReport
 from states.case import CaseSnapshot
+from states.durations import format_duration
 from states.engine import Result
 from states.events import Event
+from states.ledger import ClockView
 from states.money import format_money, from_minor
+from states.outbox import DeliveryReport
 from states.queries import case_ages
+from states.sweep import SweepReport
 
 console = Console(highlight=False, markup=False)
 if not console.is_terminal:  # piped output: do not squeeze tables into 80 columns
@@ -92,8 +92,11 @@ def result(res: Result, as_json: bool) -> None:
         return
     where = f"{res.state} ({res.level})" if res.level else res.state
     note = " (already applied; nothing written)" if res.replayed else ""
-    points = [f"{e.payload['point']} ({e.payload.get('evidence')})" for e in res.events
-              if e.type == "flagged"]
+    points = [
+        f"{e.payload['point']} ({e.payload.get('evidence')})"
+        for e in res.events
+        if e.type == "flagged"
+    ]
     fired = f"; escalation points: {', '.join(points)}" if points else ""
     out(f"case {res.case_id}: {res.events[0].type} -> {where}, version {res.version}{note}{fired}")
 
@@ -271,40 +274,66 @@ def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 def demo_summary(summary: dict[str, Any]) -> str:
     if summary["already_loaded"]:
-        return (f"demo data already loaded ({summary['already_loaded']} cases); nothing added")
+        return f"demo data already loaded ({summary['already_loaded']} cases); nothing added"
     parts = ", ".join(f"{state}: {count}" for state, count in sorted(summary["by_state"].items()))
     return f"loaded {summary['cases']} demo cases ({summary['events']} events): {parts}"
 
 
-def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime,
-                 as_json: bool) -> None:
+def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_json: bool) -> None:
     if as_json:
-        emit_json({"case_id": case.id, "at": now.isoformat(), "clocks": [
-            {**{k: v for k, v in asdict(view).items() if k != "intervals"},
-             "consumed_s": view.consumed.total_seconds(),
-             "paused_s": view.paused_for.total_seconds(),
-             "explanation": view.explain(now),
-             "intervals": [{**asdict(i), "business_s": i.business.total_seconds()}
-                           for i in view.intervals]}
-            for view in views]})
+        emit_json(
+            {
+                "case_id": case.id,
+                "at": now.isoformat(),
+                "clocks": [
+                    {
+                        **{k: v for k, v in asdict(view).items() if k != "intervals"},
+                        "consumed_s": view.consumed.total_seconds(),
+                        "paused_s": view.paused_for.total_seconds(),
+                        "explanation": view.explain(now),
+                        "intervals": [
+                            {**asdict(i), "business_s": i.business.total_seconds()}
+                            for i in view.intervals
+                        ],
+                    }
+                    for view in views
+                ],
+            }
+        )
         return
-    out(f"case {case.id}: {_level_text(case.state, case.level)}"
-        + (" [waiting on customer]" if case.waiting else "") + f", as of {now:%Y-%m-%d %H:%M} UTC")
+    out(
+        f"case {case.id}: {_level_text(case.state, case.level)}"
+        + (" [waiting on customer]" if case.waiting else "")
+        + f", as of {now:%Y-%m-%d %H:%M} UTC"
+    )
     for view in views:
         flags = [flag for flag, on in (("warned", view.warned), ("BREACHED", view.breached)) if on]
-        title = (f"{view.clock} (#{view.generation}{', ' + view.level if view.level else ''}): "
-                 f"{view.status}{' - ' + view.outcome if view.outcome else ''}"
-                 f"{' [' + ', '.join(flags) + ']' if flags else ''}")
-        table = Table(title=title, title_justify="left", caption=view.explain(now),
-                      caption_justify="left")
-        for column in ("interval", "from (UTC)", "to (UTC)", "counted", "began because",
-                       "ended because"):
+        title = (
+            f"{view.clock} (#{view.generation}{', ' + view.level if view.level else ''}): "
+            f"{view.status}{' - ' + view.outcome if view.outcome else ''}"
+            f"{' [' + ', '.join(flags) + ']' if flags else ''}"
+        )
+        table = Table(
+            title=title, title_justify="left", caption=view.explain(now), caption_justify="left"
+        )
+        for column in (
+            "interval",
+            "from (UTC)",
+            "to (UTC)",
+            "counted",
+            "began because",
+            "ended because",
+        ):
             table.add_column(column)
         for interval in view.intervals:
-            table.add_row(interval.status, f"{interval.started_at:%Y-%m-%d %H:%M}",
-                          f"{interval.ended_at:%Y-%m-%d %H:%M}" if interval.ended_at
-                          else "(open)", format_duration(interval.business),
-                          interval.began_because, interval.ended_because or "-")
+            table.add_row(
+                interval.status,
+                f"{interval.started_at:%Y-%m-%d %H:%M}",
+                f"{interval.ended_at:%Y-%m-%d %H:%M}" if interval.ended_at else "(open)",
+                format_duration(interval.business),
+                interval.began_because,
+                interval.ended_because or "-",
+            )
         console.print(table)
 
 
@@ -312,9 +341,12 @@ def sweep_report(report: SweepReport, as_json: bool) -> None:
     if as_json:
         emit_json(asdict(report))
         return
-    out(f"sweep: {report.claimed} timers claimed, {report.fired} fired, {report.stale} no "
-        f"longer armed, {report.lost} taken over; {report.events} events, "
-        f"{report.notifications} notifications ({report.claim_seconds + report.fire_seconds:.2f} s)")
+    seconds = report.claim_seconds + report.fire_seconds
+    out(
+        f"sweep: {report.claimed} timers claimed, {report.fired} fired, {report.stale} no "
+        f"longer armed, {report.lost} no longer ours; {report.events} events, "
+        f"{report.notifications} notifications ({seconds:.2f} s)"
+    )
 
 
 def delivery_report(report: DeliveryReport, as_json: bool) -> None:

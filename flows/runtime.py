@@ -50,8 +50,14 @@ class Runtime:
         if sink == "console":
             return ConsoleSink()
         if sink == "smtp":
-            return SmtpSender(s.smtp_host, s.smtp_port, s.smtp_from, s.smtp_username,
-                              s.smtp_password, s.smtp_starttls)
+            return SmtpSender(
+                s.smtp_host,
+                s.smtp_port,
+                s.smtp_from,
+                s.smtp_username,
+                s.smtp_password,
+                s.smtp_starttls,
+            )
         return FileSink(s.outbox_file)
 
     def init(self) -> None:

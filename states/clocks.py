@@ -66,6 +66,7 @@ class ClockPlanner:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        self.timed = bool(policy.targets) or policy.follow_up_days is not None
 
     def changes(
         self, case: CaseSnapshot, event: Event, seq: int, now: datetime
@@ -75,8 +76,10 @@ class ClockPlanner:
         `case` is the snapshot *before* the event, except for ``opened``,
         where it is the new case.
         """
-        reason = _reason(event)
         clocks = case.clocks
+        if not clocks and not self.timed:
+            return []  # a policy without targets: no clock ever starts
+        reason = _reason(event)
         out: list[dict[str, Any]] = []
         for name in _STOPS.get(event.type, ()):
             if is_active(clocks.get(name)):
@@ -245,11 +248,19 @@ class ClockPlanner:
 _MISSING = object()
 
 
-def _change(name: str, op: str, old: dict[str, Any], new: dict[str, Any],
-            segment: dict[str, Any] | None = None) -> dict[str, Any]:
+def _change(
+    name: str,
+    op: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    segment: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A change records only the fields that moved (a ``start`` records them all)."""
-    change: dict[str, Any] = {"clock": name, "op": op, "state": {
-        key: value for key, value in new.items() if old.get(key, _MISSING) != value}}
+    change: dict[str, Any] = {
+        "clock": name,
+        "op": op,
+        "state": {key: value for key, value in new.items() if old.get(key, _MISSING) != value},
+    }
     if segment is not None:
         change["segment"] = segment
     return change

@@ -9,6 +9,7 @@ carries the clock changes it causes (see :mod:`states.clocks`), and a
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -193,16 +194,16 @@ class Decider:
                 f"SLA breach: case {snap.id} missed its {timer.clock} target "
                 f"({state['target']}) at {level or FIRST_LEVEL}",
             )
-        match = breach_match(self.policy, self.process, case=snap, clock=timer.clock,
-                             due_at=timer.due_at)
+        match = breach_match(
+            self.policy, self.process, case=snap, clock=timer.clock, due_at=timer.due_at
+        )
         if plan.action == "escalate" and match is not None:
             scratch = case.copy()
             for event in decision.events:
                 evolve(scratch, event)
-            try:
+            # e.g. the case no longer carries a level: the breach stays recorded
+            with suppress(CommandError):
                 self._escalate(decision, scratch, match, now, SYSTEM_SLA)
-            except CommandError:
-                pass  # e.g. the case no longer carries a level; the breach stays recorded
         return decision
 
     # -- helpers -------------------------------------------------------------------------

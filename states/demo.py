@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from states.commands import Act, Command, OpenCase
 from states.engine import Engine
 from states.errors import CommandError
-from states.sweep import sweep
 from states.store import CASE, EVENT, read_connection
+from states.sweep import sweep
 
 _SUBJECTS = [
     ("Refund for damaged delivery", "The parcel arrived broken, I want my money back."),
@@ -99,8 +99,13 @@ def generate_demo(
     return _play(engine, rng, plans, now, on_progress)
 
 
-def _play(engine: Engine, rng: random.Random, plans: list[tuple[OpenCase, datetime, str]],
-          now: datetime, on_progress: Callable[[int], None] | None) -> dict[str, Any]:
+def _play(
+    engine: Engine,
+    rng: random.Random,
+    plans: list[tuple[OpenCase, datetime, str]],
+    now: datetime,
+    on_progress: Callable[[int], None] | None,
+) -> dict[str, Any]:
     """Apply every case's commands in time order, sweeping timers every six hours between.
 
     Timers fire as they would have (warnings, missed acknowledgements moving a
@@ -131,13 +136,24 @@ def _play(engine: Engine, rng: random.Random, plans: list[tuple[OpenCase, dateti
             skipped += 1
     sweep(engine, now, worker="demo")
     with read_connection(engine.db) as conn:
-        rows = conn.execute(select(CASE.c.state, func.count()).where(
-            CASE.c.external_ref.like("DEMO-%")).group_by(CASE.c.state)).all()
-        events = conn.execute(select(func.count()).select_from(EVENT).join(
-            CASE, CASE.c.id == EVENT.c.case_id).where(
-            CASE.c.external_ref.like("DEMO-%"))).scalar_one()
-    return {"cases": len(plans), "events": events, "by_state": dict(rows),
-            "skipped_steps": skipped, "already_loaded": 0}
+        rows = conn.execute(
+            select(CASE.c.state, func.count())
+            .where(CASE.c.external_ref.like("DEMO-%"))
+            .group_by(CASE.c.state)
+        ).all()
+        events = conn.execute(
+            select(func.count())
+            .select_from(EVENT)
+            .join(CASE, CASE.c.id == EVENT.c.case_id)
+            .where(CASE.c.external_ref.like("DEMO-%"))
+        ).scalar_one()
+    return {
+        "cases": len(plans),
+        "events": events,
+        "by_state": dict(rows),
+        "skipped_steps": skipped,
+        "already_loaded": 0,
+    }
 
 
 def _walk(

@@ -26,9 +26,9 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from states.case import FIELD_NAMES, CaseSnapshot
 from states.cache import SnapshotCache
-from states.commands import Act, Command, OpenCase, Update, fingerprint
+from states.case import FIELD_NAMES, CaseSnapshot
+from states.commands import Command, OpenCase, Update, fingerprint
 from states.decide import Decider, Decision, DueTimer
 from states.errors import (
     BatchFailed,
@@ -44,8 +44,6 @@ from states.machine import ProcessMachine
 from states.outbox import NewNotification, enqueue_many
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
-from states.tables import PolicyVersion
-from states.timers import TimerWrites, mark_fired
 from states.store import (
     CASE,
     EVENT,
@@ -54,6 +52,8 @@ from states.store import (
     row_to_event,
     write_transaction,
 )
+from states.tables import PolicyVersion
+from states.timers import TimerWrites, adopt_warnings, mark_fired
 
 _IMMUTABLE = frozenset(
     {
@@ -107,6 +107,7 @@ class FireReport:
     """What one call of `fire_timers` did."""
 
     owned: int = 0  # claims still ours when firing
+    adopted: int = 0  # warnings fired along with their breach, whoever had claimed them
     effective: int = 0  # timers whose clock was still armed: they wrote events
     events: int = 0
     notifications: int = 0
@@ -282,12 +283,17 @@ class Engine:
     ) -> tuple[FireReport, _Work]:
         if not self._registered:
             self._register(conn, now)
+        work = _Work()
+        # Case rows first, timer rows after: the order every write transaction
+        # takes its locks in, so two sweepers (or a sweeper and a command) on the
+        # same case wait for each other instead of deadlocking on PostgreSQL.
+        work.snapshots = self._load(conn, {timer.case_id for timer in timers})
+        work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
         owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
         mine = [timer for timer in timers if timer.id in owned]
-        work = _Work()
-        work.snapshots = self._load(conn, {timer.case_id for timer in mine})
-        work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
-        report = FireReport(owned=len(mine))
+        adopted = adopt_warnings(conn, mine, worker, now)
+        mine = sorted([*mine, *adopted], key=lambda timer: (timer.due_at, timer.id))
+        report = FireReport(owned=len(owned), adopted=len(adopted))
         for timer in mine:
             snap = work.snapshots.get(timer.case_id)
             if snap is None:
@@ -342,7 +348,7 @@ class Engine:
         versions = [work.read_version[snap.id] for snap in touched]  # type: ignore[index]
         if self._bulk.update_cases(conn, touched, versions) != len(touched):
             raise _Retry()
-        work.timers.write(conn)
+        work.timers.write(conn, self._bulk)
         if work.notifications:
             enqueue_many(conn, work.notifications, now=recorded_at)
 

@@ -22,6 +22,16 @@ from states.case import CaseSnapshot
 
 EVENT_FORMAT = 1
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+_escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def _scalar(value: str | int | None) -> str:
+    """JSON of a string, an int or None, exactly as ``_CANONICAL`` writes it."""
+    if value is None:
+        return "null"
+    return _escape(value) if isinstance(value, str) else str(value)
+
+
 GENESIS = "0" * 64
 
 
@@ -46,15 +56,18 @@ class Event:
     # command that caused it (to recognise an idempotent retry).
     recorded_at: datetime | None = None
     command_hash: str | None = None
+    # The payload as canonical JSON (keys sorted), set by `seal`: hashed and stored as is.
+    payload_text: str | None = None
 
-    def canonical(self) -> bytes:
+    def canonical(self, payload_text: str | None = None) -> bytes:
         """The bytes the hash covers: every fact of the event, in a fixed order.
 
         Format 1: a JSON array ``[format, case_id, seq, type, occurred_at,
         actor, from_state, to_state, from_level, to_level, payload (keys
         sorted), command_id, prev_hash]``, compact separators, UTF-8.
         """
-        head = _CANONICAL.encode([
+        payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
+        fields = (
             self.format,
             self.case_id,
             self.seq,
@@ -65,14 +78,10 @@ class Event:
             self.to_state,
             self.from_level,
             self.to_level,
-        ])
-        tail = _CANONICAL.encode([self.command_id, self.prev_hash])
-        return f"{head[:-1]},{self.payload_text},{tail[1:]}".encode()
-
-    @property
-    def payload_text(self) -> str:
-        """The payload as canonical JSON (keys sorted), as hashed and as stored."""
-        return _CANONICAL.encode(self.payload)
+        )
+        head = ",".join(map(_scalar, fields))
+        tail = f"{_scalar(self.command_id)},{_scalar(self.prev_hash)}"
+        return f"[{head},{payload},{tail}]".encode()
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
@@ -85,7 +94,8 @@ def seal(events: list[Event], case_id: int, last_seq: int, last_hash: str) -> st
         event.case_id = case_id
         event.seq = last_seq + offset
         event.prev_hash = head
-        event.hash = head = event.compute_hash()
+        event.payload_text = _CANONICAL.encode(event.payload)
+        event.hash = head = hashlib.sha256(event.canonical(event.payload_text)).hexdigest()
     return head
 
 
@@ -157,8 +167,7 @@ def fold(events: list[Event]) -> CaseSnapshot:
             evolve(snap, event)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(
-                f"event #{event.seq} ({event.type}) cannot be replayed: "
-                f"{type(exc).__name__} {exc}"
+                f"event #{event.seq} ({event.type}) cannot be replayed: {type(exc).__name__} {exc}"
             ) from None
         if event.command_id not in versions:
             versions.add(event.command_id)

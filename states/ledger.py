@@ -58,52 +58,80 @@ class ClockView:
     def explain(self, now: datetime) -> str:
         """How the deadline was computed, in one sentence an auditor can check."""
         kind = "calendar" if self.calendar == "always" else "business"
-        base = (f"target {self.target} ({self.source}) counted in {kind} time of calendar "
-                f"{self.calendar!r} ({self.calendar_key})")
+        base = (
+            f"target {self.target} ({self.source}) counted in {kind} time of calendar "
+            f"{self.calendar!r} ({self.calendar_key})"
+        )
         if self.status == "stopped":
             return f"{base}; stopped, {self.outcome}, after {format_duration(self.consumed)}"
         if self.status == "paused":
-            return (f"{base}; paused: {format_duration(self.consumed)} used, the deadline is "
-                    "set again when the clock resumes")
+            return (
+                f"{base}; paused: {format_duration(self.consumed)} used, the deadline is "
+                "set again when the clock resumes"
+            )
         if self.deadline is None:
             return base
         paused = self.paused_for
         moved = f", moved by {format_duration(paused)} paused" if paused else ""
         left = self.deadline - now
-        due = "overdue by " + format_duration(-left) if left < timedelta(0) else (
-            format_duration(left) + " left in calendar time")
-        return (f"{base}; {format_duration(self.consumed)} used before the current interval; "
-                f"deadline {self.deadline:%Y-%m-%d %H:%M} UTC{moved} ({due})")
+        due = (
+            "overdue by " + format_duration(-left)
+            if left < timedelta(0)
+            else (format_duration(left) + " left in calendar time")
+        )
+        return (
+            f"{base}; {format_duration(self.consumed)} used before the current interval; "
+            f"deadline {self.deadline:%Y-%m-%d %H:%M} UTC{moved} ({due})"
+        )
 
 
-def clock_views(conn: Connection, case: CaseSnapshot, policy: Policy, now: datetime
-                ) -> list[ClockView]:
+def clock_views(
+    conn: Connection, case: CaseSnapshot, policy: Policy, now: datetime
+) -> list[ClockView]:
     """Each clock of `case` (latest generation), with its intervals up to `now`."""
     rows = conn.execute(
-        select(SEGMENT).where(SEGMENT.c.case_id == case.id).order_by(SEGMENT.c.seq,
-                                                                      SEGMENT.c.id)
+        select(SEGMENT).where(SEGMENT.c.case_id == case.id).order_by(SEGMENT.c.seq, SEGMENT.c.id)
     ).all()
     views = []
     for name, state in case.clocks.items():
         intervals = [
-            Interval(r.status, r.started_at, r.ended_at, timedelta(seconds=r.business_seconds),
-                     r.began_because, r.ended_because)
-            for r in rows if r.clock == name and r.generation == state["gen"]
+            Interval(
+                r.status,
+                r.started_at,
+                r.ended_at,
+                timedelta(seconds=r.business_seconds),
+                r.began_because,
+                r.ended_because,
+            )
+            for r in rows
+            if r.clock == name and r.generation == state["gen"]
         ]
         consumed = timedelta(seconds=state["consumed_s"])
         if state["status"] in ("running", "paused"):
             since = datetime.fromisoformat(state["since"])
             business = _business(policy, state["calendar"], since, now)
-            intervals.append(Interval(state["status"], since, None, business,
-                                      state["since_reason"], None))
-        views.append(ClockView(
-            clock=name, generation=state["gen"], status=state["status"],
-            level=state.get("level"), target=state["target"], source=state["source"],
-            calendar=state["calendar"], calendar_key=state.get("calendar_key", ""),
-            consumed=consumed, deadline=_at(state.get("deadline")),
-            warn_at=_at(state.get("warn_at")), warned=state["warned"],
-            breached=state["breached"], outcome=state.get("outcome"), intervals=intervals,
-        ))
+            intervals.append(
+                Interval(state["status"], since, None, business, state["since_reason"], None)
+            )
+        views.append(
+            ClockView(
+                clock=name,
+                generation=state["gen"],
+                status=state["status"],
+                level=state.get("level"),
+                target=state["target"],
+                source=state["source"],
+                calendar=state["calendar"],
+                calendar_key=state.get("calendar_key", ""),
+                consumed=consumed,
+                deadline=_at(state.get("deadline")),
+                warn_at=_at(state.get("warn_at")),
+                warned=state["warned"],
+                breached=state["breached"],
+                outcome=state.get("outcome"),
+                intervals=intervals,
+            )
+        )
     return views
 
 

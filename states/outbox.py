@@ -106,9 +106,16 @@ def _row(notice: NewNotification, now: datetime) -> dict[str, Any]:
     if not notice.recipient.strip():
         raise InvalidInput("recipient", notice.recipient, "an address or a role name")
     return {
-        "case_id": notice.case_id, "kind": notice.kind, "recipient": notice.recipient,
-        "subject": notice.subject, "body": notice.body, "dedupe_key": notice.dedupe_key,
-        "due_at": notice.due_at, "created_at": now, "status": "pending", "attempts": 0,
+        "case_id": notice.case_id,
+        "kind": notice.kind,
+        "recipient": notice.recipient,
+        "subject": notice.subject,
+        "body": notice.body,
+        "dedupe_key": notice.dedupe_key,
+        "due_at": notice.due_at,
+        "created_at": now,
+        "status": "pending",
+        "attempts": 0,
     }
 
 

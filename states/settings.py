@@ -30,9 +30,11 @@ class Settings(BaseSettings):
         default=None, description="SLA/escalation policy TOML replacing the shipped default"
     )
 
-    notify_sink: str = Field(default="file", pattern="^(file|console|smtp)$",
-                             description="where notifications go: file (outbox.jsonl under "
-                             "home), console or smtp")
+    notify_sink: str = Field(
+        default="file",
+        pattern="^(file|console|smtp)$",
+        description="where notifications go: file (outbox.jsonl under home), console or smtp",
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = "tierflow@localhost"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +249,10 @@ class BulkStatements:
         self.update_sql, self._update_codec = self._compile(update, CASE, ("b_id", "b_version"))
         event_columns = [c.name for c in EVENT.columns if c.name != "id"]
         self.insert_sql, self._insert_codec = self._compile(
-            EVENT.insert().values({name: bindparam(name) for name in event_columns}), EVENT, ()
+            EVENT.insert().values({name: bindparam(name) for name in event_columns}),
+            EVENT,
+            (),
+            read_as={"payload": "payload_text"},  # the canonical JSON the hash covered
         )
         self.case_columns = [c.name for c in CASE.columns]
         self._readers = [
@@ -258,6 +261,7 @@ class BulkStatements:
             if (reader := self._processor(CASE.c[name], "result")) is not None
         ]
         self._lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+        self._dict_inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
         quote = dialect.identifier_preparer.quote
         self._select = (
             f"SELECT {', '.join(quote(n) for n in self.case_columns)} "
@@ -274,16 +278,26 @@ class BulkStatements:
             return impl.bind_processor(self.dialect)
         return impl.result_processor(self.dialect, None)
 
-    def _compile(self, stmt: Any, table: Any, extra: tuple[str, ...]) -> tuple[str, Any]:
+    def _compile(
+        self,
+        stmt: Any,
+        table: Any,
+        extra: tuple[str, ...],
+        read_as: dict[str, str] | None = None,
+    ) -> tuple[str, Any]:
+        """Compile `stmt`; rows are read off objects by attribute (`read_as` renames an
+        attribute whose value is already in database form, e.g. serialised JSON)."""
+        read_as = read_as or {}
         compiled = stmt.compile(dialect=self.dialect)
         names = list(compiled.positiontup) if self.positional else list(compiled.binds)
         names = [n for n in names if n not in extra]
         procs = [
             (i, p)
             for i, n in enumerate(names)
-            if (p := self._processor(table.c[n], "bind")) is not None
+            if n not in read_as and (p := self._processor(table.c[n], "bind")) is not None
         ]
-        return compiled.string, (names, attrgetter(*names), procs, extra)
+        getter = attrgetter(*(read_as.get(n, n) for n in names))
+        return compiled.string, (names, getter, procs, extra)
 
     def _rows(self, codec: Any, objects: list[Any], tails: list[tuple[Any, ...]]) -> list[Any]:
         names, getter, procs, extra = codec
@@ -300,6 +314,43 @@ class BulkStatements:
                 else dict(zip([*names, *extra], values, strict=True))
             )
         return rows
+
+    def cancel_timers(self, conn: Connection, keys: Iterable[tuple[int, str]]) -> None:
+        """Cancel the live timers of each (case, clock) in `keys`."""
+        marks = ("?", "?") if self.positional else ("%(c)s", "%(k)s")
+        sql = (
+            f"UPDATE timer SET status = 'cancelled' WHERE case_id = {marks[0]} AND "
+            f"clock = {marks[1]} AND status IN ('pending', 'claimed')"
+        )  # ix_timer_case
+        params = [
+            (case_id, clock) if self.positional else {"c": case_id, "k": clock}
+            for case_id, clock in keys
+        ]
+        if params:
+            conn.exec_driver_sql(sql, params)  # type: ignore[arg-type]
+
+    def insert_rows(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert dict rows (all with the same keys) into `table` with one executemany."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        key = (table.name, columns)
+        if key not in self._dict_inserts:
+            sql, (names, _, procs, _) = self._compile(
+                table.insert().values({name: bindparam(name) for name in columns}), table, ()
+            )
+            self._dict_inserts[key] = (sql, names, itemgetter(*names), procs)
+        sql, names, getter, procs = self._dict_inserts[key]
+        params: list[Any] = []
+        for row in rows:
+            values = list(getter(row))
+            for i, proc in procs:
+                if values[i] is not None:
+                    values[i] = proc(values[i])
+            params.append(
+                tuple(values) if self.positional else dict(zip(names, values, strict=True))
+            )
+        conn.exec_driver_sql(sql, params)  # type: ignore[arg-type]
 
     def insert_events(self, conn: Connection, events: list[Event]) -> None:
         rows = self._rows(self._insert_codec, events, [()] * len(events))

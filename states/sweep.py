@@ -24,8 +24,11 @@ from states.timers import claim_due
 class SweepReport:
     claimed: int = 0
     fired: int = 0  # timers that wrote events (their clock was still armed)
-    stale: int = 0  # claimed and ours, but their clock had moved on: no effect
-    lost: int = 0  # claimed, then taken over by another sweeper after the lease
+    stale: int = 0  # fired, but their clock had moved on: no effect
+    lost: int = 0  # claimed, but no longer ours when firing: taken over after the lease,
+    # cancelled by a transition that stopped the clock, or fired by another sweeper
+    # along with its breach
+    adopted: int = 0  # warnings of other sweepers fired here along with their breach
     events: int = 0
     notifications: int = 0
     batches: int = 0
@@ -61,8 +64,9 @@ def sweep(
         report.batches += 1
         report.claimed += len(timers)
         report.fired += fired.effective
-        report.stale += fired.owned - fired.effective
+        report.stale += fired.owned + fired.adopted - fired.effective
         report.lost += len(timers) - fired.owned
+        report.adopted += fired.adopted
         report.events += fired.events
         report.notifications += fired.notifications
     return report

@@ -175,13 +175,25 @@ class Timer(SQLModel, table=True):
         UniqueConstraint("case_id", "clock", "kind", "generation", name="uq_timer_generation"),
         # Partial indexes: only live timers are indexed, so a claim or a cancel
         # removes a row from the index instead of moving it inside the index.
-        Index("ix_timer_due", "due_at", sqlite_where=text("status = 'pending'"),
-              postgresql_where=text("status = 'pending'")),
-        Index("ix_timer_claimed", "claimed_at", sqlite_where=text("status = 'claimed'"),
-              postgresql_where=text("status = 'claimed'")),
-        Index("ix_timer_case", "case_id", "clock",
-              sqlite_where=text("status IN ('pending', 'claimed')"),
-              postgresql_where=text("status IN ('pending', 'claimed')")),
+        Index(
+            "ix_timer_due",
+            "due_at",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_timer_claimed",
+            "claimed_at",
+            sqlite_where=text("status = 'claimed'"),
+            postgresql_where=text("status = 'claimed'"),
+        ),
+        Index(
+            "ix_timer_case",
+            "case_id",
+            "clock",
+            sqlite_where=text("status IN ('pending', 'claimed')"),
+            postgresql_where=text("status IN ('pending', 'claimed')"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, and_, select, text, update
 
 from states.clocks import timers_for
 from states.decide import DueTimer
 from states.events import Event, apply_change
-from states.store import write_transaction
+from states.store import BulkStatements, write_transaction
 from states.tables import ClockSegment, Timer
 
 TIMER = Timer.__table__
@@ -53,38 +53,33 @@ class TimerWrites:
                 self.cancel.add(key)  # type: ignore[arg-type]
                 self.arm[key] = []  # type: ignore[index]
             for kind, due_at in timers_for(change, state):
-                self.arm.setdefault(key, []).append({  # type: ignore[arg-type]
-                    "case_id": event.case_id, "clock": change["clock"], "kind": kind,
-                    "generation": event.seq, "due_at": datetime.fromisoformat(due_at),
-                    "status": "pending", "created_at": now,
-                })
+                self.arm.setdefault(key, []).append(
+                    {  # type: ignore[arg-type]
+                        "case_id": event.case_id,
+                        "clock": change["clock"],
+                        "kind": kind,
+                        "generation": event.seq,
+                        "due_at": datetime.fromisoformat(due_at),
+                        "status": "pending",
+                        "created_at": now,
+                    }
+                )
             segment = change.get("segment")
             if segment:
-                self.segments.append({
-                    **segment, "case_id": event.case_id, "seq": event.seq,
-                    "started_at": datetime.fromisoformat(segment["started_at"]),
-                    "ended_at": datetime.fromisoformat(segment["ended_at"]),
-                })
+                self.segments.append(
+                    {
+                        **segment,
+                        "case_id": event.case_id,
+                        "seq": event.seq,
+                        "started_at": datetime.fromisoformat(segment["started_at"]),
+                        "ended_at": datetime.fromisoformat(segment["ended_at"]),
+                    }
+                )
 
-    def write(self, conn: Connection) -> None:
-        if self.cancel:
-            conn.execute(_CANCEL, [{"c": case_id, "k": clock} for case_id, clock in self.cancel])
-        rows = [row for rows in self.arm.values() for row in rows]
-        if rows:
-            conn.execute(TIMER.insert(), rows)
-        if self.segments:
-            conn.execute(SEGMENT.insert(), self.segments)
-
-
-_CANCEL = (
-    update(TIMER)
-    .where(
-        TIMER.c.case_id == bindparam("c"),
-        TIMER.c.clock == bindparam("k"),
-        text("status IN ('pending', 'claimed')"),  # matches the partial index ix_timer_case
-    )
-    .values(status="cancelled")
-)
+    def write(self, conn: Connection, bulk: BulkStatements) -> None:
+        bulk.cancel_timers(conn, sorted(self.cancel))
+        bulk.insert_rows(conn, TIMER, [row for rows in self.arm.values() for row in rows])
+        bulk.insert_rows(conn, SEGMENT, self.segments)
 
 
 def claim_due(
@@ -165,3 +160,43 @@ def mark_fired(conn: Connection, timer_ids: list[int], worker: str, now: datetim
             ).scalars()
         )
     return owned
+
+
+def adopt_warnings(
+    conn: Connection, breaches: list[DueTimer], worker: str, now: datetime
+) -> list[DueTimer]:
+    """The due warnings of the clocks whose breach is being fired, taken over and fired too.
+
+    Two sweepers may split a clock's warning and breach between them; the one
+    firing the breach takes the warning along (whoever claimed it), so the
+    history always shows the warning first and each timer still fires once:
+    the other sweeper's ``mark_fired`` then finds the warning already fired.
+    """
+    adopted: list[DueTimer] = []
+    for timer in breaches:
+        if timer.kind != "breach":
+            continue
+        adopted.extend(
+            DueTimer(*row)
+            for row in conn.execute(
+                update(TIMER)
+                .where(
+                    TIMER.c.case_id == timer.case_id,
+                    TIMER.c.clock == timer.clock,
+                    TIMER.c.generation == timer.generation,
+                    TIMER.c.kind == "warning",
+                    TIMER.c.due_at <= now,
+                    text("status IN ('pending', 'claimed')"),
+                )
+                .values(status="fired", fired_at=now, claimed_by=worker, claimed_at=now)
+                .returning(
+                    TIMER.c.id,
+                    TIMER.c.case_id,
+                    TIMER.c.clock,
+                    TIMER.c.kind,
+                    TIMER.c.generation,
+                    TIMER.c.due_at,
+                )
+            )
+        )
+    return adopted

@@ -72,8 +72,11 @@ class World:
 
     def notifications(self, case_id: int) -> list[tuple[str, str]]:
         with read_connection(self.db) as conn:
-            rows = conn.execute(select(NOTIFICATION.c.kind, NOTIFICATION.c.recipient).where(
-                NOTIFICATION.c.case_id == case_id).order_by(NOTIFICATION.c.id))
+            rows = conn.execute(
+                select(NOTIFICATION.c.kind, NOTIFICATION.c.recipient)
+                .where(NOTIFICATION.c.case_id == case_id)
+                .order_by(NOTIFICATION.c.id)
+            )
             return [tuple(row) for row in rows]
 
 
@@ -90,6 +93,7 @@ def escalated(world: World, **fields) -> int:
 
 
 # --- deadlines in business time ------------------------------------------------------
+
 
 def test_first_response_deadline_skips_the_weekend(world):
     case_id = world.at(local(2026, 11, 6, 16)).open(priority="high")  # Friday 16:00, PT4H
@@ -139,6 +143,7 @@ def test_vip_customers_get_their_tier_targets(world):
 
 # --- the clocks stop and start -----------------------------------------------------
 
+
 def test_waiting_on_the_customer_moves_the_deadline_by_exactly_the_paused_business_time(world):
     """Scenario 5: two days waiting for a receipt; the ledger shows both intervals."""
     case_id = world.open()
@@ -152,11 +157,16 @@ def test_waiting_on_the_customer_moves_the_deadline_by_exactly_the_paused_busine
     assert calendar.elapsed(before, after) == timedelta(hours=16)  # two business days
     with read_connection(world.db) as conn:
         case = get_case(conn, case_id)[0]
-        view = next(v for v in clock_views(conn, case, world.engine.policy, world.now)
-                    if v.clock == "resolution")
+        view = next(
+            v
+            for v in clock_views(conn, case, world.engine.policy, world.now)
+            if v.clock == "resolution"
+        )
     assert [(i.status, i.business) for i in view.intervals] == [
-        ("running", timedelta(hours=1)), ("paused", timedelta(hours=16)),
-        ("running", timedelta(0))]
+        ("running", timedelta(hours=1)),
+        ("paused", timedelta(hours=16)),
+        ("running", timedelta(0)),
+    ]
     assert view.paused_for == timedelta(hours=16)
     assert "moved by 16h 00m paused" in view.explain(world.now)
 
@@ -168,8 +178,11 @@ def test_a_pause_across_the_night_counts_only_business_hours(world):
     world.at(local(2026, 11, 3, 10)).act(case_id, "customer_replied")
     with read_connection(world.db) as conn:
         case = get_case(conn, case_id)[0]
-        view = next(v for v in clock_views(conn, case, world.engine.policy, world.now)
-                    if v.clock == "resolution")
+        view = next(
+            v
+            for v in clock_views(conn, case, world.engine.policy, world.now)
+            if v.clock == "resolution"
+        )
     assert view.paused_for == timedelta(hours=2)
     assert view.consumed == timedelta(hours=6)  # 10:00-16:00 on Monday
 
@@ -213,6 +226,7 @@ def test_resolution_clock_continues_on_reopen_when_the_policy_says_so(tmp_path, 
 
 
 # --- escalation points -----------------------------------------------------------------
+
 
 def test_legal_risk_phrase_at_intake_goes_straight_to_manager_recording_the_phrase(world):
     """Scenario 2."""
@@ -263,16 +277,18 @@ def test_amount_above_authority_is_flagged_at_intake_and_cited_when_escalating(w
     assert (case.state, case.flags) == ("open", ["authority"])
     assert events[1].payload["evidence"] == "EUR 800.00 > EUR 200.00 (first_level)"
     world.act(case_id, "assign", assignee="ana")
-    world.act(case_id, "escalate", point="authority", reason="refund above authority",
-              notice=NOTICE)
+    world.act(
+        case_id, "escalate", point="authority", reason="refund above authority", notice=NOTICE
+    )
     assert world.clock(case_id, "acknowledge")["target"] == "PT4H"
 
 
 def test_legal_words_in_a_later_message_escalate_on_update(world):
     case_id = world.open()
     world.act(case_id, "assign", assignee="ana")
-    result = world.engine.apply(Update(case_id=case_id, actor="ana",
-                                       message="My lawyer will contact you."))
+    result = world.engine.apply(
+        Update(case_id=case_id, actor="ana", message="My lawyer will contact you.")
+    )
     assert (result.state, result.level) == ("escalated", "manager")
     assert [t for t, _ in world.events(case_id)][-3:] == ["updated", "flagged", "escalate"]
 
@@ -288,6 +304,7 @@ def test_an_update_raising_the_amount_flags_authority_once(world):
 
 # --- timers: warnings, breaches, the ladder --------------------------------------------
 
+
 def test_warning_fires_at_80_percent_then_the_breach(world):
     case_id = world.open(priority="high")  # PT4H from Monday 10:00: warning 13:12, breach 14:00
     report = world.sweep(local(2026, 11, 2, 13, 30))
@@ -297,7 +314,10 @@ def test_warning_fires_at_80_percent_then_the_breach(world):
     _, events = world.case(case_id)
     breach = events[-1]
     assert (breach.type, breach.payload["clock"], breach.payload["action"]) == (
-        "sla_breached", "first_response", "notify")
+        "sla_breached",
+        "first_response",
+        "notify",
+    )
     assert world.clock(case_id, "first_response")["breached"] is True
     assert ("sla_breach", "support-team-lead") in world.notifications(case_id)
 
@@ -324,9 +344,15 @@ def test_missed_acknowledgements_climb_the_ladder_to_the_board_and_then_notify_t
     assert case.level == "board"
     misses = [e for e in events if e.type == "sla_breached"]
     assert [(e.payload["level"], e.payload["action"]) for e in misses] == [
-        ("L2", "escalate"), ("manager", "escalate"), ("board", "notify")]
+        ("L2", "escalate"),
+        ("manager", "escalate"),
+        ("board", "notify"),
+    ]
     assert [e.payload.get("point") for e in events if e.type == "escalate"] == [
-        None, "breach", "breach"]
+        None,
+        "breach",
+        "breach",
+    ]
     notified = world.notifications(case_id)
     assert ("ack_missed", "maria.manager") in notified
     assert ("ack_missed", "group-managing-director") in notified
@@ -340,8 +366,9 @@ def test_an_escalation_open_30_days_warns_at_80_percent_then_moves_up(world):
     assert world.events(case_id)[-1] == ("sla_warning", "L2")
     world.sweep(local(2026, 12, 2, 10, 1))
     case, events = world.case(case_id)
-    breach = next(e for e in events
-                  if e.type == "sla_breached" and e.payload["clock"] == "escalation")
+    breach = next(
+        e for e in events if e.type == "sla_breached" and e.payload["clock"] == "escalation"
+    )
     assert (breach.payload["action"], case.level) == ("escalate", "manager")
     assert ("sla_breach", "maria.manager") in world.notifications(case_id)
 
