@@ -79,7 +79,7 @@ class Decider:
             "opened", now, command.actor, None, process.initial, None, None, payload, seq=1
         )
         snap = new_snapshot(opened)
-        opened.payload["clocks"] = self.clocks.changes(snap, opened, 1, now)
+        _attach(opened, self.clocks.changes(snap, opened, 1, now))
         snap = new_snapshot(opened)
         decision = Decision([opened])
         texts = {"subject": command.subject, "description": command.description}
@@ -234,7 +234,7 @@ class Decider:
             _payload(command),
             seq=seq,
         )
-        event.payload["clocks"] = self.clocks.changes(case, event, seq, now)
+        _attach(event, self.clocks.changes(case, event, seq, now))
         decision.events.append(event)
         if scratch:
             evolve(case, event)
@@ -297,7 +297,6 @@ class Decider:
             payload,
             seq=snap.last_seq + 1,
         )
-        event.payload["clocks"] = []
         decision.events.append(event)
         evolve(snap, event)
 
@@ -388,6 +387,12 @@ class Decider:
                     dedupe_key=f"timer:{timer.id}:{recipient}",
                 )
             )
+
+
+def _attach(event: Event, changes: list[dict[str, Any]]) -> None:
+    """Clock changes travel in the event's payload (only when there are some)."""
+    if changes:
+        event.payload["clocks"] = changes
 
 
 def _escalation_target(case: CaseSnapshot, command: Act, machine: ProcessMachine) -> str | None:

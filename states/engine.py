@@ -16,7 +16,7 @@ transaction. Guarantees callers rely on:
 
 from __future__ import annotations
 
-import secrets
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -41,7 +41,7 @@ from states.errors import (
 )
 from states.events import GENESIS, Event, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
-from states.outbox import NewNotification, enqueue_many
+from states.outbox import NOTIFICATION, NewNotification, enqueue_many, notification_row
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
 from states.store import (
@@ -257,7 +257,7 @@ class Engine:
     ) -> None:
         """Seal `decision`'s events onto `snap`'s chain, fold them in, queue their writes."""
         events = decision.events
-        command_id = secrets.token_hex(16)
+        command_id = os.urandom(16).hex()
         for event in events:
             event.command_id = command_id
             event.command_hash = command_hash
@@ -350,7 +350,12 @@ class Engine:
             raise _Retry()
         work.timers.write(conn, self._bulk)
         if work.notifications:
-            enqueue_many(conn, work.notifications, now=recorded_at)
+            # notices without a dedupe key cannot conflict: the plain bulk insert will do
+            plain = [n for n in work.notifications if n.dedupe_key is None]
+            self._bulk.insert_rows(conn, NOTIFICATION,
+                                   [notification_row(n, recorded_at) for n in plain])
+            enqueue_many(conn, [n for n in work.notifications if n.dedupe_key is not None],
+                         now=recorded_at)
 
     def _earlier_results(self, conn: Connection, commands: Sequence[Command]) -> dict[str, Result]:
         """Results of commands whose idempotency key was already applied (and stored)."""

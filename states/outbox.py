@@ -100,7 +100,8 @@ class NewNotification:
     due_at: datetime | None = None
 
 
-def _row(notice: NewNotification, now: datetime) -> dict[str, Any]:
+def notification_row(notice: NewNotification, now: datetime) -> dict[str, Any]:
+    """The table row for `notice`, validated (kind and recipient)."""
     if notice.kind not in KINDS:
         raise InvalidInput("kind", notice.kind, "one of " + ", ".join(KINDS))
     if not notice.recipient.strip():
@@ -138,13 +139,15 @@ def enqueue(
     due_at: datetime | None = None,
 ) -> int | None:
     """Add a notice in the caller's transaction; None if ``dedupe_key`` was already used."""
-    row = _row(NewNotification(case_id, kind, recipient, subject, body, dedupe_key, due_at), now)
+    row = notification_row(
+        NewNotification(case_id, kind, recipient, subject, body, dedupe_key, due_at), now
+    )
     return conn.execute(_insert(conn).values(row)).scalar_one_or_none()
 
 
 def enqueue_many(conn: Connection, rows: Iterable[NewNotification], *, now: datetime) -> int:
     """Add many notices in one statement; returns how many were new (not deduplicated)."""
-    values = [_row(notice, now) for notice in rows]
+    values = [notification_row(notice, now) for notice in rows]
     if not values:
         return 0
     return len(conn.execute(_insert(conn), values).all())
