@@ -166,6 +166,8 @@ class ClockPlanner:
                 state.update(status="paused", deadline=None, warn_at=None, armed_seq=None)
             else:
                 self._arm(state, now, seq)
+            # unset fields are left out: the state is stored on every case update
+            state = {key: value for key, value in state.items() if value is not None}
             out.append({"clock": name, "op": "start", "state": state})
         return out
 
@@ -175,7 +177,7 @@ class ClockPlanner:
         target = timedelta(seconds=state["target_s"])
         consumed = timedelta(seconds=state["consumed_s"])
         state["deadline"] = iso(calendar.add(now, max(target - consumed, timedelta(0))))
-        warn_after = target * state["warning_at"] if state["warning_at"] else None
+        warn_after = target * state["warning_at"] if state.get("warning_at") else None
         if warn_after is not None and not state["warned"] and warn_after > consumed:
             state["warn_at"] = iso(calendar.add(now, warn_after - consumed))
         else:

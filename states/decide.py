@@ -141,7 +141,7 @@ class Decider:
             or state.get("armed_seq") != timer.generation
         ):
             return decision
-        snap = case.copy()
+        snap = case  # read only; an escalation below works on a scratch copy
         if timer.kind == "warning":
             if not state["warned"]:
                 self._sla_event(decision, snap, timer, state, "sla_warning", "warn", now, {})
@@ -151,7 +151,7 @@ class Decider:
                     timer,
                     "sla_warning",
                     self._recipients(state.get("level") or snap.level, snap),
-                    f"SLA warning: case {snap.id} {timer.clock} due {state['deadline']}",
+                    f"SLA warning: case {snap.id} {timer.clock} due {state.get('deadline')}",
                 )
             return decision
         if state["breached"]:
@@ -333,7 +333,7 @@ class Decider:
             "timer_id": timer.id,
             "timer": timer.kind,
             "due_at": timer.due_at.isoformat(timespec="seconds"),
-            "deadline": state["deadline"],
+            "deadline": state.get("deadline"),
             "target": state["target"],
             "source": state["source"],
             "calendar": state["calendar"],

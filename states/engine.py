@@ -41,7 +41,7 @@ from states.errors import (
 )
 from states.events import GENESIS, Event, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
-from states.outbox import NOTIFICATION, NewNotification, enqueue_many, notification_row
+from states.outbox import NOTIFICATION, NewNotification, notification_row
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
 from states.store import (
@@ -291,7 +291,9 @@ class Engine:
         work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
         owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
         mine = [timer for timer in timers if timer.id in owned]
-        adopted = adopt_warnings(conn, mine, worker, now)
+        unwarned = [timer for timer in mine if timer.kind == "breach"
+                    and _unwarned(work.snapshots.get(timer.case_id), timer)]
+        adopted = adopt_warnings(conn, unwarned, worker, now) if unwarned else []
         mine = sorted([*mine, *adopted], key=lambda timer: (timer.due_at, timer.id))
         report = FireReport(owned=len(owned), adopted=len(adopted))
         for timer in mine:
@@ -350,12 +352,8 @@ class Engine:
             raise _Retry()
         work.timers.write(conn, self._bulk)
         if work.notifications:
-            # notices without a dedupe key cannot conflict: the plain bulk insert will do
-            plain = [n for n in work.notifications if n.dedupe_key is None]
-            self._bulk.insert_rows(conn, NOTIFICATION,
-                                   [notification_row(n, recorded_at) for n in plain])
-            enqueue_many(conn, [n for n in work.notifications if n.dedupe_key is not None],
-                         now=recorded_at)
+            rows = [notification_row(notice, recorded_at) for notice in work.notifications]
+            self._bulk.insert_rows(conn, NOTIFICATION, rows, unless_exists="dedupe_key")
 
     def _earlier_results(self, conn: Connection, commands: Sequence[Command]) -> dict[str, Result]:
         """Results of commands whose idempotency key was already applied (and stored)."""
@@ -407,6 +405,12 @@ class Engine:
             now,
             table=PolicyVersion.__table__,
         )
+
+
+def _unwarned(snap: CaseSnapshot | None, timer: DueTimer) -> bool:
+    """Whether the clock of breach `timer` may still have a warning waiting to fire."""
+    state = snap.clocks.get(timer.clock) if snap is not None else None
+    return bool(state and state.get("warn_at") and not state.get("warned"))
 
 
 def _columns(snap: CaseSnapshot) -> dict[str, Any]:

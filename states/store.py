@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, bindparam, create_engine, event, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -261,7 +263,7 @@ class BulkStatements:
             if (reader := self._processor(CASE.c[name], "result")) is not None
         ]
         self._lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
-        self._dict_inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._dict_inserts: dict[tuple[str, tuple[str, ...], str | None], Any] = {}
         quote = dialect.identifier_preparer.quote
         self._select = (
             f"SELECT {', '.join(quote(n) for n in self.case_columns)} "
@@ -329,15 +331,30 @@ class BulkStatements:
         if params:
             conn.exec_driver_sql(sql, params)  # type: ignore[arg-type]
 
-    def insert_rows(self, conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-        """Insert dict rows (all with the same keys) into `table` with one executemany."""
+    def insert_rows(
+        self,
+        conn: Connection,
+        table: Any,
+        rows: list[dict[str, Any]],
+        unless_exists: str | None = None,
+    ) -> None:
+        """Insert dict rows (all with the same keys) into `table` with one executemany;
+        with `unless_exists` (a unique column), rows whose value is taken are skipped."""
         if not rows:
             return
         columns = tuple(rows[0])
-        key = (table.name, columns)
+        key = (table.name, columns, unless_exists)
         if key not in self._dict_inserts:
+            stmt = table.insert()
+            if unless_exists is not None:
+                dialect_insert = (
+                    postgresql_insert if self.dialect.name == "postgresql" else sqlite_insert
+                )
+                stmt = dialect_insert(table).on_conflict_do_nothing(
+                    index_elements=[unless_exists]
+                )
             sql, (names, _, procs, _) = self._compile(
-                table.insert().values({name: bindparam(name) for name in columns}), table, ()
+                stmt.values({name: bindparam(name) for name in columns}), table, ()
             )
             self._dict_inserts[key] = (sql, names, itemgetter(*names), procs)
         sql, names, getter, procs = self._dict_inserts[key]
