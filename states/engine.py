@@ -97,6 +97,13 @@ class _Work:
 
     snapshots: dict[int, CaseSnapshot] = field(default_factory=dict)
     read_version: dict[int, int] = field(default_factory=dict)
+    read_keys: dict[int, tuple[str, str | None, str | None]] = field(default_factory=dict)
+
+    def remember_read(self) -> None:
+        """Note each loaded case's version and indexed columns, as read."""
+        for case_id, snap in self.snapshots.items():
+            self.read_version[case_id] = snap.version
+            self.read_keys[case_id] = (snap.state, snap.level, snap.assignee)
     events: list[Event] = field(default_factory=list)
     notifications: list[NewNotification] = field(default_factory=list)
     timers: TimerWrites = field(default_factory=TimerWrites)
@@ -204,7 +211,7 @@ class Engine:
             conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}
         )
         earlier = self._earlier_results(conn, commands)  # after the case locks, see _load
-        work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
+        work.remember_read()
         results: list[Result] = []
         seen_keys: dict[str, Result] = {}
         for index, (command, now) in enumerate(items):
@@ -288,7 +295,7 @@ class Engine:
         # takes its locks in, so two sweepers (or a sweeper and a command) on the
         # same case wait for each other instead of deadlocking on PostgreSQL.
         work.snapshots = self._load(conn, {timer.case_id for timer in timers})
-        work.read_version = {cid: snap.version for cid, snap in work.snapshots.items()}
+        work.remember_read()
         owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
         mine = [timer for timer in timers if timer.id in owned]
         unwarned = [timer for timer in mine if timer.kind == "breach"
@@ -348,7 +355,9 @@ class Engine:
         if not touched:
             return
         versions = [work.read_version[snap.id] for snap in touched]  # type: ignore[index]
-        if self._bulk.update_cases(conn, touched, versions) != len(touched):
+        unchanged = [work.read_keys.get(snap.id) == (snap.state, snap.level, snap.assignee)  # type: ignore[arg-type]
+                     for snap in touched]
+        if self._bulk.update_cases(conn, touched, versions, unchanged) != len(touched):
             raise _Retry()
         work.timers.write(conn, self._bulk)
         if work.notifications:

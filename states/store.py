@@ -37,6 +37,7 @@ from states.tables import (
 )
 
 CASE = Case.__table__
+INDEXED = ("state", "level", "assignee")  # case columns under an index that may change
 EVENT = CaseEvent.__table__
 _WRITE = "tierflow_write"
 
@@ -249,6 +250,14 @@ class BulkStatements:
             .values({name: bindparam(name) for name in update_columns})
         )
         self.update_sql, self._update_codec = self._compile(update, CASE, ("b_id", "b_version"))
+        # SQLite rewrites the index entries of every column an UPDATE sets, changed or
+        # not: a case whose indexed columns did not move is written without them.
+        light = (
+            CASE.update()
+            .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
+            .values({name: bindparam(name) for name in update_columns if name not in INDEXED})
+        )
+        self.light_sql, self._light_codec = self._compile(light, CASE, ("b_id", "b_version"))
         event_columns = [c.name for c in EVENT.columns if c.name != "id"]
         self.insert_sql, self._insert_codec = self._compile(
             EVENT.insert().values({name: bindparam(name) for name in event_columns}),
@@ -374,14 +383,32 @@ class BulkStatements:
         conn.exec_driver_sql(self.insert_sql, rows)  # type: ignore[arg-type]
 
     def update_cases(
-        self, conn: Connection, snaps: list[CaseSnapshot], read_versions: list[int]
+        self,
+        conn: Connection,
+        snaps: list[CaseSnapshot],
+        read_versions: list[int],
+        indexed_unchanged: list[bool] | None = None,
     ) -> int:
-        """Optimistic update of `snaps`; returns how many rows still had the version read."""
-        tails = [(snap.id, version) for snap, version in zip(snaps, read_versions, strict=True)]
-        rows = self._rows(self._update_codec, snaps, tails)
-        if self.dialect.supports_sane_multi_rowcount:
-            return conn.exec_driver_sql(self.update_sql, rows).rowcount  # type: ignore[arg-type]
-        return sum(conn.exec_driver_sql(self.update_sql, row).rowcount for row in rows)
+        """Optimistic update of `snaps`; returns how many rows still had the version read.
+
+        `indexed_unchanged[i]` says the i-th case's indexed columns (state, level,
+        assignee) are as read, so the update may leave them out.
+        """
+        flags = indexed_unchanged or [False] * len(snaps)
+        updated = 0
+        for light, sql, codec in ((False, self.update_sql, self._update_codec),
+                                  (True, self.light_sql, self._light_codec)):
+            chosen = [(snap, version) for snap, version, flag
+                      in zip(snaps, read_versions, flags, strict=True) if flag == light]
+            if not chosen:
+                continue
+            rows = self._rows(codec, [snap for snap, _ in chosen],
+                              [(snap.id, version) for snap, version in chosen])
+            if self.dialect.supports_sane_multi_rowcount:
+                updated += conn.exec_driver_sql(sql, rows).rowcount  # type: ignore[arg-type]
+            else:
+                updated += sum(conn.exec_driver_sql(sql, row).rowcount for row in rows)
+        return updated
 
     def _in(self, ids: list[int]) -> tuple[str, Any]:
         if self.positional:
