@@ -200,28 +200,36 @@ def main() -> None:
     parser.add_argument("--transitions", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--config", choices=("process", "sla", "both"), default="both")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per configuration; the median ratio is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per configuration; the median ratio is reported"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     configs = ("process", "sla") if args.config == "both" else (args.config,)
     results = [
-        summarise(config, [measure(config, args.transitions, args.batch)
-                           for _ in range(args.repeat)], args.transitions)
+        summarise(
+            config,
+            [measure(config, args.transitions, args.batch) for _ in range(args.repeat)],
+            args.transitions,
+        )
         for config in configs
     ]
     machine = f"{platform.node()} {platform.machine()} python {platform.python_version()}"
     if args.json:
         print(json.dumps({"machine": machine, "results": results}))
         return
-    print(f"{args.transitions:,} transitions, batches of {args.batch:,}, SQLite WAL, "
-          f"median of {args.repeat} runs ({machine})")
+    print(
+        f"{args.transitions:,} transitions, batches of {args.batch:,}, SQLite WAL, "
+        f"median of {args.repeat} runs ({machine})"
+    )
     for r in results:
         label = {"process": "process only", "sla": "with SLA policy"}[str(r["config"])]
-        print(f"{label:16}: engine {r['engine_per_s']:>8,}/s ({r['engine_s']} s)  "
-              f"raw sqlite3 floor {r['floor_per_s']:>8,}/s ({r['floor_s']} s)  "
-              f"ratio {r['ratio']:.3f} (runs: {', '.join(map(str, r['ratios']))})"
-              + ("  target >= 0.5" if r["config"] == "process" else ""))
+        print(
+            f"{label:16}: engine {r['engine_per_s']:>8,}/s ({r['engine_s']} s)  "
+            f"raw sqlite3 floor {r['floor_per_s']:>8,}/s ({r['floor_s']} s)  "
+            f"ratio {r['ratio']:.3f} (runs: {', '.join(map(str, r['ratios']))})"
+            + ("  target >= 0.5" if r["config"] == "process" else "")
+        )
 
 
 if __name__ == "__main__":

@@ -115,8 +115,9 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=5000)
     parser.add_argument("--pending", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="sweeps of fresh copies; the median is reported")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="sweeps of fresh copies; the median is reported"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,17 +138,25 @@ def main() -> None:
             db.dispose()
             path.unlink()
             copy.unlink()
-            runs.append((report.claim_seconds + report.fire_seconds, report, empty, base_s,
-                         base_claimed))
+            runs.append(
+                (report.claim_seconds + report.fire_seconds, report, empty, base_s, base_claimed)
+            )
     runs.sort(key=lambda run: run[0])
     whole, report, empty, base_s, base_claimed = runs[len(runs) // 2]
     figures = {
-        "pending": args.pending, "due": due, "claimed": report.claimed, "fired": report.fired,
-        "events": report.events, "notifications": report.notifications,
-        "batches": report.batches, "claim_s": round(report.claim_seconds, 4),
-        "sweep_s": round(whole, 3), "sweep_runs_s": [round(run[0], 3) for run in runs],
+        "pending": args.pending,
+        "due": due,
+        "claimed": report.claimed,
+        "fired": report.fired,
+        "events": report.events,
+        "notifications": report.notifications,
+        "batches": report.batches,
+        "claim_s": round(report.claim_seconds, 4),
+        "sweep_s": round(whole, 3),
+        "sweep_runs_s": [round(run[0], 3) for run in runs],
         "empty_sweep_s": round(empty.claim_seconds, 4),
-        "baseline_claim_s": round(base_s, 4), "baseline_claimed": base_claimed,
+        "baseline_claim_s": round(base_s, 4),
+        "baseline_claimed": base_claimed,
         "claim_ratio": round(report.claim_seconds / base_s, 2) if base_s else None,
         "setup_s": round(setup_s, 1),
         "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",

@@ -25,7 +25,7 @@ from flows.runtime import Runtime
 from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
 from states.case import PRIORITIES
-from states.commands import Act, OpenCase, Update
+from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import TierflowError
 from states.ledger import clock_views
 from states.outbox import deliver_pending
@@ -60,6 +60,14 @@ def runtime() -> Runtime:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ExpectedVersionOpt = Annotated[
+    int | None,
+    typer.Option("--expected-version", help="Refuse if the case is no longer at this version."),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--idempotency-key", help="Applying the same key twice acts once."),
+]
 
 
 @app.callback()
@@ -162,17 +170,12 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     "satisfaction": (int | None, typer.Option(help="Customer satisfaction 1-5.")),
     "comment": (str | None, typer.Option(help="Customer's comment.")),
 }
-_TRIGGER_OPTIONS: dict[str, tuple[str, ...]] = {
-    "assign": ("assignee", "team"),
-    "escalate": ("reason", "point", "notice", "to_level"),
-    "acknowledge": ("assignee", "note"),
-    "de_escalate": ("note",),
-    "resolve": ("note",),
-    "follow_up": ("satisfaction", "comment"),
-    "reopen": ("note",),
-    "wait_on_customer": ("note",),
-    "customer_replied": ("note",),
+# The CLI offers what each trigger reads, except `evidence` (recorded by escalation points).
+_TRIGGER_OPTIONS = {
+    trigger: tuple(name for name in fields if name != "evidence")
+    for trigger, fields in TRIGGER_FIELDS.items()
 }
+_TRIGGER_OPTIONS["escalate"] += ("to_level",)
 _TRIGGER_HELP = {
     "assign": "An agent takes the case (open → first_level).",
     "escalate": "Move the case one level up the ladder (or --to-level), telling the customer.",
@@ -227,26 +230,8 @@ def _trigger_command(trigger: str) -> Callable[..., None]:
             default=getpass.getuser(),
             annotation=Annotated[str, typer.Option(help="Who acts.")],
         ),
-        P(
-            "expected_version",
-            P.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[
-                int | None,
-                typer.Option(
-                    "--expected-version", help="Refuse if the case is no longer at this version."
-                ),
-            ],
-        ),
-        P(
-            "idempotency_key",
-            P.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[
-                str | None,
-                typer.Option("--idempotency-key", help="Applying the same key twice acts once."),
-            ],
-        ),
+        P("expected_version", P.KEYWORD_ONLY, default=None, annotation=ExpectedVersionOpt),
+        P("idempotency_key", P.KEYWORD_ONLY, default=None, annotation=KeyOpt),
         P("as_json", P.KEYWORD_ONLY, default=False, annotation=JsonOpt),
     ]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -300,12 +285,8 @@ def update_case(
     priority: Annotated[str | None, typer.Option(help="low, normal, high or urgent.")] = None,
     tier: Annotated[str | None, typer.Option(help="standard, premium or vip.")] = None,
     actor: Annotated[str, typer.Option(help="Who records it.")] = getpass.getuser(),
-    expected_version: Annotated[
-        int | None, typer.Option("--expected-version", help="Refuse if the case moved on.")
-    ] = None,
-    idempotency_key: Annotated[
-        str | None, typer.Option("--idempotency-key", help="Applying the same key twice acts once.")
-    ] = None,
+    expected_version: ExpectedVersionOpt = None,
+    idempotency_key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record new facts (a customer message, amount, priority); escalation points re-run."""

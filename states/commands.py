@@ -124,6 +124,19 @@ class Update:
 
 Command = OpenCase | Act | Update
 
+#: The fields of :class:`Act` each trigger reads (and records in its event).
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {
+    "assign": ("assignee", "team"),
+    "escalate": ("reason", "point", "evidence", "notice"),
+    "acknowledge": ("assignee", "note"),
+    "de_escalate": ("note",),
+    "resolve": ("note",),
+    "follow_up": ("satisfaction", "comment"),
+    "reopen": ("note",),
+    "wait_on_customer": ("note",),
+    "customer_replied": ("note",),
+}
+
 
 def fingerprint(command: Command) -> str:
     """Digest of what a command asks, to tell a retry from a reused idempotency key."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from states.case import CaseSnapshot
 from states.clocks import ClockPlanner
-from states.commands import Act, OpenCase, Update
+from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import CommandError, InvalidInput
 from states.events import Event, evolve, new_snapshot
 from states.guards import GuardContext
@@ -286,17 +286,7 @@ class Decider:
         }
         if match.route_to_team:
             payload["team"] = match.route_to_team
-        event = Event(
-            "flagged",
-            now,
-            SYSTEM_POINTS,
-            snap.state,
-            snap.state,
-            snap.level,
-            snap.level,
-            payload,
-            seq=snap.last_seq + 1,
-        )
+        event = _in_place("flagged", snap, now, SYSTEM_POINTS, payload)
         decision.events.append(event)
         evolve(snap, event)
 
@@ -340,17 +330,7 @@ class Decider:
             "level": state.get("level"),
             **extra,
         }
-        event = Event(
-            kind,
-            now,
-            SYSTEM_SLA,
-            snap.state,
-            snap.state,
-            snap.level,
-            snap.level,
-            payload,
-            seq=snap.last_seq + 1,
-        )
+        event = _in_place(kind, snap, now, SYSTEM_SLA, payload)
         event.payload["clocks"] = [self.clocks.mark(timer.clock, state, op, now)]
         decision.events.append(event)
 
@@ -389,6 +369,23 @@ class Decider:
             )
 
 
+def _in_place(
+    kind: str, snap: CaseSnapshot, now: datetime, actor: str, payload: dict[str, Any]
+) -> Event:
+    """An event that leaves state and level where they are (the next one on the chain)."""
+    return Event(
+        kind,
+        now,
+        actor,
+        snap.state,
+        snap.state,
+        snap.level,
+        snap.level,
+        payload,
+        seq=snap.last_seq + 1,
+    )
+
+
 def _attach(event: Event, changes: list[dict[str, Any]]) -> None:
     """Clock changes travel in the event's payload (only when there are some)."""
     if changes:
@@ -417,23 +414,10 @@ def _escalation_target(case: CaseSnapshot, command: Act, machine: ProcessMachine
     return command.to_level
 
 
-_PAYLOAD_FIELDS = {
-    "assign": ("assignee", "team"),
-    "escalate": ("reason", "point", "evidence", "notice"),
-    "acknowledge": ("assignee", "note"),
-    "de_escalate": ("note",),
-    "resolve": ("note",),
-    "follow_up": ("satisfaction", "comment"),
-    "reopen": ("note",),
-    "wait_on_customer": ("note",),
-    "customer_replied": ("note",),
-}
-
-
 def _payload(command: Act) -> dict[str, Any]:
     payload = {
         name: value
-        for name in _PAYLOAD_FIELDS[command.trigger]
+        for name in TRIGGER_FIELDS[command.trigger]
         if (value := getattr(command, name)) is not None
     }
     if command.extra:

@@ -104,6 +104,7 @@ class _Work:
         for case_id, snap in self.snapshots.items():
             self.read_version[case_id] = snap.version
             self.read_keys[case_id] = (snap.state, snap.level, snap.assignee)
+
     events: list[Event] = field(default_factory=list)
     notifications: list[NewNotification] = field(default_factory=list)
     timers: TimerWrites = field(default_factory=TimerWrites)
@@ -298,8 +299,11 @@ class Engine:
         work.remember_read()
         owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
         mine = [timer for timer in timers if timer.id in owned]
-        unwarned = [timer for timer in mine if timer.kind == "breach"
-                    and _unwarned(work.snapshots.get(timer.case_id), timer)]
+        unwarned = [
+            timer
+            for timer in mine
+            if timer.kind == "breach" and _unwarned(work.snapshots.get(timer.case_id), timer)
+        ]
         adopted = adopt_warnings(conn, unwarned, worker, now) if unwarned else []
         mine = sorted([*mine, *adopted], key=lambda timer: (timer.due_at, timer.id))
         report = FireReport(owned=len(owned), adopted=len(adopted))
@@ -355,8 +359,10 @@ class Engine:
         if not touched:
             return
         versions = [work.read_version[snap.id] for snap in touched]  # type: ignore[index]
-        unchanged = [work.read_keys.get(snap.id) == (snap.state, snap.level, snap.assignee)  # type: ignore[arg-type]
-                     for snap in touched]
+        unchanged = [
+            work.read_keys.get(snap.id) == (snap.state, snap.level, snap.assignee)  # type: ignore[arg-type]
+            for snap in touched
+        ]
         if self._bulk.update_cases(conn, touched, versions, unchanged) != len(touched):
             raise _Retry()
         work.timers.write(conn, self._bulk)

@@ -16,7 +16,7 @@ from states.case import CaseSnapshot
 from states.commands import Act
 from states.errors import AuthorityExceeded, GuardFailed
 from states.money import format_money, from_minor
-from states.process import FIRST_LEVEL, ProcessDefinition
+from states.process import FIRST_LEVEL, GUARDS, ProcessDefinition
 
 
 @dataclass(slots=True)
@@ -118,20 +118,4 @@ def not_waiting(ctx: GuardContext) -> None:
         raise _refuse(ctx, "the case is already waiting on the customer")
 
 
-REGISTRY: dict[str, Callable[[GuardContext], None]] = {
-    name: globals()[name]
-    for name in (
-        "has_assignee",
-        "has_escalation_reason",
-        "has_customer_notice",
-        "below_top_of_ladder",
-        "awaiting_acknowledgement",
-        "has_note",
-        "has_resolution_note",
-        "within_authority",
-        "valid_satisfaction",
-        "within_reopen_window",
-        "is_waiting",
-        "not_waiting",
-    )
-}
+REGISTRY: dict[str, Callable[[GuardContext], None]] = {name: globals()[name] for name in GUARDS}

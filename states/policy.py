@@ -15,11 +15,9 @@ what a missed target does. The escalation points themselves are evaluated in
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, cast
@@ -30,7 +28,7 @@ from states.durations import parse_duration
 from states.errors import InvalidInput, PolicyError
 from states.points import PointSet, read_notices, read_points
 from states.process import FIRST_LEVEL, ProcessDefinition, load_process
-from states.tomlsource import TomlSource, parse_toml, read_toml
+from states.tomlsource import TomlSource, VersionedText, parse_toml, read_toml
 
 FORMAT = 1
 CLOCKS = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
@@ -113,7 +111,7 @@ class BreachPlan:
 
 
 @dataclass(frozen=True)
-class Policy:
+class Policy(VersionedText):
     """An immutable, validated policy. Keys of `targets` / `calendar_for` are TOML keys."""
 
     name: str
@@ -137,15 +135,6 @@ class Policy:
 
     def __hash__(self) -> int:
         return hash((self.digest, self.levels))
-
-    @cached_property
-    def digest(self) -> str:
-        return hashlib.sha256(self.source_text.encode()).hexdigest()
-
-    @property
-    def version_id(self) -> str:
-        """What a case records: name, version and a digest of the exact text."""
-        return f"{self.name}@{self.version}#{self.digest[:12]}"
 
     def calendar(self, name: str) -> BusinessCalendar:
         if name not in self.calendars:

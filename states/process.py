@@ -9,7 +9,6 @@ the line, the key and what is allowed.
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
@@ -20,7 +19,7 @@ from typing import Any
 from states.durations import parse_duration
 from states.errors import ConfigError, ProcessDefinitionError
 from states.money import parse_limit
-from states.tomlsource import TomlSource, parse_toml, read_toml
+from states.tomlsource import TomlSource, VersionedText, parse_toml, read_toml
 
 FORMAT = 1
 
@@ -84,7 +83,7 @@ class TransitionSpec:
 
 
 @dataclass(frozen=True)
-class ProcessDefinition:
+class ProcessDefinition(VersionedText):
     """An immutable, validated process. Build machines from it, never edit it."""
 
     name: str
@@ -98,15 +97,6 @@ class ProcessDefinition:
     reopen_window_seconds: int
     source_text: str
     source: str
-
-    @cached_property
-    def digest(self) -> str:
-        return hashlib.sha256(self.source_text.encode()).hexdigest()
-
-    @property
-    def version_id(self) -> str:
-        """What a case records: name, version and a digest of the exact text."""
-        return f"{self.name}@{self.version}#{self.digest[:12]}"
 
     @cached_property
     def state_names(self) -> tuple[str, ...]:

@@ -186,28 +186,6 @@ def row_to_event(row: Any) -> Event:
     )
 
 
-def event_row(event: Event, recorded_at: datetime, command_hash: str | None) -> dict[str, Any]:
-    return {
-        "case_id": event.case_id,
-        "seq": event.seq,
-        "type": event.type,
-        "occurred_at": event.occurred_at,
-        "recorded_at": recorded_at,
-        "actor": event.actor,
-        "from_state": event.from_state,
-        "to_state": event.to_state,
-        "from_level": event.from_level,
-        "to_level": event.to_level,
-        "payload": event.payload,
-        "command_id": event.command_id,
-        "idempotency_key": event.idempotency_key,
-        "command_hash": command_hash,
-        "format": event.format,
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
-
-
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
@@ -359,9 +337,7 @@ class BulkStatements:
                 dialect_insert = (
                     postgresql_insert if self.dialect.name == "postgresql" else sqlite_insert
                 )
-                stmt = dialect_insert(table).on_conflict_do_nothing(
-                    index_elements=[unless_exists]
-                )
+                stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=[unless_exists])
             sql, (names, _, procs, _) = self._compile(
                 stmt.values({name: bindparam(name) for name in columns}), table, ()
             )
@@ -396,14 +372,22 @@ class BulkStatements:
         """
         flags = indexed_unchanged or [False] * len(snaps)
         updated = 0
-        for light, sql, codec in ((False, self.update_sql, self._update_codec),
-                                  (True, self.light_sql, self._light_codec)):
-            chosen = [(snap, version) for snap, version, flag
-                      in zip(snaps, read_versions, flags, strict=True) if flag == light]
+        for light, sql, codec in (
+            (False, self.update_sql, self._update_codec),
+            (True, self.light_sql, self._light_codec),
+        ):
+            chosen = [
+                (snap, version)
+                for snap, version, flag in zip(snaps, read_versions, flags, strict=True)
+                if flag == light
+            ]
             if not chosen:
                 continue
-            rows = self._rows(codec, [snap for snap, _ in chosen],
-                              [(snap.id, version) for snap, version in chosen])
+            rows = self._rows(
+                codec,
+                [snap for snap, _ in chosen],
+                [(snap.id, version) for snap, version in chosen],
+            )
             if self.dialect.supports_sane_multi_rowcount:
                 updated += conn.exec_driver_sql(sql, rows).rowcount  # type: ignore[arg-type]
             else:

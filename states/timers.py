@@ -32,6 +32,14 @@ from states.tables import ClockSegment, Timer
 TIMER = Timer.__table__
 SEGMENT = ClockSegment.__table__
 _RESETS = ("start", "stop", "pause", "resume")
+_DUE_TIMER = (
+    TIMER.c.id,
+    TIMER.c.case_id,
+    TIMER.c.clock,
+    TIMER.c.kind,
+    TIMER.c.generation,
+    TIMER.c.due_at,
+)  # the columns of a DueTimer, in order
 
 
 @dataclass(slots=True)
@@ -128,14 +136,7 @@ def _claim(
             update(TIMER)
             .where(TIMER.c.id.in_(candidates.scalar_subquery()))
             .values(status="claimed", claimed_by=worker, claimed_at=now)
-            .returning(
-                TIMER.c.id,
-                TIMER.c.case_id,
-                TIMER.c.clock,
-                TIMER.c.kind,
-                TIMER.c.generation,
-                TIMER.c.due_at,
-            )
+            .returning(*_DUE_TIMER)
         ).all()
     )
 
@@ -189,14 +190,7 @@ def adopt_warnings(
                     text("status IN ('pending', 'claimed')"),
                 )
                 .values(status="fired", fired_at=now, claimed_by=worker, claimed_at=now)
-                .returning(
-                    TIMER.c.id,
-                    TIMER.c.case_id,
-                    TIMER.c.clock,
-                    TIMER.c.kind,
-                    TIMER.c.generation,
-                    TIMER.c.due_at,
-                )
+                .returning(*_DUE_TIMER)
             )
         )
     return adopted

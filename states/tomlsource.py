@@ -8,9 +8,11 @@ by scanning the source text for its table header and key.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,26 @@ from states.errors import ConfigError
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _INDEX = re.compile(r"^(.*)\[(\d+)\]$")
 _AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)")
+
+
+class VersionedText:
+    """For definitions loaded from a file: the exact text names the version.
+
+    Subclasses (frozen dataclasses) have ``name``, ``version`` and ``source_text``.
+    """
+
+    name: str
+    version: str
+    source_text: str
+
+    @cached_property
+    def digest(self) -> str:
+        return hashlib.sha256(self.source_text.encode()).hexdigest()
+
+    @property
+    def version_id(self) -> str:
+        """What a case records: name, version and a digest of the exact text."""
+        return f"{self.name}@{self.version}#{self.digest[:12]}"
 
 
 @dataclass(frozen=True)
