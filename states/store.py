@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Engine, bindparam, create_engine, event, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import SQLModel
 
 from states.case import FIELD_NAMES, CaseSnapshot
@@ -76,14 +76,21 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def _store_error(exc: OperationalError | ProgrammingError) -> StoreError:
+    text = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
+    if "no such table" in text or "does not exist" in text and "relation" in text:
+        return StoreError(f"the database has no tierflow tables ({text}); run `tierflow init`")
+    return StoreError(f"database error: {text}")
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction: commits on success, rolls back on any error."""
     try:
         with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
             yield conn
-    except OperationalError as exc:
-        raise StoreError(f"database error: {exc.orig}") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise _store_error(exc) from None
 
 
 @contextmanager
@@ -91,8 +98,8 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             yield conn
-    except OperationalError as exc:
-        raise StoreError(f"database error: {exc.orig}") from None
+    except (OperationalError, ProgrammingError) as exc:
+        raise _store_error(exc) from None
 
 
 def init_schema(engine: Engine) -> None:
