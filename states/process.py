@@ -106,17 +106,19 @@ class ProcessDefinition(VersionedText):
     def level_names(self) -> tuple[str, ...]:
         return tuple(level.name for level in self.ladder)
 
+    @cached_property
+    def _states_by_name(self) -> dict[str, StateSpec]:
+        return {spec.name: spec for spec in self.states}
+
+    @cached_property
+    def _levels_by_name(self) -> dict[str, Level]:
+        return {level.name: level for level in self.ladder}
+
     def state(self, name: str) -> StateSpec:
-        for spec in self.states:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
+        return self._states_by_name[name]
 
     def level(self, name: str) -> Level:
-        for level in self.ladder:
-            if level.name == name:
-                return level
-        raise KeyError(name)
+        return self._levels_by_name[name]
 
     def next_level(self, current: str | None) -> Level | None:
         """The rung above `current` (the bottom rung from first level), or None at the top."""
