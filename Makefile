@@ -35,7 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/apply_throughput.py
-	$(BIN)/python benchmarks/timer_sweep.py --batch 1000
+	$(BIN)/python benchmarks/timer_sweep.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:

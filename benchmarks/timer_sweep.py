@@ -14,7 +14,7 @@ Timed:
 * baseline: the same claim statement run with plain sqlite3 on a copy of the
   database before the sweep (the floor of the claim).
 
-    python benchmarks/timer_sweep.py [--cases 5000] [--pending 1000000] [--batch 1000]
+    python benchmarks/timer_sweep.py [--cases 5000] [--pending 1000000] [--batch 2000]
                                      [--repeat 3]
 """
 
@@ -114,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=5000)
     parser.add_argument("--pending", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument(
         "--repeat", type=int, default=3, help="sweeps of fresh copies; the median is reported"
     )

@@ -326,7 +326,7 @@ def sweep_command(
     at: Annotated[
         str | None, typer.Option("--at", help="Fire what is due at this ISO time (default: now).")
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Timers per transaction.")] = 1000,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Timers per transaction.")] = 2000,
     worker: Annotated[
         str | None, typer.Option(help="Name of this sweeper (default: host:pid).")
     ] = None,

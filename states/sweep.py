@@ -45,7 +45,7 @@ def sweep(
     now: datetime,
     *,
     worker: str | None = None,
-    batch: int = 1000,
+    batch: int = 2000,
     lease: timedelta = timedelta(minutes=5),
     max_batches: int | None = None,
 ) -> SweepReport:
