@@ -28,7 +28,7 @@ from states.case import PRIORITIES
 from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import TierflowError
 from states.ledger import clock_views
-from states.outbox import deliver_pending
+from states.outbox import DeliveryReport, deliver_pending
 from states.process import TRIGGERS
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import read_connection
@@ -349,10 +349,16 @@ def deliver(
     """Deliver pending notifications from the outbox."""
     _check_choice("sink", sink, ("file", "console", "smtp"))
     rt = runtime()
-    report = deliver_pending(
-        rt.db, rt.sender(sink), now=datetime.now(UTC), worker=default_worker(), batch=batch
-    )
-    render.delivery_report(report, as_json)
+    sender, worker = rt.sender(sink), default_worker()
+    total = DeliveryReport()
+    while True:  # batch after batch, until nothing is due now (retries wait for their backoff)
+        report = deliver_pending(rt.db, sender, now=datetime.now(UTC), worker=worker, batch=batch)
+        total = DeliveryReport(
+            total.sent + report.sent, total.failed + report.failed, total.retried + report.retried
+        )
+        if report.claimed == 0 or report.sent == 0:
+            break
+    render.delivery_report(total, as_json)
 
 
 @app.command("check")

@@ -122,7 +122,7 @@ class Decider:
             payload,
             seq=case.last_seq + 1,
         )
-        snap = case  # read only, until an escalation needs a scratch copy (below)
+        snap = case.copy()  # a scratch copy: the points below may fold more events in
         evolve(snap, event)
         decision = Decision([event])
         texts = {"message": command.message} if command.message else {}

@@ -78,7 +78,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 
 def _store_error(exc: OperationalError | ProgrammingError) -> StoreError:
     text = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
-    if "no such table" in text or "does not exist" in text and "relation" in text:
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
         return StoreError(f"the database has no tierflow tables ({text}); run `tierflow init`")
     return StoreError(f"database error: {text}")
 

@@ -496,3 +496,36 @@ def test_help_for_the_app_the_case_group_and_every_trigger(cli: Cli, subtests):
                 (ALL_TRIGGER_OPTIONS - wanted) & shown
             )
     assert cli.rows() == {}  # help touches no database
+
+
+def test_sla_commands_update_clocks_sweep_deliver_and_check(cli: Cli):
+    """The SLA side of the CLI on one case: escalation by a later message, the clock
+    ledger, a sweep at a chosen time, delivery to the outbox file, and `check`."""
+    cli.ok("init")
+    opened = cli.json(
+        "case", "open", "--customer", "C-9", "--subject", "Invoice", "--priority", "high"
+    )
+    case_id = str(opened["case_id"])
+    cli.ok("case", "assign", case_id, "--assignee", "ana")
+    updated = cli.json("case", "update", case_id, "--message", "My lawyer will call you.")
+    assert (updated["state"], updated["level"]) == ("escalated", "manager")
+    assert [e["type"] for e in updated["events"]] == ["updated", "flagged", "escalate"]
+    ledger = cli.json("case", "clocks", case_id)
+    clocks = {c["clock"]: c for c in ledger["clocks"]}
+    assert clocks["acknowledge"]["status"] == "running"
+    assert clocks["acknowledge"]["source"] == "targets.acknowledge.manager"
+    assert "deadline" in clocks["acknowledge"]["explanation"]
+    assert "acknowledge (#1, manager): running" in cli.ok("case", "clocks", case_id)
+    swept = cli.json("sweep", "--at", "2030-01-01T00:00:00+00:00")
+    assert swept["fired"] >= 2 and swept["lost"] == 0
+    assert cli.json("sweep", "--at", "2030-01-01T00:00:00+00:00")["claimed"] == 0
+    delivered = cli.json("notify", "deliver")
+    outbox = (cli.home / "outbox.jsonl").read_text().splitlines()
+    assert delivered["sent"] == len(outbox) >= swept["notifications"]
+    assert any(json.loads(line)["kind"] == "customer_notice" for line in outbox)
+    assert cli.json("notify", "deliver")["sent"] == 0
+    checked = cli.ok("check")
+    assert "process customer-escalation@" in checked and "policy default-sla@" in checked
+    assert "no UTC offset" in cli.refused("sweep", "--at", "2030-01-01T00:00:00")
+    assert "not one of file, console, smtp" in cli.refused("notify", "deliver", "--sink", "fax")
+    assert "verified" in cli.ok("replay", case_id, "--verify")

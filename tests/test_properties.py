@@ -17,14 +17,16 @@ from hypothesis.stateful import (
     invariant,
     rule,
 )
+from sqlalchemy import text
 
 from states.audit import verify_case
-from states.commands import Act, OpenCase
+from states.commands import Act, OpenCase, Update
 from states.engine import Engine
 from states.errors import CommandError
 from states.process import TRIGGERS, load_process
 from states.queries import get_case
 from states.store import read_connection
+from states.sweep import sweep
 from tests.conftest import MONDAY, sqlite_db
 
 DEFINITION = load_process()
@@ -79,9 +81,55 @@ class CaseLifecycle(RuleBasedStateMachine):
         assert result.version == self.versions[case_id] + 1
         self.versions[case_id] = result.version
 
+    @rule(
+        case_id=cases,
+        message=st.one_of(st.none(), st.sampled_from(["thanks", "I will sue you", "court!"])),
+        amount=st.one_of(st.none(), st.integers(0, 9000)),
+        priority=st.one_of(st.none(), st.sampled_from(["low", "urgent"])),
+    )
+    def update(
+        self, case_id: int, message: str | None, amount: int | None, priority: str | None
+    ) -> None:
+        """New facts re-run the escalation points, which may escalate the case."""
+        try:
+            result = self.engine.apply(
+                Update(
+                    case_id=case_id,
+                    actor="p",
+                    message=message,
+                    amount_claimed=amount,  # type: ignore[arg-type]
+                    priority=priority,
+                )
+            )
+        except CommandError:
+            return
+        assert result.version == self.versions[case_id] + 1
+        self.versions[case_id] = result.version
+
     @rule(hours=st.integers(1, 24 * 40))
     def time_passes(self, hours: int) -> None:
+        """Time passes and the sweeper fires what fell due (warnings, breaches, escalations)."""
         self.now += timedelta(hours=hours)
+        sweep(self.engine, self.now, worker="property")
+        with read_connection(self.db) as conn:
+            for case_id in self.versions:
+                self.versions[case_id] = get_case(conn, case_id)[0].version
+            fired = conn.execute(
+                text(
+                    "SELECT count(*) FROM timer WHERE status IN ('pending', 'claimed') "
+                    "AND due_at <= :now"
+                ),
+                {"now": self.now.isoformat(timespec="microseconds")},
+            ).scalar_one()
+        assert fired == 0  # nothing due is left behind
+        with read_connection(self.db) as conn:
+            twice = conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT json_extract(payload, '$.timer_id') AS t "
+                    "FROM case_event WHERE t IS NOT NULL GROUP BY t HAVING count(*) > 1)"
+                )
+            ).scalar_one()
+        assert twice == 0  # no timer fired twice
 
     @invariant()
     def history_verifies_and_states_are_defined(self) -> None:
