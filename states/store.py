@@ -216,6 +216,30 @@ def _json_text(value: Any) -> str:
     return _JSON.encode(value)
 
 
+_CLOCK_TEXT: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _clocks_text(clocks: dict[str, Any]) -> str:
+    """The ``clocks`` column: each clock state encoded once and reused while unchanged.
+
+    Clock states are never mutated once made (a change makes a new dict), so a
+    state's text can be kept by identity; the entry holds the dict itself, so
+    its id cannot be reused while cached. A case update then encodes only the
+    clocks that moved.
+    """
+    if not clocks:
+        return "{}"
+    parts = []
+    for name, state in clocks.items():
+        cached = _CLOCK_TEXT.get(id(state))
+        if cached is None or cached[0] is not state:
+            if len(_CLOCK_TEXT) > 100_000:
+                _CLOCK_TEXT.clear()
+            cached = _CLOCK_TEXT[id(state)] = (state, _JSON.encode(state))
+        parts.append(f"{_JSON.encode(name)}:{cached[1]}")
+    return "{" + ",".join(parts) + "}"
+
+
 class BulkStatements:
     """The engine's hot-path statements, compiled once per dialect.
 
@@ -268,7 +292,7 @@ class BulkStatements:
         if self.dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
             return _sqlite_time_text if kind == "bind" else _sqlite_time_value
         if isinstance(column.type, JSON) and kind == "bind":
-            return _json_text
+            return _clocks_text if column.name == "clocks" else _json_text
         impl = column.type.dialect_impl(self.dialect)
         if kind == "bind":
             return impl.bind_processor(self.dialect)
