@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import inspect
-import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -442,10 +441,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
-
-
-def json_dump(value: Any) -> str:
-    return json.dumps(value, default=str, indent=2)
 
 
 if __name__ == "__main__":

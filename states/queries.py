@@ -44,13 +44,6 @@ def get_case(conn: Connection, case_id: int) -> tuple[CaseSnapshot, list[Event]]
     return row_to_snapshot(row), load_events(conn, case_id)
 
 
-def counts_by_state(conn: Connection) -> dict[tuple[str, str | None], int]:
-    rows = conn.execute(
-        select(CASE.c.state, CASE.c.level, func.count()).group_by(CASE.c.state, CASE.c.level)
-    )
-    return {(state, level): count for state, level, count in rows}
-
-
 def case_ages(case: CaseSnapshot, now: datetime) -> dict[str, Any]:
     """How long the case has existed and how long it has sat in its current state."""
     return {

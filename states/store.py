@@ -158,16 +158,6 @@ def row_to_snapshot(row: Any) -> CaseSnapshot:
     return snap
 
 
-def load_cases(conn: Connection, case_ids: Iterable[int]) -> dict[int, CaseSnapshot]:
-    ids = sorted(set(case_ids))
-    found: dict[int, CaseSnapshot] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in conn.execute(select(CASE).where(CASE.c.id.in_(chunk))):
-            found[row.id] = row_to_snapshot(row)
-    return found
-
-
 def load_events(conn: Connection, case_id: int) -> list[Event]:
     rows = conn.execute(select(EVENT).where(EVENT.c.case_id == case_id).order_by(EVENT.c.seq))
     return [row_to_event(row) for row in rows]
