@@ -26,6 +26,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
+from states.bulk import BulkStatements
 from states.cache import SnapshotCache
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.commands import Command, OpenCase, Update, fingerprint
@@ -47,7 +48,6 @@ from states.process import ProcessDefinition
 from states.store import (
     CASE,
     EVENT,
-    BulkStatements,
     register_process,
     row_to_event,
     write_transaction,

@@ -23,10 +23,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, select, text, update
 
+from states.bulk import BulkStatements
 from states.clocks import timers_for
 from states.decide import DueTimer
 from states.events import Event, apply_change
-from states.store import BulkStatements, write_transaction
+from states.store import write_transaction
 from states.tables import ClockSegment, Timer
 
 TIMER = Timer.__table__
