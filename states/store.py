@@ -62,6 +62,8 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: indexes of a big timer table stay hot
+        cursor.execute("PRAGMA mmap_size=268435456")  # read pages without a syscall each
         cursor.close()
 
     @event.listens_for(engine, "begin")
