@@ -18,7 +18,7 @@ from states.case import CaseSnapshot
 from states.clocks import ClockPlanner
 from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import CommandError, InvalidInput
-from states.events import Event, evolve, new_snapshot
+from states.events import Event, apply_change, evolve, new_snapshot
 from states.guards import GuardContext
 from states.machine import ProcessMachine
 from states.money import format_money, from_minor, to_minor
@@ -79,8 +79,10 @@ class Decider:
             "opened", now, command.actor, None, process.initial, None, None, payload, seq=1
         )
         snap = new_snapshot(opened)
-        _attach(opened, self.clocks.changes(snap, opened, 1, now))
-        snap = new_snapshot(opened)
+        changes = self.clocks.changes(snap, opened, 1, now)
+        _attach(opened, changes)
+        for change in changes:  # as new_snapshot would have, had they been there first
+            snap.clocks = {**snap.clocks, change["clock"]: apply_change(snap.clocks, change)}
         decision = Decision([opened])
         texts = {"subject": command.subject, "description": command.description}
         self._points(decision, snap, texts, recent_cases, now)
