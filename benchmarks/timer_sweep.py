@@ -1,10 +1,15 @@
 """Sweeping due timers among a million pending ones, on SQLite.
 
 Set-up (not timed): `--cases` cases opened through the engine on a Monday
-10:00 Brussels, priority normal, so each arms a first-response warning and
-breach (due Monday 16:24 and Tuesday 10:00) and a resolution warning and
-breach (days later); synthetic pending timers due next year fill the table up
-to `--pending` rows. At Tuesday 10:30 exactly 2 x cases timers are due.
+10:00 Brussels, priority normal. A share of them (`--escalated`, default half)
+is escalated to L2 at once: each arms an acknowledgement warning and breach
+(due Monday 13:12 and 14:00), and the shipped policy escalates a missed
+acknowledgement, so each of those breaches is a real transition (L2 ->
+manager: events, clocks stopped and started, timers cancelled and armed,
+customer notice). The others arm a first-response warning and breach (due
+Monday 16:24 and Tuesday 10:00, notify only). Synthetic pending timers due
+next year fill the table up to `--pending` rows. At Tuesday 10:30 exactly
+2 x cases timers are due.
 
 Timed:
 * sweep: claim (one indexed UPDATE … RETURNING per batch) and fire every due
@@ -14,8 +19,8 @@ Timed:
 * baseline: the same claim statement run with plain sqlite3 on a copy of the
   database before the sweep (the floor of the claim).
 
-    python benchmarks/timer_sweep.py [--cases 5000] [--pending 1000000] [--batch 2000]
-                                     [--repeat 3]
+    python benchmarks/timer_sweep.py [--cases 5000] [--escalated 0.5] [--pending 1000000]
+                                     [--batch 2000] [--repeat 3] [--json]
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from states.commands import OpenCase
+from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.process import load_process
 from states.store import init_schema, make_engine
@@ -45,18 +50,37 @@ OPENED = datetime(2026, 11, 2, 10, tzinfo=BRUSSELS)
 SWEEP_AT = datetime(2026, 11, 3, 10, 30, tzinfo=BRUSSELS)
 
 
-def build(path: Path, cases: int, pending: int) -> int:
+def build(path: Path, cases: int, escalated: float, pending: int) -> int:
     db = make_engine(f"sqlite:///{path}")
     init_schema(db)
     engine = Engine(db, load_process())
     for start in range(0, cases, 1000):
-        engine.apply_many(
+        opened = engine.apply_many(
             [
                 OpenCase(customer_id=f"C{n}", subject="benchmark")
                 for n in range(start, min(start + 1000, cases))
             ],
             OPENED,
         )
+        chosen = [
+            result.case_id
+            for n, result in enumerate(opened, start)
+            if int((n + 1) * escalated) > int(n * escalated)  # evenly spread, `escalated` of all
+        ]
+        if chosen:
+            engine.apply_many(
+                [
+                    Act(
+                        case_id=case_id,
+                        trigger="escalate",
+                        actor="agent",
+                        reason="refund above authority",
+                        notice="Our specialist team takes over",
+                    )
+                    for case_id in chosen
+                ],
+                OPENED,
+            )
     db.dispose()
     conn = sqlite3.connect(path)
     have = conn.execute("SELECT count(*) FROM timer WHERE status = 'pending'").fetchone()[0]
@@ -87,6 +111,16 @@ def build(path: Path, cases: int, pending: int) -> int:
     return due
 
 
+def transitions_fired(path: Path) -> int:
+    """Escalations the sweep made (the breach point's transitions), counted after it."""
+    conn = sqlite3.connect(path)
+    count = conn.execute(
+        "SELECT count(*) FROM case_event WHERE type = 'escalate' AND actor = 'system:sla'"
+    ).fetchone()[0]
+    conn.close()
+    return count
+
+
 def baseline_claim(path: Path, batch: int) -> tuple[float, int]:
     """The claim statement alone, through plain sqlite3, until nothing is due."""
     conn = sqlite3.connect(path, isolation_level=None)
@@ -113,6 +147,9 @@ def baseline_claim(path: Path, batch: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument(
+        "--escalated", type=float, default=0.5, help="share of cases escalated to L2 (0 to 1)"
+    )
     parser.add_argument("--pending", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=2000)
     parser.add_argument(
@@ -123,7 +160,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         built = Path(tmp) / "built.db"
         started = time.perf_counter()
-        due = build(built, args.cases, args.pending)
+        due = build(built, args.cases, args.escalated, args.pending)
         setup_s = time.perf_counter() - started
         runs = []
         for run in range(args.repeat):  # each run on a fresh copy of the same database
@@ -136,18 +173,19 @@ def main() -> None:
             report = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
             empty = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
             db.dispose()
+            transitions = transitions_fired(path)
             path.unlink()
             copy.unlink()
-            runs.append(
-                (report.claim_seconds + report.fire_seconds, report, empty, base_s, base_claimed)
-            )
+            whole_s = report.claim_seconds + report.fire_seconds
+            runs.append((whole_s, report, empty, base_s, base_claimed, transitions))
     runs.sort(key=lambda run: run[0])
-    whole, report, empty, base_s, base_claimed = runs[len(runs) // 2]
+    whole, report, empty, base_s, base_claimed, transitions = runs[len(runs) // 2]
     figures = {
         "pending": args.pending,
         "due": due,
         "claimed": report.claimed,
         "fired": report.fired,
+        "transitions": transitions,
         "events": report.events,
         "notifications": report.notifications,
         "batches": report.batches,
@@ -167,7 +205,7 @@ def main() -> None:
     print(f"pending timers      : {args.pending:,} ({due:,} due at {SWEEP_AT:%a %H:%M %Z})")
     print(
         f"whole sweep (median): {whole:.3f} s for {report.claimed:,} claimed, "
-        f"{report.fired:,} fired, {report.events:,} events, "
+        f"{report.fired:,} fired, {transitions:,} escalations, {report.events:,} events, "
         f"{report.notifications:,} notifications ({report.batches} batches; all runs: "
         f"{', '.join(str(r) for r in figures['sweep_runs_s'])} s)  target < 2 s"
     )

@@ -16,6 +16,7 @@ from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Connection, bindparam
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -48,28 +49,11 @@ def _json_text(value: Any) -> str:
     return _JSON.encode(value)
 
 
-_CLOCK_TEXT: dict[int, tuple[dict[str, Any], str]] = {}
-
-
 def _clocks_text(clocks: dict[str, Any]) -> str:
-    """The ``clocks`` column: each clock state encoded once and reused while unchanged.
-
-    Clock states are never mutated once made (a change makes a new dict), so a
-    state's text can be kept by identity; the entry holds the dict itself, so
-    its id cannot be reused while cached. A case update then encodes only the
-    clocks that moved.
-    """
-    if not clocks:
-        return "{}"
-    parts = []
-    for name, state in clocks.items():
-        cached = _CLOCK_TEXT.get(id(state))
-        if cached is None or cached[0] is not state:
-            if len(_CLOCK_TEXT) > 100_000:
-                _CLOCK_TEXT.clear()
-            cached = _CLOCK_TEXT[id(state)] = (state, _JSON.encode(state))
-        parts.append(f"{_JSON.encode(name)}:{cached[1]}")
-    return "{" + ",".join(parts) + "}"
+    """The ``clocks`` column, through orjson: a case update writes every clock state of
+    the case, and the standard encoder costs ten times as much (~4 µs a state).
+    Clock states hold only JSON scalars, which both encoders read and write alike."""
+    return orjson.dumps(clocks).decode() if clocks else "{}"
 
 
 class BulkStatements:
@@ -125,6 +109,8 @@ class BulkStatements:
             return _sqlite_time_text if kind == "bind" else _sqlite_time_value
         if isinstance(column.type, JSON) and kind == "bind":
             return _clocks_text if column.name == "clocks" else _json_text
+        if isinstance(column.type, JSON) and self.dialect.name == "sqlite":
+            return orjson.loads  # 3x the standard decoder (psycopg decodes JSON itself)
         impl = column.type.dialect_impl(self.dialect)
         if kind == "bind":
             return impl.bind_processor(self.dialect)

@@ -14,12 +14,15 @@ Clocks (keys of the policy's ``[targets]``):
 clock           runs                           stops
 =============== ============================== =====================================
 first_response  from opening                   assign, escalate, resolve
-resolution      from opening (pauses waiting)  resolve; reopen continues or restarts
+resolution      from opening                   resolve; reopen continues or restarts
 acknowledge     from each escalation, per level acknowledge, next escalation, resolve
 escalation      from the first escalation      resolve, de_escalate
-                (pauses waiting)
 follow_up       from resolution (working days) follow_up, reopen
 =============== ============================== =====================================
+
+While the case waits on its customer, the clocks the policy lists in
+``[wait_on_customer] pauses`` (by default resolution and escalation) stop
+counting, and their deadlines move by exactly the paused business time.
 """
 
 from __future__ import annotations
@@ -33,8 +36,6 @@ from states.events import Event
 from states.policy import Policy
 
 CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
-#: Clocks that stop while the case waits on the customer (DESIGN: "SLA clocks stop").
-PAUSED_WHILE_WAITING = frozenset({"resolution", "escalation"})
 ACTIVE = ("running", "paused")
 
 _STOPS = {
@@ -99,7 +100,7 @@ class ClockPlanner:
             out += [
                 self._pause(n, s, now, reason)
                 for n, s in clocks.items()
-                if n in PAUSED_WHILE_WAITING and s["status"] == "running"
+                if n in self.policy.paused_while_waiting and s["status"] == "running"
             ]
         elif kind == "customer_replied":
             out += [
@@ -111,14 +112,13 @@ class ClockPlanner:
 
     def mark(self, name: str, state: dict[str, Any], op: str, now: datetime) -> dict[str, Any]:
         """A ``warn`` or ``breach`` change: the timer fired; deadlines stay as they are."""
-        new = dict(state)
-        if op == "warn":
-            new["warned"] = True
-            new["warn_at"] = None
-        else:
-            new["breached"] = True
-            new["breached_at"] = iso(now)
-        return _change(name, op, state, new)
+        marked = (
+            {"warned": True, "warn_at": None}
+            if op == "warn"
+            else {"breached": True, "breached_at": iso(now)}
+        )
+        moved = {key: value for key, value in marked.items() if state.get(key, _MISSING) != value}
+        return {"clock": name, "op": op, "state": moved}  # as _change, without diffing it all
 
     # -- the operations ------------------------------------------------------------
 
@@ -134,7 +134,12 @@ class ClockPlanner:
         out = []
         for name in names:
             target = self.policy.target(
-                name, priority=case.priority, level=level, tier=case.customer_tier, team=case.team
+                name,
+                priority=case.priority,
+                level=level,
+                tier=case.customer_tier,
+                team=case.team,
+                channel=case.channel,
             )
             if target is None:
                 continue
@@ -162,7 +167,7 @@ class ClockPlanner:
                 state["deadline"] = iso(target.due_at(now))
                 state["warn_at"] = None
                 state["armed_seq"] = seq
-            elif case.waiting and name in PAUSED_WHILE_WAITING:
+            elif case.waiting and name in self.policy.paused_while_waiting:
                 state.update(status="paused", deadline=None, warn_at=None, armed_seq=None)
             else:
                 self._arm(state, now, seq)

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, cast
 
 from states.calendar import BusinessCalendar
+from states.case import CHANNELS as CASE_CHANNELS
 from states.case import PRIORITIES, TIERS
 from states.durations import parse_duration
 from states.errors import InvalidInput, PolicyError
@@ -35,9 +36,11 @@ CLOCKS = ("first_response", "acknowledge", "resolution", "escalation", "follow_u
 BREACH_ACTIONS = ("notify", "escalate", "none")
 REOPEN_MODES = ("continue", "restart")
 CHANNELS = ("email", "chat", "webhook", "log")
+PAUSABLE = CLOCKS[:4]  # follow_up runs after resolution, when no case waits on its customer
+DEFAULT_PAUSES = ("resolution", "escalation")
 _TOP_KEYS = ("format", "name", "version", "default_calendar", "warning_at", "calendars", "teams",
              "targets", "follow_up", "calendar_for", "on_breach", "notify", "reopen", "points",
-             "notices")  # fmt: skip
+             "notices", "wait_on_customer")  # fmt: skip
 
 
 def default_policy_path() -> Path:
@@ -128,6 +131,7 @@ class Policy(VersionedText):
     channel: str
     recipients: Mapping[str, tuple[str, ...]]
     reopen_clocks: str
+    paused_while_waiting: frozenset[str]
     points: PointSet
     notices: Mapping[str, str]
     source_text: str = field(repr=False)
@@ -142,18 +146,29 @@ class Policy(VersionedText):
         return self.calendars[name]
 
     def target(
-        self, clock: str, *, priority: str, level: str | None, tier: str, team: str | None = None
+        self,
+        clock: str,
+        *,
+        priority: str,
+        level: str | None,
+        tier: str,
+        team: str | None = None,
+        channel: str | None = None,
     ) -> Target | None:
         """The target of `clock` for a case, or None when the policy sets none.
 
         Keys: priority for first_response/resolution, level for acknowledge
-        (None is first_level), ``all`` for escalation; a tier sub-table wins
-        over the plain key. The calendar is ``calendar_for.CLOCK.KEY``, then
+        (None is first_level), ``all`` for escalation. A tier sub-table wins
+        over a channel sub-table, which wins over the plain key: what a
+        customer's contract promises comes before what a channel usually
+        gets. The calendar is ``calendar_for.CLOCK.KEY``, then
         ``calendar_for.CLOCK``, then the team's, then ``default_calendar``.
         """
         _check("clock", clock, CLOCKS)
         _check("priority", priority, PRIORITIES)
         _check("tier", tier, TIERS)
+        if channel is not None:
+            _check("channel", channel, CASE_CHANNELS)
         level = level or FIRST_LEVEL
         _check("level", level, self.levels)
         key = {"acknowledge": level, "escalation": "all"}.get(clock, priority)
@@ -169,7 +184,11 @@ class Policy(VersionedText):
                 None, calendar, None, "follow_up.working_days", clock=clock,
                 calendar_key=calendar_key, working_days=self.follow_up_days,
             )  # fmt: skip
-        for source_key in (f"targets.{clock}.{tier}.{key}", f"targets.{clock}.{key}"):
+        overrides = (tier, channel) if channel is not None else (tier,)
+        for source_key in (
+            *(f"targets.{clock}.{o}.{key}" for o in overrides),
+            f"targets.{clock}.{key}",
+        ):
             if source_key in self.targets:
                 duration = self.targets[source_key]
                 return Target(
@@ -277,6 +296,7 @@ class _Reader:
         points = read_points(self, data.get("points", {}))
         notify = self.table("notify", data.get("notify", {}), ("channel", "recipients"))
         reopen = self.table("reopen", data.get("reopen", {}), ("clocks",))
+        waiting = self.table("wait_on_customer", data.get("wait_on_customer", {}), ("pauses",))
         return Policy(
             name=self.text("name", data.get("name")),
             version=self.text("version", data.get("version")),
@@ -294,11 +314,22 @@ class _Reader:
             reopen_clocks=self.choice(
                 "reopen.clocks", reopen.get("clocks", "restart"), REOPEN_MODES
             ),
+            paused_while_waiting=self.pauses(waiting.get("pauses", list(DEFAULT_PAUSES))),
             points=points,
             notices=MappingProxyType(read_notices(self, data.get("notices"))),
             source_text=self.src.text,
             source=self.src.path,
         )
+
+    def pauses(self, value: Any) -> frozenset[str]:
+        key = "wait_on_customer.pauses"
+        allowed = "a list of clocks from " + ", ".join(PAUSABLE) + ', such as ["resolution"]'
+        if not isinstance(value, list):
+            raise self.fail(key, f"{value!r} is not a list", allowed)
+        for clock in value:
+            if clock not in PAUSABLE:
+                raise self.fail(key, f"unknown clock {clock!r}", allowed)
+        return frozenset(value)
 
     def fraction(self, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
@@ -345,9 +376,12 @@ class _Reader:
         targets = {}
         for clock, table in self.table("targets", raw, CLOCKS[:4], "clock").items():
             keys, what = self.keys_of(clock)
-            table = self.table(f"targets.{clock}", table, keys + TIERS, f"{what} or tier")
+            overrides = TIERS + CASE_CHANNELS
+            table = self.table(
+                f"targets.{clock}", table, keys + overrides, f"{what}, tier or channel"
+            )
             for key, value in table.items():
-                if key not in TIERS:
+                if key not in overrides:
                     targets[f"targets.{clock}.{key}"] = self.duration(
                         f"targets.{clock}.{key}", value
                     )

@@ -32,9 +32,18 @@ def at(day: datetime, hour: int, minute: int = 0) -> datetime:
 
 
 def target(
-    policy: Policy, clock: str, *, priority="normal", level=None, tier="standard", team=None
+    policy: Policy,
+    clock: str,
+    *,
+    priority="normal",
+    level=None,
+    tier="standard",
+    team=None,
+    channel=None,
 ):
-    return policy.target(clock, priority=priority, level=level, tier=tier, team=team)
+    return policy.target(
+        clock, priority=priority, level=level, tier=tier, team=team, channel=channel
+    )
 
 
 # -- the shipped defaults follow the seeds ----------------------------------------
@@ -159,6 +168,52 @@ def test_tier_without_an_override_for_the_key_falls_back_to_the_plain_target(pol
     assert premium_high.duration == timedelta(hours=4)
 
 
+def test_channel_override_applies_to_cases_from_that_channel(policy: Policy):
+    chat = target(policy, "first_response", priority="normal", channel="chat")
+    email = target(policy, "first_response", priority="normal", channel="email")
+
+    assert (chat.duration, chat.source_key) == (
+        timedelta(hours=1),
+        "targets.first_response.chat.normal",
+    )
+    assert (email.duration, email.source_key) == (
+        timedelta(hours=8),
+        "targets.first_response.normal",
+    )
+
+
+def test_tier_override_wins_over_the_channel_override(policy: Policy):
+    """A VIP's contract comes before what a channel usually gets: vip.urgent is PT30M,
+    chat.urgent PT15M, and the VIP chat case gets its tier's figure."""
+    vip_chat = target(policy, "first_response", priority="urgent", tier="vip", channel="chat")
+    premium_chat = target(policy, "first_response", priority="high", tier="premium", channel="chat")
+
+    assert vip_chat.source_key == "targets.first_response.vip.urgent"
+    assert premium_chat.source_key == "targets.first_response.chat.high"  # premium has no high
+
+
+def test_unknown_channel_in_a_lookup_is_invalid_input(policy: Policy):
+    with pytest.raises(InvalidInput, match="social"):
+        target(policy, "first_response", channel="fax")
+
+
+def test_waiting_on_the_customer_pauses_resolution_and_escalation_by_default(policy: Policy):
+    assert policy.paused_while_waiting == {"resolution", "escalation"}
+
+
+def test_policy_chooses_which_clocks_pause_while_waiting(definition: ProcessDefinition):
+    text = DEFAULT_TEXT.replace(
+        'pauses = ["resolution", "escalation"]', 'pauses = ["resolution", "acknowledge"]'
+    )
+    none = DEFAULT_TEXT.replace('pauses = ["resolution", "escalation"]', "pauses = []")
+
+    assert parse_policy(text, "p.toml", definition).paused_while_waiting == {
+        "resolution",
+        "acknowledge",
+    }
+    assert parse_policy(none, "p.toml", definition).paused_while_waiting == frozenset()
+
+
 def test_team_calendar_is_used_unless_the_clock_names_one(policy: Policy):
     senior = target(policy, "resolution", team="senior")
     board = target(policy, "acknowledge", level="board", team="senior")
@@ -222,6 +277,17 @@ BROKEN = [
      ["first_level", "L2", "manager", "board"]),
     ("unknown priority in a tier override", 'urgent = "PT30M"', 'critical = "PT30M"',
      "targets.first_response.vip.critical", ["low", "urgent"]),
+    ("unknown priority in a channel override", 'urgent = "PT15M"', 'asap = "PT15M"',
+     "targets.first_response.chat.asap", ["low", "urgent"]),
+    ("unknown tier or channel", "[targets.first_response.chat]", "[targets.first_response.fax]",
+     "targets.first_response.fax", ["vip", "chat", "letter"]),
+    ("unknown clock that pauses", 'pauses = ["resolution", "escalation"]',
+     'pauses = ["resolution", "lunch"]', "wait_on_customer.pauses",
+     ["first_response", "acknowledge", "resolution", "escalation"]),
+    ("follow-up cannot pause", 'pauses = ["resolution", "escalation"]',
+     'pauses = ["follow_up"]', "wait_on_customer.pauses", ["resolution"]),
+    ("pauses not a list", 'pauses = ["resolution", "escalation"]', 'pauses = "resolution"',
+     "wait_on_customer.pauses", ["a list of clocks"]),
     ("unknown level in a point", 'to_level = "manager"', 'to_level = "director"',
      "points.legal_risk.to_level", ["L2", "manager", "board"]),
     ("unknown level in recipients", 'manager = ["maria.manager"]', 'boss = ["maria.manager"]',

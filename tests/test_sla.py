@@ -171,6 +171,48 @@ def test_waiting_on_the_customer_moves_the_deadline_by_exactly_the_paused_busine
     assert "moved by 16h 00m paused" in view.explain(world.now)
 
 
+def policy_with(definition, old: str, new: str):
+    text = load_policy(None, definition).source_text
+    assert old in text
+    return parse_policy(text.replace(old, new), "ops.toml", definition)
+
+
+def test_a_chat_case_gets_the_chat_first_response_target(world):
+    case_id = world.open(channel="chat")  # Monday 10:00, PT1H for a chat
+    assert world.deadline(case_id, "first_response") == local(2026, 11, 2, 11)
+    assert world.clock(case_id, "first_response")["source"] == "targets.first_response.chat.normal"
+    email = world.open(customer_id="CUST-2")
+    assert world.deadline(email, "first_response") == local(2026, 11, 3, 10)  # PT8H
+
+
+def test_clocks_the_policy_does_not_pause_keep_running_while_waiting(tmp_path, definition):
+    policy = policy_with(
+        definition, 'pauses = ["resolution", "escalation"]', 'pauses = ["acknowledge"]'
+    )
+    world = World(tmp_path, definition, policy)
+    case_id = escalated(world)
+    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="receipt please")
+    assert world.clock(case_id, "acknowledge")["status"] == "paused"
+    assert world.clock(case_id, "resolution")["status"] == "running"
+    assert world.clock(case_id, "escalation")["status"] == "running"
+    world.at(local(2026, 11, 3, 11)).act(case_id, "customer_replied")
+    # 1 business hour of the 4 was used before the pause: 3 left from Tuesday 11:00
+    assert world.deadline(case_id, "acknowledge") == local(2026, 11, 3, 14)
+
+
+def test_a_clock_starting_while_the_case_waits_starts_paused(tmp_path, definition):
+    policy = policy_with(
+        definition, 'pauses = ["resolution", "escalation"]', 'pauses = ["acknowledge"]'
+    )
+    world = World(tmp_path, definition, policy)
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.act(case_id, "wait_on_customer", note="receipt please")
+    world.act(case_id, "escalate", reason="needs a specialist", notice=NOTICE)
+    assert world.clock(case_id, "acknowledge")["status"] == "paused"
+    assert "deadline" not in world.clock(case_id, "acknowledge")
+
+
 def test_a_pause_across_the_night_counts_only_business_hours(world):
     case_id = world.open()
     world.act(case_id, "assign", assignee="ana")
