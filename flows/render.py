@@ -18,7 +18,7 @@ from states.case import CaseSnapshot
 from states.durations import format_duration
 from states.engine import Result
 from states.events import Event
-from states.ledger import ClockView
+from states.ledger import ClockView, deadline_summary
 from states.money import format_money, from_minor
 from states.outbox import DeliveryReport
 from states.queries import case_ages
@@ -134,15 +134,67 @@ def case_detail(case: CaseSnapshot, events: list[Event], now: datetime, as_json:
         ("team", case.team or "-"),
         ("amount claimed", format_money(from_minor(case.amount_claimed_minor), case.currency)),
         ("flags", ", ".join(case.flags) or "-"),
+        ("channel", case.channel),
+        ("deadlines", _deadlines(case) or "-"),
         ("opened", f"{case.opened_at:%Y-%m-%d %H:%M} UTC ({age(ages['age'])} ago)"),
         ("in state since", f"{case.state_entered_at:%Y-%m-%d %H:%M} UTC ({age(ages['in_state'])})"),
         ("version", str(case.version)),
         ("process", case.process_version),
     ]
+    if case.resolved_at:
+        rows.insert(
+            -2, ("resolved", f"{case.resolved_at:%Y-%m-%d %H:%M} UTC at {case.resolved_level}")
+        )
+    if case.satisfaction is not None:
+        rows.insert(-2, ("satisfaction", f"{case.satisfaction} of 5"))
     for key, value in rows:
         head.add_row(key, value)
     console.print(head)
     console.print(timeline_table(events))
+
+
+def clock_change_text(change: dict[str, Any]) -> str:
+    """One clock change as a person reads it: 'resolution paused', 'acknowledge started
+    (PT4H, due 2026-11-02 13:00)', 'first_response stopped: met'."""
+    state = change.get("state") or {}
+    op = change["op"]
+    verb = {"start": "started", "stop": "stopped", "pause": "paused", "resume": "resumed",
+            "warn": "warned", "breach": "BREACHED", "due": "fell due"}.get(op, op)  # fmt: skip
+    text = f"{change['clock']} {verb}"
+    if op == "stop" and state.get("outcome"):
+        text += f": {state['outcome']}"
+    due = state.get("deadline")
+    if due and op in ("start", "resume"):
+        target = f"{state['target']}, " if state.get("target") else ""
+        text += f" ({target}due {datetime.fromisoformat(due):%Y-%m-%d %H:%M})"
+    return text
+
+
+def event_details(event: Event) -> str:
+    """The payload of `event` in one line; clock changes in words, not JSON."""
+    parts = []
+    for key, value in event.payload.items():
+        if key in ("process_version", "currency"):
+            continue
+        if key == "clocks":
+            parts.append("clocks: " + ", ".join(clock_change_text(c) for c in value))
+        elif key == "assignee" and value is None:
+            parts.append("assignee=(the level's queue)")
+        elif value not in (None, ""):
+            parts.append(f"{key}={value}")
+    return "; ".join(parts)
+
+
+def _deadlines(case: CaseSnapshot) -> str:
+    """The deadlines the case runs against now, soonest first."""
+    running = sorted(
+        (state["deadline"], name)
+        for name, state in case.clocks.items()
+        if state["status"] == "running" and state.get("deadline")
+    )
+    return ", ".join(
+        f"{name} {datetime.fromisoformat(due):%Y-%m-%d %H:%M} UTC" for due, name in running
+    )
 
 
 def timeline_table(events: list[Event]) -> Table:
@@ -150,14 +202,10 @@ def timeline_table(events: list[Event]) -> Table:
     for column in ("#", "when (UTC)", "actor", "event", "from", "to", "details"):
         table.add_column(column)
     for event in events:
-        details = "; ".join(
-            f"{k}={v}"
-            for k, v in event.payload.items()
-            if k not in ("process_version", "currency") and v not in (None, "")
-        )
+        details = event_details(event)
         table.add_row(
             str(event.seq),
-            f"{event.occurred_at:%Y-%m-%d %H:%M}",
+            f"{event.occurred_at:%Y-%m-%d %H:%M:%S}",
             event.actor,
             event.type,
             _level_text(event.from_state or "-", event.from_level),
@@ -280,14 +328,17 @@ def demo_summary(summary: dict[str, Any]) -> str:
 
 
 def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_json: bool) -> None:
+    summary = deadline_summary(views)
     if as_json:
         emit_json(
             {
                 "case_id": case.id,
                 "at": now.isoformat(),
+                "summary": summary,
                 "clocks": [
                     {
                         **{k: v for k, v in asdict(view).items() if k != "intervals"},
+                        "verdict": view.verdict,
                         "consumed_s": view.consumed.total_seconds(),
                         "paused_s": view.paused_for.total_seconds(),
                         "explanation": view.explain(now),
@@ -305,6 +356,16 @@ def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_j
         f"case {case.id}: {_level_text(case.state, case.level)}"
         + (" [waiting on customer]" if case.waiting else "")
         + f", as of {now:%Y-%m-%d %H:%M} UTC"
+    )
+    missed = [
+        f"{v.clock} #{v.generation}{' at ' + v.level if v.level else ''}"
+        for v in views
+        if v.verdict in ("late", "breached")
+    ]
+    out(
+        "deadlines: "
+        + (", ".join(f"{count} {verdict}" for verdict, count in summary.items()) or "none")
+        + (f" (missed: {'; '.join(missed)})" if missed else "")
     )
     for view in views:
         flags = [flag for flag, on in (("warned", view.warned), ("BREACHED", view.breached)) if on]

@@ -54,10 +54,6 @@ def iso(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
 
 
-def parse(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 def is_active(state: dict[str, Any] | None) -> bool:
     return state is not None and state["status"] in ACTIVE
 
@@ -84,7 +80,7 @@ class ClockPlanner:
         out: list[dict[str, Any]] = []
         for name in _STOPS.get(event.type, ()):
             if is_active(clocks.get(name)):
-                out.append(self._stop(name, clocks[name], now, reason))
+                out.append(self._stop(name, clocks[name], now, reason, event.type))
         kind = event.type
         if kind == "opened":
             out += self._start_all(case, ("first_response", "resolution"), None, seq, now, reason)
@@ -111,12 +107,16 @@ class ClockPlanner:
         return out
 
     def mark(self, name: str, state: dict[str, Any], op: str, now: datetime) -> dict[str, Any]:
-        """A ``warn`` or ``breach`` change: the timer fired; deadlines stay as they are."""
-        marked = (
-            {"warned": True, "warn_at": None}
-            if op == "warn"
-            else {"breached": True, "breached_at": iso(now)}
-        )
+        """A ``warn``, ``breach`` or ``due`` change: the timer fired; deadlines stay as they are.
+
+        ``due`` is a task falling due (the follow-up), not a missed target: it
+        sets ``due_reached``, never ``breached``, so breach counts stay true.
+        """
+        marked = {
+            "warn": {"warned": True, "warn_at": None},
+            "breach": {"breached": True, "breached_at": iso(now)},
+            "due": {"due_reached": True, "due_reached_at": iso(now)},
+        }[op]
         moved = {key: value for key, value in marked.items() if state.get(key, _MISSING) != value}
         return {"clock": name, "op": op, "state": moved}  # as _change, without diffing it all
 
@@ -216,14 +216,12 @@ class ClockPlanner:
         new.update(since=iso(now), since_reason=reason, deadline=None, warn_at=None, armed_seq=None)
         return new, segment
 
-    def _stop(self, name: str, state: dict[str, Any], now: datetime, reason: str) -> dict[str, Any]:
-        deadline = parse(state.get("deadline"))
+    def _stop(
+        self, name: str, state: dict[str, Any], now: datetime, reason: str, trigger: str
+    ) -> dict[str, Any]:
         new, segment = self._close(name, state, now, reason)
-        if state.get("target_s") is None:
-            late = deadline is not None and now > deadline
-        else:
-            late = state["breached"] or new["consumed_s"] > state["target_s"]
-        new.update(status="stopped", outcome="late" if late else "met", stopped_at=iso(now))
+        outcome = _outcome(name, state, new, trigger)
+        new.update(status="stopped", outcome=outcome, stopped_at=iso(now))
         return _change(name, "stop", state, new, segment)
 
     def _pause(
@@ -253,6 +251,20 @@ class ClockPlanner:
 
 
 _MISSING = object()
+
+
+def _outcome(name: str, old: dict[str, Any], new: dict[str, Any], trigger: str) -> str:
+    """How a clock's round ended: ``met`` or ``late`` against its target, ``done`` for a
+    follow-up carried out, ``cancelled`` when the target stopped applying (a reopen
+    before the follow-up, a level escalated past before it acknowledged)."""
+    late = old["breached"] or (
+        old.get("target_s") is not None and new["consumed_s"] > old["target_s"]
+    )
+    if name == "follow_up":
+        return "done" if trigger == "follow_up" else "cancelled"
+    if name == "acknowledge" and trigger == "escalate" and not late:
+        return "cancelled"
+    return "late" if late else "met"
 
 
 def _change(

@@ -15,6 +15,7 @@ from typing import Any
 from states.case import CHANNELS, PRIORITIES, TIERS
 from states.errors import InvalidInput
 from states.money import parse_amount
+from states.points import POINTS
 from states.process import TRIGGERS
 
 MAX_TEXT = 20_000
@@ -87,6 +88,8 @@ class Act:
             or not 1 <= self.satisfaction <= 5
         ):
             raise InvalidInput("satisfaction", self.satisfaction, "an integer from 1 to 5")
+        if self.point is not None:
+            _choice("point", self.point, POINTS)
         if self.expected_version is not None and (
             not isinstance(self.expected_version, int) or self.expected_version < 1
         ):
@@ -129,10 +132,10 @@ TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {
     "assign": ("assignee", "team"),
     "escalate": ("reason", "point", "evidence", "notice"),
     "acknowledge": ("assignee", "note"),
-    "de_escalate": ("note",),
+    "de_escalate": ("note", "assignee"),
     "resolve": ("note",),
     "follow_up": ("satisfaction", "comment"),
-    "reopen": ("note",),
+    "reopen": ("note", "assignee"),
     "wait_on_customer": ("note",),
     "customer_replied": ("note",),
 }

@@ -27,6 +27,8 @@ from states.points import PointMatch, breach_match, evaluate_points, notice_for
 from states.policy import Policy
 from states.process import FIRST_LEVEL
 
+#: Triggers that move a case to another tier: each records who owns it afterwards.
+HANDS_OVER = ("escalate", "de_escalate", "reopen")
 SYSTEM_POINTS = "system:points"
 SYSTEM_SLA = "system:sla"
 
@@ -144,30 +146,32 @@ class Decider:
         ):
             return decision
         snap = case  # read only; an escalation below works on a scratch copy
+        once = f"timer:{timer.id}"
         if timer.kind == "warning":
             if not state["warned"]:
                 self._sla_event(decision, snap, timer, state, "sla_warning", "warn", now, {})
                 self._notify(
                     decision,
                     snap,
-                    timer,
                     "sla_warning",
                     self._recipients(state.get("level") or snap.level, snap),
                     f"SLA warning: case {snap.id} {timer.clock} due {state.get('deadline')}",
+                    once,
+                )
+            return decision
+        if timer.clock == "follow_up":
+            if not state.get("due_reached"):
+                self._sla_event(decision, snap, timer, state, "follow_up_due", "due", now, {})
+                self._notify(
+                    decision,
+                    snap,
+                    "follow_up_due",
+                    [snap.assignee] if snap.assignee else self._recipients(None, snap),
+                    f"Follow-up due: case {snap.id} ({snap.subject})",
+                    once,
                 )
             return decision
         if state["breached"]:
-            return decision
-        if timer.clock == "follow_up":
-            self._sla_event(decision, snap, timer, state, "follow_up_due", "breach", now, {})
-            self._notify(
-                decision,
-                snap,
-                timer,
-                "follow_up_due",
-                [snap.assignee] if snap.assignee else self._recipients(None, snap),
-                f"Follow-up due: case {snap.id} ({snap.subject})",
-            )
             return decision
         level = state.get("level") if timer.clock == "acknowledge" else snap.level
         plan = self.policy.breach_plan(timer.clock, level=level, process=self.process)
@@ -185,35 +189,47 @@ class Decider:
                 "policy_key": plan.source_key,
             },
         )
-        kind = "ack_missed" if timer.clock == "acknowledge" else "sla_breach"
-        if plan.recipients:
-            self._notify(
-                decision,
-                snap,
-                timer,
-                kind,
-                list(plan.recipients),
-                f"SLA breach: case {snap.id} missed its {timer.clock} target "
-                f"({state['target']}) at {level or FIRST_LEVEL}",
-            )
         match = breach_match(
             self.policy, self.process, case=snap, clock=timer.clock, due_at=timer.due_at
         )
+        after = snap
         if plan.action == "escalate" and match is not None:
-            scratch = case.copy()
+            after = case.copy()
             for event in decision.events:
-                evolve(scratch, event)
-            # e.g. the case no longer carries a level: the breach stays recorded
+                evolve(after, event)
+            # e.g. the case no longer carries a level: the breach stays recorded.
+            # The level taking over is among the breach's recipients: no second message.
             with suppress(CommandError):
-                self._escalate(decision, scratch, match, now, SYSTEM_SLA)
+                self._escalate(decision, after, match, now, SYSTEM_SLA, tell_level=False)
+        if plan.recipients:
+            moved = f"; now with {after.level}" if after.level != snap.level else ""
+            self._notify(
+                decision,
+                after,
+                "ack_missed" if timer.clock == "acknowledge" else "sla_breach",
+                list(plan.recipients),
+                f"SLA breach: case {snap.id} missed its {timer.clock} target "
+                f"({state['target']}) at {level or FIRST_LEVEL}{moved}",
+                once,
+            )
         return decision
 
     # -- helpers -------------------------------------------------------------------------
 
     def _trigger(
-        self, decision: Decision, case: CaseSnapshot, command: Act, now: datetime, scratch: bool
+        self,
+        decision: Decision,
+        case: CaseSnapshot,
+        command: Act,
+        now: datetime,
+        scratch: bool,
+        tell_level: bool = True,
     ) -> None:
-        """Decide one trigger on `case`; with `scratch`, also fold it into `case`."""
+        """Decide one trigger on `case`; with `scratch`, also fold it into `case`.
+
+        An escalation tells the customer (the notice) and, with `tell_level`,
+        the recipients of the level taking over.
+        """
         process = self.process
         to_level = case.level
         if command.trigger == "escalate":
@@ -225,6 +241,11 @@ class Decider:
         ):
             to_level = None
         seq = case.last_seq + 1
+        payload = _payload(command)
+        if command.trigger in HANDS_OVER:
+            # The case changes hands: it has the owner named, or waits in the new tier's
+            # queue; recorded either way, so the fold needs no rule of its own.
+            payload.setdefault("assignee", None)
         event = Event(
             command.trigger,
             now,
@@ -233,13 +254,28 @@ class Decider:
             to_state,
             case.level,
             to_level,
-            _payload(command),
+            payload,
             seq=seq,
         )
         _attach(event, self.clocks.changes(case, event, seq, now))
         decision.events.append(event)
         if scratch:
             evolve(case, event)
+        if command.trigger == "escalate" and tell_level:
+            after = case if scratch else case.copy()
+            if not scratch:
+                evolve(after, event)
+            self._notify(
+                decision,
+                after,
+                "escalated",
+                list(self.policy.recipients.get(to_level or "", ())),
+                f"{_ref(after)} escalated to {to_level}: {command.reason or command.point}",
+                None,
+                lead=f"Escalated from {_tier(event.from_state, event.from_level)} by "
+                f"{command.actor}: {command.reason or '-'}"
+                + (f" (point {command.point}: {command.evidence})" if command.point else ""),
+            )
         if command.trigger == "escalate" and command.notice:
             decision.notifications.append(
                 NewNotification(
@@ -293,7 +329,13 @@ class Decider:
         evolve(snap, event)
 
     def _escalate(
-        self, decision: Decision, snap: CaseSnapshot, match: PointMatch, now: datetime, actor: str
+        self,
+        decision: Decision,
+        snap: CaseSnapshot,
+        match: PointMatch,
+        now: datetime,
+        actor: str,
+        tell_level: bool = True,
     ) -> None:
         process = self.process
         target = match.to_level or (process.next_level(snap.level) or process.ladder[-1]).name
@@ -307,7 +349,7 @@ class Decider:
             to_level=target,
             notice=notice_for(self.policy, process, match, target),
         )
-        self._trigger(decision, snap, command, now, scratch=True)
+        self._trigger(decision, snap, command, now, scratch=True, tell_level=tell_level)
 
     def _sla_event(
         self,
@@ -346,14 +388,18 @@ class Decider:
         self,
         decision: Decision,
         snap: CaseSnapshot,
-        timer: DueTimer,
         kind: str,
         recipients: list[str],
         subject: str,
+        once: str | None,
+        lead: str = "",
     ) -> None:
+        """One message per recipient about `snap` as it now stands; `once` (e.g. the
+        timer's key) makes a repeat of the same message a no-op in the outbox."""
         amount = format_money(from_minor(snap.amount_claimed_minor), snap.currency)
         body = (
-            f"Case {snap.id}: {snap.subject}\nCustomer: {snap.customer_id} "
+            (f"{lead}\n" if lead else "")
+            + f"{_ref(snap)}: {snap.subject}\nCustomer: {snap.customer_id} "
             f"({snap.customer_tier}), priority {snap.priority}, amount {amount}\n"
             f"State: {snap.state}{' / ' + snap.level if snap.level else ''}, "
             f"assignee {snap.assignee or '-'}"
@@ -366,9 +412,19 @@ class Decider:
                     recipient,
                     subject,
                     body,
-                    dedupe_key=f"timer:{timer.id}:{recipient}",
+                    dedupe_key=f"{once}:{recipient}" if once else None,
                 )
             )
+
+
+def _ref(snap: CaseSnapshot) -> str:
+    """How a message names the case; at intake the number is not known yet (the
+    outbox row carries it, and e-mails an X-Tierflow-Case header)."""
+    return f"Case {snap.id}" if snap.id else "New case"
+
+
+def _tier(state: str | None, level: str | None) -> str:
+    return level or state or "-"
 
 
 def _in_place(

@@ -204,10 +204,18 @@ def _assign(snap: CaseSnapshot, event: Event) -> None:
         snap.team = event.payload["team"]
 
 
+def _hand_over(snap: CaseSnapshot, event: Event) -> None:
+    """Escalations, hand-backs and reopens record who owns the case afterwards (None: the
+    new tier's queue); histories written before they did leave the assignee as it was."""
+    if "assignee" in event.payload:
+        snap.assignee = event.payload["assignee"]
+
+
 def _escalate(snap: CaseSnapshot, event: Event) -> None:
     snap.escalation_count += 1
     snap.escalated_at = event.occurred_at
     snap.acknowledged = False
+    _hand_over(snap, event)
 
 
 def _acknowledge(snap: CaseSnapshot, event: Event) -> None:
@@ -219,6 +227,7 @@ def _acknowledge(snap: CaseSnapshot, event: Event) -> None:
 def _de_escalate(snap: CaseSnapshot, event: Event) -> None:
     snap.acknowledged = None
     snap.escalated_at = None
+    _hand_over(snap, event)
 
 
 def _resolve(snap: CaseSnapshot, event: Event) -> None:
@@ -240,6 +249,7 @@ def _reopen(snap: CaseSnapshot, event: Event) -> None:
     snap.followed_up_at = None
     snap.acknowledged = None
     snap.escalated_at = None
+    _hand_over(snap, event)
 
 
 def _wait(snap: CaseSnapshot, event: Event) -> None:

@@ -1,13 +1,17 @@
 """The per-case clock ledger: every interval each clock ran or was paused, and why
 each deadline is where it is.
 
-Closed intervals come from ``clock_segment``; the interval still open and the
-deadline come from the case's clock state. Nothing here is stored twice, so
-the ledger is the history the engine wrote, read back.
+Every round of every clock is shown, not only the latest: a reopened case or
+one that climbed the ladder had earlier deadlines, and an auditor asks
+whether each of them was met. The rounds and their deadlines are folded from
+the clock changes the events carry; closed intervals come from
+``clock_segment``; the interval still open from the case. Nothing here is
+stored twice, so the ledger is the history the engine wrote, read back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +21,9 @@ from sqlalchemy import Connection, select
 from states.case import CaseSnapshot
 from states.durations import format_duration
 from states.errors import InvalidInput
+from states.events import Event, apply_change
 from states.policy import Policy
+from states.store import load_events
 from states.tables import ClockSegment
 
 SEGMENT = ClockSegment.__table__
@@ -35,6 +41,9 @@ class Interval:
 
 @dataclass(slots=True)
 class ClockView:
+    """One round of one clock (a clock restarted by a reopen or a new escalation level
+    starts a new round, its `generation`), with every interval it ran or was paused."""
+
     clock: str
     generation: int
     status: str  # running | paused | stopped
@@ -44,16 +53,24 @@ class ClockView:
     calendar: str
     calendar_key: str
     consumed: timedelta
-    deadline: datetime | None
+    deadline: datetime | None  # while it runs
+    last_deadline: datetime | None  # the deadline in force when it last ran
     warn_at: datetime | None
     warned: bool
     breached: bool
-    outcome: str | None
+    outcome: str | None  # met | late | done | cancelled, once stopped
     intervals: list[Interval] = field(default_factory=list)
 
     @property
     def paused_for(self) -> timedelta:
         return sum((i.business for i in self.intervals if i.status == "paused"), timedelta())
+
+    @property
+    def verdict(self) -> str:
+        """How this round stands against its target, in one word: an auditor's column."""
+        if self.outcome:
+            return self.outcome
+        return "breached" if self.breached else self.status
 
     def explain(self, now: datetime) -> str:
         """How the deadline was computed, in one sentence an auditor can check."""
@@ -63,7 +80,12 @@ class ClockView:
             f"{self.calendar!r} ({self.calendar_key})"
         )
         if self.status == "stopped":
-            return f"{base}; stopped, {self.outcome}, after {format_duration(self.consumed)}"
+            was = (
+                f"; deadline was {self.last_deadline:%Y-%m-%d %H:%M} UTC"
+                if self.last_deadline
+                else ""
+            )
+            return f"{base}; stopped, {self.outcome}, after {format_duration(self.consumed)}{was}"
         if self.status == "paused":
             return (
                 f"{base}; paused: {format_duration(self.consumed)} used, the deadline is "
@@ -85,15 +107,33 @@ class ClockView:
         )
 
 
+def clock_rounds(events: Sequence[Event]) -> list[tuple[dict[str, Any], str | None]]:
+    """Every round of every clock in the order they started: its last state and the last
+    deadline it had, folded from the clock changes the events carry (the history itself)."""
+    current: dict[str, dict[str, Any]] = {}
+    rounds: dict[tuple[str, int], dict[str, Any]] = {}
+    deadlines: dict[tuple[str, int], str] = {}
+    for event in events:
+        for change in event.payload.get("clocks") or ():
+            state = current[change["clock"]] = apply_change(current, change)
+            key = (change["clock"], state["gen"])
+            rounds[key] = {**state, "clock": change["clock"]}
+            if state.get("deadline"):
+                deadlines[key] = state["deadline"]
+    return [(state, deadlines.get(key)) for key, state in rounds.items()]
+
+
 def clock_views(
     conn: Connection, case: CaseSnapshot, policy: Policy, now: datetime
 ) -> list[ClockView]:
-    """Each clock of `case` (latest generation), with its intervals up to `now`."""
+    """Every round of every clock of `case`, in the order they started, each with its
+    intervals up to `now` (the ledger rows, and the interval still open on the case)."""
     rows = conn.execute(
         select(SEGMENT).where(SEGMENT.c.case_id == case.id).order_by(SEGMENT.c.seq, SEGMENT.c.id)
     ).all()
     views = []
-    for name, state in case.clocks.items():
+    for state, last_deadline in clock_rounds(load_events(conn, case.id)):  # type: ignore[arg-type]
+        name = state["clock"]
         intervals = [
             Interval(
                 r.status,
@@ -106,7 +146,6 @@ def clock_views(
             for r in rows
             if r.clock == name and r.generation == state["gen"]
         ]
-        consumed = timedelta(seconds=state["consumed_s"])
         if state["status"] in ("running", "paused"):
             since = datetime.fromisoformat(state["since"])
             business = _business(policy, state["calendar"], since, now)
@@ -123,8 +162,9 @@ def clock_views(
                 source=state["source"],
                 calendar=state["calendar"],
                 calendar_key=state.get("calendar_key", ""),
-                consumed=consumed,
+                consumed=timedelta(seconds=state["consumed_s"]),
                 deadline=_at(state.get("deadline")),
+                last_deadline=_at(last_deadline),
                 warn_at=_at(state.get("warn_at")),
                 warned=state["warned"],
                 breached=state["breached"],
@@ -133,6 +173,14 @@ def clock_views(
             )
         )
     return views
+
+
+def deadline_summary(views: Sequence[ClockView]) -> dict[str, int]:
+    """How many rounds stand at each verdict (met, late, breached, running, …)."""
+    summary: dict[str, int] = {}
+    for view in views:
+        summary[view.verdict] = summary.get(view.verdict, 0) + 1
+    return summary
 
 
 def _business(policy: Policy, calendar: str, since: datetime, now: datetime) -> timedelta:

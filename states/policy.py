@@ -100,9 +100,10 @@ class Target:
 class BreachPlan:
     """What a missed target does: `action` is ``escalate``, ``notify`` or ``none``.
 
-    A miss at a level is told to ``LEVEL_miss`` if listed, else to the
-    level's own recipients; an escalation also tells the level taking over.
-    At the top of the ladder an ``escalate`` becomes ``notify``.
+    A miss at a level is told to the level's own recipients and to
+    ``LEVEL_miss`` (the next on the list, who hears of that level's misses);
+    an escalation also tells the level taking over. At the top of the
+    ladder an ``escalate`` becomes ``notify``.
     """
 
     clock: str
@@ -213,7 +214,9 @@ class Policy(VersionedText):
         source_key = f"on_breach.{clock}"
         if action == "none":
             return BreachPlan(clock, level, action, None, (), source_key)
-        told = self.recipients.get(f"{level}_miss") or self.recipients.get(level, ())
+        told = tuple(
+            dict.fromkeys(self.recipients.get(level, ()) + self.recipients.get(f"{level}_miss", ()))
+        )
         above = process.next_level(None if level == FIRST_LEVEL else level)
         if action == "escalate" and above is not None:
             recipients = tuple(dict.fromkeys(told + self.recipients.get(above.name, ())))

@@ -33,10 +33,10 @@ TRIGGER_OPTIONS = {
     "assign": {"--assignee", "--team"},
     "escalate": {"--reason", "--point", "--notice", "--to-level"},
     "acknowledge": {"--assignee", "--note"},
-    "de_escalate": {"--note"},
+    "de_escalate": {"--note", "--assignee"},
     "resolve": {"--note"},
     "follow_up": {"--satisfaction", "--comment"},
-    "reopen": {"--note"},
+    "reopen": {"--note", "--assignee"},
     "wait_on_customer": {"--note"},
     "customer_replied": {"--note"},
 }
@@ -258,10 +258,18 @@ def test_every_other_trigger_end_to_end(cli: Cli):
             "escalated",
             "manager",
         ),
-        (["de_escalate", "--note", "handled by billing after all"], "first_level", None),
+        (
+            ["de_escalate", "--note", "handled by billing after all", "--assignee", "ben"],
+            "first_level",
+            None,
+        ),
         (["resolve", "--note", "delivery refunded"], "resolved", None),
         (["follow_up", "--satisfaction", "2", "--comment", "still broken"], "followed_up", None),
-        (["reopen", "--note", "customer says it is not fixed"], "first_level", None),
+        (
+            ["reopen", "--note", "customer says it is not fixed", "--assignee", "ben"],
+            "first_level",
+            None,
+        ),
     ]
     for version, (args, state, level) in enumerate(steps, start=2):
         result = cli.json(

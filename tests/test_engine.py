@@ -110,6 +110,11 @@ def test_escalate_citing_a_named_point_needs_no_free_text(world):
     assert case.level == "L2"
 
 
+def test_escalate_citing_an_unknown_point_is_refused_naming_the_points(world):
+    with pytest.raises(InvalidInput, match="'bogus'.*legal_risk, priority, repeat_customer"):
+        world.act(assigned(world), "escalate", point="bogus", notice=NOTICE)
+
+
 def test_escalate_to_a_named_level_jumps_the_ladder(world):
     case = world.act(assigned(world), "escalate", reason="r", notice=NOTICE, to_level="manager")
     assert case.level == "manager"

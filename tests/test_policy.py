@@ -111,7 +111,7 @@ def test_shipped_breach_actions_notify_and_escalate_as_the_seeds_say(
     late = policy.breach_plan("resolution", level=None, process=definition)
 
     assert (board_miss.action, board_miss.to_level) == ("notify", None)
-    assert board_miss.recipients == ("group-managing-director",)
+    assert board_miss.recipients == ("board-secretary", "group-managing-director")
     assert (thirty_days.action, thirty_days.to_level) == ("escalate", "manager")
     assert "maria.manager" in thirty_days.recipients
     assert thirty_days.source_key == "on_breach.escalation"

@@ -426,7 +426,95 @@ def test_follow_up_is_due_two_business_days_after_resolution(world):
     assert world.events(case_id)[-1] == ("follow_up_due", None)
     assert ("follow_up_due", "ana") in world.notifications(case_id)
     world.act(case_id, "follow_up", satisfaction=5, comment="thanks")
-    assert world.clock(case_id, "follow_up")["outcome"] == "late"
+    clock = world.clock(case_id, "follow_up")
+    # a follow-up falls due, it is not missed: done after the reminder is not a breach
+    assert (clock["outcome"], clock["breached"], clock["due_reached"]) == ("done", False, True)
+
+
+def test_a_reopen_before_the_follow_up_cancels_it(world):
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 3, 10)).act(case_id, "resolve", note="fixed")
+    world.at(local(2026, 11, 4, 10)).act(case_id, "reopen", note="still broken")
+    assert world.clock(case_id, "follow_up")["outcome"] == "cancelled"
+
+
+# --- who hears of an escalation, and who owns the case after it -------------------------
+
+
+def notices(world: World, case_id: int, kind: str) -> list[tuple[str, str, str]]:
+    with read_connection(world.db) as conn:
+        rows = conn.execute(
+            select(NOTIFICATION.c.recipient, NOTIFICATION.c.subject, NOTIFICATION.c.body)
+            .where(NOTIFICATION.c.case_id == case_id, NOTIFICATION.c.kind == kind)
+            .order_by(NOTIFICATION.c.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def test_an_escalation_tells_the_level_taking_over_who_sent_it_and_why(world):
+    case_id = escalated(world)
+    [(recipient, subject, body)] = notices(world, case_id, "escalated")
+    assert recipient == "l2-team-lead"
+    assert subject == f"Case {case_id} escalated to L2: needs a specialist"
+    assert "Escalated from first_level by ana: needs a specialist" in body
+    assert "State: escalated / L2" in body
+
+
+def test_an_escalation_at_intake_tells_the_level_with_the_point_and_its_evidence(world):
+    """Scenario 2: the manager hears of the court threat the moment the case arrives."""
+    case_id = world.open(description="If this is not fixed I will take you to court.")
+    [(recipient, subject, body)] = notices(world, case_id, "escalated")
+    assert recipient == "maria.manager"
+    assert subject.startswith("New case escalated to manager")
+    assert 'point legal_risk: phrase "court" in description' in body
+
+
+def test_an_escalated_case_waits_in_the_levels_queue_until_someone_acknowledges(world):
+    case_id = escalated(world)
+    assert world.case(case_id)[0].assignee is None
+    world.at(local(2026, 11, 2, 13, 30)).sweep(local(2026, 11, 2, 13, 30))  # L2 ack warning
+    assert ("sla_warning", "ana") not in world.notifications(case_id)  # ana handed it over
+    world.act(case_id, "acknowledge", assignee="l2-bob")
+    assert world.case(case_id)[0].assignee == "l2-bob"
+    world.act(case_id, "de_escalate", note="back to you", assignee="ana")
+    assert world.case(case_id)[0].assignee == "ana"
+
+
+def test_escalating_past_a_level_before_it_acknowledges_cancels_its_target(world):
+    case_id = escalated(world)
+    world.at(local(2026, 11, 2, 11)).act(
+        case_id, "escalate", reason="needs a manager", notice=NOTICE
+    )
+    _, events = world.case(case_id)
+    stop = next(
+        c
+        for e in events
+        for c in e.payload.get("clocks", ())
+        if c["clock"] == "acknowledge" and c["op"] == "stop"
+    )
+    assert stop["state"]["outcome"] == "cancelled"
+
+
+def test_a_breach_that_moves_the_case_up_tells_everyone_once_as_it_now_stands(world):
+    case_id = escalated(world)  # L2 must acknowledge by 14:00
+    world.sweep(local(2026, 11, 2, 14, 30))
+    missed = notices(world, case_id, "ack_missed")
+    assert [r for r, _, _ in missed] == ["l2-team-lead", "maria.manager"]
+    _, subject, body = missed[-1]
+    assert subject.endswith("at L2; now with manager")
+    assert "State: escalated / manager" in body
+    assert [r for r, _, _ in notices(world, case_id, "escalated")] == ["l2-team-lead"]  # by hand
+
+
+def test_a_notify_breach_tells_the_level_and_the_next_on_its_list(world):
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.act(case_id, "escalate", reason="board review", notice=NOTICE, to_level="board")
+    world.at(local(2026, 11, 2, 10, 30)).act(case_id, "acknowledge", assignee="board-sec")
+    world.sweep(local(2026, 11, 9, 18))  # resolution PT40H from Monday 10:00 has passed
+    recipients = [r for r, _, _ in notices(world, case_id, "sla_breach")]
+    assert recipients == ["board-secretary", "group-managing-director"]
 
 
 def test_a_sweep_with_nothing_due_writes_nothing(world):
