@@ -28,6 +28,7 @@ from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import TierflowError
 from states.ledger import clock_views
 from states.outbox import DeliveryReport, deliver_pending
+from states.points import POINTS
 from states.process import TRIGGERS
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import read_connection
@@ -131,6 +132,10 @@ def open_case(
     tier: Annotated[str, typer.Option(help="standard, premium or vip.")] = "standard",
     amount: Annotated[str | None, typer.Option(help="Amount claimed, e.g. 800.00.")] = None,
     team: Annotated[str | None, typer.Option(help="Owning team.")] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option(help="The case's reference in another system (e.g. the ticket number)."),
+    ] = None,
     actor: Annotated[str, typer.Option(help="Who opens it.")] = "intake",
     idempotency_key: Annotated[
         str | None,
@@ -148,6 +153,7 @@ def open_case(
         customer_tier=tier,
         amount_claimed=amount,
         team=team,
+        external_ref=ref,
         actor=actor,  # type: ignore[arg-type]
         idempotency_key=idempotency_key,
     )
@@ -261,6 +267,11 @@ def list_(
     assignee: Annotated[str | None, typer.Option(help="Only cases of this assignee.")] = None,
     priority: Annotated[str | None, typer.Option(help="Only cases of this priority.")] = None,
     customer: Annotated[str | None, typer.Option(help="Only this customer's cases.")] = None,
+    team: Annotated[str | None, typer.Option(help="Only cases owned by this team.")] = None,
+    flag: Annotated[
+        str | None,
+        typer.Option(help="Only cases an escalation point marked, e.g. repeat_customer."),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
     as_json: JsonOpt = False,
@@ -270,7 +281,8 @@ def list_(
     _check_choice("state", state, rt.process.state_names)
     _check_choice("level", level, rt.process.level_names)
     _check_choice("priority", priority, PRIORITIES)
-    where = CaseFilter(state, level, assignee, priority, customer, limit, offset)
+    _check_choice("flag", flag, POINTS)
+    where = CaseFilter(state, level, assignee, priority, customer, team, flag, limit, offset)
     with read_connection(rt.db) as conn:
         cases, total = list_cases(conn, where)
     render.case_list(cases, total, datetime.now(UTC), as_json)

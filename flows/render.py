@@ -122,6 +122,7 @@ def case_detail(case: CaseSnapshot, events: list[Event], now: datetime, as_json:
     rows = [
         ("case", str(case.id)),
         ("subject", case.subject),
+        ("reference", case.external_ref or "-"),
         ("customer", f"{case.customer_id} ({case.customer_tier})"),
         (
             "state",
@@ -226,6 +227,8 @@ def case_list(cases: list[CaseSnapshot], total: int, now: datetime, as_json: boo
         "level",
         "priority",
         "assignee",
+        "team",
+        "flags",
         "customer",
         "age",
         "in state",
@@ -240,6 +243,8 @@ def case_list(cases: list[CaseSnapshot], total: int, now: datetime, as_json: boo
             case.level or "-",
             case.priority,
             case.assignee or "-",
+            case.team or "-",
+            ", ".join(case.flags) or "-",
             case.customer_id,
             age(ages["age"]),
             age(ages["in_state"]),

@@ -40,25 +40,58 @@ def replay(conn: Connection, case_id: int) -> tuple[CaseSnapshot, list[Event]]:
 
 
 def chain_problems(events: list[Event]) -> list[str]:
+    """What is wrong with the chain: gaps in the numbering (each gap once), links to
+    anything but the event before, and events whose content no longer matches its hash."""
     problems = []
-    previous = GENESIS
-    for expected_seq, event in enumerate(events, start=1):
-        if event.seq != expected_seq:
-            problems.append(f"event #{expected_seq} is missing (found seq {event.seq})")
+    previous, expected = GENESIS, 1
+    for event in events:
+        if event.seq > expected:
+            gap = (
+                f"#{expected}" if event.seq == expected + 1 else f"#{expected} to #{event.seq - 1}"
+            )
+            problems.append(f"event {gap} is missing")
+        elif event.seq < expected:
+            problems.append(f"event #{event.seq} appears again after #{expected - 1}")
         if event.prev_hash != previous:
             problems.append(f"event #{event.seq} does not link to the event before it")
         if event.compute_hash() != event.hash:
             problems.append(f"event #{event.seq} ({event.type}) was altered: hash mismatch")
-        previous = event.hash
+        previous, expected = event.hash, max(expected, event.seq + 1)
     return problems
 
 
 def projection_problems(stored: CaseSnapshot, replayed: CaseSnapshot) -> list[str]:
-    return [
-        f"field {name}: stored {getattr(stored, name)!r}, replayed {getattr(replayed, name)!r}"
-        for name in FIELD_NAMES
-        if getattr(stored, name) != getattr(replayed, name)
-    ]
+    """Fields of the stored row that differ from the replayed case; for the clock
+    states and other documents, only the keys that differ (a whole state is kilobytes)."""
+    problems = []
+    for name in FIELD_NAMES:
+        mine, theirs = getattr(stored, name), getattr(replayed, name)
+        if mine == theirs:
+            continue
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            problems.append(f"field {name}: {'; '.join(_dict_differences(mine, theirs))}")
+        else:
+            problems.append(f"field {name}: stored {mine!r}, replayed {theirs!r}")
+    return problems
+
+
+def _dict_differences(stored: dict, replayed: dict, prefix: str = "", most: int = 5) -> list[str]:
+    found: list[str] = []
+    for key in sorted(set(stored) | set(replayed), key=str):
+        mine, theirs = stored.get(key, _ABSENT), replayed.get(key, _ABSENT)
+        if mine == theirs:
+            continue
+        path = f"{prefix}{key}"
+        if isinstance(mine, dict) and isinstance(theirs, dict):
+            found.extend(_dict_differences(mine, theirs, f"{path}.", most))
+        else:
+            found.append(f"{path} stored {mine!r}, replayed {theirs!r}")
+    if len(found) > most:
+        return [*found[:most], f"and {len(found) - most} more"]
+    return found
+
+
+_ABSENT = "(absent)"
 
 
 def verify_case(conn: Connection, case_id: int) -> Verification:

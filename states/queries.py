@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, String, cast, func, select
 
 from states.case import CaseSnapshot
 from states.errors import CaseNotFound
@@ -21,6 +21,8 @@ class CaseFilter:
     assignee: str | None = None
     priority: str | None = None
     customer_id: str | None = None
+    team: str | None = None
+    flag: str | None = None  # an escalation point that marked the case, e.g. repeat_customer
     limit: int = 50
     offset: int = 0
 
@@ -28,10 +30,12 @@ class CaseFilter:
 def list_cases(conn: Connection, where: CaseFilter) -> tuple[list[CaseSnapshot], int]:
     """Cases matching `where` (oldest first) and the total count before the limit."""
     query = select(CASE)
-    for column in ("state", "level", "assignee", "priority", "customer_id"):
+    for column in ("state", "level", "assignee", "priority", "customer_id", "team"):
         value = getattr(where, column)
         if value is not None:
             query = query.where(CASE.c[column] == value)
+    if where.flag is not None:  # flags is a JSON list of names, stored compact
+        query = query.where(cast(CASE.c.flags, String).like(f'%"{where.flag}"%'))
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     rows = conn.execute(query.order_by(CASE.c.id).limit(where.limit).offset(where.offset))
     return [row_to_snapshot(row) for row in rows], total

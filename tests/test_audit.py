@@ -6,14 +6,14 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from states.audit import replay, verify_all, verify_case
 from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.errors import CaseNotFound
 from states.events import GENESIS
-from states.store import read_connection
+from states.store import CASE, read_connection
 from tests.conftest import MONDAY
 
 
@@ -72,6 +72,28 @@ def test_a_deleted_event_is_detected(db, history):
     with read_connection(db) as conn:
         problems = verify_case(conn, case_id).problems
     assert any("event #5 is missing" in p for p in problems)
+
+
+def test_a_deleted_event_is_reported_once_not_for_every_event_after_it(db, history):
+    _, case_id = history
+    tamper(db, f"DELETE FROM case_event WHERE case_id = {case_id} AND seq IN (3, 4)")
+    with read_connection(db) as conn:
+        problems = verify_case(conn, case_id).problems
+    assert [p for p in problems if "missing" in p] == ["event #3 to #4 is missing"]
+    assert "event #5 does not link to the event before it" in problems
+    assert not any("#6" in p for p in problems)
+
+
+def test_a_changed_clock_state_names_the_clock_and_key_not_the_whole_document(db, history):
+    _, case_id = history
+    with read_connection(db) as conn:
+        clocks = conn.execute(select(CASE.c.clocks).where(CASE.c.id == case_id)).scalar_one()
+    clocks["resolution"] = {**clocks["resolution"], "target": "PT80H"}
+    with db.begin() as conn:
+        conn.execute(CASE.update().where(CASE.c.id == case_id).values(clocks=clocks))
+    with read_connection(db) as conn:
+        problems = verify_case(conn, case_id).problems
+    assert problems == ["field clocks: resolution.target stored 'PT80H', replayed 'PT40H'"]
 
 
 def test_a_rewritten_actor_is_detected(db, history):

@@ -316,6 +316,20 @@ def test_text_output_shows_customer_brackets_as_written(cli: Cli):
     assert "case 1: verified: 3 events" in replayed.stdout
 
 
+def test_repeat_customers_show_in_the_pipeline_and_filter_by_flag(cli: Cli):
+    cli.ok("init")
+    for n in range(3):
+        cli.ok("case", "open", "--customer", "CUST-7", "--subject", f"S{n}", "--ref", f"T-{n}")
+    listed = cli.json("case", "list", "--flag", "repeat_customer")
+    assert [(c["id"], c["team"], c["external_ref"]) for c in listed["cases"]] == [
+        (3, "senior", "T-2")
+    ]
+    text = cli.ok("case", "list")
+    assert "repeat_customer" in text and "senior" in text
+    assert "T-2" in cli.ok("case", "show", "3")
+    assert "--flag" in cli.refused("case", "list", "--flag", "vip")
+
+
 def test_demo_then_list_with_filters_and_verify_all(cli: Cli):
     assert "loaded 60 demo cases" in cli.ok("demo", "--cases", "60", "--seed", "1")
 

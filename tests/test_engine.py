@@ -111,7 +111,7 @@ def test_escalate_citing_a_named_point_needs_no_free_text(world):
 
 
 def test_escalate_citing_an_unknown_point_is_refused_naming_the_points(world):
-    with pytest.raises(InvalidInput, match="'bogus'.*legal_risk, priority, repeat_customer"):
+    with pytest.raises(InvalidInput, match=r"'bogus'.*legal_risk, priority, repeat_customer"):
         world.act(assigned(world), "escalate", point="bogus", notice=NOTICE)
 
 

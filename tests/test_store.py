@@ -18,7 +18,7 @@ from states.errors import (
     GuardFailed,
     IdempotencyConflict,
 )
-from states.queries import get_case
+from states.queries import CaseFilter, get_case, list_cases
 from states.store import CASE, EVENT, read_connection
 from states.tables import Case
 from tests.conftest import MONDAY
@@ -246,3 +246,18 @@ def test_case_table_columns_match_the_snapshot_fields():
     from states.case import FIELD_NAMES
 
     assert [c.name for c in Case.__table__.columns] == list(FIELD_NAMES)
+
+
+def test_list_filters_on_a_point_that_marked_the_case_and_on_the_team(eng, db):
+    """Scenario 4: the manager's pipeline picks out repeat customers."""
+    *_, third = (
+        eng.apply(OpenCase(customer_id="C-REPEAT", subject=f"case {n}")).case_id for n in range(3)
+    )
+    eng.apply(OpenCase(customer_id="C-OTHER", subject="unrelated"))
+    with read_connection(db) as conn:
+        repeat, total = list_cases(conn, CaseFilter(flag="repeat_customer"))
+        senior, _ = list_cases(conn, CaseFilter(team="senior"))
+        none, _ = list_cases(conn, CaseFilter(flag="legal_risk"))
+    assert ([c.id for c in repeat], total) == ([third], 1)
+    assert [c.id for c in senior] == [third]
+    assert none == []
