@@ -6,21 +6,36 @@ Floats never touch money. Authority limits may be ``"unlimited"``, which is
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 UNLIMITED = Decimal("Infinity")
 _SYMBOLS = "€$£"
 
 
+_AMOUNT_TEXT = re.compile(r"^(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+
+
 def parse_amount(value: object) -> Decimal:
-    """A non-negative amount with at most two decimals ("800", "€800.50", 800)."""
-    text = str(value).strip().replace(",", "").lstrip(_SYMBOLS).strip()
+    """A non-negative amount with at most two decimals ("800", "€800.50", "1,000", 800).
+
+    Text is plain digits with a decimal point, optionally with thousands commas:
+    "800,50" is refused, not read as 80,050, and "1e3" is not an amount anyone types.
+    """
+    allowed = "a number such as 800, 800.50 or 1,250.00"
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not an amount; allowed: {allowed}")
+    if isinstance(value, str):
+        text = value.strip().lstrip(_SYMBOLS).strip()
+        if text.startswith("-"):
+            raise ValueError(f"{value!r} is not allowed; allowed: a non-negative finite amount")
+        if not _AMOUNT_TEXT.match(text):
+            raise ValueError(f"{value!r} is not an amount; allowed: {allowed}")
+        value = text.replace(",", "")
     try:
-        amount = Decimal(text)
+        amount = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError(
-            f"{value!r} is not an amount; allowed: a number such as 800 or 800.50"
-        ) from None
+        raise ValueError(f"{value!r} is not an amount; allowed: {allowed}") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{value!r} is not allowed; allowed: a non-negative finite amount")
     if amount != amount.quantize(Decimal("0.01")):

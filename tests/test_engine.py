@@ -3,12 +3,14 @@ directly on the pure domain and through the engine with a database round trip.""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from states.commands import OpenCase
 from states.errors import (
     AuthorityExceeded,
     GuardFailed,
@@ -48,6 +50,22 @@ def test_open_case_starts_open_at_version_one(world):
     assert (case.state, case.level, case.version, case.priority) == ("open", None, 1, "high")
     assert case.amount_claimed_minor == 1250
     assert case.process_version.startswith("customer-escalation@")
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("800", "800.00"), ("€800.50", "800.50"), ("1,250.00", "1250.00"), (" 0 ", "0.00")],
+)
+def test_amounts_are_read_as_people_write_them(text: str, amount: str):
+    assert OpenCase(customer_id="C", subject="s", amount_claimed=text).amount_claimed == Decimal(
+        amount
+    )
+
+
+@pytest.mark.parametrize("text", ["800,50", "1e3", "12,34,567", "-5", "NaN", "0.005", "abc"])
+def test_ambiguous_or_impossible_amounts_are_refused_naming_the_field(text: str):
+    with pytest.raises(InvalidInput, match=r"amount_claimed.*" + re.escape(repr(text))):
+        OpenCase(customer_id="C", subject="s", amount_claimed=text)
 
 
 def test_assign_moves_open_case_to_first_level_with_assignee(world):
