@@ -159,7 +159,7 @@ class BulkStatements:
         sql = (
             f"UPDATE timer SET status = 'cancelled' WHERE case_id = {marks[0]} AND "
             f"clock = {marks[1]} AND status IN ('pending', 'claimed')"
-        )  # ix_timer_case
+        )  # uq_timer_generation's (case_id, clock) prefix
         params = [
             (case_id, clock) if self.positional else {"c": case_id, "k": clock}
             for case_id, clock in keys

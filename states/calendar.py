@@ -86,6 +86,9 @@ class BusinessCalendar:
     )
     _week_open: tuple[timedelta, ...] = field(init=False, repr=False, compare=False)
     _days: dict[date, _Day] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _sums: dict[tuple[datetime, timedelta], datetime] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", ZoneInfo(self.timezone))
@@ -131,6 +134,17 @@ class BusinessCalendar:
             raise InvalidInput("duration", duration, "a timedelta of zero or more")
         if self.always_open:
             return instant + duration
+        # Deadlines are armed in batches at one instant (a sweep, an import) from a few
+        # targets, so the same sums recur: remember them (the calendar never changes).
+        key = (instant, duration)
+        due = self._sums.get(key)
+        if due is None:
+            if len(self._sums) >= _DAY_CACHE_LIMIT:
+                self._sums.clear()
+            due = self._sums[key] = self._add(instant, duration)
+        return due
+
+    def _add(self, instant: datetime, duration: timedelta) -> datetime:
         remaining = duration
         for intervals, open_time in self._open_days_from(instant):
             if remaining > open_time:

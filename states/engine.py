@@ -17,6 +17,7 @@ transaction. Guarantees callers rely on:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -265,7 +266,7 @@ class Engine:
     ) -> None:
         """Seal `decision`'s events onto `snap`'s chain, fold them in, queue their writes."""
         events = decision.events
-        command_id = os.urandom(16).hex()
+        command_id = _command_id()
         for event in events:
             event.command_id = command_id
             event.command_hash = command_hash
@@ -426,6 +427,12 @@ def _unwarned(snap: CaseSnapshot | None, timer: DueTimer) -> bool:
     """Whether the clock of breach `timer` may still have a warning waiting to fire."""
     state = snap.clocks.get(timer.clock) if snap is not None else None
     return bool(state and state.get("warn_at") and not state.get("warned"))
+
+
+def _command_id() -> str:
+    """32 hex digits, time first: new ids land at the end of the command_id index instead
+    of on a random page of it (a random id dirtied one index page per command written)."""
+    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
 
 
 def _columns(snap: CaseSnapshot) -> dict[str, Any]:

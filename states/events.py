@@ -67,22 +67,25 @@ class Event:
         sorted), command_id, prev_hash]``, compact separators, UTF-8.
         """
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
-        head = _CANONICAL.encode(
-            [
-                self.format,
-                self.case_id,
-                self.seq,
-                self.type,
-                self.occurred_at.isoformat(),
-                self.actor,
-                self.from_state,
-                self.to_state,
-                self.from_level,
-                self.to_level,
-            ]
+        head = ",".join(
+            map(
+                _scalar,
+                (
+                    self.format,
+                    self.case_id,
+                    self.seq,
+                    self.type,
+                    self.occurred_at.isoformat(),
+                    self.actor,
+                    self.from_state,
+                    self.to_state,
+                    self.from_level,
+                    self.to_level,
+                ),
+            )
         )
         tail = f"{_scalar(self.command_id)},{_scalar(self.prev_hash)}"
-        return f"{head[:-1]},{payload},{tail}]".encode()
+        return f"[{head},{payload},{tail}]".encode()
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
