@@ -262,19 +262,17 @@ class Decider:
         if scratch:
             evolve(case, event)
         if command.trigger == "escalate" and tell_level:
-            after = case if scratch else case.copy()
-            if not scratch:
-                evolve(after, event)
             self._notify(
                 decision,
-                after,
+                case,
                 "escalated",
                 list(self.policy.recipients.get(to_level or "", ())),
-                f"{_ref(after)} escalated to {to_level}: {command.reason or command.point}",
+                f"{_ref(case)} escalated to {to_level}: {command.reason or command.point}",
                 None,
                 lead=f"Escalated from {_tier(event.from_state, event.from_level)} by "
                 f"{command.actor}: {command.reason or '-'}"
                 + (f" (point {command.point}: {command.evidence})" if command.point else ""),
+                position=(to_state, to_level, payload["assignee"]),
             )
         if command.trigger == "escalate" and command.notice:
             decision.notifications.append(
@@ -393,16 +391,19 @@ class Decider:
         subject: str,
         once: str | None,
         lead: str = "",
+        position: tuple[str, str | None, str | None] | None = None,
     ) -> None:
         """One message per recipient about `snap` as it now stands; `once` (e.g. the
-        timer's key) makes a repeat of the same message a no-op in the outbox."""
+        timer's key) makes a repeat of the same message a no-op in the outbox.
+        `position` (state, level, assignee) is where the case stands when that is
+        not yet folded into `snap`."""
+        state, level, assignee = position or (snap.state, snap.level, snap.assignee)
         amount = format_money(from_minor(snap.amount_claimed_minor), snap.currency)
         body = (
             (f"{lead}\n" if lead else "")
             + f"{_ref(snap)}: {snap.subject}\nCustomer: {snap.customer_id} "
             f"({snap.customer_tier}), priority {snap.priority}, amount {amount}\n"
-            f"State: {snap.state}{' / ' + snap.level if snap.level else ''}, "
-            f"assignee {snap.assignee or '-'}"
+            f"State: {state}{' / ' + level if level else ''}, assignee {assignee or '-'}"
         )
         for recipient in dict.fromkeys(recipients):
             decision.notifications.append(

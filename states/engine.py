@@ -16,7 +16,7 @@ transaction. Guarantees callers rely on:
 
 from __future__ import annotations
 
-import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -431,8 +431,10 @@ def _unwarned(snap: CaseSnapshot | None, timer: DueTimer) -> bool:
 
 def _command_id() -> str:
     """32 hex digits, time first: new ids land at the end of the command_id index instead
-    of on a random page of it (a random id dirtied one index page per command written)."""
-    return f"{time.time_ns():016x}{os.urandom(8).hex()}"
+    of on a random page of it (a random id dirtied one index page per command written).
+    The 64 random bits after the nanoseconds keep two writers apart; `random` is
+    reseeded in forked children, and an id names a command, it guards no secret."""
+    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
 
 
 def _columns(snap: CaseSnapshot) -> dict[str, Any]:

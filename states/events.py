@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from states.case import CaseSnapshot
@@ -33,6 +34,12 @@ def _scalar(value: str | int | None) -> str:
 
 
 GENESIS = "0" * 64
+
+
+@lru_cache(maxsize=4096)
+def _isoformat(at: datetime) -> str:
+    """Memoised: the events of a batch mostly share their instant."""
+    return at.isoformat()
 
 
 @dataclass(slots=True)
@@ -68,21 +75,21 @@ class Event:
         """
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
         head = ",".join(
-            map(
-                _scalar,
-                (
+            [
+                _escape(value) if value.__class__ is str else _scalar(value)
+                for value in (
                     self.format,
                     self.case_id,
                     self.seq,
                     self.type,
-                    self.occurred_at.isoformat(),
+                    _isoformat(self.occurred_at),
                     self.actor,
                     self.from_state,
                     self.to_state,
                     self.from_level,
                     self.to_level,
-                ),
-            )
+                )
+            ]
         )
         tail = f"{_scalar(self.command_id)},{_scalar(self.prev_hash)}"
         return f"[{head},{payload},{tail}]".encode()
