@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/apply_throughput.py
 	$(BIN)/python benchmarks/timer_sweep.py
+	$(BIN)/python benchmarks/calendar_add.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:

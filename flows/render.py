@@ -15,7 +15,6 @@ from rich.table import Table
 
 from states.audit import Verification
 from states.case import CaseSnapshot
-from states.durations import format_duration
 from states.engine import Result
 from states.events import Event
 from states.ledger import ClockView, deadline_summary
@@ -396,7 +395,7 @@ def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_j
                 interval.status,
                 f"{interval.started_at:%Y-%m-%d %H:%M}",
                 f"{interval.ended_at:%Y-%m-%d %H:%M}" if interval.ended_at else "(open)",
-                format_duration(interval.business),
+                view.business(interval.business),
                 interval.began_because,
                 interval.ended_because or "-",
             )

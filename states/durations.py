@@ -42,17 +42,20 @@ def parse_duration(text: str, source: str, key: str) -> timedelta:
     return parsed
 
 
-def format_duration(td: timedelta) -> str:
+def format_duration(td: timedelta, in_hours: bool = False) -> str:
     """Compact human form: ``2d 4h 05m``, ``3h 00m``, ``45m``, ``0m``.
 
     Seconds are dropped (truncated toward zero); a negative duration, such as
-    the time since a breach, gets a leading ``-``.
+    the time since a breach, gets a leading ``-``. `in_hours` never counts days
+    (``52h 05m``): for business time, where "a day" would read as a working day
+    but mean 24 business hours.
     """
     if td < timedelta(0):
-        formatted = format_duration(-td)
+        formatted = format_duration(-td, in_hours)
         return formatted if formatted == "0m" else f"-{formatted}"
     total_minutes = td // timedelta(minutes=1)
-    days, minutes_of_day = divmod(total_minutes, 24 * 60)
+    day = 10**9 if in_hours else 24 * 60
+    days, minutes_of_day = divmod(total_minutes, day)
     hours, minutes = divmod(minutes_of_day, 60)
     if days:
         return f"{days}d {hours}h {minutes:02d}m"

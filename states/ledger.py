@@ -72,9 +72,17 @@ class ClockView:
             return self.outcome
         return "breached" if self.breached else self.status
 
+    @property
+    def in_business_hours(self) -> bool:
+        """Whether its durations count office hours (shown in hours, not days)."""
+        return self.calendar != "always"
+
+    def business(self, td: timedelta) -> str:
+        return format_duration(td, in_hours=self.in_business_hours)
+
     def explain(self, now: datetime) -> str:
         """How the deadline was computed, in one sentence an auditor can check."""
-        kind = "calendar" if self.calendar == "always" else "business"
+        kind = "business" if self.in_business_hours else "calendar"
         base = (
             f"target {self.target} ({self.source}) counted in {kind} time of calendar "
             f"{self.calendar!r} ({self.calendar_key})"
@@ -85,16 +93,16 @@ class ClockView:
                 if self.last_deadline
                 else ""
             )
-            return f"{base}; stopped, {self.outcome}, after {format_duration(self.consumed)}{was}"
+            return f"{base}; stopped, {self.outcome}, after {self.business(self.consumed)}{was}"
         if self.status == "paused":
             return (
-                f"{base}; paused: {format_duration(self.consumed)} used, the deadline is "
+                f"{base}; paused: {self.business(self.consumed)} used, the deadline is "
                 "set again when the clock resumes"
             )
         if self.deadline is None:
             return base
         paused = self.paused_for
-        moved = f", moved by {format_duration(paused)} paused" if paused else ""
+        moved = f", moved by {self.business(paused)} paused" if paused else ""
         left = self.deadline - now
         due = (
             "overdue by " + format_duration(-left)
@@ -102,7 +110,7 @@ class ClockView:
             else (format_duration(left) + " left in calendar time")
         )
         return (
-            f"{base}; {format_duration(self.consumed)} used before the current interval; "
+            f"{base}; {self.business(self.consumed)} used before the current interval; "
             f"deadline {self.deadline:%Y-%m-%d %H:%M} UTC{moved} ({due})"
         )
 
