@@ -32,7 +32,7 @@ from states.points import POINTS
 from states.process import TRIGGERS
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import read_connection
-from states.sweep import default_worker, sweep
+from states.sweep import default_worker, due_count, sweep
 
 app = typer.Typer(
     help="tierflow: customer-service escalation as a durable, auditable workflow.",
@@ -344,7 +344,9 @@ def sweep_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Fire due SLA timers once: warnings, breaches, missed acknowledgements, follow-ups."""
-    report = sweep(runtime().engine, _instant("--at", at), worker=worker, batch=batch)
+    engine, now = runtime().engine, _instant("--at", at)
+    with render.progress("firing due timers", total=due_count(engine, now)) as advance:
+        report = sweep(engine, now, worker=worker, batch=batch, on_batch=advance)
     render.sweep_report(report, as_json)
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from states.engine import Engine
-from states.timers import claim_due
+from states.timers import claim_due, count_due
 
 
 @dataclass(slots=True)
@@ -36,6 +37,11 @@ class SweepReport:
     fire_seconds: float = 0.0
 
 
+def due_count(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=5)) -> int:
+    """How many timers a sweep at `now` would claim (before it fires any)."""
+    return count_due(engine.db, now=now, lease=lease)
+
+
 def default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -48,8 +54,12 @@ def sweep(
     batch: int = 2000,
     lease: timedelta = timedelta(minutes=5),
     max_batches: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> SweepReport:
-    """Fire every timer due at `now`; returns what happened (with the time spent)."""
+    """Fire every timer due at `now`; returns what happened (with the time spent).
+
+    `on_batch` hears how many timers each batch claimed (a progress bar's step).
+    """
     worker = worker or default_worker()
     report = SweepReport()
     while max_batches is None or report.batches < max_batches:
@@ -69,4 +79,6 @@ def sweep(
         report.adopted += fired.adopted
         report.events += fired.events
         report.notifications += fired.notifications
+        if on_batch is not None:
+            on_batch(len(timers))
     return report

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, select, text, update
 
 from states.bulk import BulkStatements
 from states.clocks import timers_for
 from states.decide import DueTimer
 from states.events import Event, apply_change
-from states.store import write_transaction
+from states.store import read_connection, write_transaction
 from states.tables import ClockSegment, Timer
 
 TIMER = Timer.__table__
@@ -123,6 +123,18 @@ def claim_due(
     timers = [DueTimer(*row) for row in rows]
     timers.sort(key=lambda timer: (timer.due_at, timer.id))
     return timers
+
+
+def count_due(db: Engine, *, now: datetime, lease: timedelta = timedelta(minutes=5)) -> int:
+    """Timers due at `now`, and claims older than `lease`: what a sweep would take."""
+    with read_connection(db) as conn:
+        return sum(
+            conn.execute(select(func.count()).select_from(TIMER).where(condition)).scalar_one()
+            for condition in (
+                (TIMER.c.status == "pending") & (TIMER.c.due_at <= now),
+                (TIMER.c.status == "claimed") & (TIMER.c.claimed_at < now - lease),
+            )
+        )
 
 
 def _claim(
