@@ -21,7 +21,8 @@ from states.errors import CommandError, InvalidInput
 from states.events import Event, apply_change, evolve, new_snapshot
 from states.guards import GuardContext
 from states.machine import ProcessMachine
-from states.money import format_money, from_minor, to_minor
+from states.money import to_minor
+from states.notices import escalation_notices, level_recipients, staff_notices
 from states.outbox import NewNotification
 from states.points import PointMatch, breach_match, evaluate_points, notice_for
 from states.policy import Policy
@@ -150,11 +151,10 @@ class Decider:
         if timer.kind == "warning":
             if not state["warned"]:
                 self._sla_event(decision, snap, timer, state, "sla_warning", "warn", now, {})
-                self._notify(
-                    decision,
+                decision.notifications += staff_notices(
                     snap,
                     "sla_warning",
-                    self._recipients(state.get("level") or snap.level, snap),
+                    level_recipients(self.policy, state.get("level") or snap.level, snap),
                     f"SLA warning: case {snap.id} {timer.clock} due {state.get('deadline')}",
                     once,
                 )
@@ -162,11 +162,10 @@ class Decider:
         if timer.clock == "follow_up":
             if not state.get("due_reached"):
                 self._sla_event(decision, snap, timer, state, "follow_up_due", "due", now, {})
-                self._notify(
-                    decision,
+                decision.notifications += staff_notices(
                     snap,
                     "follow_up_due",
-                    [snap.assignee] if snap.assignee else self._recipients(None, snap),
+                    [snap.assignee] if snap.assignee else level_recipients(self.policy, None, snap),
                     f"Follow-up due: case {snap.id} ({snap.subject})",
                     once,
                 )
@@ -203,8 +202,7 @@ class Decider:
                 self._escalate(decision, after, match, now, SYSTEM_SLA, tell_level=False)
         if plan.recipients:
             moved = f"; now with {after.level}" if after.level != snap.level else ""
-            self._notify(
-                decision,
+            decision.notifications += staff_notices(
                 after,
                 "ack_missed" if timer.clock == "acknowledge" else "sla_breach",
                 list(plan.recipients),
@@ -261,29 +259,18 @@ class Decider:
         decision.events.append(event)
         if scratch:
             evolve(case, event)
-        if command.trigger == "escalate" and tell_level:
-            self._notify(
-                decision,
+        if command.trigger == "escalate":
+            decision.notifications += escalation_notices(
+                self.policy,
                 case,
-                "escalated",
-                list(self.policy.recipients.get(to_level or "", ())),
-                f"{_ref(case)} escalated to {to_level}: {command.reason or command.point}",
-                None,
-                lead=f"Escalated from {_tier(event.from_state, event.from_level)} by "
-                f"{command.actor}: {command.reason or '-'}"
-                + (f" (point {command.point}: {command.evidence})" if command.point else ""),
+                actor=command.actor,
+                from_tier=event.from_level or event.from_state or "-",
+                reason=command.reason,
+                point=command.point,
+                evidence=command.evidence,
+                notice=command.notice,
                 position=(to_state, to_level, payload["assignee"]),
-            )
-        if command.trigger == "escalate" and command.notice:
-            decision.notifications.append(
-                NewNotification(
-                    case.id,
-                    "customer_notice",
-                    f"customer:{case.customer_id}",
-                    f"About your case: {case.subject}",
-                    command.notice,
-                    dedupe_key=None,
-                )
+                tell_level=tell_level,
             )
 
     def _points(
@@ -375,57 +362,6 @@ class Decider:
         event = _in_place(kind, snap, now, SYSTEM_SLA, payload)
         event.payload["clocks"] = [self.clocks.mark(timer.clock, state, op, now)]
         decision.events.append(event)
-
-    def _recipients(self, level: str | None, snap: CaseSnapshot) -> list[str]:
-        listed = list(self.policy.recipients.get(level or FIRST_LEVEL, ()))
-        if snap.assignee and snap.assignee not in listed:
-            listed.append(snap.assignee)
-        return listed
-
-    def _notify(
-        self,
-        decision: Decision,
-        snap: CaseSnapshot,
-        kind: str,
-        recipients: list[str],
-        subject: str,
-        once: str | None,
-        lead: str = "",
-        position: tuple[str, str | None, str | None] | None = None,
-    ) -> None:
-        """One message per recipient about `snap` as it now stands; `once` (e.g. the
-        timer's key) makes a repeat of the same message a no-op in the outbox.
-        `position` (state, level, assignee) is where the case stands when that is
-        not yet folded into `snap`."""
-        state, level, assignee = position or (snap.state, snap.level, snap.assignee)
-        amount = format_money(from_minor(snap.amount_claimed_minor), snap.currency)
-        body = (
-            (f"{lead}\n" if lead else "")
-            + f"{_ref(snap)}: {snap.subject}\nCustomer: {snap.customer_id} "
-            f"({snap.customer_tier}), priority {snap.priority}, amount {amount}\n"
-            f"State: {state}{' / ' + level if level else ''}, assignee {assignee or '-'}"
-        )
-        for recipient in dict.fromkeys(recipients):
-            decision.notifications.append(
-                NewNotification(
-                    snap.id,
-                    kind,
-                    recipient,
-                    subject,
-                    body,
-                    dedupe_key=f"{once}:{recipient}" if once else None,
-                )
-            )
-
-
-def _ref(snap: CaseSnapshot) -> str:
-    """How a message names the case; at intake the number is not known yet (the
-    outbox row carries it, and e-mails an X-Tierflow-Case header)."""
-    return f"Case {snap.id}" if snap.id else "New case"
-
-
-def _tier(state: str | None, level: str | None) -> str:
-    return level or state or "-"
 
 
 def _in_place(

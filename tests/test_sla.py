@@ -467,6 +467,7 @@ def test_an_escalation_at_intake_tells_the_level_with_the_point_and_its_evidence
     [(recipient, subject, body)] = notices(world, case_id, "escalated")
     assert recipient == "maria.manager"
     assert subject.startswith("New case escalated to manager")
+    assert "Escalated from open by system:points" in body
     assert 'point legal_risk: phrase "court" in description' in body
 
 
