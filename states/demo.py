@@ -130,6 +130,9 @@ def _play(
             if on_progress:
                 on_progress(1)
             continue
+        if _overtaken(engine, case_ids[index], command):
+            skipped += 1
+            continue
         try:
             engine.apply(replace(command, case_id=case_ids[index]), at)
         except CommandError:
@@ -154,6 +157,24 @@ def _play(
         "skipped_steps": skipped,
         "already_loaded": 0,
     }
+
+
+_LEVEL_OF = {person: level for level, person in _SPECIALISTS.items()}
+
+
+def _overtaken(engine: Engine, case_id: int, command: Command) -> bool:
+    """Whether a timer moved the case up past the level that planned this step: that
+    level's acknowledgement or escalation no longer applies, as an agent would see."""
+    if not isinstance(command, Act) or command.trigger not in ("acknowledge", "escalate"):
+        return False
+    planned = _LEVEL_OF.get(command.actor) if command.trigger == "escalate" else None
+    if command.trigger == "acknowledge":
+        planned = _LEVEL_OF.get(command.assignee or "")
+    elif command.actor not in _LEVEL_OF:
+        return False  # the first escalation, by the first-level agent: the case is not up yet
+    with read_connection(engine.db) as conn:
+        level = conn.execute(select(CASE.c.level).where(CASE.c.id == case_id)).scalar_one()
+    return level != planned
 
 
 def _walk(
