@@ -24,7 +24,7 @@ from flows.runtime import Runtime
 from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
 from states.case import PRIORITIES
-from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
+from states.commands import MAX_CASE_ID, TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import TierflowError
 from states.ledger import clock_views
 from states.outbox import DeliveryReport, deliver_pending
@@ -60,6 +60,9 @@ def runtime() -> Runtime:
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CaseIdArg = Annotated[
+    int, typer.Argument(metavar="ID", min=1, max=MAX_CASE_ID, help="Case number.")
+]
 ExpectedVersionOpt = Annotated[
     int | None,
     typer.Option("--expected-version", help="Refuse if the case is no longer at this version."),
@@ -218,7 +221,7 @@ def _trigger_command(trigger: str) -> Callable[..., None]:
         P(
             "case_id",
             P.KEYWORD_ONLY,
-            annotation=Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
+            annotation=CaseIdArg,
         ),
         *(
             P(
@@ -251,7 +254,7 @@ for _trigger in TRIGGERS:
 
 @case_app.command("show")
 def show(
-    case_id: Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
+    case_id: CaseIdArg,
     as_json: JsonOpt = False,
 ) -> None:
     """State, level, assignee, ages and the full timeline of a case."""
@@ -272,6 +275,9 @@ def list_(
         str | None,
         typer.Option(help="Only cases an escalation point marked, e.g. repeat_customer."),
     ] = None,
+    ref: Annotated[
+        str | None, typer.Option(help="The case with this reference in another system.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 50,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
     as_json: JsonOpt = False,
@@ -282,7 +288,9 @@ def list_(
     _check_choice("level", level, rt.process.level_names)
     _check_choice("priority", priority, PRIORITIES)
     _check_choice("flag", flag, POINTS)
-    where = CaseFilter(state, level, assignee, priority, customer, team, flag, limit, offset)
+    where = CaseFilter(
+        state, level, assignee, priority, customer, team, ref, flag, limit=limit, offset=offset
+    )
     with read_connection(rt.db) as conn:
         cases, total = list_cases(conn, where)
     render.case_list(cases, total, datetime.now(UTC), as_json)
@@ -290,7 +298,7 @@ def list_(
 
 @case_app.command("update")
 def update_case(
-    case_id: Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
+    case_id: CaseIdArg,
     message: Annotated[str | None, typer.Option(help="New words from the customer.")] = None,
     amount: Annotated[str | None, typer.Option(help="New amount claimed, e.g. 800.00.")] = None,
     priority: Annotated[str | None, typer.Option(help="low, normal, high or urgent.")] = None,
@@ -316,7 +324,7 @@ def update_case(
 
 @case_app.command("clocks")
 def clocks(
-    case_id: Annotated[int, typer.Argument(metavar="ID", help="Case number.")],
+    case_id: CaseIdArg,
     at: Annotated[
         str | None, typer.Option("--at", help="As of this ISO time (default: now).")
     ] = None,
@@ -384,7 +392,10 @@ def check() -> None:
 
 @app.command()
 def replay(
-    case_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Case number.")] = None,
+    case_id: Annotated[
+        int | None,
+        typer.Argument(metavar="[ID]", min=1, max=MAX_CASE_ID, help="Case number."),
+    ] = None,
     verify: Annotated[
         bool,
         typer.Option(

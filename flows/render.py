@@ -17,7 +17,7 @@ from states.audit import Verification
 from states.case import CaseSnapshot
 from states.engine import Result
 from states.events import Event
-from states.ledger import ClockView, deadline_summary
+from states.ledger import MISSED, ClockView, deadline_summary
 from states.money import format_money, from_minor
 from states.outbox import DeliveryReport
 from states.queries import case_ages
@@ -33,8 +33,13 @@ def out(text: str) -> None:
     console.print(text, markup=False, soft_wrap=True)
 
 
+def _json_default(value: Any) -> str:
+    """Times as ISO 8601 with a 'T', as events carry them; anything else as text."""
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def emit_json(value: Any) -> None:
-    print(json.dumps(value, default=str, indent=2))
+    print(json.dumps(value, default=_json_default, indent=2))
 
 
 def age(delta: timedelta) -> str:
@@ -135,9 +140,14 @@ def case_detail(case: CaseSnapshot, events: list[Event], now: datetime, as_json:
         ("amount claimed", format_money(from_minor(case.amount_claimed_minor), case.currency)),
         ("flags", ", ".join(case.flags) or "-"),
         ("channel", case.channel),
-        ("deadlines", _deadlines(case) or "-"),
+        ("deadlines", _deadlines(case, now) or "-"),
         ("opened", f"{case.opened_at:%Y-%m-%d %H:%M} UTC ({age(ages['age'])} ago)"),
         ("in state since", f"{case.state_entered_at:%Y-%m-%d %H:%M} UTC ({age(ages['in_state'])})"),
+        *(
+            [("at level since", f"{case.escalated_at:%Y-%m-%d %H:%M} UTC")]
+            if case.level and case.escalated_at
+            else []
+        ),
         ("version", str(case.version)),
         ("process", case.process_version),
     ]
@@ -170,8 +180,9 @@ def clock_change_text(change: dict[str, Any]) -> str:
     return text
 
 
-def event_details(event: Event) -> str:
-    """The payload of `event` in one line; clock changes in words, not JSON."""
+def event_details(event: Event, currency: str = "EUR") -> str:
+    """The payload of `event` in one line: clock changes in words, amounts as money,
+    lists and changed fields spelled out, not as Python or JSON literals."""
     parts = []
     for key, value in event.payload.items():
         if key in ("process_version", "currency"):
@@ -180,29 +191,42 @@ def event_details(event: Event) -> str:
             parts.append("clocks: " + ", ".join(clock_change_text(c) for c in value))
         elif key == "assignee" and value is None:
             parts.append("assignee=(the level's queue)")
+        elif isinstance(value, dict):
+            parts += [_detail(f"{key}.{name}", item, currency) for name, item in value.items()]
         elif value not in (None, ""):
-            parts.append(f"{key}={value}")
+            parts.append(_detail(key, value, currency))
     return "; ".join(parts)
 
 
-def _deadlines(case: CaseSnapshot) -> str:
-    """The deadlines the case runs against now, soonest first."""
+def _detail(key: str, value: Any, currency: str) -> str:
+    if key.endswith("_minor") and isinstance(value, int):
+        return f"{key.removesuffix('_minor')}={format_money(from_minor(value), currency)}"
+    if isinstance(value, list):
+        return f"{key}={', '.join(map(str, value))}"
+    return f"{key}={value}"
+
+
+def _deadlines(case: CaseSnapshot, now: datetime) -> str:
+    """The deadlines the case runs against, soonest first, those past marked."""
     running = sorted(
-        (state["deadline"], name)
+        (datetime.fromisoformat(state["deadline"]), name, state["breached"])
         for name, state in case.clocks.items()
         if state["status"] == "running" and state.get("deadline")
     )
     return ", ".join(
-        f"{name} {datetime.fromisoformat(due):%Y-%m-%d %H:%M} UTC" for due, name in running
+        f"{name} {due:%Y-%m-%d %H:%M} UTC"
+        + (" (BREACHED)" if breached else " (overdue)" if due <= now else "")
+        for due, name, breached in running
     )
 
 
 def timeline_table(events: list[Event]) -> Table:
+    currency = events[0].payload.get("currency", "EUR") if events else "EUR"
     table = Table(title="timeline", title_justify="left")
     for column in ("#", "when (UTC)", "actor", "event", "from", "to", "details"):
         table.add_column(column)
     for event in events:
-        details = event_details(event)
+        details = event_details(event, currency)
         table.add_row(
             str(event.seq),
             f"{event.occurred_at:%Y-%m-%d %H:%M:%S}",
@@ -332,7 +356,7 @@ def demo_summary(summary: dict[str, Any]) -> str:
 
 
 def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_json: bool) -> None:
-    summary = deadline_summary(views)
+    summary = deadline_summary(views, now)
     if as_json:
         emit_json(
             {
@@ -342,7 +366,7 @@ def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_j
                 "clocks": [
                     {
                         **{k: v for k, v in asdict(view).items() if k != "intervals"},
-                        "verdict": view.verdict,
+                        "verdict": view.verdict(now),
                         "consumed_s": view.consumed.total_seconds(),
                         "paused_s": view.paused_for.total_seconds(),
                         "explanation": view.explain(now),
@@ -364,7 +388,7 @@ def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_j
     missed = [
         f"{v.clock} #{v.generation}{' at ' + v.level if v.level else ''}"
         for v in views
-        if v.verdict in ("late", "breached")
+        if v.verdict(now) in MISSED
     ]
     out(
         "deadlines: "

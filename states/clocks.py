@@ -37,6 +37,7 @@ from states.policy import Policy
 
 CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
 ACTIVE = ("running", "paused")
+MARKS = ("warn", "breach", "due")  # changes a firing timer makes; deadlines stay put
 
 _STOPS = {
     "assign": ("first_response",),
@@ -80,7 +81,7 @@ class ClockPlanner:
         out: list[dict[str, Any]] = []
         for name in _STOPS.get(event.type, ()):
             if is_active(clocks.get(name)):
-                out.append(self._stop(name, clocks[name], now, reason, event.type))
+                out.append(self._stop(name, clocks[name], now, reason, event))
         kind = event.type
         if kind == "opened":
             out += self._start_all(case, ("first_response", "resolution"), None, seq, now, reason)
@@ -217,10 +218,10 @@ class ClockPlanner:
         return new, segment
 
     def _stop(
-        self, name: str, state: dict[str, Any], now: datetime, reason: str, trigger: str
+        self, name: str, state: dict[str, Any], now: datetime, reason: str, event: Event
     ) -> dict[str, Any]:
         new, segment = self._close(name, state, now, reason)
-        outcome = _outcome(name, state, new, trigger)
+        outcome = _outcome(name, state, new, event)
         new.update(status="stopped", outcome=outcome, stopped_at=iso(now))
         return _change(name, "stop", state, new, segment)
 
@@ -253,18 +254,23 @@ class ClockPlanner:
 _MISSING = object()
 
 
-def _outcome(name: str, old: dict[str, Any], new: dict[str, Any], trigger: str) -> str:
+def _outcome(name: str, old: dict[str, Any], new: dict[str, Any], event: Event) -> str:
     """How a clock's round ended: ``met`` or ``late`` against its target, ``done`` for a
-    follow-up carried out, ``cancelled`` when the target stopped applying (a reopen
-    before the follow-up, a level escalated past before it acknowledged)."""
+    follow-up carried out, ``cancelled`` when the target stopped applying: a reopen
+    before the follow-up, a level escalated past before it acknowledged, a first
+    response no person gave because an escalation point took the case at intake."""
     late = old["breached"] or (
         old.get("target_s") is not None and new["consumed_s"] > old["target_s"]
     )
     if name == "follow_up":
-        return "done" if trigger == "follow_up" else "cancelled"
-    if name == "acknowledge" and trigger == "escalate" and not late:
+        return "done" if event.type == "follow_up" else "cancelled"
+    if late:
+        return "late"
+    if name == "acknowledge" and event.type == "escalate":
         return "cancelled"
-    return "late" if late else "met"
+    if name == "first_response" and event.actor.startswith("system:"):
+        return "cancelled"
+    return "met"
 
 
 def _change(
@@ -287,8 +293,8 @@ def _change(
 
 def timers_for(change: dict[str, Any], state: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, due_at) of the timers a change arms, given the clock's state after it;
-    warn/breach arm nothing new."""
-    if change["op"] in ("warn", "breach") or state["status"] != "running":
+    a timer firing (warn, breach, due) arms nothing new."""
+    if change["op"] in MARKS or state["status"] != "running":
         return []
     out = []
     if state.get("warn_at"):

@@ -19,6 +19,7 @@ from states.points import POINTS
 from states.process import TRIGGERS
 
 MAX_TEXT = 20_000
+MAX_CASE_ID = 2**63 - 1  # the largest id a database integer column holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +160,7 @@ def amount(value: object) -> Decimal:
 
 def _case_number(value: object) -> None:
     # 0 names the case being opened by the same command (escalation at intake)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CASE_ID:
         raise InvalidInput("case_id", value, "a positive integer case number")
 
 

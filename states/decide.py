@@ -149,13 +149,20 @@ class Decider:
         snap = case  # read only; an escalation below works on a scratch copy
         once = f"timer:{timer.id}"
         if timer.kind == "warning":
-            if not state["warned"]:
-                self._sla_event(decision, snap, timer, state, "sla_warning", "warn", now, {})
+            if state["warned"]:
+                return decision
+            # A sweep that runs late (the sweeper was down) finds warnings whose deadline
+            # has passed too: recorded, so the history is whole, but not sent, since the
+            # breach notice says more.
+            deadline = datetime.fromisoformat(state["deadline"])
+            late = {"late": True} if now >= deadline else {}
+            self._sla_event(decision, snap, timer, state, "sla_warning", "warn", now, late)
+            if not late:
                 decision.notifications += staff_notices(
                     snap,
                     "sla_warning",
                     level_recipients(self.policy, state.get("level") or snap.level, snap),
-                    f"SLA warning: case {snap.id} {timer.clock} due {state.get('deadline')}",
+                    f"SLA warning: case {snap.id} {timer.clock} due {deadline:%Y-%m-%d %H:%M} UTC",
                     once,
                 )
             return decision
@@ -174,6 +181,8 @@ class Decider:
             return decision
         level = state.get("level") if timer.clock == "acknowledge" else snap.level
         plan = self.policy.breach_plan(timer.clock, level=level, process=self.process)
+        # The owner when the target was missed hears of it too, even if the case moves on.
+        told = list(dict.fromkeys([*plan.recipients, *([snap.assignee] if snap.assignee else [])]))
         self._sla_event(
             decision,
             snap,
@@ -184,7 +193,7 @@ class Decider:
             now,
             {
                 "action": plan.action,
-                "recipients": list(plan.recipients),
+                "recipients": told if plan.recipients else [],
                 "policy_key": plan.source_key,
             },
         )
@@ -205,7 +214,7 @@ class Decider:
             decision.notifications += staff_notices(
                 after,
                 "ack_missed" if timer.clock == "acknowledge" else "sla_breach",
-                list(plan.recipients),
+                told,
                 f"SLA breach: case {snap.id} missed its {timer.clock} target "
                 f"({state['target']}) at {level or FIRST_LEVEL}{moved}",
                 once,
@@ -231,7 +240,12 @@ class Decider:
         process = self.process
         to_level = case.level
         if command.trigger == "escalate":
-            to_level = _escalation_target(case, command, self.machine)
+            cited = (
+                self.policy.points[command.point].level_for(case.priority)
+                if command.point
+                else None
+            )
+            to_level = _escalation_target(case, command, self.machine, cited)
         to_state = self.machine.fire(GuardContext(case, command, process, now))
         if (
             command.trigger in ("de_escalate", "reopen")
@@ -387,9 +401,16 @@ def _attach(event: Event, changes: list[dict[str, Any]]) -> None:
         event.payload["clocks"] = changes
 
 
-def _escalation_target(case: CaseSnapshot, command: Act, machine: ProcessMachine) -> str | None:
+def _escalation_target(
+    case: CaseSnapshot, command: Act, machine: ProcessMachine, cited: str | None
+) -> str | None:
+    """Where an escalation goes: `--to-level`, else where the cited point sends cases
+    (legal risk: manager) when that is above the case, else one level up."""
     definition = machine.definition
+    current_rank = -1 if case.level is None else definition.level(case.level).rank
     if command.to_level is None:
+        if cited is not None and definition.level(cited).rank > current_rank:
+            return cited
         target = definition.next_level(case.level)
         return target.name if target else case.level
     if command.to_level not in definition.level_names:
@@ -398,7 +419,6 @@ def _escalation_target(case: CaseSnapshot, command: Act, machine: ProcessMachine
             command.to_level,
             f"one of the ladder's levels: {', '.join(definition.level_names)}",
         )
-    current_rank = -1 if case.level is None else definition.level(case.level).rank
     if definition.level(command.to_level).rank <= current_rank:
         above = [lv.name for lv in definition.ladder if lv.rank > current_rank]
         raise InvalidInput(

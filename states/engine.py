@@ -235,6 +235,8 @@ class Engine:
 
     def _apply_one(self, conn: Connection, work: _Work, command: Command, now: datetime) -> Result:
         if isinstance(command, OpenCase):
+            if command.external_ref is not None:
+                self._check_reference_is_free(conn, command.external_ref)
             decision = self.decider.open(command, now, self._recent_cases(conn, command, now))
             snap = new_snapshot(decision.events[0])
             snap.version, snap.last_seq, snap.last_hash = 0, 0, GENESIS
@@ -321,6 +323,16 @@ class Engine:
             report.notifications += len(decision.notifications)
         self._write(conn, work, self._now(None))
         return report, work
+
+    def _check_reference_is_free(self, conn: Connection, reference: str) -> None:
+        """A case's reference elsewhere names one case (the column is unique too)."""
+        holder = conn.execute(
+            select(CASE.c.id).where(CASE.c.external_ref == reference)
+        ).scalar_one_or_none()
+        if holder is not None:
+            raise InvalidInput(
+                "external_ref", reference, f"a reference no other case has (case {holder} has it)"
+            )
 
     def _recent_cases(self, conn: Connection, command: OpenCase, now: datetime) -> int | None:
         """This customer's cases opened within the repeat-customer window, this one included."""

@@ -65,12 +65,17 @@ class ClockView:
     def paused_for(self) -> timedelta:
         return sum((i.business for i in self.intervals if i.status == "paused"), timedelta())
 
-    @property
-    def verdict(self) -> str:
-        """How this round stands against its target, in one word: an auditor's column."""
+    def verdict(self, now: datetime) -> str:
+        """How this round stands against its target at `now`, in one word: met, late,
+        done, cancelled once stopped; breached, overdue (past the deadline, not yet
+        swept), running or paused while it runs."""
         if self.outcome:
             return self.outcome
-        return "breached" if self.breached else self.status
+        if self.breached:
+            return "breached"
+        if self.deadline is not None and now >= self.deadline:
+            return "overdue"
+        return self.status
 
     @property
     def in_business_hours(self) -> bool:
@@ -183,11 +188,15 @@ def clock_views(
     return views
 
 
-def deadline_summary(views: Sequence[ClockView]) -> dict[str, int]:
-    """How many rounds stand at each verdict (met, late, breached, running, …)."""
+MISSED = ("late", "breached", "overdue")
+
+
+def deadline_summary(views: Sequence[ClockView], now: datetime) -> dict[str, int]:
+    """How many rounds stand at each verdict at `now` (met, late, overdue, running, …)."""
     summary: dict[str, int] = {}
     for view in views:
-        summary[view.verdict] = summary.get(view.verdict, 0) + 1
+        verdict = view.verdict(now)
+        summary[verdict] = summary.get(verdict, 0) + 1
     return summary
 
 

@@ -10,6 +10,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 UNLIMITED = Decimal("Infinity")
+MAX_AMOUNT = Decimal("999999999999.99")  # a trillion less a cent: stored in cents, it fits int64
 _SYMBOLS = "€$£"
 
 
@@ -38,6 +39,8 @@ def parse_amount(value: object) -> Decimal:
         raise ValueError(f"{value!r} is not an amount; allowed: {allowed}") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"{value!r} is not allowed; allowed: a non-negative finite amount")
+    if amount > MAX_AMOUNT:
+        raise ValueError(f"{value!r} is too large; allowed: at most {MAX_AMOUNT:,}")
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"{value!r} has more than two decimals; allowed: cents at most")
     return amount.quantize(Decimal("0.01"))

@@ -83,14 +83,17 @@ def escalation_notices(
     _, to_level, _ = position
     out = []
     if tell_level:
+        # A point's `reason` is written for the customer; staff read the point and evidence.
+        why = [] if reason is None or actor.startswith("system:") else [reason]
+        if point:
+            why.append(f"point {point}" + (f": {evidence}" if evidence else ""))
         out += staff_notices(
             case,
             "escalated",
             list(policy.recipients.get(to_level or "", ())),
-            f"{case_ref(case)} escalated to {to_level}: {reason or point}",
+            f"{case_ref(case)} escalated to {to_level}: {why[0] if why else '-'}",
             None,
-            lead=f"Escalated from {from_tier} by {actor}: {reason or '-'}"
-            + (f" (point {point}: {evidence})" if point else ""),
+            lead=f"Escalated from {from_tier} by {actor}" + (f": {'; '.join(why)}" if why else ""),
             position=position,
         )
     if notice:

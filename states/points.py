@@ -75,6 +75,10 @@ class Point:
     def source_key(self) -> str:
         return f"points.{self.name}"
 
+    def level_for(self, priority: str) -> str | None:
+        """Where an escalation citing this point goes (None: one level up)."""
+        return self.to_level
+
 
 @dataclass(frozen=True, kw_only=True)
 class LegalRiskPoint(Point):
@@ -90,6 +94,9 @@ class RepeatCustomerPoint(Point):
 @dataclass(frozen=True, kw_only=True)
 class PriorityPoint(Point):
     levels: Mapping[str, str] = field(default_factory=dict)  # priority -> level it goes to
+
+    def level_for(self, priority: str) -> str | None:
+        return self.levels.get(priority)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ class CaseFilter:
     priority: str | None = None
     customer_id: str | None = None
     team: str | None = None
+    external_ref: str | None = None
     flag: str | None = None  # an escalation point that marked the case, e.g. repeat_customer
     limit: int = 50
     offset: int = 0
@@ -30,7 +31,7 @@ class CaseFilter:
 def list_cases(conn: Connection, where: CaseFilter) -> tuple[list[CaseSnapshot], int]:
     """Cases matching `where` (oldest first) and the total count before the limit."""
     query = select(CASE)
-    for column in ("state", "level", "assignee", "priority", "customer_id", "team"):
+    for column in ("state", "level", "assignee", "priority", "customer_id", "team", "external_ref"):
         value = getattr(where, column)
         if value is not None:
             query = query.where(CASE.c[column] == value)

@@ -321,11 +321,13 @@ def test_repeat_customers_show_in_the_pipeline_and_filter_by_flag(cli: Cli):
     for n in range(3):
         cli.ok("case", "open", "--customer", "CUST-7", "--subject", f"S{n}", "--ref", f"T-{n}")
     listed = cli.json("case", "list", "--flag", "repeat_customer")
+    assert "T" in listed["cases"][0]["opened_at"]  # ISO 8601, as events carry times
     assert [(c["id"], c["team"], c["external_ref"]) for c in listed["cases"]] == [
         (3, "senior", "T-2")
     ]
     text = cli.ok("case", "list")
     assert "repeat_customer" in text and "senior" in text
+    assert [c["id"] for c in cli.json("case", "list", "--ref", "T-1")["cases"]] == [2]
     assert "T-2" in cli.ok("case", "show", "3")
     assert "--flag" in cli.refused("case", "list", "--flag", "vip")
 
@@ -425,6 +427,18 @@ def test_tampered_event_fails_verification_naming_the_event(cli: Cli):
 
 BAD_INPUTS = [
     ("unknown case id", ["case", "show", "999"], ["999", "not found"]),
+    ("case id no database holds", ["case", "show", "99999999999999999999"], ["'ID'"]),
+    ("replay of such an id", ["replay", "99999999999999999999", "--verify"], ["'[ID]'"]),
+    (
+        "amount too large to store",
+        ["case", "open", "--customer", "C2", "--subject", "S", "--amount", "99999999999999999999"],
+        ["amount_claimed", "at most 999,999,999,999.99"],
+    ),
+    (
+        "reference another case has",
+        ["case", "open", "--customer", "C2", "--subject", "S", "--ref", "T-1"],
+        ["external_ref", "'T-1'", "case 1 has it"],
+    ),
     ("act on unknown case", ["case", "assign", "999", "--assignee", "bob"], ["999"]),
     (
         "bad priority",
@@ -467,7 +481,7 @@ BAD_INPUTS = [
 
 def test_bad_input_is_one_error_line_and_writes_nothing(cli: Cli, subtests):
     cli.ok("init")
-    cli.ok("case", "open", "--customer", "C1", "--subject", "S", "--amount", "800")
+    cli.ok("case", "open", "--customer", "C1", "--subject", "S", "--amount", "800", "--ref", "T-1")
     cli.ok("case", "assign", "1", "--assignee", "ana")
     before = cli.rows()
     results = cli.run_all([args for _, args, _ in BAD_INPUTS])
@@ -538,6 +552,10 @@ def test_sla_commands_update_clocks_sweep_deliver_and_check(cli: Cli):
     assert clocks["acknowledge"]["source"] == "targets.acknowledge.manager"
     assert "deadline" in clocks["acknowledge"]["explanation"]
     assert "acknowledge (#1, manager): running" in cli.ok("case", "clocks", case_id)
+    later = cli.ok("case", "clocks", case_id, "--at", "2030-01-01T00:00:00+00:00")
+    assert "overdue (missed: " in later  # past the deadline, not swept yet
+    shown = cli.ok("case", "show", case_id)
+    assert "at level since" in shown and "(the level's queue)" in shown
     swept = cli.json("sweep", "--at", "2030-01-01T00:00:00+00:00")
     assert swept["fired"] >= 2 and swept["lost"] == 0
     assert cli.json("sweep", "--at", "2030-01-01T00:00:00+00:00")["claimed"] == 0
@@ -551,3 +569,6 @@ def test_sla_commands_update_clocks_sweep_deliver_and_check(cli: Cli):
     assert "no UTC offset" in cli.refused("sweep", "--at", "2030-01-01T00:00:00")
     assert "not one of file, console, smtp" in cli.refused("notify", "deliver", "--sink", "fax")
     assert "verified" in cli.ok("replay", case_id, "--verify")
+    ledger = cli.ok("case", "clocks", case_id, "--at", "2030-01-01T00:00:00+00:00")
+    summary = next(line for line in ledger.splitlines() if line.startswith("deadlines: "))
+    assert "breached" in summary and "late" in summary and "overdue" not in summary

@@ -124,8 +124,19 @@ def test_escalate_without_customer_notice_is_refused(world):
 
 
 def test_escalate_citing_a_named_point_needs_no_free_text(world):
-    case = world.act(assigned(world), "escalate", point="legal_risk", notice=NOTICE)
+    case = world.act(assigned(world), "escalate", point="authority", notice=NOTICE)
     assert case.level == "L2"
+
+
+def test_escalate_citing_a_point_goes_where_the_policy_sends_that_point(world):
+    """Legal risk goes to the manager whether the words came in at intake or the agent
+    saw the risk: the policy's `to_level`, unless --to-level says otherwise."""
+    case = world.act(assigned(world), "escalate", point="legal_risk", notice=NOTICE)
+    assert case.level == "manager"
+    explicit = world.act(
+        assigned(world), "escalate", point="legal_risk", notice=NOTICE, to_level="L2"
+    )
+    assert explicit.level == "L2"
 
 
 def test_escalate_citing_an_unknown_point_is_refused_naming_the_points(world):

@@ -280,6 +280,8 @@ def test_legal_risk_phrase_at_intake_goes_straight_to_manager_recording_the_phra
     assert escalation.payload["evidence"] == 'phrase "court" in description'
     assert escalation.actor == "system:points" and escalation.payload["notice"]
     assert ("customer_notice", "customer:CUST-1") in world.notifications(case_id)
+    # nobody gave a first response: the manager's acknowledgement clock took over
+    assert world.clock(case_id, "first_response")["outcome"] == "cancelled"
 
 
 def test_courtesy_is_not_court(world):
@@ -364,6 +366,20 @@ def test_warning_fires_at_80_percent_then_the_breach(world):
     assert ("sla_breach", "support-team-lead") in world.notifications(case_id)
 
 
+def test_a_late_sweep_records_the_overtaken_warning_but_sends_only_the_breach(world):
+    case_id = world.open(priority="high")  # warning 13:12, breach 14:00; nobody swept
+    world.sweep(local(2026, 11, 2, 14, 30))
+    _, events = world.case(case_id)
+    warning, breach = events[-2:]
+    assert (warning.type, warning.payload.get("late"), breach.type) == (
+        "sla_warning",
+        True,
+        "sla_breached",
+    )
+    kinds = {kind for kind, _ in world.notifications(case_id)}
+    assert "sla_breach" in kinds and "sla_warning" not in kinds
+
+
 def test_acknowledging_in_time_cancels_the_timers(world):
     case_id = escalated(world)
     world.at(local(2026, 11, 2, 11)).act(case_id, "acknowledge")
@@ -422,7 +438,8 @@ def test_follow_up_is_due_two_business_days_after_resolution(world):
     world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")  # Friday
     assert world.deadline(case_id, "follow_up") == local(2026, 11, 10, 15)
     assert world.sweep(local(2026, 11, 10, 14)).fired == 0
-    world.sweep(local(2026, 11, 10, 15, 1))
+    report = world.sweep(local(2026, 11, 10, 15, 1))
+    assert (report.claimed, report.fired, report.stale) == (1, 1, 0)  # arms nothing new
     assert world.events(case_id)[-1] == ("follow_up_due", None)
     assert ("follow_up_due", "ana") in world.notifications(case_id)
     world.act(case_id, "follow_up", satisfaction=5, comment="thanks")
@@ -459,6 +476,15 @@ def test_an_escalation_tells_the_level_taking_over_who_sent_it_and_why(world):
     assert subject == f"Case {case_id} escalated to L2: needs a specialist"
     assert "Escalated from first_level by ana: needs a specialist" in body
     assert "State: escalated / L2" in body
+
+
+def test_an_escalation_citing_a_point_tells_the_level_the_point_not_none(world):
+    case_id = world.open(amount_claimed="800")
+    world.act(case_id, "assign", assignee="ana")
+    world.act(case_id, "escalate", point="authority", notice=NOTICE)
+    [(_, subject, body)] = notices(world, case_id, "escalated")
+    assert subject == f"Case {case_id} escalated to L2: point authority"
+    assert "Escalated from first_level by ana: point authority\n" in body
 
 
 def test_an_escalation_at_intake_tells_the_level_with_the_point_and_its_evidence(world):
@@ -508,14 +534,16 @@ def test_a_breach_that_moves_the_case_up_tells_everyone_once_as_it_now_stands(wo
     assert [r for r, _, _ in notices(world, case_id, "escalated")] == ["l2-team-lead"]  # by hand
 
 
-def test_a_notify_breach_tells_the_level_and_the_next_on_its_list(world):
+def test_a_notify_breach_tells_the_level_the_next_on_its_list_and_the_owner(world):
     case_id = world.open()
     world.act(case_id, "assign", assignee="ana")
     world.act(case_id, "escalate", reason="board review", notice=NOTICE, to_level="board")
     world.at(local(2026, 11, 2, 10, 30)).act(case_id, "acknowledge", assignee="board-sec")
     world.sweep(local(2026, 11, 9, 18))  # resolution PT40H from Monday 10:00 has passed
     recipients = [r for r, _, _ in notices(world, case_id, "sla_breach")]
-    assert recipients == ["board-secretary", "group-managing-director"]
+    assert recipients == ["board-secretary", "group-managing-director", "board-sec"]
+    breach = next(e for e in world.case(case_id)[1] if e.type == "sla_breached")
+    assert breach.payload["recipients"] == recipients
 
 
 def test_a_sweep_with_nothing_due_writes_nothing(world):

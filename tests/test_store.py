@@ -17,6 +17,7 @@ from states.errors import (
     ConcurrencyConflict,
     GuardFailed,
     IdempotencyConflict,
+    InvalidInput,
 )
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import CASE, EVENT, read_connection
@@ -261,3 +262,17 @@ def test_list_filters_on_a_point_that_marked_the_case_and_on_the_team(eng, db):
     assert ([c.id for c in repeat], total) == ([third], 1)
     assert [c.id for c in senior] == [third]
     assert none == []
+
+
+def test_a_reference_names_one_case_even_within_one_batch(eng, db):
+    eng.apply(OpenCase(customer_id="C1", subject="s", external_ref="T-1"))
+    with pytest.raises(InvalidInput, match="case 1 has it"):
+        eng.apply(OpenCase(customer_id="C2", subject="s", external_ref="T-1"))
+    with pytest.raises(BatchFailed, match="external_ref"):
+        eng.apply_many(
+            [
+                OpenCase(customer_id="C3", subject="s", external_ref="T-2"),
+                OpenCase(customer_id="C4", subject="s", external_ref="T-2"),
+            ]
+        )
+    assert counts(db)[0] == 1
