@@ -1,15 +1,22 @@
 """Sweeping due timers among a million pending ones, on SQLite.
 
-Set-up (not timed): `--cases` cases opened through the engine on a Monday
-10:00 Brussels, priority normal. A share of them (`--escalated`, default half)
-is escalated to L2 at once: each arms an acknowledgement warning and breach
-(due Monday 13:12 and 14:00), and the shipped policy escalates a missed
-acknowledgement, so each of those breaches is a real transition (L2 ->
-manager: events, clocks stopped and started, timers cancelled and armed,
-customer notice). The others arm a first-response warning and breach (due
-Monday 16:24 and Tuesday 10:00, notify only). Synthetic pending timers due
-next year fill the table up to `--pending` rows. At Tuesday 10:30 exactly
-2 x cases timers are due.
+Set-up (not timed), two cohorts of `--cases` cases each, priority normal, on
+the shipped policy (Europe/Brussels office hours):
+
+* breaches: opened Monday 10:00. A share (`--escalated`, default half) is
+  escalated to L2 at 13:00: its acknowledgement warns at 16:12 and is missed
+  at 17:00, and the shipped policy escalates a missed acknowledgement, so each
+  of those breaches is a real transition (L2 -> manager: events, clocks
+  stopped and started, timers cancelled and armed, customer notice). The
+  others' first response warns at 16:24 and is missed Tuesday 10:00 (notify).
+  A sweep at Monday 16:30 (untimed) fires their warnings, as a sweeper running
+  all along would have;
+* warnings: opened Monday 12:00; their first response warns Tuesday 10:24 (due
+  12:00), a warning that is sent.
+
+Synthetic pending timers due next year fill the table up to `--pending` rows.
+At Tuesday 10:30 exactly 2 x cases timers are due: `cases` breaches and
+`cases` warnings.
 
 Timed:
 * sweep: claim (one indexed UPDATE … RETURNING per batch) and fire every due
@@ -47,6 +54,9 @@ from states.sweep import sweep
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 OPENED = datetime(2026, 11, 2, 10, tzinfo=BRUSSELS)
+ESCALATED = datetime(2026, 11, 2, 13, tzinfo=BRUSSELS)
+WARNED = datetime(2026, 11, 2, 16, 30, tzinfo=BRUSSELS)  # the earlier sweep
+OPENED_LATER = datetime(2026, 11, 2, 12, tzinfo=BRUSSELS)
 SWEEP_AT = datetime(2026, 11, 3, 10, 30, tzinfo=BRUSSELS)
 
 
@@ -55,12 +65,9 @@ def build(path: Path, cases: int, escalated: float, pending: int) -> int:
     init_schema(db)
     engine = Engine(db, load_process())
     for start in range(0, cases, 1000):
+        numbers = range(start, min(start + 1000, cases))
         opened = engine.apply_many(
-            [
-                OpenCase(customer_id=f"C{n}", subject="benchmark")
-                for n in range(start, min(start + 1000, cases))
-            ],
-            OPENED,
+            [OpenCase(customer_id=f"C{n}", subject="breach") for n in numbers], OPENED
         )
         chosen = [
             result.case_id
@@ -79,8 +86,17 @@ def build(path: Path, cases: int, escalated: float, pending: int) -> int:
                     )
                     for case_id in chosen
                 ],
-                OPENED,
+                ESCALATED,
             )
+    sweep(engine, WARNED, worker="setup")
+    for start in range(0, cases, 1000):
+        engine.apply_many(
+            [
+                OpenCase(customer_id=f"W{n}", subject="warning")
+                for n in range(start, min(start + 1000, cases))
+            ],
+            OPENED_LATER,
+        )
     db.dispose()
     conn = sqlite3.connect(path)
     have = conn.execute("SELECT count(*) FROM timer WHERE status = 'pending'").fetchone()[0]
