@@ -83,6 +83,10 @@ class Act:
         _required("actor", self.actor)
         for name in ("assignee", "reason", "notice", "note", "comment", "team", "point"):
             _text(name, getattr(self, name))
+        for name in ("assignee", "team"):  # names messages go to: blank is never one
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise InvalidInput(name, value, "a non-empty name, or leave the option out")
         if self.satisfaction is not None and (
             isinstance(self.satisfaction, bool)
             or not isinstance(self.satisfaction, int)

@@ -61,8 +61,8 @@ def staff_notices(
             body,
             dedupe_key=f"{once}:{recipient}" if once else None,
         )
-        for recipient in dict.fromkeys(recipients)
-    ]
+        for recipient in dict.fromkeys(r.strip() for r in recipients if r and r.strip())
+    ]  # a blank name (from data written before names were checked) must not stop a sweep
 
 
 def escalation_notices(

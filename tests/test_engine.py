@@ -263,6 +263,14 @@ def test_follow_up_without_a_score_is_allowed(world):
     assert world.act(resolved(world), "follow_up").satisfaction is None
 
 
+def test_a_blank_assignee_is_refused_not_stored(world):
+    """Found by the property test: a blank assignee became a blank notice recipient, and
+    the sweep that tried to warn it failed every time it ran."""
+    case_id = world.act(assigned(world), "escalate", reason="r", notice=NOTICE).id
+    with pytest.raises(InvalidInput, match=r"assignee.*non-empty name"):
+        world.act(case_id, "acknowledge", assignee="  ")
+
+
 def test_satisfaction_outside_one_to_five_is_refused(world):
     case_id = resolved(world)
     for score in (0, 6):
