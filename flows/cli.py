@@ -335,8 +335,8 @@ def clocks(
     rt = runtime()
     now = _instant("--at", at)
     with read_connection(rt.db) as conn:
-        case, _ = get_case(conn, case_id)
-        views = clock_views(conn, case, rt.policy, now)
+        case, events = get_case(conn, case_id)
+        views = clock_views(conn, case, rt.policy, now, events)
     render.clock_ledger(case, views, now, as_json)
 
 

@@ -137,15 +137,21 @@ def clock_rounds(events: Sequence[Event]) -> list[tuple[dict[str, Any], str | No
 
 
 def clock_views(
-    conn: Connection, case: CaseSnapshot, policy: Policy, now: datetime
+    conn: Connection,
+    case: CaseSnapshot,
+    policy: Policy,
+    now: datetime,
+    events: Sequence[Event] | None = None,
 ) -> list[ClockView]:
     """Every round of every clock of `case`, in the order they started, each with its
-    intervals up to `now` (the ledger rows, and the interval still open on the case)."""
+    intervals up to `now` (the ledger rows, and the interval still open on the case).
+    `events` is the case's history when the caller has read it already."""
     rows = conn.execute(
         select(SEGMENT).where(SEGMENT.c.case_id == case.id).order_by(SEGMENT.c.seq, SEGMENT.c.id)
     ).all()
     views = []
-    for state, last_deadline in clock_rounds(load_events(conn, case.id)):  # type: ignore[arg-type]
+    history = load_events(conn, case.id) if events is None else events  # type: ignore[arg-type]
+    for state, last_deadline in clock_rounds(history):
         name = state["clock"]
         intervals = [
             Interval(
