@@ -201,18 +201,24 @@ _NEUTRAL: dict[str, Any] = {"str": "", "int": 0, "bool": False}
 
 
 def act(trigger: str, satisfaction: int | None = None, **fields: Any) -> Act:
-    """An `Act`; a satisfaction outside 1-5 (refused by `Act` itself) is forced in
-    afterwards, to reach the `valid_satisfaction` guard's refusal."""
-    valid = satisfaction is None or 1 <= satisfaction <= 5
+    """An `Act`; values `Act` itself refuses (a satisfaction outside 1-5, a blank
+    assignee or team) are forced in afterwards, to reach the guards' refusals."""
+    forced: dict[str, Any] = {}
+    if satisfaction is not None and not 1 <= satisfaction <= 5:
+        forced["satisfaction"] = satisfaction
+    for name in ("assignee", "team"):
+        value = fields.get(name)
+        if isinstance(value, str) and not value.strip():
+            forced[name] = fields.pop(name)
     command = Act(
         case_id=7,
         trigger=trigger,
         actor="ana",
-        satisfaction=satisfaction if valid else None,
+        satisfaction=None if "satisfaction" in forced else satisfaction,
         **fields,
     )
-    if not valid:
-        object.__setattr__(command, "satisfaction", satisfaction)
+    for name, value in forced.items():
+        object.__setattr__(command, name, value)
     return command
 
 
