@@ -32,7 +32,8 @@ from states.points import POINTS
 from states.process import TRIGGERS
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import read_connection
-from states.sweep import default_worker, due_count, sweep
+from states.sweep import default_worker, sweep
+from states.timers import count_due
 
 app = typer.Typer(
     help="tierflow: customer-service escalation as a durable, auditable workflow.",
@@ -353,7 +354,7 @@ def sweep_command(
 ) -> None:
     """Fire due SLA timers once: warnings, breaches, missed acknowledgements, follow-ups."""
     engine, now = runtime().engine, _instant("--at", at)
-    with render.progress("firing due timers", total=due_count(engine, now)) as advance:
+    with render.progress("firing due timers", total=count_due(engine.db, now=now)) as advance:
         report = sweep(engine, now, worker=worker, batch=batch, on_batch=advance)
     render.sweep_report(report, as_json)
 

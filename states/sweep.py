@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from states.engine import Engine
-from states.timers import claim_due, count_due
+from states.timers import LEASE, claim_due
 
 
 @dataclass(slots=True)
@@ -37,11 +37,6 @@ class SweepReport:
     fire_seconds: float = 0.0
 
 
-def due_count(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=5)) -> int:
-    """How many timers a sweep at `now` would claim (before it fires any)."""
-    return count_due(engine.db, now=now, lease=lease)
-
-
 def default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -52,7 +47,7 @@ def sweep(
     *,
     worker: str | None = None,
     batch: int = 2000,
-    lease: timedelta = timedelta(minutes=5),
+    lease: timedelta = LEASE,
     max_batches: int | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> SweepReport:

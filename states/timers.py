@@ -31,6 +31,7 @@ from states.store import read_connection, write_transaction
 from states.tables import ClockSegment, Timer
 
 TIMER = Timer.__table__
+LEASE = timedelta(minutes=5)  # a claim older than this is a dead sweeper's: due again
 SEGMENT = ClockSegment.__table__
 _RESETS = ("start", "stop", "pause", "resume")
 _DUE_TIMER = (
@@ -92,7 +93,7 @@ class TimerWrites:
 
 
 def claim_due(
-    db: Engine, *, now: datetime, worker: str, limit: int, lease: timedelta = timedelta(minutes=5)
+    db: Engine, *, now: datetime, worker: str, limit: int, lease: timedelta = LEASE
 ) -> list[DueTimer]:
     """Claim up to `limit` due timers (oldest first) and commit the claim.
 
@@ -125,7 +126,7 @@ def claim_due(
     return timers
 
 
-def count_due(db: Engine, *, now: datetime, lease: timedelta = timedelta(minutes=5)) -> int:
+def count_due(db: Engine, *, now: datetime, lease: timedelta = LEASE) -> int:
     """Timers due at `now`, and claims older than `lease`: what a sweep would take."""
     with read_connection(db) as conn:
         return sum(

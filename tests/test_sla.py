@@ -21,7 +21,8 @@ from states.outbox import NOTIFICATION
 from states.policy import load_policy, parse_policy
 from states.queries import get_case
 from states.store import EVENT, read_connection
-from states.sweep import due_count, sweep
+from states.sweep import sweep
+from states.timers import count_due
 from tests.conftest import sqlite_db
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -559,8 +560,8 @@ def test_a_sweep_counts_what_is_due_first_and_reports_each_batch(world):
     for _ in range(3):
         world.open(priority="high")  # first response PT4H: warning 13:12, breach 14:00
     at = local(2026, 11, 2, 14, 30)
-    assert due_count(world.engine, at) == 6
+    assert count_due(world.db, now=at) == 6
     steps: list[int] = []
     report = sweep(world.engine, at, worker="test", batch=4, on_batch=steps.append)
     assert (steps, report.claimed, report.fired) == ([4, 2], 6, 6)
-    assert due_count(world.engine, at) == 0
+    assert count_due(world.db, now=at) == 0
