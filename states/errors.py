@@ -7,7 +7,8 @@ Anything else escaping the domain is a bug.
     TierflowError
     ├── ConfigError                 a process/policy/settings file is wrong
     │   ├── ProcessDefinitionError  the process TOML
-    │   └── PolicyError             the SLA / escalation policy TOML
+    │   ├── PolicyError             the SLA / escalation policy TOML
+    │   └── ScheduleError           the flow schedules TOML
     ├── CommandError                a command cannot be applied
     │   ├── InvalidInput            a field has a value that is not allowed
     │   ├── CaseNotFound
@@ -50,6 +51,10 @@ class ProcessDefinitionError(ConfigError):
 
 class PolicyError(ConfigError):
     """The SLA / escalation policy TOML is invalid."""
+
+
+class ScheduleError(ConfigError):
+    """The flow schedules TOML (or an edit of it) is invalid."""
 
 
 class CommandError(TierflowError):
