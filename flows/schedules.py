@@ -74,6 +74,11 @@ class FlowSchedule:
         """The schedule as ops wrote it: the cron text or the ISO 8601 interval."""
         return self.cron if self.cron is not None else isodate.duration_isoformat(self.interval)
 
+    @property
+    def anchor(self) -> datetime:
+        """Where an interval's runs are counted from: fixed, so listed runs are the runs."""
+        return _EPOCH.replace(tzinfo=ZoneInfo(self.timezone))
+
     def skips(self, at: datetime) -> bool:
         """Whether a run at `at` falls on a day of the pause window (in the schedule's zone)."""
         if self.paused_between is None:
@@ -105,7 +110,7 @@ class FlowSchedule:
             return prefect_schedules.CronSchedule(cron=self.cron, timezone=self.timezone)
         return prefect_schedules.IntervalSchedule(
             interval=self.interval,
-            anchor_date=_EPOCH.replace(tzinfo=ZoneInfo(self.timezone)),
+            anchor_date=self.anchor,
             timezone=self.timezone,
         )
 

@@ -160,7 +160,15 @@ class BatchFailed(CommandError):
 
 
 class StoreError(TierflowError):
-    """The database refused an operation or could not be reached."""
+    """The database refused an operation or could not be reached.
+
+    ``transient`` is True where trying again may succeed (a lock held too long,
+    a dropped connection); scheduled flows retry those, and only those.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class DeliveryError(TierflowError):

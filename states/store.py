@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlmodel import SQLModel
 
@@ -78,7 +78,7 @@ def _store_error(exc: OperationalError | ProgrammingError) -> StoreError:
     text = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
     if "no such table" in text or ("does not exist" in text and "relation" in text):
         return StoreError(f"the database has no tierflow tables ({text}); run `tierflow init`")
-    return StoreError(f"database error: {text}")
+    return StoreError(f"database error: {text}", transient=isinstance(exc, OperationalError))
 
 
 @contextmanager
@@ -101,26 +101,47 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent) and record the schema version."""
+    """Create missing tables, migrate an older schema, record the schema version."""
     import states.outbox  # noqa: F401  (defines the notification table; imports this module)
 
     try:
+        with write_transaction(engine) as conn:
+            found = _schema_version(conn)
+            if found is not None and found > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database schema version {found} is newer than this release's "
+                    f"{SCHEMA_VERSION}; upgrade tierflow"
+                )
+            for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
+                _MIGRATIONS[version](conn)
         SQLModel.metadata.create_all(engine)
         with write_transaction(engine) as conn:
-            row = conn.execute(select(SchemaInfo.__table__)).first()
-            if row is None:
+            info = SchemaInfo.__table__
+            if _schema_version(conn) is None:
                 conn.execute(
-                    SchemaInfo.__table__.insert().values(
+                    info.insert().values(
                         id=1, schema_version=SCHEMA_VERSION, created_at=datetime.now(UTC)
                     )
                 )
-            elif row.schema_version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema version {row.schema_version} is not "
-                    f"{SCHEMA_VERSION}; run the migration for this release"
-                )
+            else:
+                conn.execute(info.update().values(schema_version=SCHEMA_VERSION))
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot initialise the database: {exc}") from None
+
+
+def _schema_version(conn: Connection) -> int | None:
+    if not inspect(conn).has_table(SchemaInfo.__tablename__):
+        return None
+    return conn.execute(select(SchemaInfo.__table__.c.schema_version)).scalar_one_or_none()
+
+
+def _drop_unused_flow_run_log(conn: Connection) -> None:
+    """1 → 2: no release wrote the old flow_run_log; create_all makes the new one."""
+    conn.execute(text("DROP TABLE IF EXISTS flow_run_log"))
+
+
+#: Schema migrations, by the version they start from (each runs in the init transaction).
+_MIGRATIONS = {1: _drop_unused_flow_run_log}
 
 
 def register_process(

@@ -1,0 +1,134 @@
+"""What every tierflow flow run does around its work.
+
+* one ``flow_run_log`` row per run (:mod:`states.runlog`), written at the start
+  and completed at the end with the run's counts or its error;
+* a run of a schedule inside its pause window (``paused_between`` in
+  ``schedules.toml``) is skipped and says so: Prefect schedules have no
+  exclusions, so the flow checks;
+* Prefect's run logger is the one logger (outside a Prefect run, e.g. a
+  flow's ``.fn()`` in tests, the ``tierflow`` logger Prefect configured);
+* transient database errors are retried by Prefect with backoff: the work
+  of each flow is one task, ``retry_condition_fn`` lets only those through.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.exceptions import MissingContextError
+from prefect.logging import get_logger, get_run_logger
+from prefect.states import State
+
+from flows.runtime import Runtime
+from states.errors import StoreError, TierflowError
+from states.runlog import finish_run, start_run
+
+#: Backoff of a task's retries after a transient database error (seconds).
+RETRY_DELAYS = [2, 10, 30]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The current Prefect run's logger, or tierflow's outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return get_logger("tierflow")
+
+
+def is_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Retry a task only when it failed on a database error that may pass."""
+    try:
+        state.result()
+    except StoreError as exc:
+        return exc.transient
+    except Exception:
+        return False
+    return False
+
+
+def work_task(fn: Any) -> Any:
+    """A flow's one step of work: retried on transient database errors with backoff,
+    never cached (its inputs hold a database engine; every run must do the work)."""
+    return task(
+        fn,
+        retries=len(RETRY_DELAYS),
+        retry_delay_seconds=RETRY_DELAYS,
+        retry_condition_fn=is_transient,
+        cache_policy=NO_CACHE,
+        persist_result=False,
+    )
+
+
+@dataclass
+class Run:
+    """A flow run in progress: its identity and what it counted."""
+
+    flow: str
+    run_id: str
+    deployment: str | None
+    counts: dict[str, Any] = field(default_factory=dict)
+    skipped: str | None = None
+
+
+def _prefect_identity() -> tuple[str | None, str | None]:
+    from prefect.runtime import deployment, flow_run
+
+    run_id = flow_run.id
+    return (str(run_id) if run_id else None), deployment.name
+
+
+@contextmanager
+def logged_run(flow: str, runtime: Runtime, now: datetime | None = None) -> Iterator[Run]:
+    """Record one run of `flow` in the run log around the body.
+
+    The body reads ``run.skipped``: when set (a pause window), it must do
+    nothing. An exception is recorded on the row (``failed``) and re-raised,
+    so Prefect sees the failure too.
+    """
+    run_id, deployment = _prefect_identity()
+    run = Run(flow, run_id or f"local-{uuid.uuid4()}", deployment)
+    started = now or utcnow()
+    run.skipped = _pause_reason(runtime, deployment, started)
+    start_run(runtime.db, run.run_id, flow, worker_name(), started, deployment)
+    try:
+        yield run
+    except BaseException as exc:
+        error = str(exc) if isinstance(exc, TierflowError) else f"{type(exc).__name__}: {exc}"
+        finish_run(runtime.db, run.run_id, "failed", utcnow(), run.counts, error)
+        raise
+    status = "skipped" if run.skipped else "completed"
+    if run.skipped:
+        run.counts = {"skipped": run.skipped}
+        logger().info("%s skipped: %s", flow, run.skipped)
+    finish_run(runtime.db, run.run_id, status, utcnow(), run.counts)
+
+
+def _pause_reason(runtime: Runtime, deployment: str | None, now: datetime) -> str | None:
+    """Why a scheduled run of `deployment` must not work now, if it must not."""
+    if deployment is None:
+        return None
+    schedules = runtime.schedules
+    entry = schedules.entries.get(deployment)
+    if entry is None or not entry.skips(now):
+        return None
+    first, last = entry.paused_between  # type: ignore[misc]
+    return f"schedule {deployment} is paused from {first} to {last} ({schedules.source})"
