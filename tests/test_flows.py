@@ -1,0 +1,135 @@
+"""Prefect flows against a real database, under one Prefect test server per session.
+
+Each flow does its work through `states/` and leaves one `flow_run_log` row
+saying what it did; a failing run leaves a `failed` row with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import select, text, update
+
+from flows.deliver_notifications import deliver_notifications
+from flows.runs import _pause_reason
+from flows.runtime import Runtime
+from flows.sweep_timers import sweep_timers
+from flows.verify_audit import AuditFailed, verify_audit
+from states.commands import OpenCase
+from states.runlog import recent_runs
+from states.store import EVENT
+from states.tables import Timer
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
+
+TIMER = Timer.__table__
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None) -> Runtime:
+    """A data directory of its own, initialised, as a scheduled run would find it."""
+    for name in ("TIERFLOW_DATABASE_URL", "TIERFLOW_SCHEDULES_FILE", "TIERFLOW_POLICY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    runtime = Runtime.from_env()
+    runtime.init()
+    return runtime
+
+
+def open_cases_long_ago(runtime: Runtime, count: int) -> list[int]:
+    """Cases opened ten days ago and never taken: their first-response timers are due."""
+    at = datetime.now(UTC) - timedelta(days=10)
+    results = runtime.engine.apply_timed(
+        [(OpenCase(customer_id=f"C-{n}", subject="Where is my refund?"), at) for n in range(count)]
+    )
+    return [result.case_id for result in results]
+
+
+def test_sweep_timers_fires_what_is_due_and_logs_the_run(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 3)
+    counts = sweep_timers(batch_size=2)
+    assert counts["fired"] >= 3 and counts["batches"] >= 2
+    with runtime.db.connect() as conn:
+        due = conn.execute(
+            select(TIMER.c.id).where(
+                TIMER.c.status == "pending", TIMER.c.due_at <= datetime.now(UTC)
+            )
+        ).all()
+    assert due == []
+    (run,) = recent_runs(runtime.db)
+    assert (run.flow, run.status, run.attempts) == ("sweep_timers", "completed", 1)
+    assert run.counts["fired"] == counts["fired"] and run.finished_at >= run.started_at
+    assert run.run_id and not run.run_id.startswith("local-")  # a real Prefect run
+
+
+def test_a_second_sweep_finds_nothing_to_fire(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 2)
+    sweep_timers()
+    assert sweep_timers()["fired"] == 0
+    assert [run.status for run in recent_runs(runtime.db)] == ["completed", "completed"]
+
+
+def test_deliver_notifications_drains_the_outbox_to_the_file_sink(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 2)
+    swept = sweep_timers()
+    counts = deliver_notifications(batch_size=3)
+    assert counts["sent"] == swept["notifications"] > 0 and counts["failed"] == 0
+    lines = runtime.settings.outbox_file.read_text().splitlines()
+    assert len(lines) == counts["sent"]
+    assert all(json.loads(line)["case_id"] for line in lines)
+    assert deliver_notifications()["sent"] == 0
+
+
+def test_verify_audit_passes_on_an_untouched_history(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 3)
+    sweep_timers()
+    counts = verify_audit()
+    assert (counts["cases"], counts["failed"]) == (3, 0)
+    assert recent_runs(runtime.db, "verify_audit")[0].status == "completed"
+
+
+def test_verify_audit_fails_and_names_a_case_whose_history_was_edited(runtime: Runtime) -> None:
+    first, second = open_cases_long_ago(runtime, 2)
+    with runtime.db.begin() as conn:
+        conn.execute(update(EVENT).where(EVENT.c.case_id == second).values(actor="mallory"))
+    with pytest.raises(AuditFailed, match=rf"1 of 2 cases do not verify: {second}"):
+        verify_audit()
+    (run,) = recent_runs(runtime.db, "verify_audit")
+    assert run.status == "failed"
+    assert run.counts["failing_cases"] == [second] and str(second) in (run.error or "")
+
+
+def test_a_run_that_fails_records_why(runtime: Runtime) -> None:
+    with runtime.db.begin() as conn:
+        conn.execute(text("DROP TABLE timer"))
+    with pytest.raises(Exception, match="timer"):
+        sweep_timers()
+    (run,) = recent_runs(runtime.db, "sweep_timers")
+    assert run.status == "failed" and "timer" in (run.error or "")
+
+
+def test_a_scheduled_run_inside_its_pause_window_is_skipped(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(
+        'format = 1\n[schedules.intake]\ninterval = "PT5M"\n'
+        "paused_between = [2026-12-24, 2027-01-02]\n"
+    )
+    fresh = Runtime(runtime.settings)
+    christmas = datetime(2026, 12, 25, 10, tzinfo=UTC)
+    reason = _pause_reason(fresh, "intake", christmas)
+    assert reason == f"schedule intake is paused from 2026-12-24 to 2027-01-02 ({path})"
+    assert _pause_reason(fresh, "intake", datetime(2027, 1, 3, tzinfo=UTC)) is None
+    assert _pause_reason(fresh, None, christmas) is None  # a run by hand is never skipped
