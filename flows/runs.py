@@ -17,15 +17,17 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
+from prefect.context import FlowRunContext
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_logger, get_run_logger
 from prefect.states import State
@@ -65,17 +67,41 @@ def is_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> 
     return False
 
 
-def work_task(fn: Any) -> Any:
-    """A flow's one step of work: retried on transient database errors with backoff,
-    never cached (its inputs hold a database engine; every run must do the work)."""
+#: A flow's work: a plain function of the runtime and the flow's parameters that
+#: returns what it counted. Flows wrap it; `tierflow run` without a Prefect API calls it.
+Job = Callable[..., dict[str, Any]]
+
+
+@cache
+def work_task(job: Job) -> Task[..., dict[str, Any]]:
+    """`job` as a Prefect task: retried on transient database errors with backoff, never
+    cached (its inputs hold a database engine, and every run must do the work)."""
     return task(
-        fn,
+        job,
+        name=job.__name__.strip("_"),
         retries=len(RETRY_DELAYS),
         retry_delay_seconds=RETRY_DELAYS,
         retry_condition_fn=is_transient,
         cache_policy=NO_CACHE,
         persist_result=False,
     )
+
+
+def execute(flow: str, job: Job, **parameters: Any) -> dict[str, Any]:
+    """Run `job` as one run of `flow`: logged, skipped in a pause window, and, inside a
+    Prefect flow run, as a task (so Prefect retries it); outside one, as a plain call."""
+    runtime = Runtime.from_env()
+    with logged_run(flow, runtime) as run:
+        if run.skipped:
+            return run.counts
+        step = work_task(job) if FlowRunContext.get() is not None else job
+        run.counts = step(runtime, **parameters)
+        logger().info("%s: %s", flow, _summary(run.counts))
+    return run.counts
+
+
+def _summary(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items()) or "nothing to do"
 
 
 @dataclass
@@ -113,7 +139,8 @@ def logged_run(flow: str, runtime: Runtime, now: datetime | None = None) -> Iter
         yield run
     except BaseException as exc:
         error = str(exc) if isinstance(exc, TierflowError) else f"{type(exc).__name__}: {exc}"
-        finish_run(runtime.db, run.run_id, "failed", utcnow(), run.counts, error)
+        counts = getattr(exc, "counts", run.counts)
+        finish_run(runtime.db, run.run_id, "failed", utcnow(), counts, error)
         raise
     status = "skipped" if run.skipped else "completed"
     if run.skipped:

@@ -16,9 +16,9 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select, text, update
 
 from flows.deliver_notifications import deliver_notifications
-from flows.runs import _pause_reason
+from flows.runs import _pause_reason, execute
 from flows.runtime import Runtime
-from flows.sweep_timers import sweep_timers
+from flows.sweep_timers import sweep_job, sweep_timers
 from flows.verify_audit import AuditFailed, verify_audit
 from states.commands import OpenCase
 from states.runlog import recent_runs
@@ -100,7 +100,7 @@ def test_verify_audit_passes_on_an_untouched_history(runtime: Runtime) -> None:
 
 
 def test_verify_audit_fails_and_names_a_case_whose_history_was_edited(runtime: Runtime) -> None:
-    first, second = open_cases_long_ago(runtime, 2)
+    _first, second = open_cases_long_ago(runtime, 2)
     with runtime.db.begin() as conn:
         conn.execute(update(EVENT).where(EVENT.c.case_id == second).values(actor="mallory"))
     with pytest.raises(AuditFailed, match=rf"1 of 2 cases do not verify: {second}"):
@@ -133,3 +133,10 @@ def test_a_scheduled_run_inside_its_pause_window_is_skipped(
     assert reason == f"schedule intake is paused from 2026-12-24 to 2027-01-02 ({path})"
     assert _pause_reason(fresh, "intake", datetime(2027, 1, 3, tzinfo=UTC)) is None
     assert _pause_reason(fresh, None, christmas) is None  # a run by hand is never skipped
+
+
+def test_a_job_run_outside_prefect_is_logged_as_a_local_run(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 1)
+    counts = execute("sweep_timers", sweep_job, batch_size=10)
+    (run,) = recent_runs(runtime.db)
+    assert run.run_id.startswith("local-") and run.counts == counts and counts["fired"] >= 1
