@@ -13,16 +13,25 @@ from typing import Any, Literal
 
 from prefect import Flow
 
-from flows.deliver_notifications import deliver_notifications
-from flows.intake import intake
-from flows.review_report import review_report
+from flows.deliver_notifications import deliver_job, deliver_notifications
+from flows.intake import intake, intake_job
+from flows.review_report import report_job, review_report
+from flows.runs import Job
 from flows.schedules import FlowParameter
-from flows.sweep_timers import sweep_timers
-from flows.verify_audit import verify_audit
+from flows.sweep_timers import sweep_job, sweep_timers
+from flows.verify_audit import verify_audit, verify_job
 
 FLOWS: dict[str, Flow[..., Any]] = {
     flow.name: flow
     for flow in (sweep_timers, deliver_notifications, intake, review_report, verify_audit)
+}
+#: Each flow's work as a plain function (see flows.runs.execute).
+JOBS: dict[str, Job] = {
+    "sweep_timers": sweep_job,
+    "deliver_notifications": deliver_job,
+    "intake": intake_job,
+    "review_report": report_job,
+    "verify_audit": verify_job,
 }
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import click
 import typer
 
-from flows import render
+from flows import cli_ops, render
 from flows.runtime import Runtime
 from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
@@ -50,6 +50,10 @@ notify_app = typer.Typer(
     help="The notification outbox.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(notify_app, name="notify")
+app.add_typer(cli_ops.schedules_app, name="schedules")
+app.command("serve")(cli_ops.serve_command)
+app.command("run")(cli_ops.run_command)
+app.command("deploy")(cli_ops.deploy_command)
 
 _state: dict[str, Runtime] = {}
 

@@ -41,7 +41,13 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _TOP_KEYS = ("format", "timezone", "schedules")
 _KEYS = ("flow", "cron", "interval", "timezone", "parameters", "paused", "paused_between")
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-_SEARCH_LIMIT = 2_000  # candidate runs examined to find the next ones outside pause windows
+_SEARCH_LIMIT = 2_000
+_KIND_NAMES = {
+    int: "an integer",
+    str: "a text",
+    bool: "true or false",
+    float: "a number",
+}  # candidate runs examined to find the next ones outside pause windows
 
 
 @dataclass(frozen=True)
@@ -272,23 +278,23 @@ def _parameters(
     if not isinstance(value, dict):
         raise toml.error(ScheduleError, key, 'must be a table, e.g. { period = "month" }')
     for name, given in value.items():
-        spec = accepted.get(name)
-        if spec is None:
-            allowed = ", ".join(accepted) or "none (this flow takes no parameters)"
-            raise toml.error(
-                ScheduleError, f"{key}.{name}", f"unknown parameter; allowed: {allowed}"
-            )
-        if not isinstance(given, spec.kind) or (isinstance(given, bool) and spec.kind is not bool):
-            raise toml.error(
-                ScheduleError, f"{key}.{name}", f"{given!r} is not a {spec.kind.__name__}"
-            )
-        if spec.choices and given not in spec.choices:
-            raise toml.error(
-                ScheduleError,
-                f"{key}.{name}",
-                f"{given!r} is not allowed; allowed: {', '.join(map(str, spec.choices))}",
-            )
+        problem = parameter_problem(name, given, accepted)
+        if problem is not None:
+            raise toml.error(ScheduleError, f"{key}.{name}", problem)
     return dict(value)
+
+
+def parameter_problem(name: str, value: Any, accepted: Mapping[str, FlowParameter]) -> str | None:
+    """What is wrong with parameter `name` = `value` for a flow that takes `accepted`."""
+    spec = accepted.get(name)
+    if spec is None:
+        allowed = ", ".join(accepted) or "none (this flow takes no parameters)"
+        return f"unknown parameter; allowed: {allowed}"
+    if not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
+        return f"{value!r} is not {_KIND_NAMES.get(spec.kind, spec.kind.__name__)}"
+    if spec.choices and value not in spec.choices:
+        return f"{value!r} is not allowed; allowed: {', '.join(map(str, spec.choices))}"
+    return None
 
 
 def _window(toml: TomlSource, key: str, value: Any) -> tuple[date, date] | None:

@@ -4,8 +4,14 @@ them, pause windows, and edits that keep the file unchanged on error."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +28,7 @@ CATALOGUE = {
     "verify_audit": {},
 }
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parent.parent
 
 
 def one(body: str, head: str = 'format = 1\ntimezone = "Europe/Brussels"\n') -> str:
@@ -85,7 +92,7 @@ class TestValidation:
             refused(one(base + 'parameters = { period = "year" }\n'))
         )
         typed = '[schedules.sweep_timers]\ninterval = "PT1M"\nparameters = { batch_size = true }\n'
-        assert "is not a int" in str(refused(one(typed)))
+        assert "is not an integer" in str(refused(one(typed)))
 
     def test_a_bad_time_zone_is_refused_at_its_line(self) -> None:
         error = refused(
@@ -205,3 +212,70 @@ def test_any_cron_text_is_either_refused_clearly_or_runs_forward(cron: str) -> N
     runs = schedule.next_runs(NOW, 3)
     assert runs and all(a < b for a, b in itertools.pairwise(runs))
     assert runs[0] > NOW
+
+
+@pytest.mark.slow
+class TestCommands:
+    """`tierflow schedules …` and `tierflow run` as a user types them."""
+
+    @pytest.fixture
+    def cli(self, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERFLOW_", "PREFECT_"))}
+        env.update(TIERFLOW_HOME=str(tmp_path), COLUMNS="200", PREFECT_LOGGING_LEVEL="WARNING")
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "flows.cli", *args],
+                cwd=REPO,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+
+        return run
+
+    def test_list_shows_next_runs_as_json(self, cli: Callable[..., Any]) -> None:
+        result = cli("schedules", "list", "--json", "--count", "2")
+        assert result.returncode == 0, result.stderr
+        listed = json.loads(result.stdout)
+        assert listed["source"] == str(SHIPPED)
+        review = next(row for row in listed["schedules"] if row["name"] == "monthly_review")
+        assert review["flow"] == "review_report" and len(review["next_runs"]) == 2
+
+    def test_set_writes_the_ops_copy_and_a_bad_cron_changes_nothing(
+        self, cli: Callable[..., Any], tmp_path: Path
+    ) -> None:
+        ok = cli("schedules", "set", "intake", "--pause-between", "2026-12-24", "2027-01-02")
+        assert ok.returncode == 0, ok.stderr
+        ops = tmp_path / "schedules.toml"
+        before = ops.read_bytes()
+        bad = cli("schedules", "set", "monthly_review", "--cron", "0 7 * * 8")
+        assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+        assert bad.stderr.startswith(f"error: {ops}:") and "monthly_review.cron" in bad.stderr
+        assert ops.read_bytes() == before
+        listed = json.loads(cli("schedules", "list", "--json").stdout)
+        intake = next(row for row in listed["schedules"] if row["name"] == "intake")
+        assert intake["paused_between"] == ["2026-12-24", "2027-01-02"]
+
+    def test_validate_names_the_line_of_an_unknown_flow(
+        self, cli: Callable[..., Any], tmp_path: Path
+    ) -> None:
+        path = tmp_path / "new.toml"
+        path.write_text('format = 1\n\n[schedules.nightly]\nflow = "sweeep"\ncron = "0 1 * * *"\n')
+        result = cli("schedules", "validate", str(path))
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"error: {path}:4: schedules.nightly.flow: unknown flow")
+        assert "Traceback" not in result.stderr
+
+    def test_run_checks_parameters_against_the_flow(self, cli: Callable[..., Any]) -> None:
+        bad = cli("run", "review_report", "--param", "period=year")
+        assert bad.returncode == 2 and "allowed: month, quarter" in bad.stderr
+        unknown = cli("run", "sweep", "--json")
+        assert unknown.returncode == 2 and "allowed: sweep_timers" in unknown.stderr
+
+    def test_run_without_a_server_does_the_work_and_logs_it(self, cli: Callable[..., Any]) -> None:
+        assert cli("init").returncode == 0
+        result = cli("run", "sweep_timers", "-p", "batch_size=50", "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["claimed"] == 0
