@@ -57,6 +57,7 @@ def prefect_env(runtime: Runtime, api_url: str | None) -> dict[str, str]:
     """The environment of the children: Prefect's home, analytics off, the API to use."""
     env = dict(os.environ)
     env.setdefault("PREFECT_HOME", str(runtime.settings.home / "prefect"))
+    Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env["TIERFLOW_HOME"] = str(runtime.settings.home)

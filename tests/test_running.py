@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -157,25 +158,41 @@ def pg_database() -> Iterator[str]:
 def prefect_server(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
-    server = subprocess.Popen(
-        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=environment(tmp_path / "server"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = tmp_path / "prefect-server.log"
+    env = environment(tmp_path / "server")
+    Path(env["PREFECT_HOME"]).mkdir(parents=True)
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 90
         while not api_ready(api_url):
-            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the Prefect server did not start:\n{log.read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield api_url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        stop_group(server)
+
+
+def stop_group(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM a child's process group, SIGKILL it if it is still there after 30 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            server.wait(30)
+            os.killpg(process.pid, sig)
+            process.wait(30)
+            return
+        except ProcessLookupError:
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+            continue
 
 
 @postgres
@@ -221,8 +238,4 @@ def test_a_worker_runs_deployed_flows_against_postgresql(
         run = wait_for("completed audit", completed(runtime, "verify_audit"), 180)
         assert run.deployment == "verify_audit" and run.counts["cases"] == 1
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        stop_group(worker)
