@@ -34,7 +34,7 @@ from prefect.states import State
 
 from flows.runtime import Runtime
 from states.errors import StoreError, TierflowError
-from states.runlog import finish_run, start_run
+from states.runlog import RunStart, finish_run, start_run
 
 #: Backoff of a task's retries after a transient database error (seconds).
 RETRY_DELAYS = [2, 10, 30]
@@ -128,25 +128,33 @@ def logged_run(flow: str, runtime: Runtime, now: datetime | None = None) -> Iter
 
     The body reads ``run.skipped``: when set (a pause window), it must do
     nothing. An exception is recorded on the row (``failed``) and re-raised,
-    so Prefect sees the failure too.
+    so Prefect sees the failure too. A start that cannot be recorded because
+    the database is briefly away does not stop the run: the work is retried,
+    and its end writes the whole row.
     """
     run_id, deployment = _prefect_identity()
     run = Run(flow, run_id or f"local-{uuid.uuid4()}", deployment)
     started = now or utcnow()
-    run.skipped = _pause_reason(runtime, deployment, started)
-    start_run(runtime.db, run.run_id, flow, worker_name(), started, deployment)
+    record = RunStart(run.run_id, flow, worker_name(), started, deployment)
     try:
+        start_run(runtime.db, record)
+    except StoreError as exc:
+        if not exc.transient:
+            raise
+        logger().warning("%s: could not record the start of run %s: %s", flow, run.run_id, exc)
+    try:
+        run.skipped = _pause_reason(runtime, deployment, started)
         yield run
     except BaseException as exc:
         error = str(exc) if isinstance(exc, TierflowError) else f"{type(exc).__name__}: {exc}"
         counts = getattr(exc, "counts", run.counts)
-        finish_run(runtime.db, run.run_id, "failed", utcnow(), counts, error)
+        finish_run(runtime.db, record, "failed", utcnow(), counts, error)
         raise
     status = "skipped" if run.skipped else "completed"
     if run.skipped:
         run.counts = {"skipped": run.skipped}
         logger().info("%s skipped: %s", flow, run.skipped)
-    finish_run(runtime.db, run.run_id, status, utcnow(), run.counts)
+    finish_run(runtime.db, record, status, utcnow(), run.counts)
 
 
 def _pause_reason(runtime: Runtime, deployment: str | None, now: datetime) -> str | None:

@@ -38,39 +38,32 @@ class RunRecord:
     error: str | None
 
 
-def start_run(
-    db: Engine,
-    run_id: str,
-    flow: str,
-    worker: str,
-    now: datetime,
-    deployment: str | None = None,
-) -> None:
-    """Record that run `run_id` started (again, for a retry of the same run)."""
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """Who is running what, since when: enough to write the row at either end."""
+
+    run_id: str
+    flow: str
+    worker: str
+    started_at: datetime
+    deployment: str | None = None
+
+
+def start_run(db: Engine, run: RunStart) -> None:
+    """Record that `run` started (again, for a retry of the same run: one more attempt)."""
     with write_transaction(db) as conn:
         attempts = conn.execute(
-            select(RUN.c.attempts).where(RUN.c.run_id == run_id)
+            select(RUN.c.attempts).where(RUN.c.run_id == run.run_id)
         ).scalar_one_or_none()
         if attempts is None:
-            conn.execute(
-                RUN.insert().values(
-                    run_id=run_id,
-                    flow=flow,
-                    deployment=deployment,
-                    worker=worker,
-                    started_at=now,
-                    status="running",
-                    attempts=1,
-                    counts={},
-                )
-            )
+            conn.execute(RUN.insert().values(**_started(run), status="running", attempts=1))
         else:
             conn.execute(
                 RUN.update()
-                .where(RUN.c.run_id == run_id)
+                .where(RUN.c.run_id == run.run_id)
                 .values(
-                    worker=worker,
-                    started_at=now,
+                    worker=run.worker,
+                    started_at=run.started_at,
                     finished_at=None,
                     status="running",
                     attempts=attempts + 1,
@@ -81,26 +74,36 @@ def start_run(
 
 def finish_run(
     db: Engine,
-    run_id: str,
+    run: RunStart,
     status: str,
     now: datetime,
     counts: dict[str, Any] | None = None,
     error: str | None = None,
 ) -> None:
-    """Complete run `run_id`'s row: how it ended, what it counted, why it failed."""
+    """Complete `run`'s row: how it ended, what it counted, why it failed. Writes the
+    whole row when its start could not be recorded (the database was away then)."""
     if status not in STATUSES[1:]:
         raise ValueError(f"status {status!r}; allowed: {', '.join(STATUSES[1:])}")
+    ended = {
+        "finished_at": now,
+        "status": status,
+        "counts": counts or {},
+        "error": error[:MAX_ERROR] if error else None,
+    }
     with write_transaction(db) as conn:
-        conn.execute(
-            RUN.update()
-            .where(RUN.c.run_id == run_id)
-            .values(
-                finished_at=now,
-                status=status,
-                counts=counts or {},
-                error=error[:MAX_ERROR] if error else None,
-            )
-        )
+        updated = conn.execute(RUN.update().where(RUN.c.run_id == run.run_id).values(**ended))
+        if updated.rowcount == 0:
+            conn.execute(RUN.insert().values(**_started(run), **ended, attempts=1))
+
+
+def _started(run: RunStart) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "flow": run.flow,
+        "deployment": run.deployment,
+        "worker": run.worker,
+        "started_at": run.started_at,
+    }
 
 
 def recent_runs(db: Engine, flow: str | None = None, limit: int = 50) -> list[RunRecord]:

@@ -7,11 +7,22 @@ saying what it did; a failing run leaves a `failed` row with the reason.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateName,
+)
 from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select, text, update
 
@@ -140,3 +151,51 @@ def test_a_job_run_outside_prefect_is_logged_as_a_local_run(runtime: Runtime) ->
     counts = execute("sweep_timers", sweep_job, batch_size=10)
     (run,) = recent_runs(runtime.db)
     assert run.run_id.startswith("local-") and run.counts == counts and counts["fired"] >= 1
+
+
+def test_a_transient_database_error_is_retried_by_prefect(runtime: Runtime, tmp_path: Path) -> None:
+    """The database file is unreachable when the run starts and comes back while Prefect
+    waits to retry: the start is not recorded, the work task fails, Prefect retries it,
+    it fires, and the end of the run writes the whole row."""
+    open_cases_long_ago(runtime, 1)
+    with runtime.db.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    runtime.db.dispose()
+    database = tmp_path / "tierflow.db"
+    hidden = tmp_path / "hidden.db"
+    database.rename(hidden)
+    database.mkdir()  # "unable to open database file": an OperationalError
+
+    def bring_back() -> None:
+        """Once Prefect holds the work task for a retry (or after a minute), restore."""
+        deadline = time.monotonic() + 60
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                waiting = client.read_task_runs(
+                    task_run_filter=TaskRunFilter(
+                        state=TaskRunFilterState(
+                            name=TaskRunFilterStateName(any_=["AwaitingRetry"])
+                        )
+                    )
+                )
+                if waiting:
+                    break
+                time.sleep(0.1)
+        database.rmdir()
+        hidden.rename(database)
+
+    restorer = threading.Thread(target=bring_back)
+    restorer.start()
+    try:
+        counts = sweep_timers()
+    finally:
+        restorer.join()
+    assert counts["fired"] >= 1
+    (run,) = recent_runs(runtime.db)
+    assert (run.status, run.counts["fired"]) == ("completed", counts["fired"])
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run.run_id)]))
+        )
+    (work,) = [task for task in tasks if task.name.startswith("sweep_job")]
+    assert work.run_count == 2 and work.state.is_completed()
