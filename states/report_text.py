@@ -12,6 +12,8 @@ hours); the Markdown shows the same numbers formatted (rates as percentages).
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -158,6 +160,15 @@ def to_rows(report: ReviewReport) -> list[dict[str, Any]]:
     return rows
 
 
+def to_csv(report: ReviewReport) -> str:
+    """The rows as CSV text with a header line (empty values for figures that have none)."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=ROW_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(to_rows(report))
+    return out.getvalue()
+
+
 def to_markdown(report: ReviewReport) -> str:
     """Headed sections with tables, readable by a manager (and a Prefect artifact)."""
     period = report.period
@@ -167,7 +178,8 @@ def to_markdown(report: ReviewReport) -> str:
         f"# Review {period.label}",
         "",
         f"Period: {period.start:%Y-%m-%d %H:%M} to {period.end:%Y-%m-%d %H:%M} ({zone}), "
-        f"end excluded. {report.events_read} events read.",
+        f"end excluded. {report.events_read} events read"
+        + (f", generated {report.generated_at:%Y-%m-%d %H:%M %Z}." if report.generated_at else "."),
         "",
         f"The desk opened {desk.opened} cases and resolved {desk.resolved}; "
         f"{desk.escalations} escalations "

@@ -19,6 +19,8 @@ Belgian holidays), then reported on November 2026:
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 from collections import Counter
@@ -45,6 +47,7 @@ from states.report_text import (
     ROW_COLUMNS,
     format_value,
     group_label,
+    to_csv,
     to_markdown,
     to_rows,
 )
@@ -299,6 +302,13 @@ def test_markdown_and_rows_carry_the_same_figures(desk):
             figure = value[(line["kind"], name, metric, line["state"])]
             assert line[header] == format_value(metric, figure)
     assert shown["Overview"][1]["escalation rate"] == "25.0%"  # first_level: 2 of 8
+
+
+def test_csv_holds_the_rows_with_a_header(desk):
+    report = desk.report()
+    parsed = list(csv.DictReader(io.StringIO(to_csv(report))))
+    expected = [{k: "" if v is None else str(v) for k, v in row.items()} for row in to_rows(report)]
+    assert parsed == expected
 
 
 # --- properties over a demo desk ---------------------------------------------------------
