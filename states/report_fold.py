@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from states.events import apply_change
 from states.policy import Policy
 from states.process import FIRST_LEVEL, ProcessDefinition
 
@@ -172,7 +171,7 @@ class _Case:
     team: str | None
     stay_since: datetime
     resolved_by: str | None = None
-    clocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: dict[str, tuple[bool, bool]] = field(default_factory=dict)  # clock: warned, breached
 
 
 class ReviewFold:
@@ -194,6 +193,7 @@ class ReviewFold:
         self.order = {name: rank for rank, name in enumerate(definition.state_names)}
         self.order.update((level, rank) for rank, level in enumerate(definition.level_names))
         self.tallies: dict[tuple[str, str], _Tally] = {}
+        self._desk = self._tally("desk", "desk")
         self.case: _Case | None = None
         self.events_read = 0
 
@@ -226,17 +226,19 @@ class ReviewFold:
         _team_change(case, kind, payload)
         counted = self.start <= at < self.end
         acting = self._position(case.state, case.level) or case.resolved_by or FIRST_LEVEL
-        groups = (self._tally("level", acting), self._tally("team", self._team(case.team)))
-        desk = self._tally("desk", "desk")
-        for change in payload.get("clocks") or ():
-            state = case.clocks[change["clock"]] = apply_change(case.clocks, change)
-            if counted and change["op"] == "stop" and _near_miss(state):
-                for tally in (desk, *groups):
-                    tally.near[change["clock"]] += 1
         if kind == "resolve":
             case.resolved_by = acting
         if counted:
-            self._count(case, kind, payload, to_level, (desk, *groups))
+            tallies = (
+                self._desk,
+                self._tally("level", acting),
+                self._tally("team", self._team(case.team)),
+            )
+            self._count(case, kind, payload, to_level, tallies)
+        for change in payload.get("clocks") or ():
+            if _near_miss(case.warnings, change) and counted:
+                for tally in tallies:
+                    tally.near[change["clock"]] += 1
         if kind != "opened" and (to_state != case.state or to_level != case.level):
             self._stay(case, at, team_before)
             case.stay_since = at
@@ -357,5 +359,13 @@ def _team_change(case: _Case, kind: str, payload: dict[str, Any]) -> None:
         case.team = team
 
 
-def _near_miss(state: dict[str, Any]) -> bool:
-    return bool(state.get("warned")) and not state.get("breached") and state.get("outcome") == "met"
+def _near_miss(warnings: dict[str, tuple[bool, bool]], change: dict[str, Any]) -> bool:
+    """Follow whether the current round of a clock was warned or breached (from the clock
+    changes the event carries); True when `change` stops a warned round that was met."""
+    clock, moved = change["clock"], change["state"]
+    warned, breached = (
+        (False, False) if change["op"] == "start" else warnings.get(clock, (False, False))
+    )
+    warned, breached = moved.get("warned", warned), moved.get("breached", breached)
+    warnings[clock] = (warned, breached)
+    return change["op"] == "stop" and warned and not breached and moved.get("outcome") == "met"
