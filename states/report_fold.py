@@ -342,7 +342,8 @@ class ReviewFold:
             self._tally(kind, name).stays.setdefault(label, []).append(seconds)
 
     def _held(self, case: _Case, since: datetime, until: datetime, team: str | None) -> None:
-        """Whether a stay at a level overlaps the period (a stay of no length inside it counts)."""
+        """Count the case as handled by the groups holding it, when this stay overlaps the
+        period (a stay of no length inside it counts: an escalation at intake)."""
         if since >= self.end or (until <= self.start and since < self.start):
             return
         position = self._position(case.state, case.level) or FIRST_LEVEL
