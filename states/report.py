@@ -16,7 +16,7 @@ parameter: nothing here reads the time of day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -79,7 +79,6 @@ class ReviewReport:
     generated_at: datetime | None = None
     process_version: str = ""
     policy_version: str = ""
-    notes: list[str] = field(default_factory=list)
 
     def groups(self) -> list[Figures]:
         """Desk, then levels, then teams: the order every table uses."""
