@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from typing import Any, Literal
 
 from prefect import flow
@@ -11,26 +10,29 @@ from prefect.context import FlowRunContext
 
 from flows.runs import execute, utcnow
 from flows.runtime import Runtime
-from states.report import month_period, quarter_period, review, to_markdown, to_rows
+from states.report import desk_timezone, month_period, quarter_period, review
+from states.report_text import to_csv, to_markdown, to_rows
 
 
 def report_job(runtime: Runtime, period: str = "month") -> dict[str, Any]:
-    start, end = (month_period if period == "month" else quarter_period)(utcnow().date())
-    report = review(runtime.db, runtime.policy, runtime.process, start, end)
+    zone = desk_timezone(runtime.policy)
+    span = (month_period if period == "month" else quarter_period)(utcnow().date(), zone)
+    report = review(
+        runtime.db, runtime.policy, runtime.process, span.start, span.end, label=span.label
+    )
     markdown, rows = to_markdown(report), to_rows(report)
     folder = runtime.settings.home / "reports"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"review-{period}-{start:%Y-%m-%d}"
+    stem = folder / f"review-{span.label}"
     stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
-    with stem.with_suffix(".csv").open("w", newline="", encoding="utf-8") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["metric"])
-        writer.writeheader()
-        writer.writerows(rows)
+    stem.with_suffix(".csv").write_text(to_csv(report), encoding="utf-8")
     if FlowRunContext.get() is not None:  # artifacts belong to a Prefect run
-        described = f"Review of {start} to {end}"
+        described = f"Review of {span.label} ({span.start:%Y-%m-%d} to {span.end:%Y-%m-%d})"
         create_markdown_artifact(markdown, key=f"review-{period}", description=described)
         create_table_artifact(rows, key=f"review-{period}-table", description=described)
     return {
+        "period": span.label,
+        "events": report.events_read,
         "rows": len(rows),
         "markdown": str(stem.with_suffix(".md")),
         "csv": str(stem.with_suffix(".csv")),

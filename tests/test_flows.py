@@ -6,6 +6,7 @@ saying what it did; a failing run leaves a `failed` row with the reason.
 
 from __future__ import annotations
 
+import csv
 import json
 import threading
 import time
@@ -17,6 +18,8 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterId,
     TaskRunFilter,
@@ -27,11 +30,13 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select, text, update
 
 from flows.deliver_notifications import deliver_notifications
+from flows.review_report import review_report
 from flows.runs import _pause_reason, execute
 from flows.runtime import Runtime
 from flows.sweep_timers import sweep_job, sweep_timers
 from flows.verify_audit import AuditFailed, verify_audit
-from states.commands import OpenCase
+from states.commands import Act, OpenCase
+from states.report import desk_timezone, month_period
 from states.runlog import recent_runs
 from states.store import EVENT
 from states.tables import Timer
@@ -199,3 +204,29 @@ def test_a_transient_database_error_is_retried_by_prefect(runtime: Runtime, tmp_
         )
     (work,) = [task for task in tasks if task.name.startswith("sweep_job")]
     assert work.run_count == 2 and work.state.is_completed()
+
+
+def test_review_report_writes_markdown_csv_and_prefect_artifacts(runtime: Runtime) -> None:
+    span = month_period(datetime.now(UTC).date(), desk_timezone(runtime.policy))
+    opened = span.start + timedelta(days=3, hours=9)
+    engine = runtime.engine
+    (case,) = engine.apply_timed([(OpenCase(customer_id="C-9", subject="Double charge"), opened)])
+    engine.apply_timed(
+        [
+            (Act(case.case_id, "assign", "ana", assignee="ana"), opened + timedelta(minutes=5)),
+            (Act(case.case_id, "resolve", "ana", note="refunded"), opened + timedelta(hours=1)),
+        ]
+    )
+    counts = review_report(period="month")
+    assert counts["period"] == span.label
+    markdown = Path(counts["markdown"]).read_text()
+    assert span.label in markdown
+    rows = list(csv.DictReader(Path(counts["csv"]).read_text().splitlines()))
+    desk = {row["metric"]: row["value"] for row in rows if row["group_kind"] == "desk"}
+    assert (desk["opened"], desk["resolved"]) == ("1", "1")
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["review-month"]))
+        )
+    assert artifacts and artifacts[0].type == "markdown"
+    assert recent_runs(runtime.db, "review_report")[0].status == "completed"
