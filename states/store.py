@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
-from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlmodel import SQLModel
 
 from states.case import FIELD_NAMES, CaseSnapshot
@@ -36,22 +37,32 @@ CASE = Case.__table__
 INDEXED = ("state", "level", "assignee")  # case columns under an index that may change
 EVENT = CaseEvent.__table__
 _WRITE = "tierflow_write"
+_INIT_LOCK = 0x7469_6572_666C_6F77  # "tierflow" in ASCII: the advisory lock of schema creation
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An Engine for `url`; SQLite files get WAL, a busy timeout and IMMEDIATE writes."""
+def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
+    """An Engine for `url`; SQLite files get WAL, a busy timeout and IMMEDIATE writes.
+
+    With `create` False a SQLite file that does not exist is an error saying to run
+    ``tierflow init``, instead of an empty file left behind by a command that reads.
+    """
     try:
         if url.startswith("sqlite"):
-            return _sqlite_engine(url, **kwargs)
+            return _sqlite_engine(url, create, **kwargs)
         return create_engine(url, pool_pre_ping=True, **kwargs)
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, create: bool, **kwargs: Any) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not create and not Path(path).exists():
+            raise StoreError(f"no database at {path}; run `tierflow init` first")
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {Path(path).parent}: {exc.strerror or exc}") from None
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -74,21 +85,34 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _store_error(exc: OperationalError | ProgrammingError) -> StoreError:
-    text = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
-    if "no such table" in text or ("does not exist" in text and "relation" in text):
-        return StoreError(f"the database has no tierflow tables ({text}); run `tierflow init`")
-    return StoreError(f"database error: {text}", transient=isinstance(exc, OperationalError))
+def _store_error(exc: DBAPIError, engine: Engine) -> StoreError:
+    """One line naming the database, whatever the driver wrote."""
+    problem = " ".join(str(exc.orig).split())
+    where = engine.url.database if engine.dialect.name == "sqlite" else None
+    if "no such table" in problem or ("does not exist" in problem and "relation" in problem):
+        return StoreError(f"the database has no tierflow tables ({problem}); run `tierflow init`")
+    if "file is not a database" in problem or "malformed" in problem:
+        return StoreError(f"{where} is not a tierflow database or is damaged ({problem})")
+    return StoreError(
+        f"database error{f' ({where})' if where else ''}: {problem}",
+        transient=isinstance(exc, OperationalError),
+    )
 
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: commits on success, rolls back on any error."""
+    """One write transaction: commits on success, rolls back on any error.
+
+    A unique-constraint violation stays a SQLAlchemy IntegrityError (the engine
+    retries races on it); every other database error becomes a one-line StoreError.
+    """
     try:
         with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
             yield conn
-    except (OperationalError, ProgrammingError) as exc:
-        raise _store_error(exc) from None
+    except SAIntegrityError:
+        raise
+    except DBAPIError as exc:
+        raise _store_error(exc, engine) from None
 
 
 @contextmanager
@@ -96,16 +120,23 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             yield conn
-    except (OperationalError, ProgrammingError) as exc:
-        raise _store_error(exc) from None
+    except DBAPIError as exc:
+        raise _store_error(exc, engine) from None
 
 
 def init_schema(engine: Engine) -> None:
-    """Create missing tables, migrate an older schema, record the schema version."""
+    """Create missing tables, migrate an older schema, record the schema version.
+
+    Safe to race: the tables are created in the same transaction as the version row,
+    under SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock,
+    so a second `tierflow init` waits for the first and then finds everything there.
+    """
     import states.outbox  # noqa: F401  (defines the notification table; imports this module)
 
     try:
         with write_transaction(engine) as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK})
             found = _schema_version(conn)
             if found is not None and found > SCHEMA_VERSION:
                 raise StoreError(
@@ -114,10 +145,9 @@ def init_schema(engine: Engine) -> None:
                 )
             for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
                 _MIGRATIONS[version](conn)
-        SQLModel.metadata.create_all(engine)
-        with write_transaction(engine) as conn:
+            SQLModel.metadata.create_all(conn)
             info = SchemaInfo.__table__
-            if _schema_version(conn) is None:
+            if found is None:
                 conn.execute(
                     info.insert().values(
                         id=1, schema_version=SCHEMA_VERSION, created_at=datetime.now(UTC)
@@ -126,7 +156,8 @@ def init_schema(engine: Engine) -> None:
             else:
                 conn.execute(info.update().values(schema_version=SCHEMA_VERSION))
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot initialise the database: {exc}") from None
+        problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise StoreError(f"cannot initialise the database: {problem}") from None
 
 
 def _schema_version(conn: Connection) -> int | None:

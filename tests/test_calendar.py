@@ -343,6 +343,8 @@ def test_iso_durations_are_parsed(text, expected):
         ("pt4h", "not an ISO 8601 duration"),
         ("", "not an ISO 8601 duration"),
         (4, "is not a text"),
+        ("P3654D", "is too long"),
+        ("P9999999999D", "is too long"),  # more days than a timedelta holds: was a traceback
     ],
 )
 def test_ambiguous_empty_or_malformed_durations_are_refused(text, said):
@@ -352,7 +354,8 @@ def test_ambiguous_empty_or_malformed_durations_are_refused(text, said):
     assert refused.value.key == "sla.p1.resolution"
     assert said in refused.value.problem
     assert refused.value.problem.endswith(
-        "; allowed: an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds)"
+        "; allowed: an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds), "
+        "at most P3653D (ten years)"
     )
 
 
