@@ -6,15 +6,22 @@ timers ask: is the team open at an instant (`is_open`), when does it next open
 (`next_open`), when does a business duration that starts at an instant run out
 (`add`), and how much business time lies between two instants (`elapsed`).
 
-Open hours are local wall time per weekday. Each day's ranges become UTC
-instants through zoneinfo, so a 09:00-17:00 day is 8 hours on DST days too,
-while a 24/7 calendar (`always_open`) measures real elapsed time: the day the
-clocks change lasts 23 or 25 hours. Ranges are half-open: a desk open
-09:00-17:00 is open at 09:00 and closed at 17:00. A wall time skipped by a
-spring-forward jump is read with the offset before the jump, as RFC 5545 and
-PEP 495 (``fold=0``) do: 02:30 becomes 03:30. A repeated wall time (fall back)
-is its first occurrence. Ranges that this would make overlap are clipped, so
-open intervals never overlap.
+Open hours are local wall time per weekday, and the rule is: an instant is
+working time when its local wall time lies inside the day's hours on a working
+day. So a 09:00-17:00 day is 8 hours on DST days too, while a 24/7 calendar
+(`always_open`) measures real elapsed time: the day the clocks change lasts 23
+or 25 hours. On a clock change inside the hours, a repeated hour counts twice
+and a skipped hour never; hours that start inside a skipped hour begin at the
+first local time that exists after it (02:30-10:00 on the night Brussels skips
+02:00-03:00 opens at 03:00). A repeated hour belongs to the local date it reads
+(Santiago's 23:00-24:00 repeated on a Saturday night is Saturday's, twice).
+Ranges are half-open: a desk open 09:00-17:00 is open at 09:00 and closed at
+17:00. `add` and `elapsed` read the same intervals, so a deadline and the
+business time measured up to it always agree.
+
+Assumed of the time zone data (true of every IANA zone since 2011): a zone
+changes its clocks at most once in three days, and never back across midnight
+(Newfoundland's 00:01 -> 23:01 until 2010 did).
 
 Everything here is pure: the clock is always a parameter, datetime inputs must
 be timezone-aware, and datetime outputs are in UTC.
@@ -41,6 +48,8 @@ MIDNIGHT = time(0, 0)
 Range = tuple[time, time]
 Interval = tuple[datetime, datetime]
 _Day = tuple[tuple[Interval, ...], timedelta]
+_Offsets = list[tuple[datetime, datetime, timedelta]]
+"""A zone's UTC offsets over a span: ``(from, until, offset)`` in order, in UTC."""
 """One local day's open intervals in UTC, in order, and their total length."""
 
 _ONE_DAY = timedelta(days=1)
@@ -300,24 +309,44 @@ class BusinessCalendar:
         ranges = self._week[weekday]
         if not ranges or day in self.extra_closed or self._is_holiday(day):
             return _CLOSED_DAY
-        midnight = self._instant(day, MIDNIGHT)
-        if self._next_midnight(day) - midnight == _ONE_DAY:
-            # No clock change today: wall-clock offsets are real durations.
-            intervals = tuple((midnight + start, midnight + end) for start, end in ranges)
+        wall_midnight = datetime.combine(day, MIDNIGHT, tzinfo=UTC)  # the wall time, read as UTC
+        offsets = self._offsets_around(wall_midnight)
+        if len(offsets) == 1:
+            # No clock change near today: wall-clock offsets are real durations.
+            utc_midnight = wall_midnight - offsets[0][2]
+            intervals = tuple((utc_midnight + start, utc_midnight + end) for start, end in ranges)
             return intervals, self._week_open[weekday]
-        intervals = self._clock_change_day(day)
+        intervals = _wall_intervals(wall_midnight, ranges, offsets)
         return intervals, _total(intervals)
 
-    def _clock_change_day(self, day: date) -> tuple[Interval, ...]:
-        intervals: list[Interval] = []
-        for start, end in self.hours[day.weekday()]:
-            opens_at = self._instant(day, start)
-            closes_at = self._next_midnight(day) if end == MIDNIGHT else self._instant(day, end)
-            if intervals:
-                opens_at = max(opens_at, intervals[-1][1])
-            if closes_at > opens_at:
-                intervals.append((opens_at, closes_at))
-        return tuple(intervals)
+    def _offsets_around(self, wall_midnight: datetime) -> _Offsets:
+        """The zone's UTC offsets over every instant whose wall time can fall on the day
+        that starts at `wall_midnight`."""
+        first, last = wall_midnight - _ONE_DAY, wall_midnight + 2 * _ONE_DAY
+        first_offset, last_offset = self._utc_offset(first), self._utc_offset(last)
+        changes = self._changes(first, last, first_offset, last_offset)
+        bounds = [first, *(at for at, _ in changes), last]
+        offsets = [first_offset, *(offset for _, offset in changes)]
+        return list(zip(bounds, bounds[1:], offsets, strict=False))
+
+    def _changes(
+        self, lo: datetime, hi: datetime, lo_offset: timedelta, hi_offset: timedelta
+    ) -> list[tuple[datetime, timedelta]]:
+        """The clock changes in ``(lo, hi]`` as (instant, offset from then on), found by
+        bisection to the second (zoneinfo keeps its transitions private)."""
+        if lo_offset == hi_offset:
+            return []
+        seconds = int((hi - lo).total_seconds())
+        if seconds <= 1:
+            return [(hi, hi_offset)]
+        middle = lo + timedelta(seconds=seconds // 2)
+        middle_offset = self._utc_offset(middle)
+        return self._changes(lo, middle, lo_offset, middle_offset) + self._changes(
+            middle, hi, middle_offset, hi_offset
+        )
+
+    def _utc_offset(self, instant: datetime) -> timedelta:
+        return instant.astimezone(self._zone).utcoffset()  # type: ignore[return-value]
 
     def _is_holiday(self, day: date) -> bool:
         return self.country is not None and day in _holiday_dates(
@@ -329,6 +358,29 @@ class BusinessCalendar:
 
     def _instant(self, day: date, wall: time) -> datetime:
         return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)
+
+
+def _wall_intervals(
+    wall_midnight: datetime,
+    ranges: Sequence[tuple[timedelta, timedelta]],
+    offsets: _Offsets,
+) -> tuple[Interval, ...]:
+    """The instants whose wall time lies in one of a day's `ranges`, as UTC intervals in
+    order: under each offset in force, the range's wall times are one span of instants."""
+    spans = sorted(
+        (max(since, wall_midnight + start - offset), min(until, wall_midnight + end - offset))
+        for start, end in ranges
+        for since, until, offset in offsets
+    )
+    intervals: list[Interval] = []
+    for opens_at, closes_at in spans:
+        if opens_at >= closes_at:
+            continue
+        if intervals and opens_at <= intervals[-1][1]:  # a range goes on across the change
+            intervals[-1] = (intervals[-1][0], max(closes_at, intervals[-1][1]))
+        else:
+            intervals.append((opens_at, closes_at))
+    return tuple(intervals)
 
 
 def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
