@@ -14,14 +14,11 @@ or 25 hours. On a clock change inside the hours, a repeated hour counts twice
 and a skipped hour never; hours that start inside a skipped hour begin at the
 first local time that exists after it (02:30-10:00 on the night Brussels skips
 02:00-03:00 opens at 03:00). A repeated hour belongs to the local date it reads
-(Santiago's 23:00-24:00 repeated on a Saturday night is Saturday's, twice).
+(Santiago's 23:00-24:00 repeated on a Saturday night is Saturday's, twice);
+:mod:`states.wallclock` maps the hours through the clock changes.
 Ranges are half-open: a desk open 09:00-17:00 is open at 09:00 and closed at
 17:00. `add` and `elapsed` read the same intervals, so a deadline and the
 business time measured up to it always agree.
-
-Assumed of the time zone data (true of every IANA zone since 2011): a zone
-changes its clocks at most once in three days, and never back across midnight
-(Newfoundland's 00:01 -> 23:01 until 2010 did).
 
 Everything here is pure: the clock is always a parameter, datetime inputs must
 be timezone-aware, and datetime outputs are in UTC.
@@ -40,16 +37,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from states.errors import InvalidInput, PolicyError
+from states.wallclock import Interval, offsets_around, wall_intervals
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIDNIGHT = time(0, 0)
 """As the end of a range, ``time(0, 0)`` means midnight at the end of the day ("24:00")."""
 
 Range = tuple[time, time]
-Interval = tuple[datetime, datetime]
 _Day = tuple[tuple[Interval, ...], timedelta]
-_Offsets = list[tuple[datetime, datetime, timedelta]]
-"""A zone's UTC offsets over a span: ``(from, until, offset)`` in order, in UTC."""
 """One local day's open intervals in UTC, in order, and their total length."""
 
 _ONE_DAY = timedelta(days=1)
@@ -310,43 +305,14 @@ class BusinessCalendar:
         if not ranges or day in self.extra_closed or self._is_holiday(day):
             return _CLOSED_DAY
         wall_midnight = datetime.combine(day, MIDNIGHT, tzinfo=UTC)  # the wall time, read as UTC
-        offsets = self._offsets_around(wall_midnight)
+        offsets = offsets_around(self._zone, wall_midnight)
         if len(offsets) == 1:
             # No clock change near today: wall-clock offsets are real durations.
             utc_midnight = wall_midnight - offsets[0][2]
             intervals = tuple((utc_midnight + start, utc_midnight + end) for start, end in ranges)
             return intervals, self._week_open[weekday]
-        intervals = _wall_intervals(wall_midnight, ranges, offsets)
+        intervals = wall_intervals(wall_midnight, ranges, offsets)
         return intervals, _total(intervals)
-
-    def _offsets_around(self, wall_midnight: datetime) -> _Offsets:
-        """The zone's UTC offsets over every instant whose wall time can fall on the day
-        that starts at `wall_midnight`."""
-        first, last = wall_midnight - _ONE_DAY, wall_midnight + 2 * _ONE_DAY
-        first_offset, last_offset = self._utc_offset(first), self._utc_offset(last)
-        changes = self._changes(first, last, first_offset, last_offset)
-        bounds = [first, *(at for at, _ in changes), last]
-        offsets = [first_offset, *(offset for _, offset in changes)]
-        return list(zip(bounds, bounds[1:], offsets, strict=False))
-
-    def _changes(
-        self, lo: datetime, hi: datetime, lo_offset: timedelta, hi_offset: timedelta
-    ) -> list[tuple[datetime, timedelta]]:
-        """The clock changes in ``(lo, hi]`` as (instant, offset from then on), found by
-        bisection to the second (zoneinfo keeps its transitions private)."""
-        if lo_offset == hi_offset:
-            return []
-        seconds = int((hi - lo).total_seconds())
-        if seconds <= 1:
-            return [(hi, hi_offset)]
-        middle = lo + timedelta(seconds=seconds // 2)
-        middle_offset = self._utc_offset(middle)
-        return self._changes(lo, middle, lo_offset, middle_offset) + self._changes(
-            middle, hi, middle_offset, hi_offset
-        )
-
-    def _utc_offset(self, instant: datetime) -> timedelta:
-        return instant.astimezone(self._zone).utcoffset()  # type: ignore[return-value]
 
     def _is_holiday(self, day: date) -> bool:
         return self.country is not None and day in _holiday_dates(
@@ -358,29 +324,6 @@ class BusinessCalendar:
 
     def _instant(self, day: date, wall: time) -> datetime:
         return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)
-
-
-def _wall_intervals(
-    wall_midnight: datetime,
-    ranges: Sequence[tuple[timedelta, timedelta]],
-    offsets: _Offsets,
-) -> tuple[Interval, ...]:
-    """The instants whose wall time lies in one of a day's `ranges`, as UTC intervals in
-    order: under each offset in force, the range's wall times are one span of instants."""
-    spans = sorted(
-        (max(since, wall_midnight + start - offset), min(until, wall_midnight + end - offset))
-        for start, end in ranges
-        for since, until, offset in offsets
-    )
-    intervals: list[Interval] = []
-    for opens_at, closes_at in spans:
-        if opens_at >= closes_at:
-            continue
-        if intervals and opens_at <= intervals[-1][1]:  # a range goes on across the change
-            intervals[-1] = (intervals[-1][0], max(closes_at, intervals[-1][1]))
-        else:
-            intervals.append((opens_at, closes_at))
-    return tuple(intervals)
 
 
 def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
