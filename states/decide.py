@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from states.case import CaseSnapshot
-from states.clocks import ClockPlanner
+from states.clocks import ClockPlanner, is_active
 from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import CommandError, InvalidInput
 from states.events import Event, apply_change, evolve, new_snapshot
@@ -140,11 +140,9 @@ class Decider:
         """What a fired timer does; nothing when its clock has moved on since it was armed."""
         state = case.clocks.get(timer.clock)
         decision = Decision()
-        if (
-            state is None
-            or state["status"] != "running"
-            or state.get("armed_seq") != timer.generation
-        ):
+        # A paused clock keeps its timers armed only when it is spent: its breach is due
+        # when its deadline was, the wait notwithstanding.
+        if state is None or state.get("armed_seq") != timer.generation or not is_active(state):
             return decision
         snap = case  # read only; an escalation below works on a scratch copy
         once = f"timer:{timer.id}"

@@ -99,6 +99,11 @@ class ClockView:
                 else ""
             )
             return f"{base}; stopped, {self.outcome}, after {self.business(self.consumed)}{was}"
+        if self.status == "paused" and self.deadline is not None:
+            return (
+                f"{base}; paused after its deadline {self.deadline:%Y-%m-%d %H:%M} UTC was "
+                "reached: a wait does not move a deadline already reached"
+            )
         if self.status == "paused":
             return (
                 f"{base}; paused: {self.business(self.consumed)} used, the deadline is "

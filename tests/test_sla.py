@@ -7,11 +7,14 @@ Calendars of the shipped policy: support_eu is Europe/Brussels, Mon-Fri
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from states.commands import Act, OpenCase, Update
@@ -24,6 +27,8 @@ from states.store import EVENT, read_connection
 from states.sweep import sweep
 from states.timers import count_due
 from tests.conftest import sqlite_db
+from tests.counters import DAYS, MinuteCounter
+from tests.drivers import DirectDriver
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 NOTICE = "Our specialist team takes over."
@@ -212,6 +217,122 @@ def test_a_clock_starting_while_the_case_waits_starts_paused(tmp_path, definitio
     world.act(case_id, "escalate", reason="needs a specialist", notice=NOTICE)
     assert world.clock(case_id, "acknowledge")["status"] == "paused"
     assert "deadline" not in world.clock(case_id, "acknowledge")
+
+
+def one_day_resolution(tmp_path, definition) -> World:
+    """The issue's minimal world: support_eu, resolution PT8H at normal priority."""
+    policy = policy_with(
+        definition, 'normal = "PT40H"                  # five', 'normal = "PT8H"  # one'
+    )
+    return World(tmp_path, definition, policy)
+
+
+def ledger_view(world: World, case_id: int, clock: str):
+    with read_connection(world.db) as conn:
+        case, events = get_case(conn, case_id)
+        views = clock_views(conn, case, world.engine.policy, world.now, events)
+    return next(v for v in views if v.clock == clock)
+
+
+MONDAY_DEADLINE = datetime(2026, 11, 2, 16, tzinfo=UTC)  # Monday 17:00 in Brussels
+
+
+def test_a_wait_that_begins_at_the_deadline_does_not_move_it(tmp_path, definition):
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    assert world.deadline(case_id, "resolution") == MONDAY_DEADLINE
+    world.at(local(2026, 11, 2, 17)).act(case_id, "wait_on_customer", note="order number?")
+    world.at(local(2026, 11, 3, 10)).act(case_id, "customer_replied")
+    assert world.deadline(case_id, "resolution") == MONDAY_DEADLINE
+
+
+def test_a_clock_past_its_deadline_breaches_on_time_while_the_case_waits(tmp_path, definition):
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 17)).act(case_id, "wait_on_customer", note="order number?")
+    assert "a wait does not move a deadline already reached" in ledger_view(
+        world, case_id, "resolution"
+    ).explain(world.now)
+    assert world.sweep(local(2026, 11, 2, 17, 5)).fired >= 1
+    case, events = world.case(case_id)
+    breach = next(e for e in events if e.type == "sla_breached")
+    assert case.waiting and breach.payload["clock"] == "resolution"
+    assert breach.payload["deadline"] == MONDAY_DEADLINE.isoformat()
+    world.at(local(2026, 11, 3, 10)).act(case_id, "customer_replied")
+    world.at(local(2026, 11, 3, 11)).act(case_id, "resolve", note="fixed")
+    view = ledger_view(world, case_id, "resolution")
+    assert (view.outcome, view.breached, view.last_deadline) == ("late", True, MONDAY_DEADLINE)
+    assert "deadline was 2026-11-02 16:00 UTC" in view.explain(world.now)
+    assert [e.type for e in world.case(case_id)[1]].count("sla_breached") == 1
+
+
+def test_resolving_while_waiting_after_the_deadline_is_late_and_the_breach_recorded(
+    tmp_path, definition
+):
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 16)).act(case_id, "wait_on_customer", note="order number?")
+    world.at(local(2026, 11, 2, 17, 30)).act(case_id, "resolve", note="sorted by phone")
+    assert world.clock(case_id, "resolution")["outcome"] == "met"  # paused before the deadline
+    late = world.at(local(2026, 11, 3, 9)).open(customer_id="CUST-2")
+    world.act(late, "assign", assignee="ana")
+    world.at(local(2026, 11, 3, 17, 30)).act(late, "wait_on_customer", note="receipt?")
+    world.sweep(local(2026, 11, 4, 9, 30))
+    world.at(local(2026, 11, 4, 10)).act(late, "resolve", note="refunded")
+    assert world.clock(late, "resolution")["outcome"] == "late"
+    assert "sla_breached" in [e.type for e in world.case(late)[1]]
+
+
+def test_stopping_after_a_deadline_that_fell_on_a_closing_time_is_late(tmp_path, definition):
+    """The deadline is 17:00; resolving at 17:30 spends no business time past it, but it
+    is after the deadline, swept or not."""
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 17, 30)).act(case_id, "resolve", note="fixed")
+    assert world.clock(case_id, "resolution")["outcome"] == "late"
+
+
+@functools.cache
+def resolution_policy(definition, target: str):
+    return policy_with(
+        definition, 'normal = "PT40H"                  # five', f'normal = "{target}"  #'
+    )
+
+
+SUPPORT_EU = MinuteCounter("Europe/Brussels", {day: ["09:00-17:00"] for day in DAYS[:5]}, "BE")
+TARGET_MINUTES = {"PT30M": 30, "PT2H": 120, "PT8H": 480}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    opened_at=st.datetimes(datetime(2026, 10, 20), datetime(2027, 4, 10), timezones=st.just(UTC)),
+    target=st.sampled_from(sorted(TARGET_MINUTES)),
+    waits=st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 3_000)), max_size=3),
+)
+def test_the_deadline_is_the_first_instant_a_minute_counter_reaches_the_target(
+    definition, opened_at, target, waits
+):
+    """Open, then waits and replies at drawn gaps (minutes): the resolution deadline is
+    where an independent counter of working minutes outside the waits reaches the target,
+    whether each wait began before the deadline or after it."""
+    opened_at = opened_at.replace(second=0, microsecond=0)
+    driver = DirectDriver(definition, opened_at, resolution_policy(definition, target))
+    case_id = driver.open()
+    driver.act(case_id, "assign", assignee="ana")
+    paused = []
+    for gap, length in waits:
+        driver.advance(timedelta(minutes=gap))
+        since = driver.now
+        driver.act(case_id, "wait_on_customer", note="a question")
+        driver.advance(timedelta(minutes=length))
+        driver.act(case_id, "customer_replied")
+        paused.append((since, driver.now))
+    deadline = datetime.fromisoformat(driver.case(case_id).clocks["resolution"]["deadline"])
+    assert deadline == SUPPORT_EU.reach(opened_at, TARGET_MINUTES[target], paused)
 
 
 def test_a_pause_across_the_night_counts_only_business_hours(world):
