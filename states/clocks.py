@@ -276,27 +276,39 @@ def _keep_deadline(new: dict[str, Any], old: dict[str, Any]) -> None:
 
 
 def _outcome(name: str, old: dict[str, Any], new: dict[str, Any], event: Event) -> str:
-    """How a clock's round ended: ``met`` or ``late`` against its target, ``done`` for a
-    follow-up carried out, ``cancelled`` when the target stopped applying: a reopen
-    before the follow-up, a level escalated past before it acknowledged, a first
-    response no person gave because an escalation point took the case at intake.
+    """How a clock's round ended, in the words the ledger shows:
 
-    Late is after the deadline: breached, more business time used than the target, or
-    stopped after a deadline already reached (on a closing time, or before a wait)."""
+    * ``met`` or ``late`` against its target; late is after the deadline: breached,
+      more business time used than the target, or stopped after a deadline already
+      reached (on a closing time, or before a wait);
+    * ``met by resolution``: a first response or an acknowledgement nobody gave
+      because the case was resolved in time (first contact, a level resolving
+      without acknowledging first);
+    * ``done`` or ``done late`` for a follow-up carried out by or after its due date;
+    * ``cancelled`` when the target stopped applying: a reopen before the follow-up,
+      a level escalated past before it acknowledged, a first response no person gave
+      because an escalation point took the case at intake.
+
+    Outcomes are stored in the events, so older histories keep the words they had."""
     deadline = old.get("deadline")
+    past_deadline = deadline is not None and event.occurred_at > datetime.fromisoformat(deadline)
+    if name == "follow_up":
+        if event.type != "follow_up":
+            return "cancelled"
+        return "done late" if past_deadline else "done"
     late = (
         old["breached"]
         or (old.get("target_s") is not None and new["consumed_s"] > old["target_s"])
-        or (deadline is not None and event.occurred_at > datetime.fromisoformat(deadline))
+        or past_deadline
     )
-    if name == "follow_up":
-        return "done" if event.type == "follow_up" else "cancelled"
     if late:
         return "late"
     if name == "acknowledge" and event.type == "escalate":
         return "cancelled"
     if name == "first_response" and event.actor.startswith("system:"):
         return "cancelled"
+    if name in ("first_response", "acknowledge") and event.type == "resolve":
+        return "met by resolution"
     return "met"
 
 

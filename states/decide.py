@@ -256,6 +256,8 @@ class Decider:
             # The case changes hands: it has the owner named, or waits in the new tier's
             # queue; recorded either way, so the fold needs no rule of its own.
             payload.setdefault("assignee", None)
+        elif command.trigger == "resolve" and case.state == process.initial:
+            payload["assignee"] = command.actor  # first contact: who resolved it owns it
         event = Event(
             command.trigger,
             now,

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
-from states.ledger import clock_views
+from states.ledger import MISSED, clock_views, deadline_summary
 from states.outbox import NOTIFICATION
 from states.policy import load_policy, parse_policy
 from states.queries import get_case
@@ -566,8 +566,32 @@ def test_follow_up_is_due_two_business_days_after_resolution(world):
     assert ("follow_up_due", "ana") in world.notifications(case_id)
     world.act(case_id, "follow_up", satisfaction=5, comment="thanks")
     clock = world.clock(case_id, "follow_up")
-    # a follow-up falls due, it is not missed: done after the reminder is not a breach
-    assert (clock["outcome"], clock["breached"], clock["due_reached"]) == ("done", False, True)
+    # a follow-up falls due, it is not missed: done after the reminder is not a breach,
+    # but it was carried out after its due date
+    assert (clock["outcome"], clock["breached"], clock["due_reached"]) == (
+        "done late",
+        False,
+        True,
+    )
+
+
+def test_a_follow_up_carried_out_by_its_due_date_is_done(world):
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")  # due Tue 15:00
+    world.at(local(2026, 11, 10, 15)).act(case_id, "follow_up", satisfaction=4)
+    assert world.clock(case_id, "follow_up")["outcome"] == "done"
+
+
+def test_a_follow_up_carried_out_after_its_due_date_is_done_late_swept_or_not(world):
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")  # due Tue 15:00
+    world.at(local(2026, 12, 8, 10)).act(case_id, "follow_up", satisfaction=2)
+    assert world.clock(case_id, "follow_up")["outcome"] == "done late"
+    view = ledger_view(world, case_id, "follow_up")
+    assert deadline_summary([view], world.now) == {"done late": 1}
+    assert view.verdict(world.now) in MISSED
 
 
 def test_a_reopen_before_the_follow_up_cancels_it(world):
@@ -576,6 +600,83 @@ def test_a_reopen_before_the_follow_up_cancels_it(world):
     world.at(local(2026, 11, 3, 10)).act(case_id, "resolve", note="fixed")
     world.at(local(2026, 11, 4, 10)).act(case_id, "reopen", note="still broken")
     assert world.clock(case_id, "follow_up")["outcome"] == "cancelled"
+
+
+# --- first contact, and asking the customer before anyone takes the case ----------------
+
+
+def test_first_contact_resolution_meets_the_first_response_and_the_follow_up_is_due_after(
+    world,
+):
+    """Scenario 11: the agent fixes a double charge on the call and resolves the case
+    without taking it first; the follow-up is due two working days later."""
+    case_id = world.at(local(2026, 11, 6, 10)).open(subject="Double charge")  # a Friday
+    world.at(local(2026, 11, 6, 10, 20)).act(
+        case_id, "resolve", actor="ana", note="duplicate refunded"
+    )
+    case = world.case(case_id)[0]
+    assert (case.state, case.assignee) == ("resolved", "ana")
+    first_response = world.clock(case_id, "first_response")
+    assert (first_response["outcome"], first_response["consumed_s"]) == ("met by resolution", 1200)
+    assert world.clock(case_id, "resolution")["outcome"] == "met"
+    assert world.deadline(case_id, "follow_up") == local(2026, 11, 10, 10, 20)
+    view = ledger_view(world, case_id, "first_response")
+    assert "stopped, met by resolution" in view.explain(world.now)
+    world.sweep(local(2026, 11, 10, 10, 21))
+    assert ("follow_up_due", "ana") in world.notifications(case_id)
+
+
+def test_first_contact_resolution_after_the_first_response_target_is_late(world):
+    case_id = world.open(priority="high")  # PT4H from Monday 10:00
+    world.at(local(2026, 11, 2, 15)).act(case_id, "resolve", actor="ana", note="fixed")
+    assert world.clock(case_id, "first_response")["outcome"] == "late"
+
+
+def test_an_acknowledgement_closed_by_resolving_without_acknowledging_is_met_by_resolution(
+    world,
+):
+    case_id = escalated(world)
+    world.at(local(2026, 11, 2, 11)).act(case_id, "resolve", actor="l2-bob", note="refunded")
+    assert world.clock(case_id, "acknowledge")["outcome"] == "met by resolution"
+    acknowledged = escalated(world)
+    world.act(acknowledged, "acknowledge", assignee="l2-bob")
+    world.act(acknowledged, "resolve", actor="l2-bob", note="refunded")
+    assert world.clock(acknowledged, "acknowledge")["outcome"] == "met"
+
+
+def test_the_ledger_summary_counts_the_new_outcomes_by_name(world):
+    case_id = world.open()
+    world.at(local(2026, 11, 2, 10, 30)).act(case_id, "resolve", actor="ana", note="fixed")
+    with read_connection(world.db) as conn:
+        case, events = get_case(conn, case_id)
+        views = clock_views(conn, case, world.engine.policy, world.now, events)
+    assert deadline_summary(views, world.now) == {"met by resolution": 1, "met": 1, "running": 1}
+
+
+def test_waiting_before_assignment_pauses_the_clocks_the_policy_lists(world):
+    """By default the resolution clock pauses while the customer finds an order number,
+    but the first response runs on: asking is not taking the case in hand."""
+    case_id = world.open()
+    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="order number?")
+    assert world.clock(case_id, "resolution")["status"] == "paused"
+    assert world.clock(case_id, "first_response")["status"] == "running"
+    world.at(local(2026, 11, 3, 11)).act(case_id, "customer_replied")
+    # 1 business hour of PT40H used before the wait: 39 left from Tuesday 11:00
+    assert world.deadline(case_id, "resolution") == local(2026, 11, 10, 10)
+
+
+def test_a_policy_may_pause_the_first_response_while_an_open_case_waits(tmp_path, definition):
+    policy = policy_with(
+        definition,
+        'pauses = ["resolution", "escalation"]',
+        'pauses = ["first_response", "resolution"]',
+    )
+    world = World(tmp_path, definition, policy)
+    case_id = world.open()  # first response PT8H from Monday 10:00
+    world.at(local(2026, 11, 2, 12)).act(case_id, "wait_on_customer", note="order number?")
+    assert world.clock(case_id, "first_response")["status"] == "paused"
+    world.at(local(2026, 11, 4, 12)).act(case_id, "customer_replied")
+    assert world.deadline(case_id, "first_response") == local(2026, 11, 5, 10)
 
 
 # --- who hears of an escalation, and who owns the case after it -------------------------
