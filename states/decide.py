@@ -9,7 +9,6 @@ carries the clock changes it causes (see :mod:`states.clocks`), and a
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -200,13 +199,7 @@ class Decider:
         )
         after = snap
         if plan.action == "escalate" and match is not None:
-            after = case.copy()
-            for event in decision.events:
-                evolve(after, event)
-            # e.g. the case no longer carries a level: the breach stays recorded.
-            # The level taking over is among the breach's recipients: no second message.
-            with suppress(CommandError):
-                self._escalate(decision, after, match, now, SYSTEM_SLA, tell_level=False)
+            after = self._escalate_on_breach(decision, case, match, now)
         if plan.recipients:
             moved = f"; now with {after.level}" if after.level != snap.level else ""
             decision.notifications += staff_notices(
@@ -218,6 +211,27 @@ class Decider:
                 once,
             )
         return decision
+
+    def _escalate_on_breach(
+        self, decision: Decision, case: CaseSnapshot, match: PointMatch, now: datetime
+    ) -> CaseSnapshot:
+        """Flag the case ``breach`` and move it up, as every escalation point does; the
+        case as it then stands. If it cannot move (e.g. it no longer carries a level),
+        the breach stays recorded and nothing more is written."""
+        after = case.copy()
+        for event in decision.events:
+            evolve(after, event)
+        moved = Decision()
+        scratch = after.copy()
+        try:
+            self._flag(moved, scratch, match, now)
+            # The level taking over is among the breach's recipients: no second message.
+            self._escalate(moved, scratch, match, now, SYSTEM_SLA, tell_level=False)
+        except CommandError:
+            return after
+        decision.events += moved.events
+        decision.notifications += moved.notifications
+        return scratch
 
     # -- helpers -------------------------------------------------------------------------
 

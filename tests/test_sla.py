@@ -22,7 +22,7 @@ from states.engine import Engine
 from states.ledger import MISSED, clock_views, deadline_summary
 from states.outbox import NOTIFICATION
 from states.policy import load_policy, parse_policy
-from states.queries import get_case
+from states.queries import CaseFilter, get_case, list_cases
 from states.store import EVENT, read_connection
 from states.sweep import sweep
 from states.timers import count_due
@@ -677,6 +677,24 @@ def test_a_policy_may_pause_the_first_response_while_an_open_case_waits(tmp_path
     assert world.clock(case_id, "first_response")["status"] == "paused"
     world.at(local(2026, 11, 4, 12)).act(case_id, "customer_replied")
     assert world.deadline(case_id, "first_response") == local(2026, 11, 5, 10)
+
+
+# --- a breach that escalates is visible to filters ---------------------------------------
+
+
+def test_a_breach_that_escalates_flags_the_case_so_filters_find_it(world):
+    case_id = escalated(world)  # L2 must acknowledge by 14:00; on_breach escalates
+    notified = world.open(customer_id="CUST-2", priority="high")  # first response: notify
+    world.sweep(local(2026, 11, 2, 14, 30))
+    case, events = world.case(case_id)
+    assert (case.level, case.flags) == ("manager", ["breach"])
+    flagged = next(e for e in events if e.type == "flagged")
+    assert (flagged.payload["point"], flagged.payload["action"]) == ("breach", "escalate")
+    assert [e.type for e in events][-3:] == ["sla_breached", "flagged", "escalate"]
+    assert world.case(notified)[0].flags == []  # a breach that only notifies flags nothing
+    with read_connection(world.db) as conn:
+        found, total = list_cases(conn, CaseFilter(flag="breach"))
+    assert ([c.id for c in found], total) == ([case_id], 1)
 
 
 # --- who hears of an escalation, and who owns the case after it -------------------------
