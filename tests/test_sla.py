@@ -191,17 +191,26 @@ def test_a_chat_case_gets_the_chat_first_response_target(world):
     assert world.deadline(email, "first_response") == local(2026, 11, 3, 10)  # PT8H
 
 
+def statuses_while_waiting_a_day(world: World, case_id: int) -> dict[str, str]:
+    """Wait on the customer from Monday 11:00 to Tuesday 11:00; each clock's status during."""
+    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="order number?")
+    during = {name: state["status"] for name, state in world.case(case_id)[0].clocks.items()}
+    world.at(local(2026, 11, 3, 11)).act(case_id, "customer_replied")
+    return during
+
+
 def test_clocks_the_policy_does_not_pause_keep_running_while_waiting(tmp_path, definition):
     policy = policy_with(
         definition, 'pauses = ["resolution", "escalation"]', 'pauses = ["acknowledge"]'
     )
     world = World(tmp_path, definition, policy)
     case_id = escalated(world)
-    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="receipt please")
-    assert world.clock(case_id, "acknowledge")["status"] == "paused"
-    assert world.clock(case_id, "resolution")["status"] == "running"
-    assert world.clock(case_id, "escalation")["status"] == "running"
-    world.at(local(2026, 11, 3, 11)).act(case_id, "customer_replied")
+    assert statuses_while_waiting_a_day(world, case_id) == {
+        "first_response": "stopped",
+        "acknowledge": "paused",
+        "resolution": "running",
+        "escalation": "running",
+    }
     # 1 business hour of the 4 was used before the pause: 3 left from Tuesday 11:00
     assert world.deadline(case_id, "acknowledge") == local(2026, 11, 3, 14)
 
@@ -575,19 +584,23 @@ def test_follow_up_is_due_two_business_days_after_resolution(world):
     )
 
 
-def test_a_follow_up_carried_out_by_its_due_date_is_done(world):
+def followed_up_at(world: World, when: datetime) -> int:
+    """A case resolved on Friday 6 November 15:00 (follow-up due Tuesday 15:00), followed
+    up at `when`."""
     case_id = world.open()
     world.act(case_id, "assign", assignee="ana")
-    world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")  # due Tue 15:00
-    world.at(local(2026, 11, 10, 15)).act(case_id, "follow_up", satisfaction=4)
+    world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")
+    world.at(when).act(case_id, "follow_up", satisfaction=4)
+    return case_id
+
+
+def test_a_follow_up_carried_out_by_its_due_date_is_done(world):
+    case_id = followed_up_at(world, local(2026, 11, 10, 15))
     assert world.clock(case_id, "follow_up")["outcome"] == "done"
 
 
 def test_a_follow_up_carried_out_after_its_due_date_is_done_late_swept_or_not(world):
-    case_id = world.open()
-    world.act(case_id, "assign", assignee="ana")
-    world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")  # due Tue 15:00
-    world.at(local(2026, 12, 8, 10)).act(case_id, "follow_up", satisfaction=2)
+    case_id = followed_up_at(world, local(2026, 12, 8, 10))
     assert world.clock(case_id, "follow_up")["outcome"] == "done late"
     view = ledger_view(world, case_id, "follow_up")
     assert deadline_summary([view], world.now) == {"done late": 1}
@@ -657,10 +670,10 @@ def test_waiting_before_assignment_pauses_the_clocks_the_policy_lists(world):
     """By default the resolution clock pauses while the customer finds an order number,
     but the first response runs on: asking is not taking the case in hand."""
     case_id = world.open()
-    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="order number?")
-    assert world.clock(case_id, "resolution")["status"] == "paused"
-    assert world.clock(case_id, "first_response")["status"] == "running"
-    world.at(local(2026, 11, 3, 11)).act(case_id, "customer_replied")
+    assert statuses_while_waiting_a_day(world, case_id) == {
+        "first_response": "running",
+        "resolution": "paused",
+    }
     # 1 business hour of PT40H used before the wait: 39 left from Tuesday 11:00
     assert world.deadline(case_id, "resolution") == local(2026, 11, 10, 10)
 
