@@ -20,6 +20,10 @@ escalation      from the first escalation      resolve, de_escalate
 follow_up       from resolution (working days) follow_up, reopen
 =============== ============================== =====================================
 
+A first response given by resolving (first-contact resolution) and an
+acknowledgement a level never gave because it resolved the case read ``met by
+resolution``; a follow-up carried out after its due date reads ``done late``.
+
 While the case waits on its customer, the clocks the policy lists in
 ``[wait_on_customer] pauses`` (by default resolution and escalation) stop
 counting, and their deadlines move by exactly the paused business time. A
