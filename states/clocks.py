@@ -45,7 +45,6 @@ from states.policy import Policy
 
 CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
 ACTIVE = ("running", "paused")
-MARKS = ("warn", "breach", "due")  # changes a firing timer makes; deadlines stay put
 
 _STOPS = {
     "assign": ("first_response",),
