@@ -480,7 +480,7 @@ def test_agreement_holds_across_threads_sharing_one_machine():
 @pytest.mark.parametrize(
     ("state", "allowed"),
     [
-        ("open", ["assign", "escalate"]),
+        ("open", ["assign", "customer_replied", "escalate", "resolve", "wait_on_customer"]),
         ("first_level", ["assign", "customer_replied", "escalate", "resolve", "wait_on_customer"]),
         (
             "escalated",
@@ -509,9 +509,16 @@ def test_invalid_trigger_names_the_state_and_lists_the_allowed_triggers(method: 
         getattr(machine, method)(ctx)
     error = caught.value
     assert (error.case_id, error.trigger, error.state) == (7, "follow_up", "open")
-    assert error.allowed == ["assign", "escalate"]
+    assert error.allowed == [
+        "assign",
+        "customer_replied",
+        "escalate",
+        "resolve",
+        "wait_on_customer",
+    ]
     assert str(error) == (
-        "case 7: cannot follow_up from state 'open'; allowed here: assign, escalate"
+        "case 7: cannot follow_up from state 'open'; allowed here: assign, customer_replied, "
+        "escalate, resolve, wait_on_customer"
     )
 
 
