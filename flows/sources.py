@@ -37,7 +37,7 @@ from states.engine import Engine
 from states.errors import ConfigError
 from states.intake import IntakeResult, Record, RowError, apply_records
 from states.intake_mail import record_from_mail
-from states.intake_rows import record_from_row
+from states.intake_rows import COLUMNS, record_from_row
 
 JSON_SUFFIXES = (".jsonl", ".ndjson")
 SUFFIXES = (*JSON_SUFFIXES, ".csv")
@@ -145,8 +145,12 @@ def _is_utf8(cell: str) -> bool:
 
 
 def _header_problem(header: list[str], bad: int | None) -> str | None:
+    """Why the header makes every row unreadable (one error for the file, not one a row)."""
     if bad is not None:
         return "not UTF-8"
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        return f"unknown column {unknown[0]!r}; allowed: {', '.join(COLUMNS)}"
     seen = [name for i, name in enumerate(header) if name in header[:i]]
     return f"each column once ({seen[0]!r} twice)" if seen else None
 

@@ -11,6 +11,13 @@ Rules a caller may rely on:
 * Any other mail opens a case: the sender's address, lower-cased, is the
   customer; the subject is the subject; the text body (text/plain, else the
   HTML with its tags removed) is the description; the channel is ``email``.
+* The resume is a second command (`Act` ``customer_replied``) that the
+  intake puts after the `Update` in the same batch, when the case waits as
+  the batch is read; it is not a rule of `Update` itself, because an update
+  is also an agent recording news from elsewhere (a phone call, a note),
+  which must not end a wait the agent chose. A case that stopped waiting
+  between the read and the write keeps the message; only the resume is
+  dropped. A mail read again never resumes: its key was applied before.
 * Quoted history is left out of a reply (lines starting with ``>``, and all
   after an "On … wrote:" or "-----Original Message-----" line): the case has
   those words already, and a desk that re-read them would escalate a case

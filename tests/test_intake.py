@@ -174,6 +174,14 @@ def test_csv_rows_are_numbered_by_file_line_and_a_bad_byte_rejects_only_its_row(
     assert case(engine, 2).amount_claimed_minor == 1250
 
 
+def test_a_misspelt_csv_header_rejects_the_file_once_and_opens_nothing(engine: Engine, inbox: Path):
+    (inbox / "typo.csv").write_text("customer_id,subject,priorty\nC-1,Kettle,high\nC-2,Oven,low\n")
+    result = process_folder(engine, inbox, MONDAY).files[0].result
+    assert [(e.row, e.field) for e in result.rejected] == [(1, "header")]
+    assert "unknown column 'priorty'; allowed: customer_id" in result.rejected[0].reason
+    assert case_count(engine) == 0 and (inbox / "done" / "typo.csv").exists()
+
+
 def test_the_same_file_dropped_again_acts_once_and_lands_beside_the_first_in_done(
     engine: Engine, inbox: Path
 ):
