@@ -11,14 +11,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select
 
 from flows.sources import process_folder, process_maildir, read_folder_file
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
-from states.intake import Record, RowError, apply_records
+from states.intake import IntakeResult, Record, RowError, apply_records
 from states.intake_mail import html_to_text, record_from_mail, strip_quoted
 from states.intake_rows import COLUMNS, record_from_row
+from states.process import ProcessDefinition
 from states.queries import get_case
 from states.store import CASE, EVENT
 from tests.conftest import MONDAY
@@ -198,8 +200,9 @@ def test_the_same_file_dropped_again_acts_once_and_lands_beside_the_first_in_don
 
 
 def test_a_crash_half_way_through_a_file_then_a_rerun_acts_once_per_row(
-    engine: Engine, inbox: Path
+    db: SAEngine, definition: ProcessDefinition, inbox: Path
 ):
+    engine = Engine(db, definition, clock=lambda: MONDAY)
     rows = [{"customer_id": f"C-{n}", "subject": f"case {n}"} for n in range(1, 11)]
     path = inbox / "big.jsonl"
     path.write_text(jsonl(*rows))
@@ -214,8 +217,17 @@ def test_a_crash_half_way_through_a_file_then_a_rerun_acts_once_per_row(
     assert sorted(customers) == sorted(row["customer_id"] for row in rows)
 
 
+def apply_rows(engine: Engine, rows: list[dict[str, str]], first: int = 1) -> IntakeResult:
+    """Rows numbered from `first` as a file would give them, applied in one batch."""
+    parsed = [
+        record_from_row(row, "x.jsonl", n, json.dumps(row)) for n, row in enumerate(rows, first)
+    ]
+    assert all(isinstance(record, Record) for record in parsed)
+    return apply_records(engine, parsed, MONDAY)  # type: ignore[arg-type]
+
+
 def test_a_refused_command_is_taken_out_and_the_rest_of_its_batch_written(engine: Engine):
-    opened = engine.apply(OpenCase(customer_id="C-0", subject="resolved one"))
+    opened = engine.apply(OpenCase(customer_id="C-0", subject="an earlier case"))
     rows = [
         {"customer_id": "C-1", "subject": "one"},
         {"case_id": str(opened.case_id + 100), "message": "hello?"},
@@ -223,8 +235,7 @@ def test_a_refused_command_is_taken_out_and_the_rest_of_its_batch_written(engine
         {"customer_id": "C-3", "subject": "three", "ref": "R-1"},
         {"case_ref": "R-1", "message": "my lawyer will call", "priority": "high"},
     ]
-    records = [record_from_row(row, "x.jsonl", n, json.dumps(row)) for n, row in enumerate(rows, 2)]
-    result = apply_records(engine, [r for r in records if isinstance(r, Record)], MONDAY)
+    result = apply_rows(engine, rows, first=2)
     assert (result.opened, result.updated) == (2, 1)
     assert [(e.row, e.field) for e in result.rejected] == [(3, "case_id"), (5, "ref")]
     updated = case(engine, 3)
@@ -238,8 +249,7 @@ def test_two_rows_with_one_key_for_different_commands_keep_the_first(engine: Eng
         {"customer_id": "C-1", "subject": "one", "idempotency_key": "K"},
         {"customer_id": "C-2", "subject": "two", "idempotency_key": "K"},
     ]
-    records = [record_from_row(row, "k.jsonl", n, json.dumps(row)) for n, row in enumerate(rows, 1)]
-    result = apply_records(engine, [r for r in records if isinstance(r, Record)], MONDAY)
+    result = apply_rows(engine, rows)
     assert (result.opened, result.replayed) == (1, 1)
     assert [(e.row, e.field) for e in result.rejected] == [(3, "idempotency_key")]
 
