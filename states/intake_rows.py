@@ -67,7 +67,7 @@ def record_from_row(
             continue
         if name not in _NUMERIC_COLUMNS and not isinstance(value, str):
             return RowError(number, name, value, "text")
-        if name not in ("description", "message") and isinstance(value, str) and not value.strip():
+        if name != "description" and isinstance(value, str) and not value.strip():
             return RowError(number, name, value, "a non-empty text, or leave the cell empty")
         values[name] = value
     own_key = values.pop("idempotency_key", None)

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from flows.sources import process_folder, process_maildir, read_folder_file
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
+from states.errors import StoreError
 from states.intake import IntakeResult, Record, RowError, apply_records
 from states.intake_mail import html_to_text, record_from_mail, strip_quoted
 from states.intake_rows import COLUMNS, record_from_row
@@ -224,6 +225,30 @@ def apply_rows(engine: Engine, rows: list[dict[str, str]], first: int = 1) -> In
     ]
     assert all(isinstance(record, Record) for record in parsed)
     return apply_records(engine, parsed, MONDAY)  # type: ignore[arg-type]
+
+
+def test_a_folder_run_that_dies_mid_file_leaves_the_file_and_the_rerun_finishes_it(
+    engine: Engine, inbox: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = inbox / "big.jsonl"
+    path.write_text(jsonl(*({"customer_id": f"C-{n}", "subject": "s"} for n in range(1, 8))))
+    real = Engine.apply_many
+    calls = []
+
+    def dies_on_the_third_batch(self, commands, now=None):
+        calls.append(len(commands))
+        if len(calls) == 3:
+            raise StoreError("the database went away")
+        return real(self, commands, now)
+
+    monkeypatch.setattr(Engine, "apply_many", dies_on_the_third_batch)
+    with pytest.raises(StoreError):
+        process_folder(engine, inbox, MONDAY, batch=3)
+    assert path.exists() and not (inbox / "done").exists() and case_count(engine) == 6
+    monkeypatch.setattr(Engine, "apply_many", real)
+    report = process_folder(engine, inbox, MONDAY, batch=3)
+    assert (report.total.opened, report.total.replayed, case_count(engine)) == (1, 6, 7)
+    assert (inbox / "done" / "big.jsonl").exists() and not path.exists()
 
 
 def test_a_refused_command_is_taken_out_and_the_rest_of_its_batch_written(engine: Engine):
