@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
+import mailbox
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from uuid import UUID
 
@@ -30,12 +32,15 @@ from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select, text, update
 
 from flows.deliver_notifications import deliver_notifications
+from flows.intake import intake
 from flows.review_report import review_report
 from flows.runs import _pause_reason, execute
 from flows.runtime import Runtime
 from flows.sweep_timers import sweep_job, sweep_timers
 from flows.verify_audit import AuditFailed, verify_audit
+from states.case import CaseSnapshot
 from states.commands import Act, OpenCase
+from states.queries import CaseFilter, get_case, list_cases
 from states.report import desk_timezone, month_period
 from states.runlog import recent_runs
 from states.store import EVENT
@@ -230,3 +235,50 @@ def test_review_report_writes_markdown_csv_and_prefect_artifacts(runtime: Runtim
         )
     assert artifacts and artifacts[0].type == "markdown"
     assert recent_runs(runtime.db, "review_report")[0].status == "completed"
+
+
+def test_intake_opens_cases_from_the_folder_and_the_mailbox(runtime: Runtime) -> None:
+    """Scenario 13 through the flow: a file with a good and a bad row, a new mail, then
+    a reply carrying `[#ID]` with a legal phrase that takes the case to the manager."""
+    home = runtime.settings.home
+    inbox = home / "inbox"
+    inbox.mkdir()
+    (inbox / "web.jsonl").write_text(
+        '{"customer_id": "C-1", "subject": "Refund"}\n'
+        '{"customer_id": "C-2", "subject": "Refund", "priorty": "high"}\n'
+    )
+    box = mailbox.Maildir(home / "mail", create=True)
+    box.add(mailbox.MaildirMessage(_mail("Broken kettle", "It leaks.", "<m1@x>")))
+    first = intake()
+    assert (first["files"], first["mails"], first["opened"], first["rejected"]) == (1, 1, 2, 1)
+    assert (inbox / "done" / "web.jsonl").exists()
+    errors = (inbox / "rejected" / "web.jsonl.errors.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"] for line in errors] == [2]
+    (mailed,) = [case.id for case in cases_of(runtime, "ann@example.com")]
+    box.add(
+        mailbox.MaildirMessage(
+            _mail(f"Re: [#{mailed}] Broken kettle", "My lawyer will contact you.", "<m2@x>")
+        )
+    )
+    second = intake()
+    assert (second["mails"], second["updated"], second["escalated"]) == (1, 1, 1)
+    with runtime.db.connect() as conn:
+        snap, _ = get_case(conn, mailed)
+    assert (snap.state, snap.level) == ("escalated", "manager")
+    assert intake()["mails"] == 0  # nothing new: each mail acts once
+    assert [run.status for run in recent_runs(runtime.db, "intake")] == ["completed"] * 3
+
+
+def _mail(subject: str, body: str, message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Ann <ann@example.com>"
+    message["To"] = "support@example.com"
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    message.set_content(body)
+    return message
+
+
+def cases_of(runtime: Runtime, customer: str) -> list[CaseSnapshot]:
+    with runtime.db.connect() as conn:
+        return list_cases(conn, CaseFilter(customer_id=customer))[0]
