@@ -61,12 +61,15 @@ def event_json(event: Event) -> dict[str, Any]:
         "seq": event.seq,
         "type": event.type,
         "occurred_at": event.occurred_at.isoformat(),
+        "recorded_at": event.recorded_at.isoformat() if event.recorded_at else None,
         "actor": event.actor,
         "from_state": event.from_state,
         "to_state": event.to_state,
         "from_level": event.from_level,
         "to_level": event.to_level,
         "payload": event.payload,
+        "idempotency_key": event.idempotency_key,
+        "format": event.format,
         "hash": event.hash,
     }
 
@@ -223,13 +226,15 @@ def _deadlines(case: CaseSnapshot, now: datetime) -> str:
 def timeline_table(events: list[Event]) -> Table:
     currency = events[0].payload.get("currency", "EUR") if events else "EUR"
     table = Table(title="timeline", title_justify="left")
-    for column in ("#", "when (UTC)", "actor", "event", "from", "to", "details"):
+    for column in ("#", "happened (UTC)", "recorded (UTC)", "actor", "event", "from", "to"):
         table.add_column(column)
+    table.add_column("details")
     for event in events:
         details = event_details(event, currency)
         table.add_row(
             str(event.seq),
             f"{event.occurred_at:%Y-%m-%d %H:%M:%S}",
+            f"{event.recorded_at:%Y-%m-%d %H:%M:%S}" if event.recorded_at else "-",
             event.actor,
             event.type,
             _level_text(event.from_state or "-", event.from_level),
