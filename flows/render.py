@@ -225,16 +225,19 @@ def _deadlines(case: CaseSnapshot, now: datetime) -> str:
 
 def timeline_table(events: list[Event]) -> Table:
     currency = events[0].payload.get("currency", "EUR") if events else "EUR"
-    table = Table(title="timeline", title_justify="left")
-    for column in ("#", "happened (UTC)", "recorded (UTC)", "actor", "event", "from", "to"):
+    table = Table(
+        title="timeline",
+        title_justify="left",
+        caption="each event was recorded when it happened unless its details say otherwise",
+        caption_justify="left",
+    )
+    for column in ("#", "happened (UTC)", "actor", "event", "from", "to", "details"):
         table.add_column(column)
-    table.add_column("details")
     for event in events:
-        details = event_details(event, currency)
+        details = _recorded_text(event) + event_details(event, currency)
         table.add_row(
             str(event.seq),
             f"{event.occurred_at:%Y-%m-%d %H:%M:%S}",
-            f"{event.recorded_at:%Y-%m-%d %H:%M:%S}" if event.recorded_at else "-",
             event.actor,
             event.type,
             _level_text(event.from_state or "-", event.from_level),
@@ -242,6 +245,17 @@ def timeline_table(events: list[Event]) -> Table:
             details,
         )
     return table
+
+
+def _recorded_text(event: Event) -> str:
+    """When an event was recorded, when that is not when it happened (to the second): a
+    column of its own would take the width the details need, for a time mostly the same."""
+    if event.recorded_at is None:
+        return ""
+    recorded = f"{event.recorded_at:%Y-%m-%d %H:%M:%S}"
+    if recorded == f"{event.occurred_at:%Y-%m-%d %H:%M:%S}":
+        return ""
+    return f"recorded {recorded} UTC; "
 
 
 def case_list(cases: list[CaseSnapshot], total: int, now: datetime, as_json: bool) -> None:

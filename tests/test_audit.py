@@ -63,6 +63,11 @@ def tamper(db, sql: str) -> None:
         conn.execute(text(sql))
 
 
+def problems_of(db, case_id: int) -> list[str]:
+    with read_connection(db) as conn:
+        return verify_case(conn, case_id).problems
+
+
 def test_an_edited_event_payload_is_detected(db, history):
     _, case_id = history
     tamper(
@@ -70,24 +75,21 @@ def test_an_edited_event_payload_is_detected(db, history):
         'UPDATE case_event SET payload = \'{"reason": "customer asked", '
         f'"notice": "x"}}\' WHERE case_id = {case_id} AND seq = 4',
     )
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert any("event #4 (escalate) was altered" in p for p in problems)
 
 
 def test_a_deleted_event_is_detected(db, history):
     _, case_id = history
     tamper(db, f"DELETE FROM case_event WHERE case_id = {case_id} AND seq = 5")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert any("event #5 is missing" in p for p in problems)
 
 
 def test_a_deleted_event_is_reported_once_not_for_every_event_after_it(db, history):
     _, case_id = history
     tamper(db, f"DELETE FROM case_event WHERE case_id = {case_id} AND seq IN (3, 4)")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert [p for p in problems if "missing" in p] == ["event #3 to #4 is missing"]
     assert "event #5 does not link to the event before it" in problems
     assert not any("#6" in p for p in problems)
@@ -100,8 +102,7 @@ def test_a_changed_clock_state_names_the_clock_and_key_not_the_whole_document(db
     clocks["resolution"] = {**clocks["resolution"], "target": "PT80H"}
     with db.begin() as conn:
         conn.execute(CASE.update().where(CASE.c.id == case_id).values(clocks=clocks))
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert problems == ["field clocks: resolution.target stored 'PT80H', replayed 'PT40H'"]
 
 
@@ -115,8 +116,7 @@ def test_a_rewritten_actor_is_detected(db, history):
 def test_a_projection_changed_behind_the_engine_is_detected(db, history):
     _, case_id = history
     tamper(db, f"UPDATE \"case\" SET level = 'board', state = 'escalated' WHERE id = {case_id}")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert "field state: stored 'escalated', replayed 'resolved'" in problems
 
 
@@ -136,18 +136,26 @@ def test_replaying_an_unknown_case_is_reported(db, history):
 
 _TEXT = st.text(max_size=20)
 _MAYBE_TEXT = st.none() | _TEXT
+_EVENT_FIELDS = {
+    "case_id": st.integers(1, 2**40),
+    "seq": st.integers(1, 10_000),
+    "kind": _TEXT,
+    "actor": _TEXT,
+    "states": st.tuples(_MAYBE_TEXT, _TEXT, _MAYBE_TEXT, _MAYBE_TEXT),
+    "payload": st.dictionaries(
+        _TEXT, st.none() | st.booleans() | st.integers() | _TEXT, max_size=5
+    ),
+    "command_id": _MAYBE_TEXT,
+}
+
+
+def documented_bytes(array: list) -> bytes:
+    """The canonical JSON the Event.canonical docstring names, written by the standard encoder."""
+    return json.dumps(array, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    case_id=st.integers(1, 2**40),
-    seq=st.integers(1, 10_000),
-    kind=_TEXT,
-    actor=_TEXT,
-    states=st.tuples(_MAYBE_TEXT, _TEXT, _MAYBE_TEXT, _MAYBE_TEXT),
-    payload=st.dictionaries(_TEXT, st.none() | st.booleans() | st.integers() | _TEXT, max_size=5),
-    command_id=_MAYBE_TEXT,
-)
+@given(**_EVENT_FIELDS)
 def test_the_hashed_bytes_are_the_documented_json_array(
     case_id, seq, kind, actor, states, payload, command_id
 ):
@@ -156,24 +164,15 @@ def test_the_hashed_bytes_are_the_documented_json_array(
     ASCII-escaped), so histories written by any earlier build still verify."""
     event = Event(kind, MONDAY, actor, *states, payload, case_id=case_id, seq=seq, format=1)
     event.command_id, event.prev_hash = command_id, GENESIS
-    documented = json.dumps(
-        [1, case_id, seq, kind, MONDAY.isoformat(), actor, *states, payload, command_id, GENESIS],
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
+    documented = documented_bytes(
+        [1, case_id, seq, kind, MONDAY.isoformat(), actor, *states, payload, command_id, GENESIS]
     )
-    assert event.canonical() == documented.encode()
+    assert event.canonical() == documented
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    case_id=st.integers(1, 2**40),
-    seq=st.integers(1, 10_000),
-    kind=_TEXT,
-    actor=_TEXT,
-    states=st.tuples(_MAYBE_TEXT, _TEXT, _MAYBE_TEXT, _MAYBE_TEXT),
-    payload=st.dictionaries(_TEXT, st.none() | st.booleans() | st.integers() | _TEXT, max_size=5),
-    command_id=_MAYBE_TEXT,
+    **_EVENT_FIELDS,
     key=_MAYBE_TEXT,
     occurred=st.datetimes(timezones=st.just(UTC)),
     recorded=st.none() | st.datetimes(timezones=st.just(UTC)),
@@ -186,7 +185,7 @@ def test_the_format_2_hashed_bytes_are_the_documented_json_array(
     event = Event(kind, occurred, actor, *states, payload, case_id=case_id, seq=seq, format=2)
     event.command_id, event.prev_hash, event.idempotency_key = command_id, GENESIS, key
     event.recorded_at = recorded
-    documented = json.dumps(
+    documented = documented_bytes(
         [
             2,
             case_id,
@@ -200,12 +199,9 @@ def test_the_format_2_hashed_bytes_are_the_documented_json_array(
             key,
             command_id,
             GENESIS,
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
+        ]
     )
-    assert event.canonical() == documented.encode()
+    assert event.canonical() == documented
 
 
 def test_new_events_are_stored_in_format_2(db, history):
@@ -254,16 +250,14 @@ def test_an_edited_format_1_event_is_still_detected(db, history):
     _, case_id = history
     as_format_1(db, case_id)
     tamper(db, f"UPDATE case_event SET actor = 'mallory' WHERE case_id = {case_id} AND seq = 3")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert any("event #3 (assign) was altered" in p for p in problems)
 
 
 def test_an_unknown_event_format_is_reported_not_raised(db, history):
     _, case_id = history
     tamper(db, f"UPDATE case_event SET format = 7 WHERE case_id = {case_id} AND seq = 2")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert any("event #2" in p and "format 7" in p for p in problems)
 
 
@@ -279,8 +273,7 @@ def test_an_edited_recording_time_is_reported_naming_the_event_the_field_and_bot
 ):
     _, case_id = history
     edit_event(db, case_id, 3, recorded_at=MONDAY + timedelta(days=9))
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert problems == [
         "event #3 (assign) was altered: field recorded_at is 2026-11-11T09:00:00+00:00, "
         "2026-11-02T09:00:00+00:00 was hashed"
@@ -296,8 +289,7 @@ def test_an_edited_recording_time_of_an_event_logged_later_is_reported(db, defin
         _, events = replay(conn, case_id)
     assert len(events) > 1  # urgent: escalated at intake, in the same command
     edit_event(db, case_id, 1, recorded_at=MONDAY)
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert problems == [
         "event #1 (opened) was altered: field recorded_at is 2026-11-02T09:00:00+00:00, "
         "2026-11-05T09:00:00+00:00 was hashed"
@@ -311,8 +303,7 @@ def test_an_idempotency_key_added_removed_or_changed_is_reported(db, definition,
     )
     edit_event(db, case_id, 2, idempotency_key="planted")
     edit_event(db, case_id, 7, idempotency_key=None)
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert problems == [
         "event #2 (flagged) was altered: field idempotency_key is 'planted', empty was hashed",
         "event #7 (follow_up) was altered: field idempotency_key was removed "
@@ -320,8 +311,7 @@ def test_an_idempotency_key_added_removed_or_changed_is_reported(db, definition,
     ]
     edit_event(db, case_id, 2, idempotency_key=None)
     edit_event(db, case_id, 7, idempotency_key="call-78")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert problems == ["event #7 (follow_up) was altered: hash mismatch"]
 
 
@@ -333,8 +323,7 @@ def test_an_edited_process_text_is_reported_naming_the_version_and_the_field(db,
         conn.execute(
             PROCESS.update().values(source_text=PROCESS.c.source_text + "\n# reopen: 365 days")
         )
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert len(problems) == 1
     assert problems[0].startswith(
         f"process {version}: field source_text of process_version was edited: its digest is "
@@ -350,8 +339,7 @@ def test_a_process_text_and_digest_edited_together_no_longer_match_the_case(db, 
     digest = hashlib.sha256(forged.encode()).hexdigest()
     with db.begin() as conn:
         conn.execute(PROCESS.update().values(source_text=forged, digest=digest))
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert problems == [
         f"process {version}: process_version's name, version or digest was "
         f"edited: it reads customer-escalation@2026.11#{digest[:12]}"
@@ -362,8 +350,7 @@ def test_an_edited_policy_text_is_reported(db, history):
     _, case_id = history
     with db.begin() as conn:
         conn.execute(POLICY.update().values(source_text=POLICY.c.source_text + " "))
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert len(problems) == 1 and "field source_text of policy_version was edited" in problems[0]
 
 
