@@ -96,35 +96,21 @@ class Event:
         command_id, prev_hash]``. Any other format raises ValueError.
         """
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
+        occurred = _isoformat(self.occurred_at)
         if self.format == 2:
-            recorded = self.recorded_at
-            times: tuple[str | None, ...] = (
-                _isoformat(self.occurred_at),
-                None if recorded is None else _isoformat(recorded),
-            )
-            key: tuple[str | None, ...] = (self.idempotency_key,)
+            recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
+            values = [self.format, self.case_id, self.seq, self.type, occurred, recorded]
+            tail = f"{_scalar(self.idempotency_key)},{_scalar(self.command_id)},"
         elif self.format == 1:
-            times, key = (_isoformat(self.occurred_at),), ()
+            values = [self.format, self.case_id, self.seq, self.type, occurred]
+            tail = f"{_scalar(self.command_id)},"
         else:
             raise ValueError(f"event format {self.format!r} is not one of {FORMATS}")
+        values += (self.actor, self.from_state, self.to_state, self.from_level, self.to_level)
         head = ",".join(
-            [
-                _escape(value) if value.__class__ is str else _scalar(value)
-                for value in (
-                    self.format,
-                    self.case_id,
-                    self.seq,
-                    self.type,
-                    *times,
-                    self.actor,
-                    self.from_state,
-                    self.to_state,
-                    self.from_level,
-                    self.to_level,
-                )
-            ]
+            [_escape(value) if value.__class__ is str else _scalar(value) for value in values]
         )
-        tail = ",".join(_scalar(value) for value in (*key, self.command_id, self.prev_hash))
+        tail += _scalar(self.prev_hash)
         return f"[{head},{payload},{tail}]".encode()
 
     def compute_hash(self) -> str:
