@@ -4,20 +4,24 @@ every path into the engine), and both times are covered by the hash chain."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from states.audit import verify_case
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
-from states.errors import BatchFailed, OutOfOrder
+from states.errors import BatchFailed, CommandError, OutOfOrder
+from states.process import TRIGGERS
 from states.queries import get_case
 from states.store import EVENT, read_connection
 from states.sweep import sweep
 from states.timers import TIMER
-from tests.conftest import MONDAY
+from tests.conftest import MONDAY, sqlite_db
 
 RECORDED = MONDAY + timedelta(days=3)  # the engine's clock: when events are written down
 
@@ -141,3 +145,58 @@ def test_without_a_time_an_event_happened_when_it_was_recorded(db, definition):
     assert events[0].recorded_at.tzinfo is not None
     assert events[0].recorded_at < events[1].recorded_at
     assert datetime(2026, 1, 1, tzinfo=UTC) < events[0].recorded_at
+
+
+COMMANDS = st.one_of(
+    st.builds(
+        lambda trigger: (
+            lambda case_id: Act(case_id=case_id, trigger=trigger, actor="p", assignee="a", note="n")
+        ),
+        st.sampled_from(TRIGGERS),
+    ),
+    st.just(lambda case_id: Update(case_id=case_id, actor="p", message="I will sue")),
+)
+
+
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory):
+    """One SQLite database for every example (a case each): a fresh file per example
+    would spend the test's time creating schemas."""
+    db = sqlite_db(tmp_path_factory.mktemp("out_of_order"))
+    yield db
+    db.dispose()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(st.tuples(COMMANDS, st.integers(0, 5 * 24 * 3600)), max_size=6),
+    make=COMMANDS,
+    earlier=st.integers(1, 10**9),
+    batched=st.booleans(),
+)
+def test_any_command_dated_before_the_last_event_is_refused_and_writes_nothing(
+    shared_db, definition, steps, make, earlier, batched
+):
+    """Whatever the history and the command, an instant before the case's last event is
+    refused, alone or inside a batch with a valid command before it, and writes nothing."""
+    db = shared_db
+    eng = Engine(db, definition, clock=lambda: RECORDED)
+    case_id = opened(eng)
+    at = MONDAY
+    for step, gap in steps:  # a history in order; refused steps are simply not there
+        at += timedelta(seconds=gap)
+        with contextlib.suppress(CommandError):
+            eng.apply(step(case_id), at)
+    with read_connection(db) as conn:
+        last = get_case(conn, case_id)[0].updated_at
+    before = rows(db)
+    command, when = make(case_id), last - timedelta(microseconds=earlier)
+    if batched:
+        fine = Update(case_id=case_id, actor="p", message="hello")
+        with pytest.raises(BatchFailed) as failed:
+            eng.apply_timed([(fine, last), (command, when)])
+        assert isinstance(failed.value.cause, OutOfOrder)
+    else:
+        with pytest.raises(OutOfOrder):
+            eng.apply(command, when)
+    assert rows(db) == before
