@@ -11,6 +11,7 @@ Anything else escaping the domain is a bug.
     │   └── ScheduleError           the flow schedules TOML
     ├── CommandError                a command cannot be applied
     │   ├── InvalidInput            a field has a value that is not allowed
+    │   │   └── OutOfOrder          an instant earlier than the case's last event
     │   ├── CaseNotFound
     │   ├── InvalidTransition       trigger not allowed in the current state
     │   ├── GuardFailed             trigger allowed, but a guard refused it
@@ -26,6 +27,7 @@ Anything else escaping the domain is a bug.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 
@@ -69,6 +71,20 @@ class InvalidInput(CommandError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"invalid {field} {value!r}: {allowed}")
+
+
+class OutOfOrder(InvalidInput):
+    """A command dated earlier than the case's last event: history never runs backwards."""
+
+    def __init__(self, case_id: Any, at: datetime, earliest: datetime) -> None:
+        self.case_id = case_id
+        self.at = at
+        self.earliest = earliest
+        super().__init__(
+            "at",
+            at.isoformat(),
+            f"not before case {case_id}'s last event; earliest allowed: {earliest.isoformat()}",
+        )
 
 
 class CaseNotFound(CommandError):

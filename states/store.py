@@ -230,4 +230,6 @@ def row_to_event(row: Any) -> Event:
         format=row.format,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        recorded_at=row.recorded_at,
+        command_hash=row.command_hash,
     )
