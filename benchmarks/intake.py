@@ -1,5 +1,6 @@
-"""Cases opened per second from a JSONL file through `process_folder`, against
-`Engine.apply_many` of the very same commands, prebuilt, in the same run.
+"""Cases opened per second from a JSONL file through the `intake` flow (or, with
+`--through service`, `process_folder` alone), against `Engine.apply_many` of the
+very same commands, prebuilt, in the same run.
 
 Both sides open the same N cases on a fresh SQLite database each (WAL, the
 shipped process and SLA policy, batches of 1,000):
@@ -7,6 +8,9 @@ shipped process and SLA policy, batches of 1,000):
 * intake: `flows.sources.process_folder` on a folder holding one N-row JSONL
   file: reading and parsing the file, validating each row, its idempotency
   key, the check for rows applied before, the batches, moving it to done/;
+* flow (the default): the same through the `intake` Prefect flow, run against a
+  Prefect server started once (`prefect_test_harness`): the flow and task runs,
+  the run-log row, the runtime built from the settings;
 * baseline: the commands intake built from that file, built before the clock
   starts, applied with `Engine.apply_many` in batches of the same size.
 
@@ -17,21 +21,31 @@ seconds and the process's CPU seconds (steadier on a shared machine: SQLite
 runs in-process, so CPU time covers all but waiting for the disk). Usage:
 
     python benchmarks/intake.py [--rows 100000] [--batch 1000] [--runs 1]
+                                [--through flow|service]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.intake import intake
+from flows.runtime import Runtime
 from flows.sources import process_folder, read_folder_file
 from states.engine import Engine
 from states.intake import Record
@@ -82,6 +96,19 @@ def run_intake(tmp: Path, rows: int, batch: int) -> tuple[float, float, int]:
     return elapsed, cpu, report.total.opened
 
 
+def run_flow(tmp: Path, rows: int, batch: int) -> tuple[float, float, int]:
+    home = tmp / "home"
+    home.mkdir()
+    write_file(home / "inbox", rows)
+    os.environ["TIERFLOW_HOME"] = str(home)
+    Runtime.from_env().init()
+    began, began_cpu = time.perf_counter(), time.process_time()
+    counts = intake()
+    elapsed, cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    assert counts["rejected"] == 0, counts
+    return elapsed, cpu, counts["opened"]
+
+
 def run_baseline(tmp: Path, rows: int, batch: int) -> tuple[float, float, int]:
     path = write_file(tmp / "source", rows)
     commands = [item.command for item in read_folder_file(path) if isinstance(item, Record)]
@@ -95,15 +122,16 @@ def run_baseline(tmp: Path, rows: int, batch: int) -> tuple[float, float, int]:
     return elapsed, cpu, opened
 
 
-def measure(rows: int, batch: int, intake_first: bool) -> dict[str, float]:
+def measure(rows: int, batch: int, intake_first: bool, through: str) -> dict[str, float]:
+    run_intake_side = run_flow if through == "flow" else run_intake
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if intake_first:
-            intake_s, intake_cpu, opened = run_intake(tmp, rows, batch)
+            intake_s, intake_cpu, opened = run_intake_side(tmp, rows, batch)
             baseline_s, baseline_cpu, baseline_opened = run_baseline(tmp, rows, batch)
         else:
             baseline_s, baseline_cpu, baseline_opened = run_baseline(tmp, rows, batch)
-            intake_s, intake_cpu, opened = run_intake(tmp, rows, batch)
+            intake_s, intake_cpu, opened = run_intake_side(tmp, rows, batch)
     assert opened == baseline_opened == rows, (opened, baseline_opened)
     return {
         "intake_s": intake_s,
@@ -120,26 +148,36 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--through", choices=("flow", "service"), default="flow")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")
-    for run in range(args.runs):
-        result = measure(args.rows, args.batch, intake_first=run % 2 == 1)
-        print(
-            json.dumps(
-                {
-                    "rows": args.rows,
-                    "batch": args.batch,
-                    "intake_s": round(result["intake_s"], 3),
-                    "baseline_s": round(result["baseline_s"], 3),
-                    "intake_cases_per_s": round(args.rows / result["intake_s"]),
-                    "baseline_cases_per_s": round(args.rows / result["baseline_s"]),
-                    "ratio": round(result["ratio"], 3),
-                    "intake_cpu_s": round(result["intake_cpu_s"], 3),
-                    "baseline_cpu_s": round(result["baseline_cpu_s"], 3),
-                    "cpu_ratio": round(result["cpu_ratio"], 3),
-                }
-            )
+    with ExitStack() as stack:
+        if args.through == "flow":
+            for name in ("TIERFLOW_DATABASE_URL", "TIERFLOW_SCHEDULES_FILE", "PREFECT_API_URL"):
+                os.environ.pop(name, None)
+            stack.enter_context(prefect_test_harness(server_startup_timeout=90))
+        for run in range(args.runs):
+            report(args, measure(args.rows, args.batch, run % 2 == 1, args.through))
+
+
+def report(args: argparse.Namespace, result: dict[str, float]) -> None:
+    print(
+        json.dumps(
+            {
+                "through": args.through,
+                "rows": args.rows,
+                "batch": args.batch,
+                "intake_s": round(result["intake_s"], 3),
+                "baseline_s": round(result["baseline_s"], 3),
+                "intake_cases_per_s": round(args.rows / result["intake_s"]),
+                "baseline_cases_per_s": round(args.rows / result["baseline_s"]),
+                "ratio": round(result["ratio"], 3),
+                "intake_cpu_s": round(result["intake_cpu_s"], 3),
+                "baseline_cpu_s": round(result["baseline_cpu_s"], 3),
+                "cpu_ratio": round(result["cpu_ratio"], 3),
+            }
         )
+    )
 
 
 if __name__ == "__main__":
