@@ -11,7 +11,9 @@ command fails. One module per group of commands:
     sla       sweep, notify deliver
     audit     replay
     ops       schedules list|validate|set, serve, run, deploy
-    render    terminal output (rich tables) and JSON
+    render    terminal output: safe text, tables, JSON, progress bars, short reports
+    history   a case's detail and timeline, replays and verification results
+    ledger    the clock ledger
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Annotated
 import click
 import typer
 
-from flows.cli import render
+from flows.cli import history
 from flows.cli.common import (
     JsonOpt,
     app,
@@ -42,16 +42,16 @@ def replay(
         if not verify:
             raise click.UsageError("--all needs --verify")
         checks = verify_all(rt.db)
-        render.verifications(checks, as_json)
+        history.verifications(checks, as_json)
         raise typer.Exit(0 if all(c.ok for c in checks) else 1)
     if case_id is None:
         raise click.UsageError("give a case ID, or --all --verify")
     with read_connection(rt.db) as conn:
         check = verify_case(conn, case_id) if verify else None
         if check is not None and not check.ok:
-            render.failed_verification(check, as_json)
+            history.failed_verification(check, as_json)
             raise typer.Exit(1)
         snap, events = replay_case(conn, case_id)
-    render.replay(snap, events, check, as_json)
+    history.replay(snap, events, check, as_json)
     if check is not None and not check.ok:
         raise typer.Exit(1)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli import render
+from flows.cli import history, ledger, render
 from flows.cli.common import (
     AtOpt,
     CaseIdArg,
@@ -172,7 +172,7 @@ def show(
     """State, level, assignee, ages and the full timeline of a case."""
     with read_connection(runtime().db) as conn:
         case, events = get_case(conn, case_id)
-    render.case_detail(case, events, datetime.now(UTC), as_json)
+    history.case_detail(case, events, datetime.now(UTC), as_json)
 
 
 @case_app.command("list")
@@ -253,4 +253,4 @@ def clocks(
     with read_connection(rt.db) as conn:
         case, events = get_case(conn, case_id)
         views = clock_views(conn, case, rt.policy, now, events)
-    render.clock_ledger(case, views, now, as_json)
+    ledger.clock_ledger(case, views, now, as_json)
