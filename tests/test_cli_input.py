@@ -52,7 +52,7 @@ class Home:
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
-                runtime = cli._state.pop("rt", None)
+                runtime = cli.common._state.pop("rt", None)
                 if runtime is not None and "db" in runtime.__dict__:
                     runtime.db.dispose()  # one engine per call: close its files now
             return Run(code, out.getvalue().decode(), err.getvalue().decode())

@@ -17,8 +17,9 @@ import click
 import typer
 from rich.table import Table
 
-from flows import render
-from flows.runtime import Runtime, catalogue
+from flows.cli import render
+from flows.cli.common import JsonOpt, app, runtime, schedules_app
+from flows.runtime import catalogue
 from flows.schedules import (
     FlowParameter,
     FlowSchedule,
@@ -28,20 +29,6 @@ from flows.schedules import (
     set_schedule,
 )
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-schedules_app = typer.Typer(
-    help="When the flows run: list, validate and change schedules.toml.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-
-
-def _runtime() -> Runtime:
-    from flows.cli import runtime  # the runtime the root options built
-
-    return runtime()
-
 
 @schedules_app.command("list")
 def list_schedules(
@@ -49,7 +36,7 @@ def list_schedules(
     as_json: JsonOpt = False,
 ) -> None:
     """Every schedule with its flow, when it runs, and its next runs."""
-    rt = _runtime()
+    rt = runtime()
     _show(rt.schedules, datetime.now(UTC), count, as_json)
 
 
@@ -86,7 +73,7 @@ def set_command(
 ) -> None:
     """Change one schedule. The file is written only if the result validates, keeping
     its comments; the first change copies the shipped file to the data directory."""
-    rt = _runtime()
+    rt = runtime()
     if not any((cron, interval, pause, resume, pause_between, clear_window)):
         raise click.UsageError(
             "say what to change: --cron, --interval, --pause, --resume, --pause-between "
@@ -115,17 +102,19 @@ def set_command(
     )
 
 
+@app.command("serve")
 def serve_command() -> None:
     """The running system: start a Prefect server (unless PREFECT_API_URL names one),
     serve one deployment per schedule, and stop both cleanly on Ctrl-C or SIGTERM."""
     from flows.serve import Supervisor
 
-    rt = _runtime()
+    rt = runtime()
     rt.init()
     rt.schedules  # noqa: B018 - refuse a bad schedules file before starting anything
     raise typer.Exit(Supervisor(rt, say=render.out).run())
 
 
+@app.command("run")
 def run_command(
     flow: Annotated[str, typer.Argument(help="The flow: see `tierflow schedules list`.")],
     param: Annotated[
@@ -146,7 +135,7 @@ def run_command(
     from flows.catalogue import FLOWS, JOBS
     from flows.runs import execute
 
-    _runtime()
+    runtime()
     if os.environ.get("PREFECT_API_URL"):
         counts = FLOWS[flow](**parameters)
     else:
@@ -157,6 +146,7 @@ def run_command(
         render.out(f"{flow}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+@app.command("deploy")
 def deploy_command(
     pool: Annotated[str, typer.Option(help="The Prefect work pool (created if missing).")],
 ) -> None:
@@ -164,7 +154,7 @@ def deploy_command(
     PREFECT_API_URL names; `prefect worker start --pool POOL` on any machine runs them."""
     from flows.deploy import deploy_to_pool
 
-    rt = _runtime()
+    rt = runtime()
     ids = deploy_to_pool(rt, pool)
     render.out(f"{len(ids)} deployments in work pool {pool}; start workers with:")
     render.out(f"  prefect worker start --pool {pool}")

@@ -1,0 +1,134 @@
+"""What every command shares: the app and its groups, the runtime the root options
+build, option types, and how times and choices typed on the command line are read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from flows.runtime import Runtime
+from states.commands import MAX_CASE_ID
+from states.instants import read_instant
+
+app = typer.Typer(
+    help="tierflow: customer-service escalation as a durable, auditable workflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+case_app = typer.Typer(
+    help="Open, act on and inspect cases.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(case_app, name="case")
+notify_app = typer.Typer(
+    help="The notification outbox.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(notify_app, name="notify")
+schedules_app = typer.Typer(
+    help="When the flows run: list, validate and change schedules.toml.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(schedules_app, name="schedules")
+
+_state: dict[str, Runtime] = {}
+
+
+def runtime() -> Runtime:
+    if "rt" not in _state:
+        _state["rt"] = Runtime.from_env()
+    return _state["rt"]
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+CaseIdArg = Annotated[
+    int, typer.Argument(metavar="ID", min=1, max=MAX_CASE_ID, help="Case number.")
+]
+ExpectedVersionOpt = Annotated[
+    int | None,
+    typer.Option("--expected-version", help="Refuse if the case is no longer at this version."),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option("--idempotency-key", help="Applying the same key twice acts once."),
+]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="When it happened, e.g. 2026-11-23T09:00:00+00:00 (default: now); not in the "
+        "future (2 minutes of clock skew allowed), not before the case's last event. "
+        "SLA clocks run on this time; the event also records when it was written.",
+    ),
+]
+
+
+@app.callback()
+def _root(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL (default: TIERFLOW_DATABASE_URL or SQLite under TIERFLOW_HOME).",
+        ),
+    ] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="Data directory.")] = None,
+    process: Annotated[
+        Path | None,
+        typer.Option("--process", help="Process definition TOML (default: the shipped one)."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="SLA/escalation policy TOML (default: the shipped one)."),
+    ] = None,
+) -> None:
+    _state["rt"] = Runtime.from_env(
+        database_url=database_url, home=home, process_file=process, policy_file=policy
+    )
+
+
+@app.callback()
+def _root(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL (default: TIERFLOW_DATABASE_URL or SQLite under TIERFLOW_HOME).",
+        ),
+    ] = None,
+    home: Annotated[Path | None, typer.Option("--home", help="Data directory.")] = None,
+    process: Annotated[
+        Path | None,
+        typer.Option("--process", help="Process definition TOML (default: the shipped one)."),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="SLA/escalation policy TOML (default: the shipped one)."),
+    ] = None,
+) -> None:
+    _state["rt"] = Runtime.from_env(
+        database_url=database_url, home=home, process_file=process, policy_file=policy
+    )
+
+
+def instant(option: str, text: str | None, *, future: bool = False) -> datetime:
+    """`text` read as an instant (None: now); see :mod:`states.instants` for what is allowed."""
+    now = datetime.now(UTC)
+    return now if text is None else read_instant(option, text, now, future=future)
+
+
+def happened(text: str | None) -> datetime | None:
+    """When a command happened: `--at`, or None for the engine's clock (recorded = happened)."""
+    return None if text is None else instant("--at", text)
+
+
+def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise click.BadParameter(
+            f"{value!r} is not one of {', '.join(allowed)}", param_hint=f"--{name}"
+        )
