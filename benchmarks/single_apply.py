@@ -1,0 +1,127 @@
+"""Single-command throughput: `Engine.apply`, one commit per command, against a raw floor.
+
+Each run drives `--cases` whole case life cycles (open → assign → escalate →
+acknowledge → resolve → follow_up: six commands, six commits) through
+`Engine.apply` on an empty database. The floor writes the SAME rows the
+engine wrote (events, case insert and updates, timers armed and cancelled,
+clock-ledger rows, notices): the engine's write statements are recorded in an
+untimed run and replayed through the bare driver (`sqlite3` / `psycopg`), one
+commit per command, on a fresh schema from tierflow's `init_schema` (same
+tables, columns, indexes) with the same SQLite pragmas (WAL,
+synchronous=NORMAL). See benchmarks/_common.py.
+
+Configurations: ``process`` (benchmarks/policies/no_sla.toml: no clocks, no
+points) and ``sla`` (the shipped policy). Backends: SQLite, and PostgreSQL
+when ``TIERFLOW_DATABASE_URL`` names one (each run in a schema it creates and
+drops). Engine and floor runs alternate; the run with the median ratio is
+reported. Target: ratio >= 0.5 everywhere.
+
+    TIERFLOW_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
+        python benchmarks/single_apply.py [--cases 300] [--repeat 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import (  # noqa: E402
+    WriteRecorder,
+    backends,
+    database,
+    label,
+    machine,
+    make_tierflow,
+    replay,
+    run_life_cycles,
+)
+
+TARGET = 0.5
+
+
+def recorded_writes(backend: str, config: str, cases: int) -> list:
+    """The engine's write transactions for `cases` life cycles (an untimed run)."""
+    with database(backend) as db:
+        sa = db.engine()
+        recorder = WriteRecorder(sa)
+        run_life_cycles(make_tierflow(sa, config), 0, cases)
+        recorder.close()
+        sa.dispose()
+        return recorder.transactions
+
+
+def engine_seconds(backend: str, config: str, cases: int) -> tuple[float, int]:
+    with database(backend) as db:
+        sa = db.engine()
+        engine = make_tierflow(sa, config)
+        began = time.perf_counter()
+        commands = run_life_cycles(engine, 0, cases)
+        elapsed = time.perf_counter() - began
+        sa.dispose()
+        return elapsed, commands
+
+
+def floor_seconds(backend: str, transactions: list) -> float:
+    with database(backend) as db:
+        return replay(db, transactions)
+
+
+def measure(backend: str, config: str, cases: int, repeat: int) -> dict[str, object]:
+    transactions = recorded_writes(backend, config, cases)
+    runs = []
+    for _ in range(repeat):  # interleaved: engine, floor, engine, floor ...
+        engine_s, commands = engine_seconds(backend, config, cases)
+        floor_s = floor_seconds(backend, transactions)
+        runs.append((floor_s / engine_s, engine_s, floor_s))
+    ratio, engine_s, floor_s = sorted(runs)[len(runs) // 2]
+    statements = sum(len(t) for t in transactions)
+    return {
+        "backend": label(backend),
+        "config": config,
+        "commands": commands,
+        "commits": len(transactions),
+        "write_statements_per_command": round(statements / commands, 2),
+        "engine_per_s": round(commands / engine_s),
+        "floor_per_s": round(commands / floor_s),
+        "ratio": round(ratio, 3),
+        "ratios": [round(run[0], 3) for run in runs],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=300, help="life cycles (6 commands each)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; the median ratio is reported")
+    parser.add_argument("--config", choices=("process", "sla", "both"), default="both")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    configs = ("process", "sla") if args.config == "both" else (args.config,)
+    results = [
+        measure(backend, config, args.cases, args.repeat)
+        for backend in backends()
+        for config in configs
+    ]
+    if args.json:
+        print(json.dumps({"machine": machine(), "results": results}))
+        return
+    print(
+        f"{args.cases:,} life cycles x 6 commands, one Engine.apply and one commit each, "
+        f"median of {args.repeat} interleaved runs ({machine()})"
+    )
+    for r in results:
+        name = {"process": "process only", "sla": "with SLA policy"}[str(r["config"])]
+        print(
+            f"{r['backend']:10} {name:15}: engine {r['engine_per_s']:>6,}/s  "
+            f"raw floor (same rows, {r['write_statements_per_command']} writes/command) "
+            f"{r['floor_per_s']:>6,}/s  ratio {r['ratio']:.3f} "
+            f"(runs: {', '.join(map(str, r['ratios']))})  target >= {TARGET}"
+        )
+
+
+if __name__ == "__main__":
+    main()
