@@ -146,41 +146,46 @@ def open_case(n: int) -> OpenCase:
     return OpenCase(customer_id=f"C{n % 997}", subject=f"benchmark case {n}")
 
 
-def run_life_cycles(engine: Engine, first: int, count: int, start: datetime = START) -> int:
+def run_life_cycles(
+    engine: Engine, first: int, count: int, recorder: WriteRecorder | None = None
+) -> int:
     """`count` whole life cycles, one `apply` (one commit) per step; returns commands run."""
     done = 0
     for n in range(first, first + count):
-        at = start + timedelta(minutes=n)
+        at = START + timedelta(minutes=n)
         case_id = engine.apply(open_case(n), at).case_id
         done += 1
+        if recorder:
+            recorder.cut()
         for step, command in enumerate(life_cycle(case_id), 1):
             engine.apply(command, at + timedelta(seconds=step))
             done += 1
+            if recorder:
+                recorder.cut()
     return done
 
 
 class WriteRecorder:
-    """Every write statement the engine sends the driver, grouped by transaction."""
+    """Every write statement the engine sends the driver, grouped by command
+    (the runner calls `cut` after each `apply`: one command, one transaction)."""
 
     def __init__(self, db: SAEngine) -> None:
         self.transactions: list[list[tuple[str, Any, bool]]] = []
         self._current: list[tuple[str, Any, bool]] = []
         self._db = db
         event.listen(db, "before_cursor_execute", self._execute)
-        event.listen(db, "commit", self._commit)
 
     def _execute(self, _c: Any, _cur: Any, sql: str, params: Any, _ctx: Any, many: bool) -> None:
         if sql.lstrip().upper().startswith(_WRITES):
             self._current.append((sql, params, many))
 
-    def _commit(self, _conn: Any) -> None:
+    def cut(self) -> None:
         if self._current:
             self.transactions.append(self._current)
         self._current = []
 
     def close(self) -> None:
         event.remove(self._db, "before_cursor_execute", self._execute)
-        event.remove(self._db, "commit", self._commit)
 
     @property
     def statements(self) -> int:
@@ -213,4 +218,3 @@ def replay(db: Database, transactions: list[list[tuple[str, Any, bool]]]) -> flo
 
 def command_count(cases: int) -> int:
     return cases * (1 + len(life_cycle(0)))
-

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import (  # noqa: E402
+from benchmarks._common import (
     WriteRecorder,
     backends,
     database,
@@ -49,7 +49,7 @@ def recorded_writes(backend: str, config: str, cases: int) -> list:
     with database(backend) as db:
         sa = db.engine()
         recorder = WriteRecorder(sa)
-        run_life_cycles(make_tierflow(sa, config), 0, cases)
+        run_life_cycles(make_tierflow(sa, config), 0, cases, recorder)
         recorder.close()
         sa.dispose()
         return recorder.transactions
