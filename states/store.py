@@ -43,7 +43,6 @@ from states.tables import (
 CASE = Case.__table__
 INDEXED = ("state", "level", "assignee")  # case columns under an index that may change
 EVENT = CaseEvent.__table__
-_WRITE = "tierflow_write"
 IDLE_PING_SECONDS = 30.0  # a pooled connection idle longer than this is checked before use
 RECYCLE_SECONDS = 1800  # and one older than this is replaced (server-side timeouts)
 
@@ -105,15 +104,16 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA mmap_size=268435456")  # read pages without a syscall each
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        driver = conn.connection.driver_connection
-        if driver.in_transaction:  # write_transaction began it on the driver already
-            return
-        writing = conn.get_execution_options().get(_WRITE)
-        # Straight to the driver: SQLAlchemy's execution path cost more than the BEGIN.
-        driver.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
+    def _do_begin(dbapi_connection: Any) -> None:
+        """SQLAlchemy's begin: a deferred ``BEGIN`` for reads (one snapshot for all their
+        statements); a write transaction has begun ``IMMEDIATE`` on the driver already.
+        A dialect hook, not a ``begin`` event: any engine event listener makes every
+        connection and statement dispatch events, which cost more than the BEGIN."""
+        driver = dbapi_connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute("BEGIN")
 
+    engine.dialect.do_begin = _do_begin  # type: ignore[method-assign]
     return engine
 
 
@@ -137,7 +137,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """
     committing = False
     try:
-        with engine.connect().execution_options(**{_WRITE: True}) as conn:
+        with engine.connect() as conn:
             driver = _begin(conn)
             try:
                 yield conn
