@@ -14,13 +14,14 @@ and all of tierflow's Python.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,29 @@ _PRAGMAS = (  # the pragmas states.store sets on every SQLite connection
     "PRAGMA cache_size=-65536",
     "PRAGMA mmap_size=268435456",
 )
+
+
+CONFIG_NAMES = {"process": "process only", "sla": "with SLA policy"}
+
+
+def each_configuration(choice: str, measure: Callable[[str, str], dict[str, Any]]) -> list[Any]:
+    """`measure(backend, config)` for every backend and the chosen configuration(s)."""
+    configs = ("process", "sla") if choice == "both" else (choice,)
+    return [measure(backend, config) for backend in backends() for config in configs]
+
+
+def print_results(
+    results: list[Any], as_json: bool, header: str, line: Callable[[dict[str, Any], str], str]
+) -> None:
+    """One JSON object, or `header` (with the machine) and `line(result, configuration)`
+    for each result, prefixed with its backend."""
+    if as_json:
+        print(json.dumps({"machine": machine(), "results": results}))
+        return
+    print(f"{header} ({machine()})")
+    for result in results:
+        name = CONFIG_NAMES[str(result["config"])]
+        print(f"{result['backend']:10} {name:16}: {line(result, str(result['config']))}")
 
 
 def machine() -> str:

@@ -40,7 +40,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import Database, backends, database, label, machine, make_tierflow
+from benchmarks._common import (
+    Database,
+    database,
+    each_configuration,
+    label,
+    make_tierflow,
+    print_results,
+)
 from states.commands import Act, OpenCase
 
 TARGETS = {"process": 0.5, "sla": 0.35}
@@ -227,33 +234,26 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    configs = ("process", "sla") if args.config == "both" else (args.config,)
-    results = [
-        summarise(
-            backend,
-            config,
-            [measure(backend, config, args.transitions, args.batch) for _ in range(args.repeat)],
-            args.transitions,
-        )
-        for backend in backends()
-        for config in configs
-    ]
-    if args.json:
-        print(json.dumps({"machine": machine(), "results": results}))
-        return
-    print(
+
+    def runs(backend: str, config: str) -> dict[str, object]:
+        measured = [
+            measure(backend, config, args.transitions, args.batch) for _ in range(args.repeat)
+        ]
+        return summarise(backend, config, measured, args.transitions)
+
+    results = each_configuration(args.config, runs)
+    print_results(
+        results,
+        args.json,
         f"{args.transitions:,} transitions, batches of {args.batch:,}, "
-        f"median of {args.repeat} runs ({machine()})"
-    )
-    for r in results:
-        name = {"process": "process only", "sla": "with SLA policy"}[str(r["config"])]
-        target = TARGETS[str(r["config"])]
-        print(
-            f"{r['backend']:10} {name:16}: engine {r['engine_per_s']:>8,}/s ({r['engine_s']} s)  "
+        f"median of {args.repeat} runs",
+        lambda r, config: (
+            f"engine {r['engine_per_s']:>8,}/s ({r['engine_s']} s)  "
             f"raw floor {r['floor_per_s']:>8,}/s ({r['floor_s']} s)  "
             f"ratio {r['ratio']:.3f} (runs: {', '.join(map(str, r['ratios']))})  "
-            f"target >= {target}"
-        )
+            f"target >= {TARGETS[config]}"
+        ),
+    )
 
 
 if __name__ == "__main__":

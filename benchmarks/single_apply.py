@@ -23,7 +23,6 @@ reported. Target: ratio >= 0.5 everywhere.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (
     WriteRecorder,
-    backends,
     database,
+    each_configuration,
     label,
-    machine,
     make_tierflow,
+    print_results,
     replay,
     run_life_cycles,
 )
@@ -100,27 +99,21 @@ def main() -> None:
     parser.add_argument("--config", choices=("process", "sla", "both"), default="both")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    configs = ("process", "sla") if args.config == "both" else (args.config,)
-    results = [
-        measure(backend, config, args.cases, args.repeat)
-        for backend in backends()
-        for config in configs
-    ]
-    if args.json:
-        print(json.dumps({"machine": machine(), "results": results}))
-        return
-    print(
-        f"{args.cases:,} life cycles x 6 commands, one Engine.apply and one commit each, "
-        f"median of {args.repeat} interleaved runs ({machine()})"
+    results = each_configuration(
+        args.config, lambda backend, config: measure(backend, config, args.cases, args.repeat)
     )
-    for r in results:
-        name = {"process": "process only", "sla": "with SLA policy"}[str(r["config"])]
-        print(
-            f"{r['backend']:10} {name:15}: engine {r['engine_per_s']:>6,}/s  "
-            f"raw floor (same rows, {r['write_statements_per_command']} writes/command) "
-            f"{r['floor_per_s']:>6,}/s  ratio {r['ratio']:.3f} "
-            f"(runs: {', '.join(map(str, r['ratios']))})  target >= {TARGET}"
-        )
+    print_results(
+        results,
+        args.json,
+        f"{args.cases:,} life cycles x 6 commands, one Engine.apply and one commit each, "
+        f"median of {args.repeat} interleaved runs",
+        lambda r, _config: (
+            f"engine {r['engine_per_s']:>6,}/s  raw floor (same rows, "
+            f"{r['write_statements_per_command']} writes/command) {r['floor_per_s']:>6,}/s  "
+            f"ratio {r['ratio']:.3f} (runs: {', '.join(map(str, r['ratios']))})  "
+            f"target >= {TARGET}"
+        ),
+    )
 
 
 if __name__ == "__main__":
