@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/apply_throughput.py
 	$(BIN)/python benchmarks/timer_sweep.py
 	$(BIN)/python benchmarks/calendar_add.py
+	$(BIN)/python benchmarks/report.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:
