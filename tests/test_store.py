@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DisconnectionError
 
+from states import store
 from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.errors import (
@@ -312,3 +314,20 @@ def test_postgresql_commands_do_not_ping_the_server_before_each_command(pg, defi
     eng = Engine(pg, definition, clock=lambda: MONDAY)
     open_assigned(eng)
     assert pings == []
+
+
+@pytest.mark.postgres
+def test_postgresql_checks_a_connection_that_sat_idle_before_a_command_uses_it(
+    pg, definition, monkeypatch
+):
+    """A connection idle past the limit is pinged at checkout and, found dead, replaced
+    there: the command never meets it (no retry needed)."""
+    eng = Engine(pg, definition, clock=lambda: MONDAY)
+    case_id = eng.apply(OpenCase(customer_id="C1", subject="s")).case_id
+    monkeypatch.setattr(store, "IDLE_PING_SECONDS", 0.0)
+    drop_pooled_connection(pg)
+    replaced: list[BaseException | None] = []
+    event.listen(pg, "invalidate", lambda _conn, _record, exc: replaced.append(exc))
+    eng.apply(Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
+    assert [type(exc) for exc in replaced] == [DisconnectionError]
+    assert counts(pg) == (1, 2)
