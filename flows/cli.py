@@ -8,6 +8,7 @@ fails.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import inspect
 import sys
@@ -25,7 +26,7 @@ from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
 from states.case import PRIORITIES
 from states.commands import MAX_CASE_ID, TRIGGER_FIELDS, Act, OpenCase, Update
-from states.errors import TierflowError
+from states.errors import DeliveryError, TierflowError
 from states.ledger import clock_views
 from states.outbox import DeliveryReport, deliver_pending
 from states.points import POINTS
@@ -280,7 +281,7 @@ def list_(
         str | None, typer.Option(help="The case with this reference in another system.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 50,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many first.")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_CASE_ID, help="Skip this many first.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List cases, oldest first, with filters."""
@@ -381,6 +382,12 @@ def deliver(
         if report.claimed == 0 or report.sent == 0:
             break
     render.delivery_report(total, as_json)
+    undelivered = total.failed + total.retried
+    if undelivered:  # ops and schedulers must see it in the exit code, not only in a count
+        raise DeliveryError(
+            f"{undelivered} of {undelivered + total.sent} notifications could not be delivered "
+            f"({total.retried} will be retried, {total.failed} failed for good)"
+        )
 
 
 @app.command("check")
@@ -452,19 +459,25 @@ def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> Non
         )
 
 
+@functools.cache
+def _click_command() -> click.Command:
+    """The click command tree, built once per process (building it costs ~20 ms)."""
+    return typer.main.get_command(app)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and a non-zero exit for anything a user can fix."""
-    command = typer.main.get_command(app)
+    command = _click_command()
     try:
         code = command.main(args=argv, prog_name="tierflow", standalone_mode=False)
     except (click.exceptions.Abort, typer.Abort):
         print("error: aborted", file=sys.stderr)
         return 130
     except (click.ClickException, typer.TyperException) as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)
+        print(f"error: {render.safe(exc.format_message())}", file=sys.stderr)
         return exc.exit_code
     except TierflowError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {render.safe(str(exc))}", file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0
 

@@ -1,4 +1,10 @@
-"""Terminal output of the CLI: rich tables for people, JSON for scripts."""
+"""Terminal output of the CLI: rich tables for people, JSON for scripts.
+
+Text people typed (subjects, notes, names) reaches the terminal through
+:func:`safe`: control characters and bidirectional overrides are shown as
+escapes (``\\x1b``), never obeyed, so a subject cannot recolour, rewrite or hide
+what the terminal shows. JSON output keeps every value exact (JSON escapes them).
+"""
 
 from __future__ import annotations
 
@@ -29,8 +35,25 @@ if not console.is_terminal:  # piped output: do not squeeze tables into 80 colum
 _HIDDEN_DETAILS = {"process_version", "currency", "customer_id", "subject", "description"}
 
 
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_ESCAPES.update(
+    (code, f"\\u{code:04x}")
+    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+)
+
+
+def safe(text: str) -> str:
+    """`text` with control characters and bidi overrides shown as escapes, on one line."""
+    return text.translate(_ESCAPES)
+
+
 def out(text: str) -> None:
-    console.print(text, markup=False, soft_wrap=True)
+    console.print(safe(text), markup=False, soft_wrap=True)
+
+
+def _row(table: Table, *cells: str) -> None:
+    table.add_row(*map(safe, cells))
 
 
 def _json_default(value: Any) -> str:
@@ -158,7 +181,7 @@ def case_detail(case: CaseSnapshot, events: list[Event], now: datetime, as_json:
     if case.satisfaction is not None:
         rows.insert(-2, ("satisfaction", f"{case.satisfaction} of 5"))
     for key, value in rows:
-        head.add_row(key, value)
+        _row(head, key, value)
     console.print(head)
     console.print(timeline_table(events))
 
@@ -227,7 +250,8 @@ def timeline_table(events: list[Event]) -> Table:
         table.add_column(column)
     for event in events:
         details = event_details(event, currency)
-        table.add_row(
+        _row(
+            table,
             str(event.seq),
             f"{event.occurred_at:%Y-%m-%d %H:%M:%S}",
             event.actor,
@@ -260,7 +284,8 @@ def case_list(cases: list[CaseSnapshot], total: int, now: datetime, as_json: boo
         table.add_column(column)
     for case in cases:
         ages = case_ages(case, now)
-        table.add_row(
+        _row(
+            table,
             str(case.id),
             case.state + (" (waiting)" if case.waiting else ""),
             case.level or "-",
@@ -336,12 +361,18 @@ def verifications(checks: list[Verification], as_json: bool) -> None:
 
 @contextmanager
 def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal's stderr; nothing when stderr is a file or a pipe
+    (a bar there is an empty line that would make a one-line error two)."""
+    bar_console = Console(stderr=True)
+    if not bar_console.is_terminal:
+        yield lambda _: None
+        return
     with Progress(
         TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=bar_console,
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
@@ -403,7 +434,10 @@ def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_j
             f"{' [' + ', '.join(flags) + ']' if flags else ''}"
         )
         table = Table(
-            title=title, title_justify="left", caption=view.explain(now), caption_justify="left"
+            title=safe(title),
+            title_justify="left",
+            caption=safe(view.explain(now)),
+            caption_justify="left",
         )
         for column in (
             "interval",
@@ -415,7 +449,8 @@ def clock_ledger(case: CaseSnapshot, views: list[ClockView], now: datetime, as_j
         ):
             table.add_column(column)
         for interval in view.intervals:
-            table.add_row(
+            _row(
+                table,
                 interval.status,
                 f"{interval.started_at:%Y-%m-%d %H:%M}",
                 f"{interval.ended_at:%Y-%m-%d %H:%M}" if interval.ended_at else "(open)",

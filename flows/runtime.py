@@ -12,6 +12,7 @@ from functools import cached_property
 from sqlalchemy import Engine as SAEngine
 
 from states.engine import Engine
+from states.errors import StoreError
 from states.outbox import ConsoleSink, FileSink, Sender, SmtpSender
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition, load_process
@@ -29,7 +30,8 @@ class Runtime:
 
     @cached_property
     def db(self) -> SAEngine:
-        return make_engine(self.settings.resolved_database_url)
+        """The database; a SQLite file must exist already (`init` creates it)."""
+        return make_engine(self.settings.resolved_database_url, create=False)
 
     @cached_property
     def process(self) -> ProcessDefinition:
@@ -61,5 +63,13 @@ class Runtime:
         return FileSink(s.outbox_file)
 
     def init(self) -> None:
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        """Create the data directory, the database and its tables (safe to run again)."""
+        home = self.settings.home
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the data directory {home} (TIERFLOW_HOME): {exc.strerror or exc}"
+            ) from None
+        self.__dict__["db"] = make_engine(self.settings.resolved_database_url)  # may create
         init_schema(self.db)

@@ -6,15 +6,19 @@ timers ask: is the team open at an instant (`is_open`), when does it next open
 (`next_open`), when does a business duration that starts at an instant run out
 (`add`), and how much business time lies between two instants (`elapsed`).
 
-Open hours are local wall time per weekday. Each day's ranges become UTC
-instants through zoneinfo, so a 09:00-17:00 day is 8 hours on DST days too,
-while a 24/7 calendar (`always_open`) measures real elapsed time: the day the
-clocks change lasts 23 or 25 hours. Ranges are half-open: a desk open
-09:00-17:00 is open at 09:00 and closed at 17:00. A wall time skipped by a
-spring-forward jump is read with the offset before the jump, as RFC 5545 and
-PEP 495 (``fold=0``) do: 02:30 becomes 03:30. A repeated wall time (fall back)
-is its first occurrence. Ranges that this would make overlap are clipped, so
-open intervals never overlap.
+Open hours are local wall time per weekday, and the rule is: an instant is
+working time when its local wall time lies inside the day's hours on a working
+day. So a 09:00-17:00 day is 8 hours on DST days too, while a 24/7 calendar
+(`always_open`) measures real elapsed time: the day the clocks change lasts 23
+or 25 hours. On a clock change inside the hours, a repeated hour counts twice
+and a skipped hour never; hours that start inside a skipped hour begin at the
+first local time that exists after it (02:30-10:00 on the night Brussels skips
+02:00-03:00 opens at 03:00). A repeated hour belongs to the local date it reads
+(Santiago's 23:00-24:00 repeated on a Saturday night is Saturday's, twice);
+:mod:`states.wallclock` maps the hours through the clock changes.
+Ranges are half-open: a desk open 09:00-17:00 is open at 09:00 and closed at
+17:00. `add` and `elapsed` read the same intervals, so a deadline and the
+business time measured up to it always agree.
 
 Everything here is pure: the clock is always a parameter, datetime inputs must
 be timezone-aware, and datetime outputs are in UTC.
@@ -33,13 +37,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 
 from states.errors import InvalidInput, PolicyError
+from states.wallclock import Interval, offsets_around, wall_intervals
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIDNIGHT = time(0, 0)
 """As the end of a range, ``time(0, 0)`` means midnight at the end of the day ("24:00")."""
 
 Range = tuple[time, time]
-Interval = tuple[datetime, datetime]
 _Day = tuple[tuple[Interval, ...], timedelta]
 """One local day's open intervals in UTC, in order, and their total length."""
 
@@ -300,24 +304,15 @@ class BusinessCalendar:
         ranges = self._week[weekday]
         if not ranges or day in self.extra_closed or self._is_holiday(day):
             return _CLOSED_DAY
-        midnight = self._instant(day, MIDNIGHT)
-        if self._next_midnight(day) - midnight == _ONE_DAY:
-            # No clock change today: wall-clock offsets are real durations.
-            intervals = tuple((midnight + start, midnight + end) for start, end in ranges)
+        wall_midnight = datetime.combine(day, MIDNIGHT, tzinfo=UTC)  # the wall time, read as UTC
+        offsets = offsets_around(self._zone, wall_midnight)
+        if len(offsets) == 1:
+            # No clock change near today: wall-clock offsets are real durations.
+            utc_midnight = wall_midnight - offsets[0][2]
+            intervals = tuple((utc_midnight + start, utc_midnight + end) for start, end in ranges)
             return intervals, self._week_open[weekday]
-        intervals = self._clock_change_day(day)
+        intervals = wall_intervals(wall_midnight, ranges, offsets)
         return intervals, _total(intervals)
-
-    def _clock_change_day(self, day: date) -> tuple[Interval, ...]:
-        intervals: list[Interval] = []
-        for start, end in self.hours[day.weekday()]:
-            opens_at = self._instant(day, start)
-            closes_at = self._next_midnight(day) if end == MIDNIGHT else self._instant(day, end)
-            if intervals:
-                opens_at = max(opens_at, intervals[-1][1])
-            if closes_at > opens_at:
-                intervals.append((opens_at, closes_at))
-        return tuple(intervals)
 
     def _is_holiday(self, day: date) -> bool:
         return self.country is not None and day in _holiday_dates(

@@ -20,9 +20,17 @@ escalation      from the first escalation      resolve, de_escalate
 follow_up       from resolution (working days) follow_up, reopen
 =============== ============================== =====================================
 
+A first response given by resolving (first-contact resolution) and an
+acknowledgement a level never gave because it resolved the case read ``met by
+resolution``; a follow-up carried out after its due date reads ``done late``.
+
 While the case waits on its customer, the clocks the policy lists in
 ``[wait_on_customer] pauses`` (by default resolution and escalation) stop
-counting, and their deadlines move by exactly the paused business time.
+counting, and their deadlines move by exactly the paused business time. A
+deadline is the first instant the target is reached, so a wait cannot move a
+deadline already reached: a clock that has used up its target (it is *spent*)
+keeps its deadline and its pending breach through the pause, and its breach
+fires on time while the case waits.
 """
 
 from __future__ import annotations
@@ -37,7 +45,6 @@ from states.policy import Policy
 
 CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
 ACTIVE = ("running", "paused")
-MARKS = ("warn", "breach", "due")  # changes a firing timer makes; deadlines stay put
 
 _STOPS = {
     "assign": ("first_response",),
@@ -230,6 +237,8 @@ class ClockPlanner:
     ) -> dict[str, Any]:
         new, segment = self._close(name, state, now, reason)
         new["status"] = "paused"
+        if _spent(new):
+            _keep_deadline(new, state)
         return _change(name, "pause", state, new, segment)
 
     def _resume(
@@ -237,7 +246,10 @@ class ClockPlanner:
     ) -> dict[str, Any]:
         new, segment = self._close(name, state, now, reason)
         new["status"] = "running"
-        self._arm(new, now, seq)
+        if _spent(new) and state.get("deadline"):
+            _keep_deadline(new, state)
+        else:
+            self._arm(new, now, seq)
         return _change(name, "resume", state, new, segment)
 
     def _reopen(
@@ -252,24 +264,54 @@ class ClockPlanner:
 
 
 _MISSING = object()
+_ARMING = ("deadline", "warn_at", "armed_seq")
+
+
+def _spent(state: dict[str, Any]) -> bool:
+    """Whether the clock has used up its target: its deadline is reached for good."""
+    target = state.get("target_s")
+    return target is not None and state["consumed_s"] >= target
+
+
+def _keep_deadline(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """A spent clock keeps the deadline it reached and the timers armed for it."""
+    new.update({key: old.get(key) for key in _ARMING})
 
 
 def _outcome(name: str, old: dict[str, Any], new: dict[str, Any], event: Event) -> str:
-    """How a clock's round ended: ``met`` or ``late`` against its target, ``done`` for a
-    follow-up carried out, ``cancelled`` when the target stopped applying: a reopen
-    before the follow-up, a level escalated past before it acknowledged, a first
-    response no person gave because an escalation point took the case at intake."""
-    late = old["breached"] or (
-        old.get("target_s") is not None and new["consumed_s"] > old["target_s"]
-    )
+    """How a clock's round ended, in the words the ledger shows:
+
+    * ``met`` or ``late`` against its target; late is after the deadline: breached,
+      more business time used than the target, or stopped after a deadline already
+      reached (on a closing time, or before a wait);
+    * ``met by resolution``: a first response or an acknowledgement nobody gave
+      because the case was resolved in time (first contact, a level resolving
+      without acknowledging first);
+    * ``done`` or ``done late`` for a follow-up carried out by or after its due date;
+    * ``cancelled`` when the target stopped applying: a reopen before the follow-up,
+      a level escalated past before it acknowledged, a first response no person gave
+      because an escalation point took the case at intake.
+
+    Outcomes are stored in the events, so older histories keep the words they had."""
+    deadline = old.get("deadline")
+    past_deadline = deadline is not None and event.occurred_at > datetime.fromisoformat(deadline)
     if name == "follow_up":
-        return "done" if event.type == "follow_up" else "cancelled"
+        if event.type != "follow_up":
+            return "cancelled"
+        return "done late" if past_deadline else "done"
+    late = (
+        old["breached"]
+        or (old.get("target_s") is not None and new["consumed_s"] > old["target_s"])
+        or past_deadline
+    )
     if late:
         return "late"
     if name == "acknowledge" and event.type == "escalate":
         return "cancelled"
     if name == "first_response" and event.actor.startswith("system:"):
         return "cancelled"
+    if name in ("first_response", "acknowledge") and event.type == "resolve":
+        return "met by resolution"
     return "met"
 
 
@@ -291,10 +333,20 @@ def _change(
     return change
 
 
+def replaces_timers(change: dict[str, Any]) -> bool:
+    """Whether `change` cancels the clock's pending timers (and arms its new ones): a
+    start or a stop, and a pause or resume that moves the deadline; not the pause or
+    resume of a spent clock, whose breach stays due when its deadline was."""
+    op = change["op"]
+    if op in ("pause", "resume"):
+        return "armed_seq" in change["state"]
+    return op in ("start", "stop")
+
+
 def timers_for(change: dict[str, Any], state: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, due_at) of the timers a change arms, given the clock's state after it;
-    a timer firing (warn, breach, due) arms nothing new."""
-    if change["op"] in MARKS or state["status"] != "running":
+    a timer firing (warn, breach, due) arms nothing new, nor does a spent clock."""
+    if not replaces_timers(change) or state["status"] != "running":
         return []
     out = []
     if state.get("warn_at"):

@@ -1,7 +1,10 @@
 """Commands: what callers ask the engine to do, validated once at the edge.
 
-The CLI, flows and (later) the HTTP API build these; the engine trusts their
-field types and only checks what depends on the case (guards).
+The CLI, flows and (later) the HTTP API build these. Every field is checked
+here, strictly, whoever the caller (a text is a str, a number an int and not a
+bool, a name is not blank, every value within the limits of
+:mod:`states.fields`), so the engine can trust their types and only checks
+what depends on the case (guards), and nothing stored fails to replay.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from states import fields as check
 from states.case import CHANNELS, PRIORITIES, TIERS
 from states.errors import InvalidInput
+from states.fields import MAX_ID, MAX_TEXT
 from states.money import parse_amount
 from states.points import POINTS
 from states.process import TRIGGERS
 
-MAX_TEXT = 20_000
-MAX_CASE_ID = 2**63 - 1  # the largest id a database integer column holds
+MAX_CASE_ID = MAX_ID  # PostgreSQL's integer column; see states.fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +43,15 @@ class OpenCase:
     idempotency_key: str | None = None
 
     def __post_init__(self) -> None:
-        _required("customer_id", self.customer_id)
-        _required("subject", self.subject)
-        _text("description", self.description)
-        _choice("priority", self.priority, PRIORITIES)
-        _choice("channel", self.channel, CHANNELS)
-        _choice("customer_tier", self.customer_tier, TIERS)
-        _required("actor", self.actor)
+        check.name("customer_id", self.customer_id, required=True)
+        check.text("subject", self.subject, required=True)
+        check.text("description", self.description, nullable=False)
+        check.choice("priority", self.priority, PRIORITIES)
+        check.choice("channel", self.channel, CHANNELS)
+        check.choice("customer_tier", self.customer_tier, TIERS)
+        for name in ("team", "external_ref", "idempotency_key"):
+            check.name(name, getattr(self, name))
+        check.name("actor", self.actor, required=True)
         if self.amount_claimed is not None:
             object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
 
@@ -79,26 +85,19 @@ class Act:
 
     def __post_init__(self) -> None:
         _case_number(self.case_id)
-        _choice("trigger", self.trigger, TRIGGERS)
-        _required("actor", self.actor)
-        for name in ("assignee", "reason", "notice", "note", "comment", "team", "point"):
-            _text(name, getattr(self, name))
-        for name in ("assignee", "team"):  # names messages go to: blank is never one
-            value = getattr(self, name)
-            if value is not None and not value.strip():
-                raise InvalidInput(name, value, "a non-empty name, or leave the option out")
-        if self.satisfaction is not None and (
-            isinstance(self.satisfaction, bool)
-            or not isinstance(self.satisfaction, int)
-            or not 1 <= self.satisfaction <= 5
-        ):
-            raise InvalidInput("satisfaction", self.satisfaction, "an integer from 1 to 5")
+        check.choice("trigger", self.trigger, TRIGGERS)
+        check.name("actor", self.actor, required=True)
+        for name in ("assignee", "team", "to_level", "idempotency_key"):  # blank is never one
+            check.name(name, getattr(self, name))
+        for name in ("reason", "evidence", "notice", "note", "comment"):
+            check.text(name, getattr(self, name))
+        if self.satisfaction is not None:
+            check.whole_number("satisfaction", self.satisfaction, 1, 5)
         if self.point is not None:
-            _choice("point", self.point, POINTS)
-        if self.expected_version is not None and (
-            not isinstance(self.expected_version, int) or self.expected_version < 1
-        ):
-            raise InvalidInput("expected_version", self.expected_version, "a positive integer")
+            check.choice("point", self.point, POINTS)
+        _version(self.expected_version)
+        if not isinstance(self.extra, dict) or not all(isinstance(k, str) for k in self.extra):
+            raise InvalidInput("extra", self.extra, "a dict with text keys")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +119,14 @@ class Update:
 
     def __post_init__(self) -> None:
         _case_number(self.case_id)
-        _required("actor", self.actor)
-        _text("message", self.message)
+        check.name("actor", self.actor, required=True)
+        check.text("message", self.message)
         if self.priority is not None:
-            _choice("priority", self.priority, PRIORITIES)
+            check.choice("priority", self.priority, PRIORITIES)
         if self.customer_tier is not None:
-            _choice("customer_tier", self.customer_tier, TIERS)
+            check.choice("customer_tier", self.customer_tier, TIERS)
+        _version(self.expected_version)
+        check.name("idempotency_key", self.idempotency_key)
         if self.amount_claimed is not None:
             object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
 
@@ -156,6 +157,11 @@ def fingerprint(command: Command) -> str:
 
 
 def amount(value: object) -> Decimal:
+    """An amount claimed: a Decimal, an int or text as people write it (never a float)."""
+    if isinstance(value, float):
+        raise InvalidInput(
+            "amount_claimed", value, "a Decimal, a whole number or text such as 800.50, not a float"
+        )
     try:
         return parse_amount(value)
     except ValueError as exc:
@@ -165,24 +171,12 @@ def amount(value: object) -> Decimal:
 def _case_number(value: object) -> None:
     # 0 names the case being opened by the same command (escalation at intake)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CASE_ID:
-        raise InvalidInput("case_id", value, "a positive integer case number")
+        raise InvalidInput("case_id", value, f"a case number from 1 to {MAX_CASE_ID}")
 
 
-def _required(name: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(name, value, "a non-empty text")
-    _text(name, value)
+def _version(value: object) -> None:
+    if value is not None:
+        check.whole_number("expected_version", value, 1)
 
 
-def _text(name: str, value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise InvalidInput(name, value, "text")
-    if len(value) > MAX_TEXT:
-        raise InvalidInput(name, value[:40] + "…", f"at most {MAX_TEXT} characters")
-
-
-def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise InvalidInput(name, value, f"one of {', '.join(allowed)}")
+__all__ = ["MAX_CASE_ID", "MAX_TEXT", "Act", "Command", "OpenCase", "Update", "fingerprint"]

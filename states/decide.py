@@ -9,13 +9,12 @@ carries the clock changes it causes (see :mod:`states.clocks`), and a
 
 from __future__ import annotations
 
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from states.case import CaseSnapshot
-from states.clocks import ClockPlanner
+from states.clocks import ClockPlanner, is_active
 from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import CommandError, InvalidInput
 from states.events import Event, apply_change, evolve, new_snapshot
@@ -140,11 +139,9 @@ class Decider:
         """What a fired timer does; nothing when its clock has moved on since it was armed."""
         state = case.clocks.get(timer.clock)
         decision = Decision()
-        if (
-            state is None
-            or state["status"] != "running"
-            or state.get("armed_seq") != timer.generation
-        ):
+        # A paused clock keeps its timers armed only when it is spent: its breach is due
+        # when its deadline was, the wait notwithstanding.
+        if state is None or state.get("armed_seq") != timer.generation or not is_active(state):
             return decision
         snap = case  # read only; an escalation below works on a scratch copy
         once = f"timer:{timer.id}"
@@ -202,13 +199,7 @@ class Decider:
         )
         after = snap
         if plan.action == "escalate" and match is not None:
-            after = case.copy()
-            for event in decision.events:
-                evolve(after, event)
-            # e.g. the case no longer carries a level: the breach stays recorded.
-            # The level taking over is among the breach's recipients: no second message.
-            with suppress(CommandError):
-                self._escalate(decision, after, match, now, SYSTEM_SLA, tell_level=False)
+            after = self._escalate_on_breach(decision, case, match, now)
         if plan.recipients:
             moved = f"; now with {after.level}" if after.level != snap.level else ""
             decision.notifications += staff_notices(
@@ -220,6 +211,27 @@ class Decider:
                 once,
             )
         return decision
+
+    def _escalate_on_breach(
+        self, decision: Decision, case: CaseSnapshot, match: PointMatch, now: datetime
+    ) -> CaseSnapshot:
+        """Flag the case ``breach`` and move it up, as every escalation point does; the
+        case as it then stands. If it cannot move (e.g. it no longer carries a level),
+        the breach stays recorded and nothing more is written."""
+        after = case.copy()
+        for event in decision.events:
+            evolve(after, event)
+        moved = Decision()
+        scratch = after.copy()
+        try:
+            self._flag(moved, scratch, match, now)
+            # The level taking over is among the breach's recipients: no second message.
+            self._escalate(moved, scratch, match, now, SYSTEM_SLA, tell_level=False)
+        except CommandError:
+            return after
+        decision.events += moved.events
+        decision.notifications += moved.notifications
+        return scratch
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -258,6 +270,8 @@ class Decider:
             # The case changes hands: it has the owner named, or waits in the new tier's
             # queue; recorded either way, so the fold needs no rule of its own.
             payload.setdefault("assignee", None)
+        elif command.trigger == "resolve" and case.state == process.initial:
+            payload["assignee"] = command.actor  # first contact: who resolved it owns it
         event = Event(
             command.trigger,
             now,

@@ -13,14 +13,21 @@ import isodate
 
 from states.errors import PolicyError
 
-ALLOWED = "an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds)"
+MAX_DURATION = timedelta(days=3653)
+"""Ten years: no SLA target, reopen or repeat-customer window is longer, and every
+deadline computed from one stays far inside the dates Python can represent."""
+ALLOWED = (
+    "an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds), "
+    "at most P3653D (ten years)"
+)
 
 
 def parse_duration(text: str, source: str, key: str) -> timedelta:
     """Parse a positive ISO 8601 duration (``PT4H``, ``P2D``, ``P1W``).
 
     Raises `PolicyError(source, key, ...)` for anything else: text that is
-    not ISO 8601, years or months, and zero or negative durations.
+    not ISO 8601, years or months, zero or negative durations, and durations
+    longer than :data:`MAX_DURATION`.
     """
     if not isinstance(text, str):
         raise PolicyError(source, key, f"{text!r} is not a text; allowed: {ALLOWED}")
@@ -30,6 +37,8 @@ def parse_duration(text: str, source: str, key: str) -> timedelta:
         raise PolicyError(
             source, key, f"{text!r} is not an ISO 8601 duration; allowed: {ALLOWED}"
         ) from exc
+    except OverflowError:  # more days than Python's timedelta holds
+        raise PolicyError(source, key, f"{text!r} is too long; allowed: {ALLOWED}") from None
     if not isinstance(parsed, timedelta):
         raise PolicyError(
             source,
@@ -39,6 +48,8 @@ def parse_duration(text: str, source: str, key: str) -> timedelta:
         )
     if parsed <= timedelta(0):
         raise PolicyError(source, key, f"{text!r} is not longer than zero; allowed: {ALLOWED}")
+    if parsed > MAX_DURATION:
+        raise PolicyError(source, key, f"{text!r} is too long; allowed: {ALLOWED}")
     return parsed
 
 

@@ -241,6 +241,8 @@ def _de_escalate(snap: CaseSnapshot, event: Event) -> None:
 
 
 def _resolve(snap: CaseSnapshot, event: Event) -> None:
+    if "assignee" in event.payload:  # first-contact resolution: the resolver owns the case
+        snap.assignee = event.payload["assignee"]
     snap.resolved_at = event.occurred_at
     snap.resolved_level = event.from_level or "first_level"
     snap.waiting = False

@@ -58,7 +58,7 @@ class ClockView:
     warn_at: datetime | None
     warned: bool
     breached: bool
-    outcome: str | None  # met | late | done | cancelled, once stopped
+    outcome: str | None  # met | met by resolution | late | done | done late | cancelled
     intervals: list[Interval] = field(default_factory=list)
 
     @property
@@ -66,9 +66,9 @@ class ClockView:
         return sum((i.business for i in self.intervals if i.status == "paused"), timedelta())
 
     def verdict(self, now: datetime) -> str:
-        """How this round stands against its target at `now`, in one word: met, late,
-        done, cancelled once stopped; breached, overdue (past the deadline, not yet
-        swept), running or paused while it runs."""
+        """How this round stands against its target at `now`: its outcome once stopped
+        (met, met by resolution, late, done, done late, cancelled); breached, overdue
+        (past the deadline, not yet swept), running or paused while it runs."""
         if self.outcome:
             return self.outcome
         if self.breached:
@@ -99,6 +99,11 @@ class ClockView:
                 else ""
             )
             return f"{base}; stopped, {self.outcome}, after {self.business(self.consumed)}{was}"
+        if self.status == "paused" and self.deadline is not None:
+            return (
+                f"{base}; paused after its deadline {self.deadline:%Y-%m-%d %H:%M} UTC was "
+                "reached: a wait does not move a deadline already reached"
+            )
         if self.status == "paused":
             return (
                 f"{base}; paused: {self.business(self.consumed)} used, the deadline is "
@@ -194,7 +199,7 @@ def clock_views(
     return views
 
 
-MISSED = ("late", "breached", "overdue")
+MISSED = ("late", "done late", "breached", "overdue")
 
 
 def deadline_summary(views: Sequence[ClockView], now: datetime) -> dict[str, int]:

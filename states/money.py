@@ -14,14 +14,16 @@ MAX_AMOUNT = Decimal("999999999999.99")  # a trillion less a cent: stored in cen
 _SYMBOLS = "€$£"
 
 
-_AMOUNT_TEXT = re.compile(r"^(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
+# ASCII digits only: Python's \d and Decimal() read "٨٠٠" (Arabic-Indic) as 800.
+_AMOUNT_TEXT = re.compile(r"([0-9]{1,3}(,[0-9]{3})+|[0-9]+)(\.[0-9]+)?")
 
 
 def parse_amount(value: object) -> Decimal:
     """A non-negative amount with at most two decimals ("800", "€800.50", "1,000", 800).
 
-    Text is plain digits with a decimal point, optionally with thousands commas:
-    "800,50" is refused, not read as 80,050, and "1e3" is not an amount anyone types.
+    Text is plain ASCII digits with a decimal point, optionally with thousands commas:
+    "800,50" is refused, not read as 80,050, "1e3" is not an amount anyone types, and
+    other scripts' digits ("٨٠٠") are refused rather than silently read as 800.
     """
     allowed = "a number such as 800, 800.50 or 1,250.00"
     if isinstance(value, bool):
@@ -30,7 +32,7 @@ def parse_amount(value: object) -> Decimal:
         text = value.strip().lstrip(_SYMBOLS).strip()
         if text.startswith("-"):
             raise ValueError(f"{value!r} is not allowed; allowed: a non-negative finite amount")
-        if not _AMOUNT_TEXT.match(text):
+        if not _AMOUNT_TEXT.fullmatch(text):
             raise ValueError(f"{value!r} is not an amount; allowed: {allowed}")
         value = text.replace(",", "")
     try:

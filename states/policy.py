@@ -27,6 +27,7 @@ from states.case import CHANNELS as CASE_CHANNELS
 from states.case import PRIORITIES, TIERS
 from states.durations import parse_duration
 from states.errors import InvalidInput, PolicyError
+from states.horizon import check_reach
 from states.points import PointSet, read_notices, read_points
 from states.process import FIRST_LEVEL, ProcessDefinition, load_process
 from states.tomlsource import TomlSource, VersionedText, parse_toml, read_toml
@@ -275,9 +276,11 @@ class _Reader:
             raise self.fail(key, f"unknown {what} {value!r}", ", ".join(allowed))
         return value
 
-    def integer(self, key: str, value: Any, minimum: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, f"{value!r} is not allowed", f"a whole number, {minimum} or more")
+    def integer(self, key: str, value: Any, minimum: int, maximum: int = 10_000) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.fail(
+                key, f"{value!r} is not allowed", f"a whole number from {minimum} to {maximum:,}"
+            )
         return value
 
     def duration(self, key: str, value: Any) -> Duration:
@@ -300,7 +303,7 @@ class _Reader:
         notify = self.table("notify", data.get("notify", {}), ("channel", "recipients"))
         reopen = self.table("reopen", data.get("reopen", {}), ("clocks",))
         waiting = self.table("wait_on_customer", data.get("wait_on_customer", {}), ("pauses",))
-        return Policy(
+        policy = Policy(
             name=self.text("name", data.get("name")),
             version=self.text("version", data.get("version")),
             levels=self.levels,
@@ -323,6 +326,8 @@ class _Reader:
             source_text=self.src.text,
             source=self.src.path,
         )
+        check_reach(policy, self.fail)
+        return policy
 
     def pauses(self, value: Any) -> frozenset[str]:
         key = "wait_on_customer.pauses"

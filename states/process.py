@@ -235,6 +235,17 @@ def _table(src: TomlSource, data: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _entry(src: TomlSource, where: str, item: Any, example: str) -> None:
+    """An entry of an array of tables must be a table, not a bare value (`ladder = ["L2"]`)."""
+    if not isinstance(item, dict):
+        raise src.error(
+            ProcessDefinitionError,
+            where,
+            f"{item!r} is not a table; allowed: a [[{where.split('[')[0]}]] table or an inline "
+            f"table such as {{ {example} }}",
+        )
+
+
 def _only_keys(src: TomlSource, where: str, table: dict[str, Any], allowed: set[str]) -> None:
     for key in table:
         if key not in allowed:
@@ -294,6 +305,7 @@ def _ladder(src: TomlSource, raw: Any) -> list[Level]:
     levels: list[Level] = []
     for rank, item in enumerate(raw):
         where = f"ladder[{rank}]"
+        _entry(src, where, item, 'name = "L2", title = "Specialist team", authority_limit = "1000"')
         _only_keys(src, where, item, {"name", "title", "authority_limit"})
         name = _text(src, item, "name", f"{where}.")
         if name in {level.name for level in levels} or name == FIRST_LEVEL:
@@ -329,6 +341,7 @@ def _transitions(src: TomlSource, raw: Any, state_names: list[str]) -> list[Tran
     specs = []
     for index, item in enumerate(raw):
         where = f"transitions[{index}]"
+        _entry(src, where, item, 'trigger = "assign", source = "open", dest = "first_level"')
         _only_keys(src, where, item, {"trigger", "source", "dest", "guards"})
         trigger = item.get("trigger")
         if trigger not in TRIGGERS:

@@ -8,10 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, select
 
+from states import fields as check
 from states.case import CaseSnapshot
 from states.errors import CaseNotFound
 from states.events import Event
 from states.store import CASE, load_events, row_to_snapshot
+
+MAX_LIMIT = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,15 @@ class CaseFilter:
     flag: str | None = None  # an escalation point that marked the case, e.g. repeat_customer
     limit: int = 50
     offset: int = 0
+
+    def __post_init__(self) -> None:
+        """Values no case can hold are refused, not sent to the database (see states.fields)."""
+        for name in ("state", "level", "assignee", "priority", "customer_id", "team"):
+            check.name(name, getattr(self, name))
+        check.name("external_ref", self.external_ref)
+        check.name("flag", self.flag)
+        check.whole_number("limit", self.limit, 1, MAX_LIMIT)
+        check.whole_number("offset", self.offset, 0)
 
 
 def list_cases(conn: Connection, where: CaseFilter) -> tuple[list[CaseSnapshot], int]:

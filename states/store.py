@@ -18,15 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.exc import (
-    ArgumentError,
-    DBAPIError,
-    DisconnectionError,
-    OperationalError,
-    ProgrammingError,
-    SQLAlchemyError,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, select, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlmodel import SQLModel
 
 from states.case import FIELD_NAMES, CaseSnapshot
@@ -45,13 +39,18 @@ INDEXED = ("state", "level", "assignee")  # case columns under an index that may
 EVENT = CaseEvent.__table__
 IDLE_PING_SECONDS = 30.0  # a pooled connection idle longer than this is checked before use
 RECYCLE_SECONDS = 1800  # and one older than this is replaced (server-side timeouts)
+_INIT_LOCK = 0x7469_6572_666C_6F77  # "tierflow" in ASCII: the advisory lock of schema creation
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An Engine for `url`; SQLite files get WAL, a busy timeout and IMMEDIATE writes."""
+def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
+    """An Engine for `url`; SQLite files get WAL, a busy timeout and IMMEDIATE writes.
+
+    With `create` False a SQLite file that does not exist is an error saying to run
+    ``tierflow init``, instead of an empty file left behind by a command that reads.
+    """
     try:
         if url.startswith("sqlite"):
-            return _sqlite_engine(url, **kwargs)
+            return _sqlite_engine(url, create, **kwargs)
         return _server_engine(url, **kwargs)
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
@@ -86,10 +85,15 @@ def _server_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, create: bool, **kwargs: Any) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if not create and not Path(path).exists():
+            raise StoreError(f"no database at {path}; run `tierflow init` first")
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {Path(path).parent}: {exc.strerror or exc}") from None
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -114,14 +118,19 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             driver.execute("BEGIN")
 
     engine.dialect.do_begin = _do_begin  # type: ignore[method-assign]
+
     return engine
 
 
-def _store_error(exc: OperationalError | ProgrammingError) -> StoreError:
-    text = " ".join(str(exc.orig).split())  # one line, whatever the driver wrote
-    if "no such table" in text or ("does not exist" in text and "relation" in text):
-        return StoreError(f"the database has no tierflow tables ({text}); run `tierflow init`")
-    return StoreError(f"database error: {text}")
+def _store_error(exc: DBAPIError, engine: Engine) -> StoreError:
+    """One line naming the database, whatever the driver wrote."""
+    problem = " ".join(str(exc.orig).split())
+    where = engine.url.database if engine.dialect.name == "sqlite" else None
+    if "no such table" in problem or ("does not exist" in problem and "relation" in problem):
+        return StoreError(f"the database has no tierflow tables ({problem}); run `tierflow init`")
+    if "file is not a database" in problem or "malformed" in problem:
+        return StoreError(f"{where} is not a tierflow database or is damaged ({problem})")
+    return StoreError(f"database error{f' ({where})' if where else ''}: {problem}")
 
 
 @contextmanager
@@ -131,9 +140,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     The transaction is begun and ended on the driver connection (SQLite:
     ``BEGIN IMMEDIATE``; PostgreSQL: the driver's implicit ``BEGIN``):
     SQLAlchemy's own begin/commit bookkeeping cost more than SQLite's commit.
-    Statements run through SQLAlchemy in the body join that transaction (its
-    begin event sees it open) and are committed with it. A connection lost
-    before the commit raises :class:`ConnectionLost` (nothing was written).
+    Statements run through SQLAlchemy in the body join that transaction (the
+    dialect's begin sees it open) and are committed with it.
+
+    A unique-constraint violation stays a SQLAlchemy IntegrityError (the engine
+    retries races on it); a connection lost before the commit raises
+    :class:`ConnectionLost` (nothing was written); every other database error
+    becomes a one-line StoreError.
     """
     committing = False
     try:
@@ -153,10 +166,12 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
                     else:
                         _driver_call(conn, driver.rollback)
                 raise
-    except (OperationalError, ProgrammingError) as exc:
+    except SAIntegrityError:
+        raise
+    except DBAPIError as exc:
         if exc.connection_invalidated and not committing:
-            raise ConnectionLost(str(_store_error(exc))) from None
-        raise _store_error(exc) from None
+            raise ConnectionLost(str(_store_error(exc, engine))) from None
+        raise _store_error(exc, engine) from None
 
 
 def _begin(conn: Connection) -> Any:
@@ -186,17 +201,24 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             yield conn
-    except (OperationalError, ProgrammingError) as exc:
-        raise _store_error(exc) from None
+    except DBAPIError as exc:
+        raise _store_error(exc, engine) from None
 
 
 def init_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent) and record the schema version."""
+    """Create missing tables (idempotent) and record the schema version.
+
+    Safe to race: the tables are created in the same transaction as the version row,
+    under SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock,
+    so a second `tierflow init` waits for the first and then finds everything there.
+    """
     import states.outbox  # noqa: F401  (defines the notification table; imports this module)
 
     try:
-        SQLModel.metadata.create_all(engine)
         with write_transaction(engine) as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK})
+            SQLModel.metadata.create_all(conn)
             row = conn.execute(select(SchemaInfo.__table__)).first()
             if row is None:
                 conn.execute(
@@ -210,7 +232,8 @@ def init_schema(engine: Engine) -> None:
                     f"{SCHEMA_VERSION}; run the migration for this release"
                 )
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot initialise the database: {exc}") from None
+        problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise StoreError(f"cannot initialise the database: {problem}") from None
 
 
 def register_process(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from states import fields as check
 from states.engine import Engine
 from states.timers import LEASE, claim_due
 
@@ -55,6 +56,7 @@ def sweep(
 
     `on_batch` hears how many timers each batch claimed (a progress bar's step).
     """
+    check.name("worker", worker)  # recorded on every timer it claims
     worker = worker or default_worker()
     report = SweepReport()
     while max_batches is None or report.batches < max_batches:

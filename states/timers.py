@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, select, text, update
 
 from states.bulk import BulkStatements
-from states.clocks import timers_for
+from states.clocks import replaces_timers, timers_for
 from states.decide import DueTimer
 from states.events import Event, apply_change
 from states.store import read_connection, write_transaction
@@ -33,7 +33,6 @@ from states.tables import ClockSegment, Timer
 TIMER = Timer.__table__
 LEASE = timedelta(minutes=5)  # a claim older than this is a dead sweeper's: due again
 SEGMENT = ClockSegment.__table__
-_RESETS = ("start", "stop", "pause", "resume")
 _DUE_TIMER = (
     TIMER.c.id,
     TIMER.c.case_id,
@@ -59,7 +58,7 @@ class TimerWrites:
             key = (event.case_id, change["clock"])
             state = apply_change(current, change)
             current = {**current, change["clock"]: state}
-            if change["op"] in _RESETS:
+            if replaces_timers(change):
                 self.cancel.add(key)  # type: ignore[arg-type]
                 self.arm[key] = []  # type: ignore[index]
             for kind, due_at in timers_for(change, state):

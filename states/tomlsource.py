@@ -60,9 +60,15 @@ def read_toml(path: str | Path, cls: type[ConfigError]) -> TomlSource:
     """Read and parse a TOML file; unreadable or malformed files raise `cls`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise cls(str(path), "(file)", f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML files are UTF-8; say where the bad byte is
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = f"byte 0x{data[exc.start]:02x} is not UTF-8; allowed: a UTF-8 text file"
+        raise cls(str(path), "(encoding)", problem, line) from None
     return parse_toml(text, str(path), cls)
 
 

@@ -19,15 +19,18 @@ from states.decide import Decider
 from states.engine import Engine
 from states.events import GENESIS, Event, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
-from states.policy import load_policy
+from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
 from states.queries import get_case
 from states.store import read_connection
 
 
 class DirectDriver:
-    def __init__(self, definition: ProcessDefinition, now: datetime) -> None:
-        self.decider = Decider(ProcessMachine(definition), load_policy(None, definition))
+    def __init__(
+        self, definition: ProcessDefinition, now: datetime, policy: Policy | None = None
+    ) -> None:
+        policy = policy or load_policy(None, definition)
+        self.decider = Decider(ProcessMachine(definition), policy)
         self.now = now
         self.cases: dict[int, CaseSnapshot] = {}
         self.events: dict[int, list[Event]] = {}

@@ -8,6 +8,7 @@ All times are fixed; Brussels changes clocks on 2026-03-29 (23-hour day) and
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from states.calendar import WEEKDAYS, BusinessCalendar
 from states.durations import format_duration, parse_duration
 from states.errors import InvalidInput, PolicyError
+from tests.counters import MinuteCounter
 
 SOURCE = "policy.toml"
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -160,13 +162,51 @@ def test_always_open_day_is_real_time_on_clock_change_days(day, real_hours):
     assert round_the_clock.elapsed(midnight, next_midnight) == real_hours * HOUR
 
 
-def test_opening_hours_in_the_skipped_hour_move_forward_by_the_jump():
+def every_day(timezone: str, *ranges: str) -> BusinessCalendar:
+    return calendar(timezone=timezone, hours={day: list(ranges) for day in WEEKDAYS})
+
+
+def test_hours_starting_in_the_skipped_hour_begin_when_the_clock_jumps():
+    """Brussels skips 02:00-03:00 on 29 March: 02:30-10:00 opens at 03:00 CEST (01:00Z)."""
+    desk = every_day("Europe/Brussels", "02:30-10:00")
+    start = datetime(2026, 3, 28, 23, tzinfo=UTC)  # Sunday 00:00 CET
+
+    assert desk.add(start, timedelta(minutes=60)) == datetime(2026, 3, 29, 2, tzinfo=UTC)
+    assert desk.next_open(start) == datetime(2026, 3, 29, 1, tzinfo=UTC)
+    assert desk.elapsed(at(2026, 3, 29), at(2026, 3, 30)) == 7 * HOUR
+
+
+def test_a_repeated_hour_inside_the_hours_counts_twice():
+    """Brussels repeats 02:00-03:00 on 25 October: 00:00-02:30 is three hours that night."""
+    desk = every_day("Europe/Brussels", "00:00-02:30")
+    start = datetime(2026, 10, 24, 22, tzinfo=UTC)  # Sunday 00:00 CEST
+
+    assert desk.add(start, timedelta(minutes=180)) == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+    assert desk.elapsed(at(2026, 10, 25), at(2026, 10, 26)) == 3 * HOUR
+    assert not desk.is_open(datetime(2026, 10, 25, 0, 45, tzinfo=UTC))  # 02:45 CEST
+    assert desk.is_open(datetime(2026, 10, 25, 1, 15, tzinfo=UTC))  # 02:15 CET, again
+
+
+def test_the_hour_repeated_before_midnight_counts_twice_on_the_day_it_reads():
+    """Santiago falls back from Sunday 00:00 to Saturday 23:00 on 5 April 2026."""
+    santiago = ZoneInfo("America/Santiago")
+    desk = every_day("America/Santiago", "00:00-23:59")
+    start = datetime(2026, 4, 4, 22, tzinfo=santiago)  # Saturday 22:00 -03
+
+    assert desk.add(start, timedelta(minutes=150)) == datetime(2026, 4, 5, 3, 31, tzinfo=UTC)
+    saturday = datetime(2026, 4, 4, tzinfo=santiago)
+    sunday = datetime(2026, 4, 5, 4, tzinfo=UTC)  # Sunday 00:00 -04
+    assert desk.elapsed(saturday, sunday) == timedelta(hours=24, minutes=58)
+
+
+def test_hours_wholly_inside_the_skipped_hour_never_open():
     night_desk = calendar(
         timezone="Europe/Brussels", hours={"sun": ["02:15-02:45"], "mon": ["09:00-17:00"]}
     )
 
-    assert night_desk.next_open(at(2026, 3, 29)) == at(2026, 3, 29, 3, 15)
-    assert night_desk.elapsed(at(2026, 3, 29), at(2026, 3, 30)) == timedelta(minutes=30)
+    assert night_desk.next_open(at(2026, 3, 29)) == at(2026, 3, 30, 9)
+    assert night_desk.elapsed(at(2026, 3, 29), at(2026, 3, 30)) == timedelta(0)
+    assert night_desk.elapsed(at(2026, 4, 5), at(2026, 4, 6)) == timedelta(minutes=30)
 
 
 def test_ranges_meeting_in_the_skipped_hour_do_not_overlap():
@@ -343,6 +383,8 @@ def test_iso_durations_are_parsed(text, expected):
         ("pt4h", "not an ISO 8601 duration"),
         ("", "not an ISO 8601 duration"),
         (4, "is not a text"),
+        ("P3654D", "is too long"),
+        ("P9999999999D", "is too long"),  # more days than a timedelta holds: was a traceback
     ],
 )
 def test_ambiguous_empty_or_malformed_durations_are_refused(text, said):
@@ -352,7 +394,8 @@ def test_ambiguous_empty_or_malformed_durations_are_refused(text, said):
     assert refused.value.key == "sla.p1.resolution"
     assert said in refused.value.problem
     assert refused.value.problem.endswith(
-        "; allowed: an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds)"
+        "; allowed: an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds), "
+        "at most P3653D (ten years)"
     )
 
 
@@ -468,3 +511,68 @@ def test_working_days_from_inside_hours_are_whole_days_of_business_time(start, s
 def test_always_open_business_time_is_real_time(start, duration):
     assert ALWAYS.add(start, duration) == start + duration
     assert ALWAYS.elapsed(start, start + duration) == duration
+
+
+# -- against an independent minute-by-minute counter ---------------------------
+
+DST_ZONES = [
+    "Europe/Brussels",
+    "America/Santiago",  # changes at midnight: the repeated hour is Saturday's
+    "America/New_York",
+    "Australia/Lord_Howe",  # a 30-minute change
+    "Asia/Kolkata",  # no change, a +05:30 offset
+]
+
+
+@functools.cache
+def _clock_change_days(timezone: str) -> tuple[datetime, ...]:
+    """UTC midnights of the days (2025-2027) on which `timezone` changes its offset."""
+    zone, day, found = ZoneInfo(timezone), datetime(2025, 1, 1, tzinfo=UTC), []
+    while day.year < 2028:
+        tomorrow = day + timedelta(days=1)
+        if day.astimezone(zone).utcoffset() != tomorrow.astimezone(zone).utcoffset():
+            found.append(day)
+        day = tomorrow
+    return tuple(found) or (datetime(2026, 3, 29, tzinfo=UTC),)
+
+
+def _quarter_hours(points: list[int]) -> list[str]:
+    """Pairs of quarter-hour grid points as ranges (so they start and end inside the hours
+    a clock change skips or repeats); 00:00-24:00 included."""
+    wall = [f"{point // 4:02d}:{point % 4 * 15:02d}" for point in sorted(points)]
+    return [f"{start}-{end}" for start, end in zip(wall[::2], wall[1::2], strict=False)]
+
+
+@st.composite
+def counted_calendars(draw):
+    """A calendar, its independent counter, and a start within three days of a clock change."""
+    timezone = draw(st.sampled_from(DST_ZONES))
+    day_ranges = st.lists(st.integers(0, 96), unique=True, max_size=4).map(_quarter_hours)
+    hours = draw(st.fixed_dictionaries({day: day_ranges for day in WEEKDAYS}))
+    hours["mon"] = hours["mon"] or ["09:00-17:00"]
+    change = draw(st.sampled_from(_clock_change_days(timezone)))
+    start = change + timedelta(minutes=draw(st.integers(-3 * 1440, 3 * 1440)))
+    country = draw(st.sampled_from([None, "BE"]))
+    closed = draw(st.lists(st.sampled_from([(start + timedelta(days=n)).date() for n in range(4)])))
+    table = {"timezone": timezone, "hours": hours, "extra_closed": sorted(set(closed))}
+    if country:
+        table["country"] = country
+    counter = MinuteCounter(timezone, hours, country, closed)
+    return calendar("drawn", **table), counter, start
+
+
+@settings(max_examples=150, deadline=None)
+@given(counted_calendars(), st.integers(0, 1_500))
+def test_add_is_the_first_instant_a_minute_counter_reaches_the_duration(drawn, minutes):
+    business, counter, start = drawn
+
+    assert business.add(start, timedelta(minutes=minutes)) == counter.reach(start, minutes)
+
+
+@settings(max_examples=150, deadline=None)
+@given(counted_calendars(), st.integers(0, 4 * 1440))
+def test_elapsed_is_what_a_minute_counter_counts(drawn, minutes):
+    business, counter, start = drawn
+    end = start + timedelta(minutes=minutes)
+
+    assert business.elapsed(start, end) == counter.elapsed(start, end)

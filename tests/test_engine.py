@@ -347,26 +347,58 @@ def test_resolving_a_waiting_case_clears_the_pause(world):
     assert world.act(case_id, "resolve", note="done").waiting is False
 
 
+def test_an_open_case_may_wait_on_its_customer_before_anyone_takes_it(world):
+    case_id = world.open()
+    case = world.act(case_id, "wait_on_customer", note="your order number, please?")
+    assert (case.state, case.waiting, case.assignee) == ("open", True, None)
+    with pytest.raises(GuardFailed, match="already waiting"):
+        world.act(case_id, "wait_on_customer")
+    assert world.act(case_id, "assign", assignee="ana").waiting is True
+    assert world.act(case_id, "customer_replied").waiting is False
+
+
+def test_an_open_case_replied_to_without_a_wait_is_refused(world):
+    with pytest.raises(GuardFailed, match="not waiting"):
+        world.act(world.open(), "customer_replied")
+
+
+# --- first-contact resolution -----------------------------------------------------
+
+
+def test_first_contact_resolution_resolves_an_open_case_and_makes_the_actor_its_assignee(world):
+    case = world.act(world.open(), "resolve", actor="ana", note="double charge refunded")
+    assert (case.state, case.assignee, case.resolved_level) == ("resolved", "ana", "first_level")
+
+
+def test_first_contact_resolution_of_a_waiting_case_clears_the_pause(world):
+    case_id = world.open()
+    world.act(case_id, "wait_on_customer", note="order number?")
+    assert world.act(case_id, "resolve", actor="ana", note="found it").waiting is False
+
+
+def test_first_contact_resolution_above_first_level_authority_is_refused(world):
+    case_id = world.open(amount_claimed=Decimal("800"))
+    with pytest.raises(AuthorityExceeded) as caught:
+        world.act(case_id, "resolve", actor="ana", note="refund")
+    assert (caught.value.acting_level, caught.value.required_level) == ("first_level", "L2")
+    assert (world.case(case_id).state, world.case(case_id).assignee) == ("open", None)
+
+
 # --- triggers from the wrong state -------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "trigger",
-    [
-        "resolve",
-        "acknowledge",
-        "de_escalate",
-        "follow_up",
-        "reopen",
-        "wait_on_customer",
-        "customer_replied",
-    ],
-)
+@pytest.mark.parametrize("trigger", ["acknowledge", "de_escalate", "follow_up", "reopen"])
 def test_triggers_not_defined_from_open_are_invalid_transitions(world, trigger):
     case_id = world.open()
     with pytest.raises(InvalidTransition) as caught:
         world.act(case_id, trigger, note="n")
-    assert caught.value.allowed == ["assign", "escalate"]
+    assert caught.value.allowed == [
+        "assign",
+        "customer_replied",
+        "escalate",
+        "resolve",
+        "wait_on_customer",
+    ]
 
 
 def test_every_transition_increments_the_version_by_one(world):

@@ -29,9 +29,11 @@ from states.commands import Act
 from states.errors import (
     AuthorityExceeded,
     GuardFailed,
+    InvalidInput,
     InvalidTransition,
     ProcessDefinitionError,
 )
+from states.fields import name as check_name
 from states.guards import GuardContext
 from states.machine import ProcessMachine, machine_for
 from states.process import (
@@ -202,13 +204,15 @@ _NEUTRAL: dict[str, Any] = {"str": "", "int": 0, "bool": False}
 
 def act(trigger: str, satisfaction: int | None = None, **fields: Any) -> Act:
     """An `Act`; values `Act` itself refuses (a satisfaction outside 1-5, a blank
-    assignee or team) are forced in afterwards, to reach the guards' refusals."""
+    assignee or team, one with control characters) are forced in afterwards, to reach
+    the guards' refusals."""
     forced: dict[str, Any] = {}
     if satisfaction is not None and not 1 <= satisfaction <= 5:
         forced["satisfaction"] = satisfaction
     for name in ("assignee", "team"):
-        value = fields.get(name)
-        if isinstance(value, str) and not value.strip():
+        try:
+            check_name(name, fields.get(name))
+        except InvalidInput:
             forced[name] = fields.pop(name)
     command = Act(
         case_id=7,
@@ -476,7 +480,7 @@ def test_agreement_holds_across_threads_sharing_one_machine():
 @pytest.mark.parametrize(
     ("state", "allowed"),
     [
-        ("open", ["assign", "escalate"]),
+        ("open", ["assign", "customer_replied", "escalate", "resolve", "wait_on_customer"]),
         ("first_level", ["assign", "customer_replied", "escalate", "resolve", "wait_on_customer"]),
         (
             "escalated",
@@ -505,9 +509,16 @@ def test_invalid_trigger_names_the_state_and_lists_the_allowed_triggers(method: 
         getattr(machine, method)(ctx)
     error = caught.value
     assert (error.case_id, error.trigger, error.state) == (7, "follow_up", "open")
-    assert error.allowed == ["assign", "escalate"]
+    assert error.allowed == [
+        "assign",
+        "customer_replied",
+        "escalate",
+        "resolve",
+        "wait_on_customer",
+    ]
     assert str(error) == (
-        "case 7: cannot follow_up from state 'open'; allowed here: assign, escalate"
+        "case 7: cannot follow_up from state 'open'; allowed here: assign, customer_replied, "
+        "escalate, resolve, wait_on_customer"
     )
 
 

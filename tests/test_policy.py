@@ -314,7 +314,9 @@ BROKEN = [
     ("route without a team", 'route_to_team = "senior"', "", "points.repeat_customer.route_to_team",
      ["team"]),
     ("repeat customer of one case", "min_cases = 3", "min_cases = 1",
-     "points.repeat_customer.min_cases", ["2 or more"]),
+     "points.repeat_customer.min_cases", ["from 2 to"]),
+    ("repeat customer of 10^23 cases", "min_cases = 3", "min_cases = 99999999999999999999999",
+     "points.repeat_customer.min_cases", ["from 2 to 10,000"]),
     ("unknown placeholder", "{level_title}, who", "{customer_name}, who", "notices.default",
      ["{level_title}", "{level}", "{reason}"]),
     ("positional placeholder", "{level_title}, who", "{}, who", "notices.default", ["{reason}"]),
@@ -328,7 +330,20 @@ BROKEN = [
      ["continue", "restart"]),
     ("unknown channel", 'channel = "email"', 'channel = "pigeon"', "notify.channel", ["email"]),
     ("follow-up of zero days", "working_days = 2", "working_days = 0", "follow_up.working_days",
-     ["1 or more"]),
+     ["from 1 to"]),
+    # Bounds: each of these passed `check` and made every open, escalation or resolve crash.
+    ("follow-up of 10^8 days", "working_days = 2", "working_days = 100000000",
+     "follow_up.working_days", ["from 1 to 10,000"]),
+    ("follow-up past ten years", "working_days = 2", "working_days = 9000",
+     "follow_up.working_days", ["ten years", "at most 2609"]),
+    ("duration past what Python holds", 'all = "P30D"', 'all = "P9999999999D"',
+     "targets.escalation.all", ["P3653D (ten years)"]),
+    ("calendar target past ten years", 'all = "P30D"', 'all = "P3000000D"',
+     "targets.escalation.all", ["P3653D (ten years)"]),
+    ("repeat window past ten years", 'within = "P90D"', 'within = "P999999D"',
+     "points.repeat_customer.within", ["P3653D"]),
+    ("business target past ten years", 'L2 = "PT4H"', 'L2 = "P3000D"', "targets.acknowledge.L2",
+     ["within ten years, here at most PT20874H"]),
 ]  # fmt: skip
 
 
@@ -406,3 +421,30 @@ def load_process_with_ladder(definition: ProcessDefinition, renames: dict[str, s
 def test_clock_times_are_utc(policy: Policy):
     due = target(policy, "acknowledge", level="L2").due_at(datetime(2026, 11, 6, 9, tzinfo=UTC))
     assert due.tzinfo is UTC
+
+
+def test_a_target_is_bounded_by_the_hours_of_each_calendar_it_may_count_in(
+    definition: ProcessDefinition,
+):
+    """PT8H is one working day at 09:00-17:00 but 480 weeks in a desk open one minute a
+    week: ten years there are 8.7 business hours, so the shipped PT16H is refused."""
+    text = DEFAULT_TEXT.replace('hours.mon = ["09:00-17:00"]', 'hours.mon = ["09:00-09:01"]')
+    for day in ("tue", "wed", "thu", "fri"):
+        text = text.replace(f'hours.{day} = ["09:00-17:00"]\n', "")
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, "policy.toml", definition)
+    assert caught.value.key == "targets.first_response.low"  # PT16H: the first too long
+    assert "calendar 'support_eu' (0.0166667 business hours a week)" in caught.value.problem
+
+
+def test_a_policy_file_that_is_not_utf8_is_one_error_naming_the_line(
+    tmp_path: Path, definition: ProcessDefinition
+):
+    path = tmp_path / "policy.toml"
+    path.write_bytes(
+        DEFAULT_TEXT.replace('name = "default-sla"', 'name = "caf\xe9"').encode("latin-1")
+    )
+    with pytest.raises(PolicyError) as caught:
+        load_policy(path, definition)
+    assert str(caught.value).startswith(f"{path}:{line_of(DEFAULT_TEXT, 'default-sla')}: ")
+    assert "byte 0xe9 is not UTF-8" in caught.value.problem

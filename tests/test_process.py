@@ -498,3 +498,29 @@ def test_one_rung_ladder_has_no_level_above_its_bottom():
     assert definition.next_level(None).name == "team"  # type: ignore[union-attr]
     assert definition.next_level("team") is None
     assert definition.lowest_level_covering(Decimal("1000.01")) is None
+
+
+def test_a_ladder_or_transition_entry_that_is_not_a_table_is_one_error():
+    """`ladder = ["L2"]` was reported as `ladder[0].L: unknown key`, `ladder = [5]` crashed."""
+    for value, shown in (('"L2"', "'L2'"), ("5", "5")):
+        for array in ("ladder", "transitions"):
+            blocks = rf"^\[\[{array}\]\]\n(?:[^\[\n].*\n|\n)*"  # each [[array]] to the next [
+            text = f"{array} = [{value}]\n" + re.sub(blocks, "", MINI, flags=re.MULTILINE)
+            error = refused(text)
+            assert str(error).startswith(f"{SOURCE}:1: {array}[0]: {shown} is not a table; ")
+            assert f"[[{array}]]" in error.problem
+
+
+def test_a_process_file_that_is_not_utf8_is_one_error_naming_the_line(tmp_path: Path):
+    path = tmp_path / "process.toml"
+    path.write_bytes(MINI.replace('name = "mini"', 'name = "caf\xe9"').encode("latin-1"))
+    with pytest.raises(ProcessDefinitionError) as caught:
+        load_process(path)
+    assert str(caught.value) == (
+        f"{path}:2: (encoding): byte 0xe9 is not UTF-8; allowed: a UTF-8 text file"
+    )
+
+
+def test_a_reopen_window_too_long_for_python_is_one_error():
+    error = refused(MINI + '\n[reopen]\nwindow = "P9999999999D"\n')
+    assert error.key == "reopen.window" and "P3653D (ten years)" in error.problem

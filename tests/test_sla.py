@@ -7,23 +7,28 @@ Calendars of the shipped policy: support_eu is Europe/Brussels, Mon-Fri
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
-from states.ledger import clock_views
+from states.ledger import MISSED, clock_views, deadline_summary
 from states.outbox import NOTIFICATION
 from states.policy import load_policy, parse_policy
-from states.queries import get_case
+from states.queries import CaseFilter, get_case, list_cases
 from states.store import EVENT, read_connection
 from states.sweep import sweep
 from states.timers import count_due
 from tests.conftest import sqlite_db
+from tests.counters import DAYS, MinuteCounter
+from tests.drivers import DirectDriver
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 NOTICE = "Our specialist team takes over."
@@ -186,17 +191,26 @@ def test_a_chat_case_gets_the_chat_first_response_target(world):
     assert world.deadline(email, "first_response") == local(2026, 11, 3, 10)  # PT8H
 
 
+def statuses_while_waiting_a_day(world: World, case_id: int) -> dict[str, str]:
+    """Wait on the customer from Monday 11:00 to Tuesday 11:00; each clock's status during."""
+    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="order number?")
+    during = {name: state["status"] for name, state in world.case(case_id)[0].clocks.items()}
+    world.at(local(2026, 11, 3, 11)).act(case_id, "customer_replied")
+    return during
+
+
 def test_clocks_the_policy_does_not_pause_keep_running_while_waiting(tmp_path, definition):
     policy = policy_with(
         definition, 'pauses = ["resolution", "escalation"]', 'pauses = ["acknowledge"]'
     )
     world = World(tmp_path, definition, policy)
     case_id = escalated(world)
-    world.at(local(2026, 11, 2, 11)).act(case_id, "wait_on_customer", note="receipt please")
-    assert world.clock(case_id, "acknowledge")["status"] == "paused"
-    assert world.clock(case_id, "resolution")["status"] == "running"
-    assert world.clock(case_id, "escalation")["status"] == "running"
-    world.at(local(2026, 11, 3, 11)).act(case_id, "customer_replied")
+    assert statuses_while_waiting_a_day(world, case_id) == {
+        "first_response": "stopped",
+        "acknowledge": "paused",
+        "resolution": "running",
+        "escalation": "running",
+    }
     # 1 business hour of the 4 was used before the pause: 3 left from Tuesday 11:00
     assert world.deadline(case_id, "acknowledge") == local(2026, 11, 3, 14)
 
@@ -212,6 +226,122 @@ def test_a_clock_starting_while_the_case_waits_starts_paused(tmp_path, definitio
     world.act(case_id, "escalate", reason="needs a specialist", notice=NOTICE)
     assert world.clock(case_id, "acknowledge")["status"] == "paused"
     assert "deadline" not in world.clock(case_id, "acknowledge")
+
+
+def one_day_resolution(tmp_path, definition) -> World:
+    """The issue's minimal world: support_eu, resolution PT8H at normal priority."""
+    policy = policy_with(
+        definition, 'normal = "PT40H"                  # five', 'normal = "PT8H"  # one'
+    )
+    return World(tmp_path, definition, policy)
+
+
+def ledger_view(world: World, case_id: int, clock: str):
+    with read_connection(world.db) as conn:
+        case, events = get_case(conn, case_id)
+        views = clock_views(conn, case, world.engine.policy, world.now, events)
+    return next(v for v in views if v.clock == clock)
+
+
+MONDAY_DEADLINE = datetime(2026, 11, 2, 16, tzinfo=UTC)  # Monday 17:00 in Brussels
+
+
+def test_a_wait_that_begins_at_the_deadline_does_not_move_it(tmp_path, definition):
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    assert world.deadline(case_id, "resolution") == MONDAY_DEADLINE
+    world.at(local(2026, 11, 2, 17)).act(case_id, "wait_on_customer", note="order number?")
+    world.at(local(2026, 11, 3, 10)).act(case_id, "customer_replied")
+    assert world.deadline(case_id, "resolution") == MONDAY_DEADLINE
+
+
+def test_a_clock_past_its_deadline_breaches_on_time_while_the_case_waits(tmp_path, definition):
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 17)).act(case_id, "wait_on_customer", note="order number?")
+    assert "a wait does not move a deadline already reached" in ledger_view(
+        world, case_id, "resolution"
+    ).explain(world.now)
+    assert world.sweep(local(2026, 11, 2, 17, 5)).fired >= 1
+    case, events = world.case(case_id)
+    breach = next(e for e in events if e.type == "sla_breached")
+    assert case.waiting and breach.payload["clock"] == "resolution"
+    assert breach.payload["deadline"] == MONDAY_DEADLINE.isoformat()
+    world.at(local(2026, 11, 3, 10)).act(case_id, "customer_replied")
+    world.at(local(2026, 11, 3, 11)).act(case_id, "resolve", note="fixed")
+    view = ledger_view(world, case_id, "resolution")
+    assert (view.outcome, view.breached, view.last_deadline) == ("late", True, MONDAY_DEADLINE)
+    assert "deadline was 2026-11-02 16:00 UTC" in view.explain(world.now)
+    assert [e.type for e in world.case(case_id)[1]].count("sla_breached") == 1
+
+
+def test_resolving_while_waiting_after_the_deadline_is_late_and_the_breach_recorded(
+    tmp_path, definition
+):
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 16)).act(case_id, "wait_on_customer", note="order number?")
+    world.at(local(2026, 11, 2, 17, 30)).act(case_id, "resolve", note="sorted by phone")
+    assert world.clock(case_id, "resolution")["outcome"] == "met"  # paused before the deadline
+    late = world.at(local(2026, 11, 3, 9)).open(customer_id="CUST-2")
+    world.act(late, "assign", assignee="ana")
+    world.at(local(2026, 11, 3, 17, 30)).act(late, "wait_on_customer", note="receipt?")
+    world.sweep(local(2026, 11, 4, 9, 30))
+    world.at(local(2026, 11, 4, 10)).act(late, "resolve", note="refunded")
+    assert world.clock(late, "resolution")["outcome"] == "late"
+    assert "sla_breached" in [e.type for e in world.case(late)[1]]
+
+
+def test_stopping_after_a_deadline_that_fell_on_a_closing_time_is_late(tmp_path, definition):
+    """The deadline is 17:00; resolving at 17:30 spends no business time past it, but it
+    is after the deadline, swept or not."""
+    world = one_day_resolution(tmp_path, definition)
+    case_id = world.at(local(2026, 11, 2, 9)).open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 2, 17, 30)).act(case_id, "resolve", note="fixed")
+    assert world.clock(case_id, "resolution")["outcome"] == "late"
+
+
+@functools.cache
+def resolution_policy(definition, target: str):
+    return policy_with(
+        definition, 'normal = "PT40H"                  # five', f'normal = "{target}"  #'
+    )
+
+
+SUPPORT_EU = MinuteCounter("Europe/Brussels", {day: ["09:00-17:00"] for day in DAYS[:5]}, "BE")
+TARGET_MINUTES = {"PT30M": 30, "PT2H": 120, "PT8H": 480}
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    opened_at=st.datetimes(datetime(2026, 10, 20), datetime(2027, 4, 10), timezones=st.just(UTC)),
+    target=st.sampled_from(sorted(TARGET_MINUTES)),
+    waits=st.lists(st.tuples(st.integers(0, 2_000), st.integers(0, 3_000)), max_size=3),
+)
+def test_the_deadline_is_the_first_instant_a_minute_counter_reaches_the_target(
+    definition, opened_at, target, waits
+):
+    """Open, then waits and replies at drawn gaps (minutes): the resolution deadline is
+    where an independent counter of working minutes outside the waits reaches the target,
+    whether each wait began before the deadline or after it."""
+    opened_at = opened_at.replace(second=0, microsecond=0)
+    driver = DirectDriver(definition, opened_at, resolution_policy(definition, target))
+    case_id = driver.open()
+    driver.act(case_id, "assign", assignee="ana")
+    paused = []
+    for gap, length in waits:
+        driver.advance(timedelta(minutes=gap))
+        since = driver.now
+        driver.act(case_id, "wait_on_customer", note="a question")
+        driver.advance(timedelta(minutes=length))
+        driver.act(case_id, "customer_replied")
+        paused.append((since, driver.now))
+    deadline = datetime.fromisoformat(driver.case(case_id).clocks["resolution"]["deadline"])
+    assert deadline == SUPPORT_EU.reach(opened_at, TARGET_MINUTES[target], paused)
 
 
 def test_a_pause_across_the_night_counts_only_business_hours(world):
@@ -445,8 +575,36 @@ def test_follow_up_is_due_two_business_days_after_resolution(world):
     assert ("follow_up_due", "ana") in world.notifications(case_id)
     world.act(case_id, "follow_up", satisfaction=5, comment="thanks")
     clock = world.clock(case_id, "follow_up")
-    # a follow-up falls due, it is not missed: done after the reminder is not a breach
-    assert (clock["outcome"], clock["breached"], clock["due_reached"]) == ("done", False, True)
+    # a follow-up falls due, it is not missed: done after the reminder is not a breach,
+    # but it was carried out after its due date
+    assert (clock["outcome"], clock["breached"], clock["due_reached"]) == (
+        "done late",
+        False,
+        True,
+    )
+
+
+def followed_up_at(world: World, when: datetime) -> int:
+    """A case resolved on Friday 6 November 15:00 (follow-up due Tuesday 15:00), followed
+    up at `when`."""
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 6, 15)).act(case_id, "resolve", note="fixed")
+    world.at(when).act(case_id, "follow_up", satisfaction=4)
+    return case_id
+
+
+def test_a_follow_up_carried_out_by_its_due_date_is_done(world):
+    case_id = followed_up_at(world, local(2026, 11, 10, 15))
+    assert world.clock(case_id, "follow_up")["outcome"] == "done"
+
+
+def test_a_follow_up_carried_out_after_its_due_date_is_done_late_swept_or_not(world):
+    case_id = followed_up_at(world, local(2026, 12, 8, 10))
+    assert world.clock(case_id, "follow_up")["outcome"] == "done late"
+    view = ledger_view(world, case_id, "follow_up")
+    assert deadline_summary([view], world.now) == {"done late": 1}
+    assert view.verdict(world.now) in MISSED
 
 
 def test_a_reopen_before_the_follow_up_cancels_it(world):
@@ -455,6 +613,101 @@ def test_a_reopen_before_the_follow_up_cancels_it(world):
     world.at(local(2026, 11, 3, 10)).act(case_id, "resolve", note="fixed")
     world.at(local(2026, 11, 4, 10)).act(case_id, "reopen", note="still broken")
     assert world.clock(case_id, "follow_up")["outcome"] == "cancelled"
+
+
+# --- first contact, and asking the customer before anyone takes the case ----------------
+
+
+def test_first_contact_resolution_meets_the_first_response_and_the_follow_up_is_due_after(
+    world,
+):
+    """Scenario 11: the agent fixes a double charge on the call and resolves the case
+    without taking it first; the follow-up is due two working days later."""
+    case_id = world.at(local(2026, 11, 6, 10)).open(subject="Double charge")  # a Friday
+    world.at(local(2026, 11, 6, 10, 20)).act(
+        case_id, "resolve", actor="ana", note="duplicate refunded"
+    )
+    case = world.case(case_id)[0]
+    assert (case.state, case.assignee) == ("resolved", "ana")
+    first_response = world.clock(case_id, "first_response")
+    assert (first_response["outcome"], first_response["consumed_s"]) == ("met by resolution", 1200)
+    assert world.clock(case_id, "resolution")["outcome"] == "met"
+    assert world.deadline(case_id, "follow_up") == local(2026, 11, 10, 10, 20)
+    view = ledger_view(world, case_id, "first_response")
+    assert "stopped, met by resolution" in view.explain(world.now)
+    world.sweep(local(2026, 11, 10, 10, 21))
+    assert ("follow_up_due", "ana") in world.notifications(case_id)
+
+
+def test_first_contact_resolution_after_the_first_response_target_is_late(world):
+    case_id = world.open(priority="high")  # PT4H from Monday 10:00
+    world.at(local(2026, 11, 2, 15)).act(case_id, "resolve", actor="ana", note="fixed")
+    assert world.clock(case_id, "first_response")["outcome"] == "late"
+
+
+def test_an_acknowledgement_closed_by_resolving_without_acknowledging_is_met_by_resolution(
+    world,
+):
+    case_id = escalated(world)
+    world.at(local(2026, 11, 2, 11)).act(case_id, "resolve", actor="l2-bob", note="refunded")
+    assert world.clock(case_id, "acknowledge")["outcome"] == "met by resolution"
+    acknowledged = escalated(world)
+    world.act(acknowledged, "acknowledge", assignee="l2-bob")
+    world.act(acknowledged, "resolve", actor="l2-bob", note="refunded")
+    assert world.clock(acknowledged, "acknowledge")["outcome"] == "met"
+
+
+def test_the_ledger_summary_counts_the_new_outcomes_by_name(world):
+    case_id = world.open()
+    world.at(local(2026, 11, 2, 10, 30)).act(case_id, "resolve", actor="ana", note="fixed")
+    with read_connection(world.db) as conn:
+        case, events = get_case(conn, case_id)
+        views = clock_views(conn, case, world.engine.policy, world.now, events)
+    assert deadline_summary(views, world.now) == {"met by resolution": 1, "met": 1, "running": 1}
+
+
+def test_waiting_before_assignment_pauses_the_clocks_the_policy_lists(world):
+    """By default the resolution clock pauses while the customer finds an order number,
+    but the first response runs on: asking is not taking the case in hand."""
+    case_id = world.open()
+    assert statuses_while_waiting_a_day(world, case_id) == {
+        "first_response": "running",
+        "resolution": "paused",
+    }
+    # 1 business hour of PT40H used before the wait: 39 left from Tuesday 11:00
+    assert world.deadline(case_id, "resolution") == local(2026, 11, 10, 10)
+
+
+def test_a_policy_may_pause_the_first_response_while_an_open_case_waits(tmp_path, definition):
+    policy = policy_with(
+        definition,
+        'pauses = ["resolution", "escalation"]',
+        'pauses = ["first_response", "resolution"]',
+    )
+    world = World(tmp_path, definition, policy)
+    case_id = world.open()  # first response PT8H from Monday 10:00
+    world.at(local(2026, 11, 2, 12)).act(case_id, "wait_on_customer", note="order number?")
+    assert world.clock(case_id, "first_response")["status"] == "paused"
+    world.at(local(2026, 11, 4, 12)).act(case_id, "customer_replied")
+    assert world.deadline(case_id, "first_response") == local(2026, 11, 5, 10)
+
+
+# --- a breach that escalates is visible to filters ---------------------------------------
+
+
+def test_a_breach_that_escalates_flags_the_case_so_filters_find_it(world):
+    case_id = escalated(world)  # L2 must acknowledge by 14:00; on_breach escalates
+    notified = world.open(customer_id="CUST-2", priority="high")  # first response: notify
+    world.sweep(local(2026, 11, 2, 14, 30))
+    case, events = world.case(case_id)
+    assert (case.level, case.flags) == ("manager", ["breach"])
+    flagged = next(e for e in events if e.type == "flagged")
+    assert (flagged.payload["point"], flagged.payload["action"]) == ("breach", "escalate")
+    assert [e.type for e in events][-3:] == ["sla_breached", "flagged", "escalate"]
+    assert world.case(notified)[0].flags == []  # a breach that only notifies flags nothing
+    with read_connection(world.db) as conn:
+        found, total = list_cases(conn, CaseFilter(flag="breach"))
+    assert ([c.id for c in found], total) == ([case_id], 1)
 
 
 # --- who hears of an escalation, and who owns the case after it -------------------------

@@ -4,10 +4,14 @@ command or batch, optimistic concurrency, idempotency, aware UTC times."""
 from __future__ import annotations
 
 import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import Engine as SAEngine
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DisconnectionError
 
@@ -21,11 +25,12 @@ from states.errors import (
     GuardFailed,
     IdempotencyConflict,
     InvalidInput,
+    StoreError,
 )
 from states.queries import CaseFilter, get_case, list_cases
-from states.store import CASE, EVENT, read_connection
+from states.store import CASE, EVENT, init_schema, make_engine, read_connection
 from states.tables import Case
-from tests.conftest import MONDAY, PG_URL
+from tests.conftest import MONDAY, PG_URL, postgres
 
 NOTICE = "Our specialists take over."
 
@@ -331,3 +336,56 @@ def test_postgresql_checks_a_connection_that_sat_idle_before_a_command_uses_it(
     eng.apply(Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
     assert [type(exc) for exc in replaced] == [DisconnectionError]
     assert counts(pg) == (1, 2)
+
+
+@postgres
+@pytest.mark.postgres
+def test_three_inits_racing_on_a_fresh_postgresql_schema_all_succeed():
+    """Three `tierflow init` at once on an empty database failed 2 times in 9 with
+    `relation already exists`: schema creation now waits on an advisory lock."""
+    admin = make_engine(PG_URL)
+    for _ in range(6):
+        schema = f"t_init_{uuid.uuid4().hex[:12]}"
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engines = [
+            make_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+            for _ in range(3)
+        ]
+        start = threading.Barrier(len(engines))
+
+        def init(db: SAEngine, start: threading.Barrier = start) -> None:
+            start.wait()
+            init_schema(db)
+
+        try:
+            with ThreadPoolExecutor(len(engines)) as pool:
+                list(pool.map(init, engines))
+            with read_connection(engines[0]) as conn:
+                assert conn.execute(text("SELECT count(*) FROM schema_info")).scalar_one() == 1
+        finally:
+            for db in engines:
+                db.dispose()
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def test_a_file_that_is_not_a_database_is_one_error_naming_it(tmp_path: Path):
+    path = tmp_path / "tierflow.db"
+    path.write_text("not a database\n")
+    db = make_engine(f"sqlite:///{path}")
+    with pytest.raises(StoreError) as caught, read_connection(db) as conn:
+        get_case(conn, 1)
+    assert str(caught.value) == (
+        f"{path} is not a tierflow database or is damaged (file is not a database)"
+    )
+    with pytest.raises(StoreError, match="is not a tierflow database or is damaged"):
+        init_schema(db)
+
+
+def test_reading_a_database_that_was_never_created_creates_no_file(tmp_path: Path):
+    path = tmp_path / "home" / "tierflow.db"
+    with pytest.raises(StoreError, match=r"no database at .*; run `tierflow init` first"):
+        make_engine(f"sqlite:///{path}", create=False)
+    assert not path.parent.exists()

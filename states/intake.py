@@ -1,0 +1,327 @@
+"""Intake: source records (file rows, mails) become commands, applied in batches.
+
+A record is one item of a source: a row of a JSONL or CSV file
+(:mod:`states.intake_rows`) or one mail (:mod:`states.intake_mail`). Parsing
+it never raises: it gives a
+:class:`Record` (what to do) or a :class:`RowError` (why not, naming the row,
+the field, the value and what is allowed). :func:`apply_records` applies
+records in batches through :meth:`Engine.apply_many`; a record the engine
+refuses is taken out as rejected and the rest of its batch is applied again,
+so the good rows of a file are kept, the bad ones reported, and nothing is
+half written.
+
+Idempotency, which callers may rely on: every record carries a key that is
+the same each time the same row or mail is read (a row's own
+``idempotency_key``, else a digest of source name, row number and row text;
+a mail's ``Message-ID``). A record whose key was applied before is counted as
+``replayed`` and changes nothing, so a file re-dropped, or re-read after a
+crash part way through it, acts once per row.
+
+No file or mailbox I/O here (that is `flows/sources.py`); the database is
+read only to find the cases that records name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from states.commands import Act, Command, OpenCase, Update, fingerprint
+from states.engine import Engine, Result
+from states.errors import (
+    BatchFailed,
+    CommandError,
+    ConcurrencyConflict,
+    IdempotencyConflict,
+    InvalidInput,
+)
+from states.store import CASE, EVENT
+
+#: Command fields as a row names them.
+COLUMN_OF = {"amount_claimed": "amount", "external_ref": "ref"}
+INTAKE_ACTOR = "intake"
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """Why one record of a source was not applied: a value, not an exception."""
+
+    row: int
+    field: str
+    value: Any
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object written to ``rejected/<file>.errors.jsonl``."""
+        value = self.value
+        if not isinstance(value, str | int | float | bool | type(None)):
+            value = repr(value)
+        if isinstance(value, str) and len(value) > 200:
+            value = value[:200] + "…"
+        return {"row": self.row, "field": self.field, "value": value, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One source item, parsed and validated: the command it becomes.
+
+    An `Update` is built with case number 0 until the case it names is found
+    (`case_id`, or the first of `case_refs` that a case has as external
+    reference); when none is found, `fallback` is opened instead if there is
+    one (a mail), else the record is rejected (a file row).
+    """
+
+    source: str
+    row: int
+    key: str
+    command: OpenCase | Update
+    case_id: int | None = None
+    case_refs: tuple[str, ...] = ()
+    fallback: OpenCase | None = None
+    customer_reply: bool = False  # resume the case if it waits on its customer
+
+    @property
+    def names_case(self) -> bool:
+        return self.case_id is not None or bool(self.case_refs)
+
+    @property
+    def reference(self) -> str:
+        if self.case_id is not None:
+            return f"#{self.case_id}"
+        return ", ".join(self.case_refs)
+
+
+@dataclass(slots=True)
+class IntakeResult:
+    """What applying a source's records did."""
+
+    opened: int = 0
+    updated: int = 0
+    resumed: int = 0  # waiting cases a customer's reply set running again
+    escalated: int = 0  # records after which the case had moved up a level
+    replayed: int = 0  # records applied before (same key): nothing done again
+    rejected: list[RowError] = field(default_factory=list)
+    #: (row, reference, new case id): records that named no existing case and opened one
+    opened_for_unknown_reference: list[tuple[int, str, int]] = field(default_factory=list)
+
+    def add(self, other: IntakeResult) -> None:
+        self.opened += other.opened
+        self.updated += other.updated
+        self.resumed += other.resumed
+        self.escalated += other.escalated
+        self.replayed += other.replayed
+        self.rejected.extend(other.rejected)
+        self.opened_for_unknown_reference.extend(other.opened_for_unknown_reference)
+
+
+# -- applying ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The commands one record became in this batch."""
+
+    record: Record
+    commands: list[Command]
+    opens_for_reference: bool = False
+
+
+def apply_records(
+    engine: Engine, records: Sequence[Record], now: datetime, batch: int = 1000
+) -> IntakeResult:
+    """Apply `records` in batches of `batch`, each all or nothing, keeping the good ones.
+
+    A record the engine refuses is rejected with its reason and the rest of
+    its batch applied again; records applied before (same key) are
+    `replayed`. A database or concurrency failure propagates: the batches
+    before it stay written, and running again acts once per record.
+    """
+    result = IntakeResult()
+    for segment in _segments(records, batch):
+        result.add(_apply_batch(engine, segment, now))
+    return result
+
+
+def _segments(records: Sequence[Record], batch: int) -> list[Sequence[Record]]:
+    """Batches of at most `batch` records, cut before a record that names a case by a
+    reference an earlier record of the same batch opens (it must exist to be found)."""
+    segments: list[Sequence[Record]] = []
+    start = 0
+    opened: set[str] = set()
+    for index, record in enumerate(records):
+        if index - start == batch or opened.intersection(record.case_refs):
+            segments.append(records[start:index])
+            start, opened = index, set()
+        if isinstance(record.command, OpenCase) and record.command.external_ref:
+            opened.add(record.command.external_ref)
+    if start < len(records):
+        segments.append(records[start:])
+    return segments
+
+
+def _apply_batch(engine: Engine, records: Sequence[Record], now: datetime) -> IntakeResult:
+    result = IntakeResult()
+    with engine.db.connect() as conn:
+        applied = _applied_keys(conn, [record.key for record in records])
+        waiting = _named_cases(conn, [record for record in records if record.names_case])
+    plans: list[_Plan] = []
+    planned: dict[str, _Plan] = {}
+    resuming: set[int] = set()
+    for record in records:
+        if record.key in applied:
+            result.replayed += 1
+            continue
+        first = planned.get(record.key)
+        if first is not None:  # the engine would take a second use in one batch as a replay
+            if fingerprint(first.record.command) != fingerprint(record.command):
+                result.rejected.append(_key_reused(record, first.record.row))
+            else:
+                result.replayed += 1
+            continue
+        plan = _plan(record, waiting, resuming)
+        if isinstance(plan, RowError):
+            result.rejected.append(plan)
+            continue
+        planned[record.key] = plan
+        plans.append(plan)
+    while plans:
+        commands = [command for plan in plans for command in plan.commands]
+        try:
+            results = engine.apply_many(commands, now)
+        except CommandError as exc:
+            _take_out(plans, commands, exc, result)
+            continue
+        _tally(plans, results, result)
+        break
+    return result
+
+
+def _plan(
+    record: Record, waiting: dict[Any, tuple[int, bool]], resuming: set[int]
+) -> _Plan | RowError:
+    """The commands for `record`, given the cases it may name (id or ref → id, waiting)."""
+    if not record.names_case:
+        return _Plan(record, [record.command])
+    found = (
+        waiting.get(record.case_id)
+        if record.case_id is not None
+        else next((waiting[ref] for ref in record.case_refs if ref in waiting), None)
+    )
+    if found is None:
+        if record.fallback is not None:
+            return _Plan(record, [record.fallback], opens_for_reference=True)
+        field_name = "case_id" if record.case_id is not None else "case_ref"
+        value = record.case_id if record.case_id is not None else record.case_refs[0]
+        return RowError(record.row, field_name, value, "no case has it")
+    case_id, is_waiting = found
+    commands: list[Command] = [replace(record.command, case_id=case_id)]
+    if record.customer_reply and is_waiting and case_id not in resuming:
+        resuming.add(case_id)
+        commands.append(
+            Act(
+                case_id=case_id,
+                trigger="customer_replied",
+                actor=record.command.actor,
+                note="the customer replied",
+                idempotency_key=f"{record.key}:resume",
+            )
+        )
+    return _Plan(record, commands)
+
+
+def _take_out(
+    plans: list[_Plan], commands: list[Command], exc: CommandError, result: IntakeResult
+) -> None:
+    """Remove the plan (or the resume) that made the batch fail, so the rest may go again."""
+    if isinstance(exc, ConcurrencyConflict):
+        raise exc
+    if isinstance(exc, BatchFailed):
+        index, cause = exc.index, exc.cause
+    elif isinstance(exc, IdempotencyConflict):
+        index, cause = next(i for i, c in enumerate(commands) if c.idempotency_key == exc.key), exc
+    elif len(commands) == 1:  # a batch of one raises the cause itself
+        index, cause = 0, exc
+    else:
+        raise exc
+    owner, position = _locate(plans, index)
+    if position > 0 and not isinstance(cause, IdempotencyConflict):
+        del owner.commands[position:]  # the resume: the case no longer waits; keep the message
+        return
+    plans.remove(owner)
+    result.rejected.append(_refusal(owner.record, cause))
+
+
+def _locate(plans: list[_Plan], index: int) -> tuple[_Plan, int]:
+    for plan in plans:
+        if index < len(plan.commands):
+            return plan, index
+        index -= len(plan.commands)
+    raise AssertionError("the failing command belongs to no record")
+
+
+def _refusal(record: Record, cause: Exception) -> RowError:
+    if isinstance(cause, InvalidInput):
+        column = COLUMN_OF.get(cause.field, cause.field)
+        return RowError(record.row, column, cause.value, cause.allowed)
+    if isinstance(cause, IdempotencyConflict):
+        return RowError(record.row, "idempotency_key", record.key, str(cause))
+    if record.names_case:
+        where = "case_id" if record.case_id is not None else "case_ref"
+        value = record.case_id if record.case_id is not None else record.case_refs[0]
+        return RowError(record.row, where, value, str(cause))
+    return RowError(record.row, "row", None, str(cause))
+
+
+def _key_reused(record: Record, first_row: int) -> RowError:
+    return RowError(
+        record.row, "idempotency_key", record.key,
+        f"row {first_row} has the same key for a different command; a new command needs a new key",
+    )  # fmt: skip
+
+
+def _tally(plans: list[_Plan], results: list[Result], result: IntakeResult) -> None:
+    position = 0
+    for plan in plans:
+        mine = results[position : position + len(plan.commands)]
+        position += len(plan.commands)
+        first = mine[0]
+        if first.replayed:  # applied by another writer since the keys were read
+            result.replayed += 1
+            continue
+        if isinstance(plan.commands[0], OpenCase):
+            result.opened += 1
+            if plan.opens_for_reference:
+                result.opened_for_unknown_reference.append(
+                    (plan.record.row, plan.record.reference, first.case_id)
+                )
+        else:
+            result.updated += 1
+        result.resumed += len(mine) - 1
+        if any(event.type == "escalate" for outcome in mine for event in outcome.events):
+            result.escalated += 1
+
+
+def _applied_keys(conn: Connection, keys: list[str]) -> set[str]:
+    rows = conn.execute(select(EVENT.c.idempotency_key).where(EVENT.c.idempotency_key.in_(keys)))
+    return {key for (key,) in rows}
+
+
+def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, tuple[int, bool]]:
+    """Case number and external reference → (case id, waiting on the customer) of the
+    cases `records` name that exist."""
+    ids = {record.case_id for record in records if record.case_id is not None}
+    refs = {ref for record in records for ref in record.case_refs}
+    found: dict[Any, tuple[int, bool]] = {}
+    if ids:
+        query = select(CASE.c.id, CASE.c.waiting).where(CASE.c.id.in_(ids))
+        found.update({case_id: (case_id, bool(w)) for case_id, w in conn.execute(query)})
+    if refs:
+        query = select(CASE.c.id, CASE.c.external_ref, CASE.c.waiting).where(
+            CASE.c.external_ref.in_(refs)
+        )
+        found.update({ref: (case_id, bool(w)) for case_id, ref, w in conn.execute(query)})
+    return found

@@ -1,0 +1,450 @@
+"""Intake: a watched folder and a Maildir open and update cases, reject bad rows with
+their reason, and act once per row or mail however often they are read."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import func, select
+
+from flows.sources import process_folder, process_maildir, read_folder_file
+from states.commands import Act, OpenCase, Update
+from states.engine import Engine
+from states.errors import StoreError
+from states.intake import IntakeResult, Record, RowError, apply_records
+from states.intake_mail import html_to_text, record_from_mail, strip_quoted
+from states.intake_rows import COLUMNS, record_from_row
+from states.process import ProcessDefinition
+from states.queries import get_case
+from states.store import CASE, EVENT
+from tests.conftest import MONDAY
+
+
+def case_count(engine: Engine) -> int:
+    with engine.db.connect() as conn:
+        return conn.execute(select(func.count()).select_from(CASE)).scalar_one()
+
+
+def event_count(engine: Engine) -> int:
+    with engine.db.connect() as conn:
+        return conn.execute(select(func.count()).select_from(EVENT)).scalar_one()
+
+
+def case(engine: Engine, case_id: int):
+    with engine.db.connect() as conn:
+        return get_case(conn, case_id)[0]
+
+
+def jsonl(*rows: object) -> str:
+    return "".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows)
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+# -- rows ----------------------------------------------------------------------------
+
+
+def test_a_misspelt_column_is_refused_naming_the_allowed_ones():
+    error = record_from_row({"customer_id": "c", "subject": "s", "priorty": "high"}, "f", 2, "")
+    assert isinstance(error, RowError)
+    assert (error.row, error.field, error.value) == (2, "priorty", "high")
+    assert "allowed: customer_id" in error.reason and "priority" in error.reason
+
+
+def test_empty_csv_cells_mean_absent():
+    row = {"customer_id": "c", "subject": "s", "team": "", "amount": ""}
+    record = record_from_row(row, "f", 2, "")
+    assert isinstance(record, Record) and isinstance(record.command, OpenCase)
+    assert record.command.team is None and record.command.amount_claimed is None
+
+
+def test_a_bad_value_names_its_column_not_the_command_field():
+    error = record_from_row({"customer_id": "c", "subject": "s", "amount": "lots"}, "f", 3, "")
+    assert isinstance(error, RowError) and error.field == "amount"
+    assert "a number such as 800" in error.reason
+
+
+def test_a_row_naming_a_case_becomes_an_update_of_it():
+    record = record_from_row({"case_id": "12", "message": "any news?"}, "f", 2, "")
+    assert isinstance(record, Record) and isinstance(record.command, Update)
+    assert record.case_id == 12 and record.command.message == "any news?"
+
+
+def test_a_row_naming_a_case_may_not_change_what_opened_it():
+    error = record_from_row({"case_id": "12", "subject": "new subject"}, "f", 2, "")
+    assert isinstance(error, RowError) and error.field == "subject"
+    assert "allowed: case_id, case_ref, message" in error.reason
+
+
+def test_rows_get_stable_short_keys_and_keep_their_own():
+    first = record_from_row({"customer_id": "c", "subject": "s"}, "a.csv", 2, "c,s")
+    again = record_from_row({"customer_id": "c", "subject": "s"}, "a.csv", 2, "c,s")
+    other = record_from_row({"customer_id": "c", "subject": "s"}, "a.csv", 3, "c,s")
+    own = record_from_row(
+        {"customer_id": "c", "idempotency_key": "K-1", "subject": "s"}, "a", 2, ""
+    )
+    assert isinstance(first, Record) and isinstance(again, Record) and isinstance(other, Record)
+    assert first.key == again.key != other.key and len(first.key) < 100
+    assert isinstance(own, Record) and own.key == "K-1"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(
+        st.sampled_from(COLUMNS) | st.text(max_size=12),
+        json_values | st.text(max_size=40),
+        max_size=8,
+    )
+)
+def test_any_row_becomes_a_command_or_a_row_error(row):
+    outcome = record_from_row(row, "any.jsonl", 7, json.dumps(row, default=str))
+    assert isinstance(outcome, Record | RowError)
+    if isinstance(outcome, RowError):
+        assert outcome.row == 7 and outcome.reason
+        json.dumps(outcome.as_dict())
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def test_good_rows_are_kept_bad_ones_rejected_with_row_field_reason_and_the_file_done(
+    engine: Engine, inbox: Path
+):
+    (inbox / "monday.jsonl").write_text(
+        jsonl(
+            {"customer_id": "C-1", "subject": "Broken kettle", "amount": "49.90"},
+            "this is not json",
+            {"customer_id": "C-2", "subject": "Late delivery", "priorty": "high"},
+            {"customer_id": "C-3", "subject": "Refund", "priority": "whenever"},
+            [1, 2],
+            {"customer_id": "C-4", "subject": "Invoice", "ref": "T-1"},
+            {"customer_id": "C-5", "subject": "Invoice again", "ref": "T-1"},
+        )
+    )
+    report = process_folder(engine, inbox, MONDAY)
+    (file,) = report.files
+    assert (file.result.opened, len(file.result.rejected)) == (2, 5)
+    assert case_count(engine) == 2
+    assert not (inbox / "monday.jsonl").exists() and (inbox / "done" / "monday.jsonl").exists()
+    lines = (inbox / "rejected" / "monday.jsonl.errors.jsonl").read_text().splitlines()
+    errors = [json.loads(line) for line in lines]
+    assert [(e["row"], e["field"]) for e in errors] == [
+        (2, "line"), (3, "priorty"), (4, "priority"), (5, "line"), (7, "ref"),
+    ]  # fmt: skip
+    assert "one of low, normal, high, urgent" in errors[2]["reason"]
+    assert "case 2 has it" in errors[4]["reason"]
+
+
+def test_csv_rows_are_numbered_by_file_line_and_a_bad_byte_rejects_only_its_row(
+    engine: Engine, inbox: Path
+):
+    (inbox / "tickets.csv").write_bytes(
+        b"customer_id,subject,description,amount\n"
+        b'C-1,Kettle,"two\nlines",\n'
+        b"C-2,Caf\xe9,bad byte,\n"
+        b"C-3,Toaster,,12.50\n"
+        b"C-4,Too many,x,1,extra\n"
+    )
+    report = process_folder(engine, inbox, MONDAY)
+    result = report.files[0].result
+    assert result.opened == 2
+    assert [(e.row, e.field, e.reason) for e in result.rejected] == [
+        (4, "subject", "not UTF-8"),
+        (6, "row", "5 cells; the header has 4 columns"),
+    ]
+    assert case(engine, 1).description == "two\nlines"
+    assert case(engine, 2).amount_claimed_minor == 1250
+
+
+def test_a_misspelt_csv_header_rejects_the_file_once_and_opens_nothing(engine: Engine, inbox: Path):
+    (inbox / "typo.csv").write_text("customer_id,subject,priorty\nC-1,Kettle,high\nC-2,Oven,low\n")
+    result = process_folder(engine, inbox, MONDAY).files[0].result
+    assert [(e.row, e.field) for e in result.rejected] == [(1, "header")]
+    assert "unknown column 'priorty'; allowed: customer_id" in result.rejected[0].reason
+    assert case_count(engine) == 0 and (inbox / "done" / "typo.csv").exists()
+
+
+def test_the_same_file_dropped_again_acts_once_and_lands_beside_the_first_in_done(
+    engine: Engine, inbox: Path
+):
+    rows = [{"customer_id": "C-1", "subject": "Kettle"}, {"customer_id": "C-2", "subject": "Oven"}]
+    text = jsonl(*rows)
+    (inbox / "drop.jsonl").write_text(text)
+    process_folder(engine, inbox, MONDAY)
+    events = event_count(engine)
+    (inbox / "drop.jsonl").write_text(text)
+    again = process_folder(engine, inbox, MONDAY).files[0]
+    assert (again.result.opened, again.result.replayed) == (0, 2)
+    assert (case_count(engine), event_count(engine)) == (2, events)
+    assert sorted(p.name for p in (inbox / "done").iterdir()) == ["drop.1.jsonl", "drop.jsonl"]
+
+
+def test_a_crash_half_way_through_a_file_then_a_rerun_acts_once_per_row(
+    db: SAEngine, definition: ProcessDefinition, inbox: Path
+):
+    engine = Engine(db, definition, clock=lambda: MONDAY)
+    rows = [{"customer_id": f"C-{n}", "subject": f"case {n}"} for n in range(1, 11)]
+    path = inbox / "big.jsonl"
+    path.write_text(jsonl(*rows))
+    records = [item for item in read_folder_file(path) if isinstance(item, Record)]
+    apply_records(engine, records[:6], MONDAY, batch=4)  # then the process died: file in place
+    assert path.exists() and case_count(engine) == 6
+    report = process_folder(engine, inbox, MONDAY, batch=4)
+    assert (report.total.opened, report.total.replayed) == (4, 6)
+    assert case_count(engine) == 10
+    with engine.db.connect() as conn:
+        customers = conn.execute(select(CASE.c.customer_id)).scalars().all()
+    assert sorted(customers) == sorted(row["customer_id"] for row in rows)
+
+
+def apply_rows(engine: Engine, rows: list[dict[str, str]], first: int = 1) -> IntakeResult:
+    """Rows numbered from `first` as a file would give them, applied in one batch."""
+    parsed = [
+        record_from_row(row, "x.jsonl", n, json.dumps(row)) for n, row in enumerate(rows, first)
+    ]
+    assert all(isinstance(record, Record) for record in parsed)
+    return apply_records(engine, parsed, MONDAY)  # type: ignore[arg-type]
+
+
+def test_a_folder_run_that_dies_mid_file_leaves_the_file_and_the_rerun_finishes_it(
+    engine: Engine, inbox: Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = inbox / "big.jsonl"
+    path.write_text(jsonl(*({"customer_id": f"C-{n}", "subject": "s"} for n in range(1, 8))))
+    real = Engine.apply_many
+    calls = []
+
+    def dies_on_the_third_batch(self, commands, now=None):
+        calls.append(len(commands))
+        if len(calls) == 3:
+            raise StoreError("the database went away")
+        return real(self, commands, now)
+
+    monkeypatch.setattr(Engine, "apply_many", dies_on_the_third_batch)
+    with pytest.raises(StoreError):
+        process_folder(engine, inbox, MONDAY, batch=3)
+    assert path.exists() and not (inbox / "done").exists() and case_count(engine) == 6
+    monkeypatch.setattr(Engine, "apply_many", real)
+    report = process_folder(engine, inbox, MONDAY, batch=3)
+    assert (report.total.opened, report.total.replayed, case_count(engine)) == (1, 6, 7)
+    assert (inbox / "done" / "big.jsonl").exists() and not path.exists()
+
+
+def test_a_refused_command_is_taken_out_and_the_rest_of_its_batch_written(engine: Engine):
+    opened = engine.apply(OpenCase(customer_id="C-0", subject="an earlier case"))
+    rows = [
+        {"customer_id": "C-1", "subject": "one"},
+        {"case_id": str(opened.case_id + 100), "message": "hello?"},
+        {"customer_id": "C-2", "subject": "two", "ref": "R-1"},
+        {"customer_id": "C-3", "subject": "three", "ref": "R-1"},
+        {"case_ref": "R-1", "message": "my lawyer will call", "priority": "high"},
+    ]
+    result = apply_rows(engine, rows, first=2)
+    assert (result.opened, result.updated) == (2, 1)
+    assert [(e.row, e.field) for e in result.rejected] == [(3, "case_id"), (5, "ref")]
+    updated = case(engine, 3)
+    assert (updated.external_ref, updated.priority, updated.level) == ("R-1", "high", "manager")
+    assert result.escalated == 1
+
+
+def test_two_rows_with_one_key_for_different_commands_keep_the_first(engine: Engine):
+    rows = [
+        {"customer_id": "C-1", "subject": "one", "idempotency_key": "K"},
+        {"customer_id": "C-1", "subject": "one", "idempotency_key": "K"},
+        {"customer_id": "C-2", "subject": "two", "idempotency_key": "K"},
+    ]
+    result = apply_rows(engine, rows)
+    assert (result.opened, result.replayed) == (1, 1)
+    assert [(e.row, e.field) for e in result.rejected] == [(3, "idempotency_key")]
+
+
+# -- mail ------------------------------------------------------------------------------
+
+
+def make_maildir(tmp_path: Path) -> mailbox.Maildir:
+    return mailbox.Maildir(tmp_path / "Maildir", create=True)
+
+
+def mail(
+    sender: str, subject: str, body: str, message_id: str | None, html: str | None = None
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "support@example.com"
+    message["Subject"] = subject
+    if message_id:
+        message["Message-ID"] = message_id
+    message.set_content(body)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+def deliver(box: mailbox.Maildir, message: EmailMessage) -> str:
+    return box.add(mailbox.MaildirMessage(message))
+
+
+def test_a_new_mail_opens_a_case_and_a_reply_with_a_legal_phrase_escalates_it(
+    engine: Engine, tmp_path: Path
+):
+    box = make_maildir(tmp_path)
+    deliver(box, mail("Ann Lee <Ann.Lee@Example.com>", "Broken kettle", "It leaks.", "<m1@x>"))
+    first = process_maildir(engine, Path(box._path), MONDAY)
+    assert (first.read, first.result.opened) == (1, 1)
+    opened = case(engine, 1)
+    assert (opened.customer_id, opened.subject, opened.channel) == (
+        "ann.lee@example.com", "Broken kettle", "email",
+    )  # fmt: skip
+    assert opened.description == "It leaks."
+    reply = mail(
+        "ann.lee@example.com",
+        "Re: [#1] Broken kettle",
+        "Still nothing. My lawyer will contact you.\n\nOn Mon, support wrote:\n> It leaks.",
+        "<m2@x>",
+    )
+    deliver(box, reply)
+    second = process_maildir(engine, Path(box._path), MONDAY)
+    assert (second.read, second.result.updated, second.result.escalated) == (1, 1, 1)
+    escalated = case(engine, 1)
+    assert (escalated.state, escalated.level) == ("escalated", "manager")
+    assert "legal_risk" in escalated.flags
+    with engine.db.connect() as conn:
+        events = get_case(conn, 1)[1]
+    update = next(e for e in events if e.type == "updated")
+    assert update.payload["message"] == "Still nothing. My lawyer will contact you."
+    assert update.actor == "ann.lee@example.com"
+    assert case_count(engine) == 1
+
+
+def test_a_reply_to_a_case_waiting_on_the_customer_resumes_it(engine: Engine, tmp_path: Path):
+    opened = engine.apply(OpenCase(customer_id="ann@example.com", subject="Kettle"))
+    engine.apply(Act(opened.case_id, "assign", "agent", assignee="ana"))
+    engine.apply(Act(opened.case_id, "wait_on_customer", "ana", note="receipt please"))
+    assert case(engine, opened.case_id).waiting
+    box = make_maildir(tmp_path)
+    deliver(box, mail("ann@example.com", f"Re: [#{opened.case_id}] Kettle", "Attached.", "<r@x>"))
+    report = process_maildir(engine, Path(box._path), MONDAY)
+    assert (report.result.updated, report.result.resumed) == (1, 1)
+    resumed = case(engine, opened.case_id)
+    assert not resumed.waiting
+    assert resumed.clocks["resolution"].get("paused_at") is None
+
+
+def test_a_reply_by_external_reference_lands_on_that_case(engine: Engine, tmp_path: Path):
+    engine.apply(OpenCase(customer_id="c", subject="Kettle", external_ref="T-4711"))
+    box = make_maildir(tmp_path)
+    deliver(box, mail("c@example.com", "[EXT] Re: [T-4711] Kettle", "Any news?", "<t@x>"))
+    report = process_maildir(engine, Path(box._path), MONDAY)
+    assert (report.result.updated, report.result.opened) == (1, 0)
+
+
+def test_a_reply_to_a_case_that_does_not_exist_opens_one_and_says_so(
+    engine: Engine, tmp_path: Path
+):
+    box = make_maildir(tmp_path)
+    deliver(box, mail("bo@example.com", "Re: [#77] Oven", "Hello?\n> old text", "<o@x>"))
+    report = process_maildir(engine, Path(box._path), MONDAY)
+    assert report.result.opened == 1
+    assert report.result.opened_for_unknown_reference == [(1, "#77", 1)]
+    assert (case(engine, 1).subject, case(engine, 1).description) == ("Re: Oven", "Hello?")
+
+
+def test_the_same_mail_read_twice_opens_one_case_and_is_marked_seen(engine: Engine, tmp_path: Path):
+    box = make_maildir(tmp_path)
+    message = mail("ann@example.com", "Kettle", "It leaks.", "<same@x>")
+    deliver(box, message)
+    process_maildir(engine, Path(box._path), MONDAY)
+    assert [m.get_subdir() + ":" + m.get_flags() for m in box] == ["cur:S"]
+    deliver(box, message)  # copied back into new/
+    again = process_maildir(engine, Path(box._path), MONDAY)
+    assert (again.read, again.result.opened, again.result.replayed) == (1, 0, 1)
+    assert case_count(engine) == 1
+    assert process_maildir(engine, Path(box._path), MONDAY).read == 0
+
+
+def test_a_mail_without_message_id_is_keyed_by_its_bytes(engine: Engine, tmp_path: Path):
+    box = make_maildir(tmp_path)
+    message = mail("ann@example.com", "Kettle", "It leaks.", None)
+    deliver(box, message)
+    deliver(box, message)
+    report = process_maildir(engine, Path(box._path), MONDAY)
+    assert (report.result.opened, report.result.replayed, case_count(engine)) == (1, 1, 1)
+
+
+def test_a_mail_without_a_sender_is_rejected_and_flagged_for_a_person(
+    engine: Engine, tmp_path: Path
+):
+    box = make_maildir(tmp_path)
+    key = deliver(box, mail("undisclosed-recipients:;", "Kettle", "It leaks.", "<n@x>"))
+    report = process_maildir(engine, Path(box._path), MONDAY)
+    assert [e.field for e in report.result.rejected] == ["from"]
+    assert report.rejected_keys == [key] and box.get_message(key).get_flags() == "FS"
+    assert case_count(engine) == 0
+
+
+def test_an_html_only_mail_becomes_text_without_tags():
+    message = EmailMessage()
+    message["From"] = "ann@example.com"
+    message["Subject"] = "Kettle"
+    message.set_content(
+        "<html><head><style>p{}</style></head><body><p>It&nbsp;leaks.</p><p>Help!</p></body></html>",
+        subtype="html",
+    )
+    record = record_from_mail(message, message.as_bytes(), "box", 1)
+    assert isinstance(record, Record) and isinstance(record.command, OpenCase)
+    assert record.command.description == "It leaks.\nHelp!"
+
+
+def test_quoted_history_is_not_part_of_a_reply():
+    text = "Fine now.\n\nOn Mon, 2 Nov 2026 at 09:00, Support <s@x>\nwrote:\n> see a lawyer"
+    assert strip_quoted(text) == "Fine now."
+    assert strip_quoted("ok\n-----Original Message-----\nFrom: x\nlawyer") == "ok"
+    html = "<div>Thanks</div><blockquote>I will <b>sue</b> you</blockquote>"
+    assert strip_quoted(html_to_text(html)) == "Thanks"
+
+
+def test_a_quoted_legal_phrase_does_not_escalate_again(engine: Engine, tmp_path: Path):
+    opened = engine.apply(OpenCase(customer_id="ann@example.com", subject="Kettle"))
+    box = make_maildir(tmp_path)
+    body = "Thank you, that helps.\n\n> I will see a lawyer about this"
+    deliver(box, mail("ann@example.com", f"Re: [#{opened.case_id}] Kettle", body, "<q@x>"))
+    report = process_maildir(engine, Path(box._path), MONDAY)
+    assert (report.result.updated, report.result.escalated) == (1, 0)
+    assert case(engine, opened.case_id).state == "open"
+
+
+def test_a_mail_read_again_after_its_case_began_to_wait_does_not_resume_it(
+    engine: Engine, tmp_path: Path
+):
+    opened = engine.apply(OpenCase(customer_id="ann@example.com", subject="Kettle"))
+    engine.apply(Act(opened.case_id, "assign", "agent", assignee="ana"))
+    box = make_maildir(tmp_path)
+    message = mail("ann@example.com", f"Re: [#{opened.case_id}] Kettle", "Any news?", "<a@x>")
+    deliver(box, message)
+    process_maildir(engine, Path(box._path), MONDAY)
+    engine.apply(Act(opened.case_id, "wait_on_customer", "ana", note="receipt please"))
+    deliver(box, message)  # the old mail again, e.g. restored from a backup
+    report = process_maildir(engine, Path(box._path), MONDAY)
+    assert (report.result.replayed, report.result.resumed) == (1, 0)
+    assert case(engine, opened.case_id).waiting
