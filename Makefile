@@ -16,14 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## make run: install, initialise the SQLite database, load demo data, show the pipeline.
+## make run: install, initialise the SQLite database, load the demo once, run the system.
 run: $(STAMP)
 	$(BIN)/tierflow init
 	$(BIN)/tierflow demo --cases 300 --seed 2013
-	$(BIN)/tierflow sweep
-	$(BIN)/tierflow notify deliver
-	$(BIN)/tierflow case list --state escalated --limit 20
-	@echo "Try: $(BIN)/tierflow case show 1   |   $(BIN)/tierflow --help"
+	$(BIN)/tierflow serve
 
 ## make test: install what tests need and run the whole suite.
 test: $(STAMP)
@@ -43,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/timer_sweep.py
 	$(BIN)/python benchmarks/calendar_add.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/flow_overhead.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:

@@ -20,13 +20,14 @@ from typing import Annotated, Any
 import click
 import typer
 
-from flows import render
+from flows import cli_ops, render
 from flows.runtime import Runtime
 from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
 from states.case import PRIORITIES
 from states.commands import MAX_CASE_ID, TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import DeliveryError, TierflowError
+from states.instants import read_instant
 from states.ledger import clock_views
 from states.outbox import DeliveryReport, deliver_pending
 from states.points import POINTS
@@ -51,6 +52,10 @@ notify_app = typer.Typer(
     help="The notification outbox.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(notify_app, name="notify")
+app.add_typer(cli_ops.schedules_app, name="schedules")
+app.command("serve")(cli_ops.serve_command)
+app.command("run")(cli_ops.run_command)
+app.command("deploy")(cli_ops.deploy_command)
 
 _state: dict[str, Runtime] = {}
 
@@ -72,6 +77,15 @@ ExpectedVersionOpt = Annotated[
 KeyOpt = Annotated[
     str | None,
     typer.Option("--idempotency-key", help="Applying the same key twice acts once."),
+]
+AtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="When it happened, e.g. 2026-11-23T09:00:00+00:00 (default: now); not in the "
+        "future (2 minutes of clock skew allowed), not before the case's last event. "
+        "SLA clocks run on this time; the event also records when it was written.",
+    ),
 ]
 
 
@@ -146,6 +160,7 @@ def open_case(
         str | None,
         typer.Option("--idempotency-key", help="Applying the same key twice opens one case."),
     ] = None,
+    at: AtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Open a new case."""
@@ -162,7 +177,7 @@ def open_case(
         actor=actor,  # type: ignore[arg-type]
         idempotency_key=idempotency_key,
     )
-    render.result(runtime().engine.apply(command), as_json)
+    render.result(runtime().engine.apply(command, _happened(at)), as_json)
 
 
 # Options a trigger command may take; each trigger picks the ones it reads.
@@ -205,6 +220,7 @@ def _trigger_command(trigger: str) -> Callable[..., None]:
         actor: str,
         expected_version: int | None,
         idempotency_key: str | None,
+        at: str | None,
         as_json: bool,
         **options: Any,
     ) -> None:
@@ -216,7 +232,7 @@ def _trigger_command(trigger: str) -> Callable[..., None]:
             idempotency_key=idempotency_key,
             **options,
         )
-        render.result(runtime().engine.apply(act), as_json)
+        render.result(runtime().engine.apply(act, _happened(at)), as_json)
 
     P = inspect.Parameter
     params = [
@@ -242,6 +258,7 @@ def _trigger_command(trigger: str) -> Callable[..., None]:
         ),
         P("expected_version", P.KEYWORD_ONLY, default=None, annotation=ExpectedVersionOpt),
         P("idempotency_key", P.KEYWORD_ONLY, default=None, annotation=KeyOpt),
+        P("at", P.KEYWORD_ONLY, default=None, annotation=AtOpt),
         P("as_json", P.KEYWORD_ONLY, default=False, annotation=JsonOpt),
     ]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -308,6 +325,7 @@ def update_case(
     actor: Annotated[str, typer.Option(help="Who records it.")] = getpass.getuser(),
     expected_version: ExpectedVersionOpt = None,
     idempotency_key: KeyOpt = None,
+    at: AtOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record new facts (a customer message, amount, priority); escalation points re-run."""
@@ -321,21 +339,24 @@ def update_case(
         expected_version=expected_version,
         idempotency_key=idempotency_key,
     )
-    render.result(runtime().engine.apply(command), as_json)
+    render.result(runtime().engine.apply(command, _happened(at)), as_json)
 
 
 @case_app.command("clocks")
 def clocks(
     case_id: CaseIdArg,
     at: Annotated[
-        str | None, typer.Option("--at", help="As of this ISO time (default: now).")
+        str | None,
+        typer.Option(
+            "--at", help="As of this ISO time (default: now; may look ahead, before 3000)."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The clock ledger: every interval each SLA clock ran or was paused, and each deadline
     with how it was computed."""
     rt = runtime()
-    now = _instant("--at", at)
+    now = _instant("--at", at, future=True)
     with read_connection(rt.db) as conn:
         case, events = get_case(conn, case_id)
         views = clock_views(conn, case, rt.policy, now, events)
@@ -345,7 +366,12 @@ def clocks(
 @app.command("sweep")
 def sweep_command(
     at: Annotated[
-        str | None, typer.Option("--at", help="Fire what is due at this ISO time (default: now).")
+        str | None,
+        typer.Option(
+            "--at",
+            help="Fire what is due at this ISO time (default: now); not in the future "
+            "(2 minutes of clock skew allowed): simulations use the Python API.",
+        ),
     ] = None,
     batch: Annotated[int, typer.Option(min=1, max=100_000, help="Timers per transaction.")] = 2000,
     worker: Annotated[
@@ -436,20 +462,15 @@ def replay(
         raise typer.Exit(1)
 
 
-def _instant(option: str, text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time such as 2026-11-23T09:00:00+00:00", param_hint=option
-        ) from None
-    if value.tzinfo is None:
-        raise click.BadParameter(
-            f"{text!r} has no UTC offset; add one, e.g. +00:00", param_hint=option
-        )
-    return value
+def _instant(option: str, text: str | None, *, future: bool = False) -> datetime:
+    """`text` read as an instant (None: now); see :mod:`states.instants` for what is allowed."""
+    now = datetime.now(UTC)
+    return now if text is None else read_instant(option, text, now, future=future)
+
+
+def _happened(text: str | None) -> datetime | None:
+    """When a command happened: `--at`, or None for the engine's clock (recorded = happened)."""
+    return None if text is None else _instant("--at", text)
 
 
 def _check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:

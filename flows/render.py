@@ -84,12 +84,15 @@ def event_json(event: Event) -> dict[str, Any]:
         "seq": event.seq,
         "type": event.type,
         "occurred_at": event.occurred_at.isoformat(),
+        "recorded_at": event.recorded_at.isoformat() if event.recorded_at else None,
         "actor": event.actor,
         "from_state": event.from_state,
         "to_state": event.to_state,
         "from_level": event.from_level,
         "to_level": event.to_level,
         "payload": event.payload,
+        "idempotency_key": event.idempotency_key,
+        "format": event.format,
         "hash": event.hash,
     }
 
@@ -245,11 +248,16 @@ def _deadlines(case: CaseSnapshot, now: datetime) -> str:
 
 def timeline_table(events: list[Event]) -> Table:
     currency = events[0].payload.get("currency", "EUR") if events else "EUR"
-    table = Table(title="timeline", title_justify="left")
-    for column in ("#", "when (UTC)", "actor", "event", "from", "to", "details"):
+    table = Table(
+        title="timeline",
+        title_justify="left",
+        caption="each event was recorded when it happened unless its details say otherwise",
+        caption_justify="left",
+    )
+    for column in ("#", "happened (UTC)", "actor", "event", "from", "to", "details"):
         table.add_column(column)
     for event in events:
-        details = event_details(event, currency)
+        details = _recorded_text(event) + event_details(event, currency)
         _row(
             table,
             str(event.seq),
@@ -261,6 +269,17 @@ def timeline_table(events: list[Event]) -> Table:
             details,
         )
     return table
+
+
+def _recorded_text(event: Event) -> str:
+    """When an event was recorded, when that is not when it happened (to the second): a
+    column of its own would take the width the details need, for a time mostly the same."""
+    if event.recorded_at is None:
+        return ""
+    recorded = f"{event.recorded_at:%Y-%m-%d %H:%M:%S}"
+    if recorded == f"{event.occurred_at:%Y-%m-%d %H:%M:%S}":
+        return ""
+    return f"recorded {recorded} UTC; "
 
 
 def case_list(cases: list[CaseSnapshot], total: int, now: datetime, as_json: bool) -> None:

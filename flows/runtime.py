@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import Engine as SAEngine
 
+from flows.schedules import SHIPPED, FlowParameter, Schedules, load_schedules
 from states.engine import Engine
 from states.errors import StoreError
 from states.outbox import ConsoleSink, FileSink, Sender, SmtpSender
@@ -18,6 +20,13 @@ from states.policy import Policy, load_policy
 from states.process import ProcessDefinition, load_process
 from states.settings import Settings, load_settings
 from states.store import init_schema, make_engine
+
+
+def catalogue() -> dict[str, dict[str, FlowParameter]]:
+    """The flows a schedule may run, read from the flows themselves (imported on demand)."""
+    from flows.catalogue import flow_catalogue
+
+    return flow_catalogue()
 
 
 @dataclass
@@ -44,6 +53,16 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         return Engine(self.db, self.process, self.policy)
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        """The schedules in force: the ops file if there is one, else the shipped defaults."""
+        return load_schedules(self.schedules_source, catalogue())
+
+    @property
+    def schedules_source(self) -> Path:
+        ops = self.settings.ops_schedules_file
+        return ops if self.settings.schedules_file or ops.exists() else SHIPPED
 
     def sender(self, sink: str | None = None) -> Sender:
         """The notification sender the settings name (or `sink`)."""

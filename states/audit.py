@@ -3,12 +3,26 @@
 `replay` folds the stored events into a fresh projection; `verify` checks
 the hash chain event by event and compares the replayed projection with the
 stored case row, field by field, so an edited event, a removed one, or a
-projection written behind the engine's back is reported.
+projection written behind the engine's back is reported. It covers:
+
+* every field an event's format hashes (format 2: when it happened, when it
+  was recorded, the idempotency key, and every fact; format 1: all but the
+  recording time and the key). A hash cannot say which field changed; where
+  the engine's own rules tell the original value (an event recorded when it
+  happened, the events of one command recorded together, a key only on a
+  keyed command's first event) the report names the field and both values;
+* the links and the numbering of the chain;
+* the case row against the replayed history, field by field;
+* the stored text of the process and the policy the case ran under: its
+  digest must match the text and the version the case recorded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -16,6 +30,7 @@ from states.case import FIELD_NAMES, CaseSnapshot
 from states.errors import CaseNotFound, IntegrityError
 from states.events import GENESIS, Event, fold
 from states.store import CASE, load_events, read_connection, row_to_snapshot
+from states.tables import PolicyVersion, ProcessVersion
 
 
 @dataclass(slots=True)
@@ -54,9 +69,95 @@ def chain_problems(events: list[Event]) -> list[str]:
             problems.append(f"event #{event.seq} appears again after #{expected - 1}")
         if event.prev_hash != previous:
             problems.append(f"event #{event.seq} does not link to the event before it")
-        if event.compute_hash() != event.hash:
-            problems.append(f"event #{event.seq} ({event.type}) was altered: hash mismatch")
+        try:
+            altered = event.compute_hash() != event.hash
+        except ValueError as exc:
+            problems.append(f"event #{event.seq} ({event.type}) cannot be checked: {exc}")
+        else:
+            if altered:
+                problems.append(_altered(event, events))
         previous, expected = event.hash, max(expected, event.seq + 1)
+    return problems
+
+
+def _altered(event: Event, events: list[Event]) -> str:
+    """The report of an event whose content no longer matches its hash: the field and its
+    hashed value when the engine's rules give the original (see the module docstring)."""
+    head = f"event #{event.seq} ({event.type}) was altered"
+    if event.format >= 2:
+        for name, value in _originals(event, events):
+            if replace(event, **{name: value}).compute_hash() == event.hash:
+                return (
+                    f"{head}: field {name} is {_text(getattr(event, name))}, "
+                    f"{_text(value)} was hashed"
+                )
+        first = next(e for e in events if e.command_id == event.command_id)
+        if event.idempotency_key is None and event.command_hash and first is event:
+            return f"{head}: field idempotency_key was removed (its command had a key)"
+    return f"{head}: hash mismatch"
+
+
+def _originals(event: Event, events: list[Event]) -> list[tuple[str, Any]]:
+    """What `event`'s recording time and key were, if the engine's rules hold: recorded when
+    it happened (no time given), with the other events of its command, or next to its
+    neighbours'; a key on the first event of a keyed command only."""
+    index = events.index(event)
+    near = [e for e in events if e.command_id == event.command_id and e is not event]
+    near += events[max(index - 1, 0) : index] + events[index + 1 : index + 2]
+    times = dict.fromkeys([event.occurred_at, *(e.recorded_at for e in near)])
+    found: list[tuple[str, Any]] = [
+        ("recorded_at", at) for at in times if at is not None and at != event.recorded_at
+    ]
+    if event.idempotency_key is not None:
+        found.append(("idempotency_key", None))
+    return found
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "empty"
+    return value.isoformat() if isinstance(value, datetime) else repr(value)
+
+
+def definition_problems(
+    conn: Connection, snap: CaseSnapshot, known: dict[tuple[str, str], list[str]] | None = None
+) -> list[str]:
+    """Whether the process and policy texts the case ran under are stored as they were:
+    each text's digest must match the stored digest and the version the case recorded
+    (``name@version#digest``). `known` keeps answers across cases (one check per version)."""
+    known = {} if known is None else known
+    problems: list[str] = []
+    for kind, table, version_id in (
+        ("process", ProcessVersion.__table__, snap.process_version),
+        ("policy", PolicyVersion.__table__, snap.policy_version),
+    ):
+        if not version_id:  # cases written before the policy was recorded
+            continue
+        if (kind, version_id) not in known:
+            row = conn.execute(select(table).where(table.c.id == version_id)).first()
+            known[(kind, version_id)] = _version_problems(kind, version_id, row)
+        problems.extend(known[(kind, version_id)])
+    return problems
+
+
+def _version_problems(kind: str, version_id: str, row: Any) -> list[str]:
+    where = f"{kind} {version_id}"
+    if row is None:
+        return [f"{where}: its text is not stored ({kind}_version has no such row)"]
+    digest = hashlib.sha256(row.source_text.encode()).hexdigest()
+    problems = []
+    if digest != row.digest:
+        problems.append(
+            f"{where}: field source_text of {kind}_version was edited: its digest is "
+            f"{digest[:12]}, the stored digest {row.digest[:12]}"
+        )
+    if f"{row.name}@{row.version}#{row.digest[:12]}" != version_id:
+        problems.append(
+            f"{where}: {kind}_version's name, version or digest was edited: it reads "
+            f"{row.name}@{row.version}#{row.digest[:12]}"
+        )
+    if not problems and f"{row.name}@{row.version}#{digest[:12]}" != version_id:
+        problems.append(f"{where}: field source_text of {kind}_version does not match it")
     return problems
 
 
@@ -94,12 +195,18 @@ def _dict_differences(stored: dict, replayed: dict, prefix: str = "", most: int 
 _ABSENT = "(absent)"
 
 
-def verify_case(conn: Connection, case_id: int) -> Verification:
+def verify_case(
+    conn: Connection, case_id: int, known: dict[tuple[str, str], list[str]] | None = None
+) -> Verification:
+    """Everything the module docstring lists, for one case (`known`: see
+    :func:`definition_problems`)."""
     row = conn.execute(select(CASE).where(CASE.c.id == case_id)).first()
     if row is None:
         raise CaseNotFound(case_id)
     events = load_events(conn, case_id)
+    stored = row_to_snapshot(row)
     result = Verification(case_id, len(events), chain_problems(events))
+    result.problems.extend(definition_problems(conn, stored, known))
     if not events:
         result.problems.append("the case has no history")
         return result
@@ -108,11 +215,12 @@ def verify_case(conn: Connection, case_id: int) -> Verification:
     except (KeyError, TypeError, ValueError) as exc:
         result.problems.append(f"history cannot be replayed: {type(exc).__name__}: {exc}")
         return result
-    result.problems.extend(projection_problems(row_to_snapshot(row), replayed))
+    result.problems.extend(projection_problems(stored, replayed))
     return result
 
 
 def verify_all(engine: Engine) -> list[Verification]:
     with read_connection(engine) as conn:
         ids = [row.id for row in conn.execute(select(CASE.c.id).order_by(CASE.c.id))]
-        return [verify_case(conn, case_id) for case_id in ids]
+        known: dict[tuple[str, str], list[str]] = {}
+        return [verify_case(conn, case_id, known) for case_id in ids]

@@ -11,7 +11,13 @@ transaction. Guarantees callers rely on:
   :class:`ConcurrencyConflict` on mismatch, one without is retried on a
   fresh read, so two writers never both win;
 * idempotency: a command whose ``idempotency_key`` was applied before returns
-  the first result (``replayed=True``) and writes nothing.
+  the first result (``replayed=True``) and writes nothing;
+* history never runs backwards: a command dated earlier than its case's last
+  event is refused (:class:`OutOfOrder`; a batch, whole); a timer fired by a
+  sweep behind the case's last event is dated at that event;
+* every event carries when it happened (``occurred_at``: the time given, else
+  the engine's clock) and when it was recorded (``recorded_at``: the clock,
+  read once per transaction), both sealed into its hash.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from states.errors import (
     ConnectionLost,
     IdempotencyConflict,
     InvalidInput,
+    OutOfOrder,
     StoreError,
 )
 from states.events import GENESIS, Event, evolve, new_snapshot, seal
@@ -110,6 +117,7 @@ class _Work:
     events: list[Event] = field(default_factory=list)
     notifications: list[NewNotification] = field(default_factory=list)
     timers: TimerWrites = field(default_factory=TimerWrites)
+    recorded_at: datetime | None = None  # when this transaction writes its events down
 
 
 @dataclass(slots=True)
@@ -148,19 +156,26 @@ class Engine:
         return self.apply_many([command], now)[0]
 
     def apply_many(self, commands: Sequence[Command], now: datetime | None = None) -> list[Result]:
-        """Apply `commands` in order, in one transaction; returns one Result per command."""
+        """Apply `commands` in order, in one transaction; returns one Result per command.
+
+        `now` is when they happened (default: the clock, which is then also when
+        they were recorded); it may not be earlier than a case's last event."""
         at = self._now(now)
-        return self.apply_timed([(command, at) for command in commands])
+        return self._timed([(command, at) for command in commands], None if now else at)
 
     def apply_timed(self, items: Sequence[tuple[Command, datetime]]) -> list[Result]:
         """Like `apply_many`, each command with its own time (imports, demo data, timers)."""
+        return self._timed([(command, self._now(at)) for command, at in items], None)
+
+    def _timed(
+        self, items: list[tuple[Command, datetime]], recorded_at: datetime | None
+    ) -> list[Result]:
         if not items:
             return []
-        items = [(command, self._now(at)) for command, at in items]
         commands = [command for command, _ in items]
         pinned = any(not isinstance(c, OpenCase) and c.expected_version for c in commands)
         return self._transaction(
-            lambda conn: self._apply_batch(conn, items), pinned, _first_case(commands)
+            lambda conn: self._apply_batch(conn, items, recorded_at), pinned, _first_case(commands)
         )
 
     def fire_timers(
@@ -209,12 +224,15 @@ class Engine:
         return now.astimezone(UTC)
 
     def _apply_batch(
-        self, conn: Connection, items: Sequence[tuple[Command, datetime]]
+        self,
+        conn: Connection,
+        items: Sequence[tuple[Command, datetime]],
+        recorded_at: datetime | None,
     ) -> tuple[list[Result], _Work]:
         commands = [command for command, _ in items]
         if not self._registered:
             self._register(conn, items[0][1] if items else self._now(None))
-        work = _Work()
+        work = _Work(recorded_at=recorded_at or self._now(None))
         work.snapshots = self._load(
             conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}
         )
@@ -236,7 +254,7 @@ class Engine:
             if key is not None:
                 seen_keys[key] = result
             results.append(result)
-        self._write(conn, work, self._now(None))
+        self._write(conn, work)
         return results, work
 
     def _apply_one(self, conn: Connection, work: _Work, command: Command, now: datetime) -> Result:
@@ -255,6 +273,8 @@ class Engine:
                 raise CaseNotFound(command.case_id)
             if command.expected_version is not None and command.expected_version != snap.version:
                 raise ConcurrencyConflict(command.case_id, command.expected_version, snap.version)
+            if now < snap.updated_at:  # the time of the case's last event
+                raise OutOfOrder(command.case_id, now, snap.updated_at)
             if isinstance(command, Update):
                 decision = self.decider.update(snap, command, now, None)
             else:
@@ -279,6 +299,8 @@ class Engine:
             event.command_id = command_id
             event.command_hash = command_hash
         events[0].idempotency_key = key
+        for event in events:
+            event.recorded_at = work.recorded_at
         seal(events, snap.id, snap.last_seq, snap.last_hash)  # type: ignore[arg-type]
         start = 1 if events[0].type == "opened" else 0
         if start:  # the snapshot was built from the opened event already
@@ -300,7 +322,7 @@ class Engine:
     ) -> tuple[FireReport, _Work]:
         if not self._registered:
             self._register(conn, now)
-        work = _Work()
+        work = _Work(recorded_at=self._now(None))
         # Case rows first, timer rows after: the order every write transaction
         # takes its locks in, so two sweepers (or a sweeper and a command) on the
         # same case wait for each other instead of deadlocking on PostgreSQL.
@@ -320,14 +342,15 @@ class Engine:
             snap = work.snapshots.get(timer.case_id)
             if snap is None:
                 continue
-            decision = self.decider.timer(snap, timer, now)
+            at = max(now, snap.updated_at)  # a sweep behind the case's history: not before it
+            decision = self.decider.timer(snap, timer, at)
             if not decision.events:
                 continue
-            self._record(work, snap, decision, now)
+            self._record(work, snap, decision, at)
             report.effective += 1
             report.events += len(decision.events)
             report.notifications += len(decision.notifications)
-        self._write(conn, work, self._now(None))
+        self._write(conn, work)
         return report, work
 
     def _check_reference_is_free(self, conn: Connection, reference: str) -> None:
@@ -359,10 +382,8 @@ class Engine:
             found.update(self._bulk.load_cases(conn, missing))
         return found
 
-    def _write(self, conn: Connection, work: _Work, recorded_at: datetime) -> None:
+    def _write(self, conn: Connection, work: _Work) -> None:
         if work.events:
-            for event in work.events:
-                event.recorded_at = recorded_at
             self._bulk.insert_events(conn, work.events)
         touched = [
             snap for cid, snap in work.snapshots.items() if snap.version != work.read_version[cid]
@@ -378,7 +399,7 @@ class Engine:
             raise _Retry()
         work.timers.write(conn, self._bulk)
         if work.notifications:
-            rows = [notification_row(notice, recorded_at) for notice in work.notifications]
+            rows = [notification_row(notice, work.recorded_at) for notice in work.notifications]
             self._bulk.insert_rows(conn, NOTIFICATION, rows, unless_exists="dedupe_key")
 
     def _earlier_results(self, conn: Connection, commands: Sequence[Command]) -> dict[str, Result]:

@@ -7,9 +7,11 @@ Anything else escaping the domain is a bug.
     TierflowError
     ├── ConfigError                 a process/policy/settings file is wrong
     │   ├── ProcessDefinitionError  the process TOML
-    │   └── PolicyError             the SLA / escalation policy TOML
+    │   ├── PolicyError             the SLA / escalation policy TOML
+    │   └── ScheduleError           the flow schedules TOML
     ├── CommandError                a command cannot be applied
     │   ├── InvalidInput            a field has a value that is not allowed
+    │   │   └── OutOfOrder          an instant earlier than the case's last event
     │   ├── CaseNotFound
     │   ├── InvalidTransition       trigger not allowed in the current state
     │   ├── GuardFailed             trigger allowed, but a guard refused it
@@ -26,6 +28,7 @@ Anything else escaping the domain is a bug.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 
@@ -53,6 +56,10 @@ class PolicyError(ConfigError):
     """The SLA / escalation policy TOML is invalid."""
 
 
+class ScheduleError(ConfigError):
+    """The flow schedules TOML (or an edit of it) is invalid."""
+
+
 class CommandError(TierflowError):
     """A command could not be applied; nothing was written."""
 
@@ -65,6 +72,20 @@ class InvalidInput(CommandError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"invalid {field} {value!r}: {allowed}")
+
+
+class OutOfOrder(InvalidInput):
+    """A command dated earlier than the case's last event: history never runs backwards."""
+
+    def __init__(self, case_id: Any, at: datetime, earliest: datetime) -> None:
+        self.case_id = case_id
+        self.at = at
+        self.earliest = earliest
+        super().__init__(
+            "at",
+            at.isoformat(),
+            f"not before case {case_id}'s last event; earliest allowed: {earliest.isoformat()}",
+        )
 
 
 class CaseNotFound(CommandError):
@@ -156,7 +177,15 @@ class BatchFailed(CommandError):
 
 
 class StoreError(TierflowError):
-    """The database refused an operation or could not be reached."""
+    """The database refused an operation or could not be reached.
+
+    ``transient`` is True where trying again may succeed (a lock held too long,
+    a dropped connection); scheduled flows retry those, and only those.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ConnectionLost(StoreError):

@@ -8,6 +8,24 @@ replays the same fold, so projection and history cannot drift apart.
 Each event's ``hash`` is SHA-256 over a canonical JSON of its content and the
 previous event's hash (``GENESIS`` for the first), so editing, removing or
 reordering any stored event breaks every hash after it.
+
+Every event is stored with the number of the format its hash was computed
+in, and verifies under that format's rules forever (:meth:`Event.canonical`):
+
+* format 1 (events written before 2026-11-30): ``[1, case_id, seq, type,
+  occurred_at, actor, from_state, to_state, from_level, to_level, payload,
+  command_id, prev_hash]``. When the event was recorded and its idempotency
+  key are not covered: an edit of either in a format-1 event cannot be seen.
+* format 2 (written now): ``[2, case_id, seq, type, occurred_at, recorded_at,
+  actor, from_state, to_state, from_level, to_level, payload,
+  idempotency_key, command_id, prev_hash]``: when it happened and when it
+  was recorded, and the key a retry is recognised by, are sealed too.
+
+Both: a JSON array, compact separators (``,`` and ``:``), non-ASCII escaped
+(``\\u00e9`` for an e acute), UTF-8; times as Python's ``isoformat()`` of the UTC instant
+(``2026-11-02T09:00:00+00:00``, microseconds only when not zero); the
+payload with its keys sorted. A history may hold both formats (a case opened
+before the change and acted on after it); the chain links them alike.
 """
 
 from __future__ import annotations
@@ -21,7 +39,8 @@ from typing import Any
 
 from states.case import CaseSnapshot
 
-EVENT_FORMAT = 1
+EVENT_FORMAT = 2
+FORMATS = (1, 2)  # formats this release reads and verifies
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 _escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
@@ -59,39 +78,39 @@ class Event:
     format: int = EVENT_FORMAT
     prev_hash: str = ""
     hash: str = ""
-    # Not covered by the hash: when it was written, and the digest of the
-    # command that caused it (to recognise an idempotent retry).
+    # When it was written down (hashed from format 2 on).
     recorded_at: datetime | None = None
+    # Not covered by the hash: the digest of the command that caused it (to tell
+    # an idempotent retry from a key reused for another command).
     command_hash: str | None = None
     # The payload as canonical JSON (keys sorted), set by `seal`: hashed and stored as is.
     payload_text: str | None = None
 
     def canonical(self, payload_text: str | None = None) -> bytes:
-        """The bytes the hash covers: every fact of the event, in a fixed order.
+        """The bytes the hash covers, in this event's format (see the module docstring).
 
-        Format 1: a JSON array ``[format, case_id, seq, type, occurred_at,
-        actor, from_state, to_state, from_level, to_level, payload (keys
-        sorted), command_id, prev_hash]``, compact separators, UTF-8.
+        Format 1: ``[format, case_id, seq, type, occurred_at, actor, from_state,
+        to_state, from_level, to_level, payload, command_id, prev_hash]``.
+        Format 2: ``[format, case_id, seq, type, occurred_at, recorded_at, actor,
+        from_state, to_state, from_level, to_level, payload, idempotency_key,
+        command_id, prev_hash]``. Any other format raises ValueError.
         """
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
+        occurred = _isoformat(self.occurred_at)
+        if self.format == 2:
+            recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
+            values = [self.format, self.case_id, self.seq, self.type, occurred, recorded]
+            tail = f"{_scalar(self.idempotency_key)},{_scalar(self.command_id)},"
+        elif self.format == 1:
+            values = [self.format, self.case_id, self.seq, self.type, occurred]
+            tail = f"{_scalar(self.command_id)},"
+        else:
+            raise ValueError(f"event format {self.format!r} is not one of {FORMATS}")
+        values += (self.actor, self.from_state, self.to_state, self.from_level, self.to_level)
         head = ",".join(
-            [
-                _escape(value) if value.__class__ is str else _scalar(value)
-                for value in (
-                    self.format,
-                    self.case_id,
-                    self.seq,
-                    self.type,
-                    _isoformat(self.occurred_at),
-                    self.actor,
-                    self.from_state,
-                    self.to_state,
-                    self.from_level,
-                    self.to_level,
-                )
-            ]
+            [_escape(value) if value.__class__ is str else _scalar(value) for value in values]
         )
-        tail = f"{_scalar(self.command_id)},{_scalar(self.prev_hash)}"
+        tail += _scalar(self.prev_hash)
         return f"[{head},{payload},{tail}]".encode()
 
     def compute_hash(self) -> str:

@@ -15,7 +15,10 @@ Evaluation keeps repeated runs (on every update) from undoing decisions: an
 target, or at the top of the ladder) is reported as a ``flag`` so the
 evidence is still recorded; ``priority`` only sends a case that was never
 escalated (a case handed back stays handed back); ``route`` does not fire
-when the case already sits in that team.
+when the case already sits in that team. A case in a state the process does
+not escalate from (resolved, followed up) is flagged, not escalated: a
+customer's "my lawyer will call" after the resolution is recorded on the case
+as a flag with its evidence, and an agent decides whether to reopen it.
 """
 
 from __future__ import annotations
@@ -276,6 +279,8 @@ def _settle(match: PointMatch, process: ProcessDefinition, case: CaseSnapshot) -
     """An escalate that cannot move the case up becomes a flag (see the module doc)."""
     if match.action != "escalate":
         return match
+    if not process.allows("escalate", case.state):  # resolved: the words are recorded
+        return replace(match, action="flag")
     current = -1 if case.level is None else process.level(case.level).rank
     target = current + 1 if match.to_level is None else process.level(match.to_level).rank
     if current < target < len(process.ladder):

@@ -117,6 +117,17 @@ class ProcessDefinition(VersionedText):
     def state(self, name: str) -> StateSpec:
         return self._states_by_name[name]
 
+    @cached_property
+    def _sources_by_trigger(self) -> dict[str, frozenset[str]]:
+        sources: dict[str, set[str]] = {}
+        for spec in self.transitions:
+            sources.setdefault(spec.trigger, set()).update(spec.sources)
+        return {trigger: frozenset(states) for trigger, states in sources.items()}
+
+    def allows(self, trigger: str, state: str) -> bool:
+        """Whether some transition of `trigger` leaves `state` (guards aside)."""
+        return state in self._sources_by_trigger.get(trigger, frozenset())
+
     def level(self, name: str) -> Level:
         return self._levels_by_name[name]
 

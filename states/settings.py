@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         default=None, description="SLA/escalation policy TOML replacing the shipped default"
     )
 
+    schedules_file: Path | None = Field(
+        default=None,
+        description="flow schedules TOML; default: schedules.toml under home, else the shipped one",
+    )
+
     notify_sink: str = Field(
         default="file",
         pattern="^(file|console|smtp)$",
@@ -45,6 +50,11 @@ class Settings(BaseSettings):
     @property
     def outbox_file(self) -> Path:
         return self.home / "outbox.jsonl"
+
+    @property
+    def ops_schedules_file(self) -> Path:
+        """The schedules file ops edit: TIERFLOW_SCHEDULES_FILE, else schedules.toml in home."""
+        return self.schedules_file or self.home / "schedules.toml"
 
     @property
     def resolved_database_url(self) -> str:

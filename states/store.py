@@ -18,8 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, select, text
-from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlmodel import SQLModel
 
@@ -130,7 +136,10 @@ def _store_error(exc: DBAPIError, engine: Engine) -> StoreError:
         return StoreError(f"the database has no tierflow tables ({problem}); run `tierflow init`")
     if "file is not a database" in problem or "malformed" in problem:
         return StoreError(f"{where} is not a tierflow database or is damaged ({problem})")
-    return StoreError(f"database error{f' ({where})' if where else ''}: {problem}")
+    return StoreError(
+        f"database error{f' ({where})' if where else ''}: {problem}",
+        transient=isinstance(exc, OperationalError),
+    )
 
 
 @contextmanager
@@ -170,7 +179,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         raise
     except DBAPIError as exc:
         if exc.connection_invalidated and not committing:
-            raise ConnectionLost(str(_store_error(exc, engine))) from None
+            raise ConnectionLost(str(_store_error(exc, engine)), transient=True) from None
         raise _store_error(exc, engine) from None
 
 
@@ -206,7 +215,7 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
 
 def init_schema(engine: Engine) -> None:
-    """Create missing tables (idempotent) and record the schema version.
+    """Create missing tables, migrate an older schema, record the schema version.
 
     Safe to race: the tables are created in the same transaction as the version row,
     under SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock,
@@ -218,22 +227,42 @@ def init_schema(engine: Engine) -> None:
         with write_transaction(engine) as conn:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK})
+            found = _schema_version(conn)
+            if found is not None and found > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database schema version {found} is newer than this release's "
+                    f"{SCHEMA_VERSION}; upgrade tierflow"
+                )
+            for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
+                _MIGRATIONS[version](conn)
             SQLModel.metadata.create_all(conn)
-            row = conn.execute(select(SchemaInfo.__table__)).first()
-            if row is None:
+            info = SchemaInfo.__table__
+            if found is None:
                 conn.execute(
-                    SchemaInfo.__table__.insert().values(
+                    info.insert().values(
                         id=1, schema_version=SCHEMA_VERSION, created_at=datetime.now(UTC)
                     )
                 )
-            elif row.schema_version != SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema version {row.schema_version} is not "
-                    f"{SCHEMA_VERSION}; run the migration for this release"
-                )
+            else:
+                conn.execute(info.update().values(schema_version=SCHEMA_VERSION))
     except SQLAlchemyError as exc:
         problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise StoreError(f"cannot initialise the database: {problem}") from None
+
+
+def _schema_version(conn: Connection) -> int | None:
+    if not inspect(conn).has_table(SchemaInfo.__tablename__):
+        return None
+    return conn.execute(select(SchemaInfo.__table__.c.schema_version)).scalar_one_or_none()
+
+
+def _drop_unused_flow_run_log(conn: Connection) -> None:
+    """1 → 2: no release wrote the old flow_run_log; create_all makes the new one."""
+    conn.execute(text("DROP TABLE IF EXISTS flow_run_log"))
+
+
+#: Schema migrations, by the version they start from (each runs in the init transaction).
+_MIGRATIONS = {1: _drop_unused_flow_run_log}
 
 
 def register_process(
@@ -291,4 +320,6 @@ def row_to_event(row: Any) -> Event:
         format=row.format,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        recorded_at=row.recorded_at,
+        command_hash=row.command_hash,
     )

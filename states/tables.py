@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: flow_run_log gained run_id, counts, error (see store.migrate)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -230,17 +230,25 @@ class ClockSegment(SQLModel, table=True):
 
 
 class FlowRunLog(SQLModel, table=True):
-    """What a scheduled job did (sweeps, deliveries), for the ops page."""
+    """One row per flow run (intake, sweeps, deliveries, reports, audits): what it did,
+    so the ops page shows flow health without asking Prefect. Written when the run
+    starts (``running``) and completed when it ends; a retry of the same run updates
+    the same row (``attempts``)."""
 
     __tablename__ = "flow_run_log"
+    __table_args__ = (Index("ix_flow_run_log_flow_started", "flow", "started_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    flow: str
-    worker: str
+    run_id: str = Field(sa_type=String(64), unique=True)
+    flow: str = Field(sa_type=String(64))
+    deployment: str | None = Field(default=None, sa_type=String(64))
+    worker: str = Field(sa_type=String(200))
     started_at: datetime = _ts(nullable=False)
-    finished_at: datetime = _ts(nullable=False)
-    status: str
-    summary: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    finished_at: datetime | None = _ts()
+    status: str = Field(sa_type=String(16))  # running, completed, failed, skipped
+    attempts: int = 1
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    error: str | None = None
 
 
 class PolicyVersion(SQLModel, table=True):

@@ -3,8 +3,10 @@ verification reports any alteration of events or of the case row."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+from datetime import UTC, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -16,8 +18,12 @@ from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.errors import CaseNotFound
 from states.events import GENESIS, Event
-from states.store import CASE, read_connection
+from states.store import CASE, EVENT, read_connection
+from states.tables import PolicyVersion, ProcessVersion
 from tests.conftest import MONDAY
+
+PROCESS = ProcessVersion.__table__
+POLICY = PolicyVersion.__table__
 
 
 @pytest.fixture
@@ -57,6 +63,11 @@ def tamper(db, sql: str) -> None:
         conn.execute(text(sql))
 
 
+def problems_of(db, case_id: int) -> list[str]:
+    with read_connection(db) as conn:
+        return verify_case(conn, case_id).problems
+
+
 def test_an_edited_event_payload_is_detected(db, history):
     _, case_id = history
     tamper(
@@ -64,24 +75,21 @@ def test_an_edited_event_payload_is_detected(db, history):
         'UPDATE case_event SET payload = \'{"reason": "customer asked", '
         f'"notice": "x"}}\' WHERE case_id = {case_id} AND seq = 4',
     )
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert any("event #4 (escalate) was altered" in p for p in problems)
 
 
 def test_a_deleted_event_is_detected(db, history):
     _, case_id = history
     tamper(db, f"DELETE FROM case_event WHERE case_id = {case_id} AND seq = 5")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert any("event #5 is missing" in p for p in problems)
 
 
 def test_a_deleted_event_is_reported_once_not_for_every_event_after_it(db, history):
     _, case_id = history
     tamper(db, f"DELETE FROM case_event WHERE case_id = {case_id} AND seq IN (3, 4)")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert [p for p in problems if "missing" in p] == ["event #3 to #4 is missing"]
     assert "event #5 does not link to the event before it" in problems
     assert not any("#6" in p for p in problems)
@@ -94,8 +102,7 @@ def test_a_changed_clock_state_names_the_clock_and_key_not_the_whole_document(db
     clocks["resolution"] = {**clocks["resolution"], "target": "PT80H"}
     with db.begin() as conn:
         conn.execute(CASE.update().where(CASE.c.id == case_id).values(clocks=clocks))
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert problems == ["field clocks: resolution.target stored 'PT80H', replayed 'PT40H'"]
 
 
@@ -109,8 +116,7 @@ def test_a_rewritten_actor_is_detected(db, history):
 def test_a_projection_changed_behind_the_engine_is_detected(db, history):
     _, case_id = history
     tamper(db, f"UPDATE \"case\" SET level = 'board', state = 'escalated' WHERE id = {case_id}")
-    with read_connection(db) as conn:
-        problems = verify_case(conn, case_id).problems
+    problems = problems_of(db, case_id)
     assert "field state: stored 'escalated', replayed 'resolved'" in problems
 
 
@@ -130,30 +136,228 @@ def test_replaying_an_unknown_case_is_reported(db, history):
 
 _TEXT = st.text(max_size=20)
 _MAYBE_TEXT = st.none() | _TEXT
+_EVENT_FIELDS = {
+    "case_id": st.integers(1, 2**40),
+    "seq": st.integers(1, 10_000),
+    "kind": _TEXT,
+    "actor": _TEXT,
+    "states": st.tuples(_MAYBE_TEXT, _TEXT, _MAYBE_TEXT, _MAYBE_TEXT),
+    "payload": st.dictionaries(
+        _TEXT, st.none() | st.booleans() | st.integers() | _TEXT, max_size=5
+    ),
+    "command_id": _MAYBE_TEXT,
+}
+
+
+def documented_bytes(array: list) -> bytes:
+    """The canonical JSON the Event.canonical docstring names, written by the standard encoder."""
+    return json.dumps(array, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    case_id=st.integers(1, 2**40),
-    seq=st.integers(1, 10_000),
-    kind=_TEXT,
-    actor=_TEXT,
-    states=st.tuples(_MAYBE_TEXT, _TEXT, _MAYBE_TEXT, _MAYBE_TEXT),
-    payload=st.dictionaries(_TEXT, st.none() | st.booleans() | st.integers() | _TEXT, max_size=5),
-    command_id=_MAYBE_TEXT,
-)
+@given(**_EVENT_FIELDS)
 def test_the_hashed_bytes_are_the_documented_json_array(
     case_id, seq, kind, actor, states, payload, command_id
 ):
     """Format 1 is a stored format: whatever the encoder does inside, the bytes hashed are
     exactly the JSON array the Event.canonical docstring names (keys sorted, compact,
     ASCII-escaped), so histories written by any earlier build still verify."""
-    event = Event(kind, MONDAY, actor, *states, payload, case_id=case_id, seq=seq)
+    event = Event(kind, MONDAY, actor, *states, payload, case_id=case_id, seq=seq, format=1)
     event.command_id, event.prev_hash = command_id, GENESIS
-    documented = json.dumps(
-        [1, case_id, seq, kind, MONDAY.isoformat(), actor, *states, payload, command_id, GENESIS],
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
+    documented = documented_bytes(
+        [1, case_id, seq, kind, MONDAY.isoformat(), actor, *states, payload, command_id, GENESIS]
     )
-    assert event.canonical() == documented.encode()
+    assert event.canonical() == documented
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    **_EVENT_FIELDS,
+    key=_MAYBE_TEXT,
+    occurred=st.datetimes(timezones=st.just(UTC)),
+    recorded=st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+def test_the_format_2_hashed_bytes_are_the_documented_json_array(
+    case_id, seq, kind, actor, states, payload, command_id, key, occurred, recorded
+):
+    """Format 2 seals when the event happened, when it was recorded and its idempotency
+    key, in the order the Event.canonical docstring names."""
+    event = Event(kind, occurred, actor, *states, payload, case_id=case_id, seq=seq, format=2)
+    event.command_id, event.prev_hash, event.idempotency_key = command_id, GENESIS, key
+    event.recorded_at = recorded
+    documented = documented_bytes(
+        [
+            2,
+            case_id,
+            seq,
+            kind,
+            occurred.isoformat(),
+            None if recorded is None else recorded.isoformat(),
+            actor,
+            *states,
+            payload,
+            key,
+            command_id,
+            GENESIS,
+        ]
+    )
+    assert event.canonical() == documented
+
+
+def test_new_events_are_stored_in_format_2(db, history):
+    _, case_id = history
+    with read_connection(db) as conn:
+        _, events = replay(conn, case_id)
+    assert {event.format for event in events} == {2}
+
+
+def as_format_1(db, case_id: int) -> None:
+    """Rewrite a case's stored history as a release before format 2 wrote it."""
+    with read_connection(db) as conn:
+        _, events = replay(conn, case_id)
+    head = GENESIS
+    with db.begin() as conn:
+        for event in events:
+            event.format, event.prev_hash = 1, head
+            event.hash = head = event.compute_hash()
+            conn.execute(
+                text(
+                    "UPDATE case_event SET format = 1, prev_hash = :p, hash = :h "
+                    "WHERE case_id = :c AND seq = :s"
+                ),
+                {"p": event.prev_hash, "h": event.hash, "c": case_id, "s": event.seq},
+            )
+        conn.execute(CASE.update().where(CASE.c.id == case_id).values(last_hash=head))
+
+
+def test_a_history_stored_in_format_1_keeps_verifying_and_grows_in_format_2(
+    db, definition, history
+):
+    _, case_id = history
+    as_format_1(db, case_id)
+    with read_connection(db) as conn:
+        assert verify_case(conn, case_id).ok
+    upgraded = Engine(db, definition, clock=lambda: MONDAY)  # the new release, started afresh
+    upgraded.apply(Act(case_id=case_id, trigger="follow_up", actor="ana", satisfaction=4))
+    with read_connection(db) as conn:
+        check = verify_case(conn, case_id)
+        _, events = replay(conn, case_id)
+    assert check.ok, check.problems
+    assert [event.format for event in events] == [1] * 6 + [2]
+
+
+def test_an_edited_format_1_event_is_still_detected(db, history):
+    _, case_id = history
+    as_format_1(db, case_id)
+    tamper(db, f"UPDATE case_event SET actor = 'mallory' WHERE case_id = {case_id} AND seq = 3")
+    problems = problems_of(db, case_id)
+    assert any("event #3 (assign) was altered" in p for p in problems)
+
+
+def test_an_unknown_event_format_is_reported_not_raised(db, history):
+    _, case_id = history
+    tamper(db, f"UPDATE case_event SET format = 7 WHERE case_id = {case_id} AND seq = 2")
+    problems = problems_of(db, case_id)
+    assert any("event #2" in p and "format 7" in p for p in problems)
+
+
+def edit_event(db, case_id: int, seq: int, **values: object) -> None:
+    with db.begin() as conn:
+        conn.execute(
+            EVENT.update().where(EVENT.c.case_id == case_id, EVENT.c.seq == seq).values(**values)
+        )
+
+
+def test_an_edited_recording_time_is_reported_naming_the_event_the_field_and_both_times(
+    db, history
+):
+    _, case_id = history
+    edit_event(db, case_id, 3, recorded_at=MONDAY + timedelta(days=9))
+    problems = problems_of(db, case_id)
+    assert problems == [
+        "event #3 (assign) was altered: field recorded_at is 2026-11-11T09:00:00+00:00, "
+        "2026-11-02T09:00:00+00:00 was hashed"
+    ]
+
+
+def test_an_edited_recording_time_of_an_event_logged_later_is_reported(db, definition):
+    """Recorded three days after it happened: the other events of the command tell the
+    time it was recorded, and the hash that it was edited."""
+    eng = Engine(db, definition, clock=lambda: MONDAY + timedelta(days=3))
+    case_id = eng.apply(OpenCase(customer_id="C1", subject="s", priority="urgent"), MONDAY).case_id
+    with read_connection(db) as conn:
+        _, events = replay(conn, case_id)
+    assert len(events) > 1  # urgent: escalated at intake, in the same command
+    edit_event(db, case_id, 1, recorded_at=MONDAY)
+    problems = problems_of(db, case_id)
+    assert problems == [
+        "event #1 (opened) was altered: field recorded_at is 2026-11-02T09:00:00+00:00, "
+        "2026-11-05T09:00:00+00:00 was hashed"
+    ]
+
+
+def test_an_idempotency_key_added_removed_or_changed_is_reported(db, definition, history):
+    eng, case_id = history
+    eng.apply(
+        Act(case_id=case_id, trigger="follow_up", actor="ana", idempotency_key="call-77"),
+    )
+    edit_event(db, case_id, 2, idempotency_key="planted")
+    edit_event(db, case_id, 7, idempotency_key=None)
+    problems = problems_of(db, case_id)
+    assert problems == [
+        "event #2 (flagged) was altered: field idempotency_key is 'planted', empty was hashed",
+        "event #7 (follow_up) was altered: field idempotency_key was removed "
+        "(its command had a key)",
+    ]
+    edit_event(db, case_id, 2, idempotency_key=None)
+    edit_event(db, case_id, 7, idempotency_key="call-78")
+    problems = problems_of(db, case_id)
+    assert problems == ["event #7 (follow_up) was altered: hash mismatch"]
+
+
+def test_an_edited_process_text_is_reported_naming_the_version_and_the_field(db, history):
+    _, case_id = history
+    with read_connection(db) as conn:
+        version = conn.execute(select(CASE.c.process_version)).scalar_one()
+    with db.begin() as conn:
+        conn.execute(
+            PROCESS.update().values(source_text=PROCESS.c.source_text + "\n# reopen: 365 days")
+        )
+    problems = problems_of(db, case_id)
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        f"process {version}: field source_text of process_version was edited: its digest is "
+    )
+
+
+def test_a_process_text_and_digest_edited_together_no_longer_match_the_case(db, history):
+    _, case_id = history
+    with read_connection(db) as conn:
+        text_now = conn.execute(select(PROCESS.c.source_text)).scalar_one()
+        version = conn.execute(select(CASE.c.process_version)).scalar_one()
+    forged = text_now.replace("P30D", "P365D")
+    digest = hashlib.sha256(forged.encode()).hexdigest()
+    with db.begin() as conn:
+        conn.execute(PROCESS.update().values(source_text=forged, digest=digest))
+    problems = problems_of(db, case_id)
+    assert problems == [
+        f"process {version}: process_version's name, version or digest was "
+        f"edited: it reads customer-escalation@2026.11#{digest[:12]}"
+    ]
+
+
+def test_an_edited_policy_text_is_reported(db, history):
+    _, case_id = history
+    with db.begin() as conn:
+        conn.execute(POLICY.update().values(source_text=POLICY.c.source_text + " "))
+    problems = problems_of(db, case_id)
+    assert len(problems) == 1 and "field source_text of policy_version was edited" in problems[0]
+
+
+def test_verify_all_checks_each_stored_text_once_and_reports_every_case_on_it(db, history):
+    eng, case_id = history
+    other = eng.apply(OpenCase(customer_id="C2", subject="s")).case_id
+    with db.begin() as conn:
+        conn.execute(PROCESS.update().values(source_text="edited"))
+    bad = [check.case_id for check in verify_all(db) if not check.ok]
+    assert bad == [case_id, other]

@@ -14,6 +14,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from states.case import CaseSnapshot
+from states.commands import Act, OpenCase, Update
 from states.points import (
     PointMatch,
     breach_match,
@@ -138,6 +139,28 @@ def test_legal_risk_above_its_level_is_only_flagged(policy, definition):
     [match] = evaluate(policy, definition, case=at_board, texts=["I will sue"])
 
     assert (match.point, match.action) == ("legal_risk", "flag")
+
+
+@pytest.mark.parametrize("state", ["resolved", "followed_up"])
+def test_legal_risk_on_a_closed_case_is_only_flagged(policy, definition, state):
+    closed = snapshot(state=state, level=None)
+
+    [match] = evaluate(policy, definition, case=closed, texts=["my lawyer will contact you"])
+
+    assert (match.point, match.action) == ("legal_risk", "flag")
+
+
+def test_a_legal_phrase_after_the_resolution_is_recorded_not_refused(engine):
+    """A customer's reply after the resolution used to make the update fail whole
+    (escalate is not allowed from resolved): the message was lost."""
+    case = engine.apply(OpenCase(customer_id="C-1", subject="Kettle")).case_id
+    engine.apply(Act(case, "resolve", "ana", note="replaced"))
+    result = engine.apply(Update(case, "customer", message="My lawyer will contact you."))
+    assert (result.state, [event.type for event in result.events]) == (
+        "resolved",
+        ["updated", "flagged"],
+    )
+    assert result.events[1].payload["evidence"] == 'phrase "lawyer" in message'
 
 
 # -- authority -----------------------------------------------------------------

@@ -1,13 +1,17 @@
 """Random command sequences against the real engine and database keep the
 invariants that matter more than any example: states stay defined, versions
-strictly increase, replay equals the projection and the hash chain verifies."""
+strictly increase, replay equals the projection and the hash chain verifies;
+commands dated in order (some logged later than they happened) are applied on
+their own times, and a command dated before its case's last event is always
+refused, alone or in a batch, writing nothing."""
 
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -22,7 +26,7 @@ from sqlalchemy import text
 from states.audit import verify_case
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
-from states.errors import CommandError
+from states.errors import BatchFailed, CommandError, OutOfOrder
 from states.process import TRIGGERS, load_process
 from states.queries import get_case
 from states.store import read_connection
@@ -31,6 +35,8 @@ from tests.conftest import MONDAY, sqlite_db
 
 DEFINITION = load_process()
 maybe_text = st.one_of(st.none(), st.sampled_from(["", "  ", "a note", "refund above authority"]))
+# How long after the case's last event a command happened (None: now, the engine's clock).
+later_by = st.one_of(st.none(), st.integers(0, 3 * 24 * 3600))
 
 
 class CaseLifecycle(RuleBasedStateMachine):
@@ -55,7 +61,8 @@ class CaseLifecycle(RuleBasedStateMachine):
     )
     def open_case(self, amount: int | None, priority: str) -> int:
         result = self.engine.apply(
-            OpenCase(customer_id="C", subject="s", priority=priority, amount_claimed=amount)
+            OpenCase(customer_id="C", subject="s", priority=priority, amount_claimed=amount),
+            self.now,
         )  # type: ignore[arg-type]
         assert result.version == 1
         self.versions[result.case_id] = 1
@@ -70,10 +77,15 @@ class CaseLifecycle(RuleBasedStateMachine):
         note=maybe_text,
         to_level=st.one_of(st.none(), st.sampled_from(DEFINITION.level_names)),
         satisfaction=st.one_of(st.none(), st.integers(1, 5)),
+        later=later_by,
     )
-    def act(self, case_id: int, trigger: str, **fields: object) -> None:
+    def act(self, case_id: int, trigger: str, later: int | None, **fields: object) -> None:
+        at = self._happened(case_id, later)
         try:
-            result = self.engine.apply(Act(case_id=case_id, trigger=trigger, actor="p", **fields))  # type: ignore[arg-type]
+            result = self.engine.apply(
+                Act(case_id=case_id, trigger=trigger, actor="p", **fields),  # type: ignore[arg-type]
+                at,
+            )
         except CommandError:
             with read_connection(self.db) as conn:
                 assert get_case(conn, case_id)[0].version == self.versions[case_id]
@@ -86,9 +98,15 @@ class CaseLifecycle(RuleBasedStateMachine):
         message=st.one_of(st.none(), st.sampled_from(["thanks", "I will sue you", "court!"])),
         amount=st.one_of(st.none(), st.integers(0, 9000)),
         priority=st.one_of(st.none(), st.sampled_from(["low", "urgent"])),
+        later=later_by,
     )
     def update(
-        self, case_id: int, message: str | None, amount: int | None, priority: str | None
+        self,
+        case_id: int,
+        message: str | None,
+        amount: int | None,
+        priority: str | None,
+        later: int | None,
     ) -> None:
         """New facts re-run the escalation points, which may escalate the case."""
         try:
@@ -99,12 +117,55 @@ class CaseLifecycle(RuleBasedStateMachine):
                     message=message,
                     amount_claimed=amount,  # type: ignore[arg-type]
                     priority=priority,
-                )
+                ),
+                self._happened(case_id, later),
             )
         except CommandError:
             return
         assert result.version == self.versions[case_id] + 1
         self.versions[case_id] = result.version
+
+    def _happened(self, case_id: int, later: int | None) -> datetime | None:
+        """When a command happened: `later` seconds after the case's last event (the clock
+        moves there if it was behind: what happened was recorded after it), or None."""
+        if later is None:
+            return None
+        at = self._last_event(case_id) + timedelta(seconds=later)
+        self.now = max(self.now, at)
+        return at
+
+    def _last_event(self, case_id: int) -> datetime:
+        with read_connection(self.db) as conn:
+            return get_case(conn, case_id)[0].updated_at
+
+    def _rows(self) -> tuple[int, ...]:
+        with read_connection(self.db) as conn:
+            return tuple(
+                conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                for table in ("case_event", "timer", "notification", "clock_segment")
+            ) + tuple(get_case(conn, case_id)[0].version for case_id in sorted(self.versions))
+
+    @rule(
+        case_id=cases,
+        trigger=st.sampled_from(TRIGGERS),
+        earlier=st.integers(1, 400 * 24 * 3600),
+        batched=st.booleans(),
+    )
+    def act_out_of_order(self, case_id: int, trigger: str, earlier: int, batched: bool) -> None:
+        """Dated before the case's last event: refused whatever the trigger, alone or after a
+        valid command in one batch, and nothing is written."""
+        at = self._last_event(case_id) - timedelta(seconds=earlier)
+        command = Act(case_id=case_id, trigger=trigger, actor="p", note="n", assignee="a")
+        before = self._rows()
+        if batched:
+            fine = Update(case_id=case_id, actor="p", message="hello")
+            with pytest.raises(BatchFailed) as failed:
+                self.engine.apply_timed([(fine, self._last_event(case_id)), (command, at)])
+            assert isinstance(failed.value.cause, OutOfOrder)
+        else:
+            with pytest.raises(OutOfOrder):
+                self.engine.apply(command, at)
+        assert self._rows() == before
 
     @rule(hours=st.integers(1, 24 * 40))
     def time_passes(self, hours: int) -> None:
@@ -143,6 +204,9 @@ class CaseLifecycle(RuleBasedStateMachine):
                 assert case.state in DEFINITION.state_names
                 assert case.version == version
                 assert (case.level is None) == (not DEFINITION.state(case.state).carries_level)
+                _, events = get_case(conn, case_id)
+                happened = [event.occurred_at for event in events]
+                assert happened == sorted(happened)  # history never runs backwards
 
 
 CaseLifecycle.TestCase.settings = settings(

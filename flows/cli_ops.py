@@ -1,0 +1,228 @@
+"""Commands for ops: the flow schedules, the running system, one flow run now.
+
+`tierflow schedules list|validate|set`, `tierflow serve`, `tierflow run FLOW`
+and `tierflow deploy --pool NAME`. Prefect is imported by the commands that
+need it, not at start-up, so the case commands stay quick.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.table import Table
+
+from flows import render
+from flows.runtime import Runtime, catalogue
+from flows.schedules import (
+    FlowParameter,
+    FlowSchedule,
+    Schedules,
+    load_schedules,
+    parameter_problem,
+    set_schedule,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+schedules_app = typer.Typer(
+    help="When the flows run: list, validate and change schedules.toml.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def _runtime() -> Runtime:
+    from flows.cli import runtime  # the runtime the root options built
+
+    return runtime()
+
+
+@schedules_app.command("list")
+def list_schedules(
+    count: Annotated[int, typer.Option(min=1, max=50, help="Next runs to show per schedule.")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every schedule with its flow, when it runs, and its next runs."""
+    rt = _runtime()
+    _show(rt.schedules, datetime.now(UTC), count, as_json)
+
+
+@schedules_app.command("validate")
+def validate_schedules(
+    file: Annotated[Path, typer.Argument(help="A schedules TOML file to check.")],
+) -> None:
+    """Check a schedules file: every error names its line, key and what is allowed."""
+    schedules = load_schedules(file, catalogue())
+    render.out(f"{file}: {len(schedules.entries)} schedules, ok")
+
+
+@schedules_app.command("set")
+def set_command(
+    name: Annotated[str, typer.Argument(help="The schedule (see `tierflow schedules list`).")],
+    cron: Annotated[str | None, typer.Option(help="Run on this cron, e.g. '0 7 1 * *'.")] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="Run every ISO 8601 duration, e.g. PT5M.")
+    ] = None,
+    pause: Annotated[bool, typer.Option("--pause", help="Stop running it until --resume.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Run it again.")] = False,
+    pause_between: Annotated[
+        tuple[str, str] | None,
+        typer.Option(
+            "--pause-between",
+            metavar="FIRST LAST",
+            help="Skip its runs on these days, both included (YYYY-MM-DD YYYY-MM-DD).",
+        ),
+    ] = None,
+    clear_window: Annotated[
+        bool, typer.Option("--clear-window", help="Remove the pause window.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change one schedule. The file is written only if the result validates, keeping
+    its comments; the first change copies the shipped file to the data directory."""
+    rt = _runtime()
+    if not any((cron, interval, pause, resume, pause_between, clear_window)):
+        raise click.UsageError(
+            "say what to change: --cron, --interval, --pause, --resume, --pause-between "
+            "or --clear-window"
+        )
+    target = rt.settings.ops_schedules_file
+    result = set_schedule(
+        target,
+        name,
+        catalogue(),
+        cron=cron,
+        interval=interval,
+        pause=pause,
+        resume=resume,
+        paused_between=pause_between,
+        clear_window=clear_window,
+        source=rt.schedules_source,
+    )
+    if not as_json:
+        render.out(f"{target}: schedule {name} changed")
+    _show(
+        Schedules(result.source, result.timezone, {name: result.get(name)}),
+        datetime.now(UTC),
+        3,
+        as_json,
+    )
+
+
+def serve_command() -> None:
+    """The running system: start a Prefect server (unless PREFECT_API_URL names one),
+    serve one deployment per schedule, and stop both cleanly on Ctrl-C or SIGTERM."""
+    from flows.serve import Supervisor
+
+    rt = _runtime()
+    rt.init()
+    rt.schedules  # noqa: B018 - refuse a bad schedules file before starting anything
+    raise typer.Exit(Supervisor(rt, say=render.out).run())
+
+
+def run_command(
+    flow: Annotated[str, typer.Argument(help="The flow: see `tierflow schedules list`.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="A flow parameter (repeatable)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one flow now, in this process, and print what it counted. With PREFECT_API_URL
+    set the run is a Prefect flow run (it shows in the Prefect UI); without, it runs the
+    flow's work directly. Either way it writes its flow_run_log row."""
+    flows = catalogue()
+    if flow not in flows:
+        raise click.BadParameter(
+            f"{flow!r} is not a flow; allowed: {', '.join(flows)}", param_hint="FLOW"
+        )
+    parameters = _parameters(param or [], flows[flow])
+    from flows.catalogue import FLOWS, JOBS
+    from flows.runs import execute
+
+    _runtime()
+    if os.environ.get("PREFECT_API_URL"):
+        counts = FLOWS[flow](**parameters)
+    else:
+        counts = execute(flow, JOBS[flow], **parameters)
+    if as_json:
+        render.emit_json(counts)
+    else:
+        render.out(f"{flow}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def deploy_command(
+    pool: Annotated[str, typer.Option(help="The Prefect work pool (created if missing).")],
+) -> None:
+    """Register one deployment per schedule in work pool POOL of the Prefect server that
+    PREFECT_API_URL names; `prefect worker start --pool POOL` on any machine runs them."""
+    from flows.deploy import deploy_to_pool
+
+    rt = _runtime()
+    ids = deploy_to_pool(rt, pool)
+    render.out(f"{len(ids)} deployments in work pool {pool}; start workers with:")
+    render.out(f"  prefect worker start --pool {pool}")
+
+
+def _parameters(given: list[str], accepted: dict[str, FlowParameter]) -> dict[str, Any]:
+    """KEY=VALUE pairs, values read as TOML (5, true, "text") or else as text, checked
+    against the flow's signature as the parameters in schedules.toml are."""
+    parameters: dict[str, Any] = {}
+    for pair in given:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--param")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        problem = parameter_problem(key.strip(), value, accepted)
+        if problem is not None:
+            raise click.BadParameter(f"{key.strip()}: {problem}", param_hint="--param")
+        parameters[key.strip()] = value
+    return parameters
+
+
+def _show(schedules: Schedules, now: datetime, count: int, as_json: bool) -> None:
+    rows = [_row(entry, now, count) for entry in schedules.entries.values()]
+    if as_json:
+        render.emit_json({"source": schedules.source, "schedules": rows})
+        return
+    table = Table(title=f"schedules ({schedules.source})", title_justify="left")
+    for column in ("schedule", "flow", "runs", "zone", "parameters", "state", "next runs"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["flow"],
+            row["when"],
+            row["timezone"],
+            ", ".join(f"{k}={v}" for k, v in row["parameters"].items()),
+            row["state"],
+            "\n".join(f"{at:%a %Y-%m-%d %H:%M %Z}" for at in row["next_runs"]) or "-",
+        )
+    render.console.print(table)
+
+
+def _row(entry: FlowSchedule, now: datetime, count: int) -> dict[str, Any]:
+    state = "paused" if entry.paused else "active"
+    if entry.paused_between:
+        first, last = entry.paused_between
+        state += f", skips {first} to {last}"
+    return {
+        "name": entry.name,
+        "flow": entry.flow,
+        "when": entry.when,
+        "timezone": entry.timezone,
+        "parameters": entry.parameters,
+        "state": state,
+        "paused": entry.paused,
+        "paused_between": list(entry.paused_between or ()),
+        "next_runs": entry.next_runs(now, count),
+    }

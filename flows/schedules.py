@@ -1,0 +1,404 @@
+"""Flow schedules: what ops configure in ``schedules.toml`` and what runs next.
+
+The file is read once, validated whole, and every error names the file, the
+line, the key and what is allowed (like the process and policy files). Cron
+expressions and intervals are checked, and next runs computed, with the
+schedule classes Prefect's own scheduler uses, so the runs ``tierflow
+schedules list`` shows are the runs Prefect will create. Pause windows
+(``paused_between``) are tierflow's: Prefect schedules have no exclusions, so
+a run that falls inside one is skipped by the flow itself.
+
+``set_schedule`` edits the file in place with ``tomlkit`` (comments and
+layout kept) and writes it only after the edited text validates, so a bad
+cron leaves the file as it was. The CLI and the dashboard's ops page both
+call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import isodate
+import tomlkit
+
+from states.errors import ScheduleError
+from states.tomlsource import TomlSource, parse_toml, read_toml
+
+SHIPPED = Path(__file__).with_name("schedules.toml")
+FORMAT = 1
+MIN_INTERVAL = timedelta(seconds=5)
+MAX_INTERVAL = timedelta(days=366)
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_TOP_KEYS = ("format", "timezone", "schedules")
+_KEYS = ("flow", "cron", "interval", "timezone", "parameters", "paused", "paused_between")
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_SEARCH_LIMIT = 2_000
+_KIND_NAMES = {
+    int: "an integer",
+    str: "a text",
+    bool: "true or false",
+    float: "a number",
+}  # candidate runs examined to find the next ones outside pause windows
+
+
+@dataclass(frozen=True)
+class FlowParameter:
+    """One parameter a flow takes from its schedule: its type and, if closed, its values."""
+
+    kind: type
+    choices: tuple[Any, ...] = ()
+
+
+#: The flows a schedule may name and the parameters each accepts.
+FlowCatalogue = Mapping[str, Mapping[str, FlowParameter]]
+
+
+@dataclass(frozen=True)
+class FlowSchedule:
+    """One deployment: a flow, when it runs, with which parameters."""
+
+    name: str
+    flow: str
+    timezone: str
+    cron: str | None = None
+    interval: timedelta | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    paused: bool = False
+    paused_between: tuple[date, date] | None = None
+
+    @property
+    def when(self) -> str:
+        """The schedule as ops wrote it: the cron text or the ISO 8601 interval."""
+        return self.cron if self.cron is not None else isodate.duration_isoformat(self.interval)
+
+    @property
+    def anchor(self) -> datetime:
+        """Where an interval's runs are counted from: fixed, so listed runs are the runs."""
+        return _EPOCH.replace(tzinfo=ZoneInfo(self.timezone))
+
+    def skips(self, at: datetime) -> bool:
+        """Whether a run at `at` falls on a day of the pause window (in the schedule's zone)."""
+        if self.paused_between is None:
+            return False
+        first, last = self.paused_between
+        return first <= at.astimezone(ZoneInfo(self.timezone)).date() <= last
+
+    def next_runs(self, after: datetime, count: int = 3) -> list[datetime]:
+        """The next `count` runs after `after`, none for a paused schedule."""
+        if self.paused or count <= 0:
+            return []
+        runs: list[datetime] = []
+        start = after
+        examined = 0
+        while len(runs) < count and examined < _SEARCH_LIMIT:
+            batch = [_aware(at) for at in _dates(self._prefect_schedule(), 50, start)]
+            if not batch:
+                break
+            examined += len(batch)
+            runs.extend(at for at in batch if at > after and not self.skips(at))
+            start = batch[-1] + timedelta(seconds=1)
+        return runs[:count]
+
+    def _prefect_schedule(self) -> Any:
+        # Imported here: Prefect takes a second to import, and only next runs need it.
+        from prefect.server.schemas import schedules as prefect_schedules
+
+        if self.cron is not None:
+            return prefect_schedules.CronSchedule(cron=self.cron, timezone=self.timezone)
+        return prefect_schedules.IntervalSchedule(
+            interval=self.interval,
+            anchor_date=self.anchor,
+            timezone=self.timezone,
+        )
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """A validated schedules file."""
+
+    source: str
+    timezone: str
+    entries: dict[str, FlowSchedule]
+
+    def get(self, name: str) -> FlowSchedule:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise ScheduleError(
+                self.source, "schedules", f"no schedule {name!r}; known: {', '.join(self.entries)}"
+            ) from None
+
+
+def load_schedules(path: str | Path, catalogue: FlowCatalogue) -> Schedules:
+    """Read and validate the schedules file at `path`."""
+    return validate(read_toml(path, ScheduleError), catalogue)
+
+
+def parse_schedules(text: str, source: str, catalogue: FlowCatalogue) -> Schedules:
+    """Validate schedules given as text (the dashboard's editor, `set_schedule`)."""
+    return validate(parse_toml(text, source, ScheduleError), catalogue)
+
+
+def validate(toml: TomlSource, catalogue: FlowCatalogue) -> Schedules:
+    data = toml.data
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise toml.error(ScheduleError, key, f"unknown key; allowed: {', '.join(_TOP_KEYS)}")
+    if data.get("format", FORMAT) != FORMAT:
+        raise toml.error(
+            ScheduleError, "format", f"unsupported format {data['format']!r}; allowed: 1"
+        )
+    default_zone = _zone(toml, "timezone", data.get("timezone", "UTC"))
+    table = data.get("schedules", {})
+    if not isinstance(table, dict):
+        raise toml.error(ScheduleError, "schedules", "must be a table of [schedules.NAME]")
+    entries = {
+        name: _entry(toml, name, body, default_zone, catalogue) for name, body in table.items()
+    }
+    return Schedules(toml.path, default_zone, entries)
+
+
+def _entry(
+    toml: TomlSource, name: str, body: Any, default_zone: str, catalogue: FlowCatalogue
+) -> FlowSchedule:
+    where = f"schedules.{name}"
+    if not _NAME.match(name):
+        raise toml.error(
+            ScheduleError, where, "a schedule name is lower-case letters, digits, '_' or '-'"
+        )
+    if not isinstance(body, dict):
+        raise toml.error(ScheduleError, where, "must be a table")
+    for key in body:
+        if key not in _KEYS:
+            raise toml.error(
+                ScheduleError, f"{where}.{key}", f"unknown key; allowed: {', '.join(_KEYS)}"
+            )
+    flow = body.get("flow", name)
+    if flow not in catalogue:
+        raise toml.error(
+            ScheduleError,
+            f"{where}.flow" if "flow" in body else where,
+            f"unknown flow {flow!r}; allowed: {', '.join(catalogue)}",
+        )
+    if ("cron" in body) == ("interval" in body):
+        raise toml.error(ScheduleError, where, "give exactly one of cron or interval")
+    zone = _zone(toml, f"{where}.timezone", body.get("timezone", default_zone))
+    paused = body.get("paused", False)
+    if not isinstance(paused, bool):
+        raise toml.error(ScheduleError, f"{where}.paused", f"{paused!r} is not true or false")
+    schedule = FlowSchedule(
+        name=name,
+        flow=flow,
+        timezone=zone,
+        cron=_cron(toml, f"{where}.cron", body["cron"]) if "cron" in body else None,
+        interval=_interval(toml, f"{where}.interval", body["interval"])
+        if "interval" in body
+        else None,
+        parameters=_parameters(
+            toml, f"{where}.parameters", body.get("parameters", {}), catalogue[flow]
+        ),
+        paused=paused,
+        paused_between=_window(toml, f"{where}.paused_between", body.get("paused_between")),
+    )
+    if schedule.cron is not None and not _fires(schedule):
+        raise toml.error(ScheduleError, f"{where}.cron", f"{schedule.cron!r} never fires")
+    return schedule
+
+
+def _fires(schedule: FlowSchedule) -> bool:
+    """Whether a valid cron names a date that exists (``0 0 31 2 *`` does not)."""
+    from prefect._vendor.croniter.croniter import CroniterBadDateError
+
+    try:
+        return bool(_dates(schedule._prefect_schedule(), 1, _EPOCH))
+    except CroniterBadDateError:
+        return False
+
+
+def _zone(toml: TomlSource, key: str, value: Any) -> str:
+    try:
+        if not isinstance(value, str) or not value:
+            raise ValueError
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise toml.error(
+            ScheduleError,
+            key,
+            f"unknown time zone {value!r}; allowed: an IANA name such as 'Europe/Brussels'",
+        ) from None
+    return value
+
+
+def _cron(toml: TomlSource, key: str, value: Any) -> str:
+    from prefect._internal.schemas.validators import validate_cron_string
+
+    allowed = "five fields (minute hour day-of-month month day-of-week), e.g. '0 7 1 * *'"
+    if not isinstance(value, str) or len(value.split()) != 5:
+        raise toml.error(
+            ScheduleError, key, f"{value!r} is not a cron expression; allowed: {allowed}"
+        )
+    try:
+        validate_cron_string(value)
+    except ValueError:
+        raise toml.error(
+            ScheduleError, key, f"{value!r} is not a valid cron expression; allowed: {allowed}"
+        ) from None
+    return value
+
+
+def _interval(toml: TomlSource, key: str, value: Any) -> timedelta:
+    allowed = f"an ISO 8601 duration from {_iso(MIN_INTERVAL)} to {_iso(MAX_INTERVAL)}, e.g. 'PT1M'"
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        duration = isodate.parse_duration(value)
+    except (ValueError, isodate.ISO8601Error, OverflowError):
+        raise toml.error(
+            ScheduleError, key, f"{value!r} is not a duration; allowed: {allowed}"
+        ) from None
+    if not isinstance(duration, timedelta):  # months and years have no fixed length
+        raise toml.error(ScheduleError, key, f"{value!r} has months or years; allowed: {allowed}")
+    if not MIN_INTERVAL <= duration <= MAX_INTERVAL:
+        raise toml.error(ScheduleError, key, f"{value!r} is out of range; allowed: {allowed}")
+    return duration
+
+
+def _parameters(
+    toml: TomlSource, key: str, value: Any, accepted: Mapping[str, FlowParameter]
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise toml.error(ScheduleError, key, 'must be a table, e.g. { period = "month" }')
+    for name, given in value.items():
+        problem = parameter_problem(name, given, accepted)
+        if problem is not None:
+            raise toml.error(ScheduleError, f"{key}.{name}", problem)
+    return dict(value)
+
+
+def parameter_problem(name: str, value: Any, accepted: Mapping[str, FlowParameter]) -> str | None:
+    """What is wrong with parameter `name` = `value` for a flow that takes `accepted`."""
+    spec = accepted.get(name)
+    if spec is None:
+        allowed = ", ".join(accepted) or "none (this flow takes no parameters)"
+        return f"unknown parameter; allowed: {allowed}"
+    if not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
+        return f"{value!r} is not {_KIND_NAMES.get(spec.kind, spec.kind.__name__)}"
+    if spec.choices and value not in spec.choices:
+        return f"{value!r} is not allowed; allowed: {', '.join(map(str, spec.choices))}"
+    return None
+
+
+def _window(toml: TomlSource, key: str, value: Any) -> tuple[date, date] | None:
+    if value is None:
+        return None
+    allowed = "two dates [FIRST_DAY, LAST_DAY], e.g. [2026-12-24, 2027-01-02]"
+    days: list[date] = []
+    for item in value if isinstance(value, list) else [value]:
+        try:
+            day = item if type(item) is date else date.fromisoformat(item)
+        except (TypeError, ValueError):
+            raise toml.error(
+                ScheduleError, key, f"{item!r} is not a date; allowed: {allowed}"
+            ) from None
+        days.append(day)
+    if len(days) != 2:
+        raise toml.error(ScheduleError, key, f"{value!r}; allowed: {allowed}")
+    if days[0] > days[1]:
+        raise toml.error(ScheduleError, key, f"{days[0]} is after {days[1]}; allowed: {allowed}")
+    return days[0], days[1]
+
+
+def _dates(schedule: Any, count: int, start: datetime) -> list[datetime]:
+    """Prefect's own `get_dates` (a coroutine that does no I/O), run to completion here."""
+    return asyncio.run(schedule.get_dates(count, start=start))
+
+
+def _iso(delta: timedelta) -> str:
+    return isodate.duration_isoformat(delta)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+# --- editing ---------------------------------------------------------------------
+
+
+def set_schedule(
+    path: Path,
+    name: str,
+    catalogue: FlowCatalogue,
+    *,
+    cron: str | None = None,
+    interval: str | None = None,
+    pause: bool = False,
+    resume: bool = False,
+    paused_between: tuple[str, str] | None = None,
+    clear_window: bool = False,
+    source: Path | None = None,
+) -> Schedules:
+    """Change schedule `name` in the file at `path` and return the file as it now stands.
+
+    The edit is made on the text read from `source` (default: `path`; the
+    shipped file when ops have none yet), validated whole, and only then
+    written to `path` (atomically): on any error the file is unchanged.
+    """
+    origin = source or path
+    try:
+        text = origin.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScheduleError(str(origin), "(file)", f"cannot read: {exc}") from None
+    current = parse_schedules(text, str(origin), catalogue)
+    if name not in current.entries:
+        current.get(name)  # raises, naming the known schedules
+    if cron is not None and interval is not None:
+        raise ScheduleError(str(path), f"schedules.{name}", "give one of --cron or --interval")
+    if pause and resume:
+        raise ScheduleError(str(path), f"schedules.{name}", "give one of --pause or --resume")
+    document = tomlkit.parse(text)
+    entry = document["schedules"][name]  # type: ignore[index]
+    if cron is not None:
+        entry.pop("interval", None)  # type: ignore[union-attr]
+        entry["cron"] = cron  # type: ignore[index]
+    if interval is not None:
+        entry.pop("cron", None)  # type: ignore[union-attr]
+        entry["interval"] = interval  # type: ignore[index]
+    if pause or resume:
+        entry["paused"] = pause  # type: ignore[index]
+    if paused_between is not None:
+        entry["paused_between"] = [_date_or_text(day) for day in paused_between]  # type: ignore[index]
+    if clear_window:
+        entry.pop("paused_between", None)  # type: ignore[union-attr]
+    edited = tomlkit.dumps(document)
+    result = parse_schedules(edited, str(path), catalogue)
+    _write_atomically(path, edited)
+    return result
+
+
+def _date_or_text(text: str) -> date | str:
+    """A TOML date where `text` is one; else the text, for validation to name."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,201 @@
+"""`tierflow serve`: the running system on one machine.
+
+A small supervisor with two children, each in a process group of its own so
+that a Ctrl-C at the terminal reaches only the supervisor, which then stops
+them in the order that works (see DESIGN.md): first the process serving the
+deployments, then the Prefect server.
+
+1. A Prefect server (``prefect server start`` on a free local port, its
+   database under ``$TIERFLOW_HOME/prefect``), unless ``PREFECT_API_URL``
+   names one. Prefect's own temporary server fires no scheduled runs, so it
+   is never used here.
+2. ``python -m flows.serving``: builds one deployment per schedule and serves
+   them (``prefect.serve``). When the schedules file changes and still
+   validates, it is restarted, so the next runs are the new ones.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flows.runtime import Runtime
+from states.errors import TierflowError
+
+STARTUP_TIMEOUT = 90.0
+STOP_TIMEOUT = 20.0
+WATCH_INTERVAL = 2.0
+
+
+class ServeError(TierflowError):
+    """The running system could not start or stopped on its own."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def api_ready(api_url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def prefect_env(runtime: Runtime, api_url: str | None) -> dict[str, str]:
+    """The environment of the children: Prefect's home, analytics off, the API to use."""
+    env = dict(os.environ)
+    env.setdefault("PREFECT_HOME", str(runtime.settings.home / "prefect"))
+    Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    env["TIERFLOW_HOME"] = str(runtime.settings.home)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+@dataclass
+class Child:
+    """A child process in a process group of its own."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+
+    @classmethod
+    def start(cls, name: str, argv: list[str], env: dict[str, str], log: Path) -> Child:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return cls(name, process)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM the whole group, then SIGKILL what is left after `timeout`."""
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(wait)
+                os.killpg(self.process.pid, signal.SIGKILL)  # helpers it left behind
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue
+            return
+
+
+@dataclass
+class Supervisor:
+    runtime: Runtime
+    say: Callable[[str], None] = print
+    children: list[Child] = field(default_factory=list)
+    stopping: bool = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._request_stop)
+        signal.signal(signal.SIGINT, self._request_stop)
+        try:
+            api_url = self._server()
+            env = prefect_env(self.runtime, api_url)
+            self.say(f"Prefect UI: {api_url.removesuffix('/api')}")
+            serving = self._serve(env)
+            source, stamp = self._schedules_stamp()
+            self.say(f"serving the schedules of {source}; Ctrl-C stops")
+            while not self.stopping:
+                time.sleep(WATCH_INTERVAL / 4)
+                if not all(child.alive() for child in self.children):
+                    dead = next(child.name for child in self.children if not child.alive())
+                    raise ServeError(f"{dead} stopped on its own; see {self._log(dead)}")
+                if self._schedules_stamp() != (source, stamp):
+                    source, stamp = self._schedules_stamp()
+                    if self._schedules_valid():
+                        self.say(f"{source} changed: serving the new schedules")
+                        serving.stop()
+                        self.children.remove(serving)
+                        serving = self._serve(env)
+            return 0
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        for child in reversed(self.children):  # serve first, then the server
+            child.stop()
+        self.children.clear()
+
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def _server(self) -> str:
+        configured = os.environ.get("PREFECT_API_URL")
+        if configured:
+            if not api_ready(configured):
+                raise ServeError(f"PREFECT_API_URL={configured} does not answer")
+            return configured
+        port = free_port()
+        api_url = f"http://127.0.0.1:{port}/api"
+        argv = [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        self.children.append(
+            Child.start(
+                "prefect-server", argv, prefect_env(self.runtime, None), self._log("prefect-server")
+            )
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not api_ready(api_url):
+            if self.stopping:
+                raise ServeError("stopped while the Prefect server was starting")
+            if not self.children[-1].alive() or time.monotonic() > deadline:
+                raise ServeError(
+                    f"the Prefect server did not answer within {STARTUP_TIMEOUT:.0f} s; "
+                    f"see {self._log('prefect-server')}"
+                )
+            time.sleep(0.5)
+        return api_url
+
+    def _serve(self, env: dict[str, str]) -> Child:
+        child = Child.start(
+            "serve", [sys.executable, "-m", "flows.serving"], env, self._log("serve")
+        )
+        self.children.append(child)
+        return child
+
+    def _schedules_stamp(self) -> tuple[Path, float]:
+        source = self.runtime.schedules_source
+        try:
+            return source, source.stat().st_mtime
+        except OSError:
+            return source, 0.0
+
+    def _schedules_valid(self) -> bool:
+        try:
+            Runtime(self.runtime.settings).schedules  # noqa: B018  (a fresh read validates)
+        except TierflowError as exc:
+            self.say(f"error: {exc} (still serving the previous schedules)")
+            return False
+        return True
+
+    def _log(self, name: str) -> Path:
+        return self.runtime.settings.home / "logs" / f"{name}.log"
+
+
+def _prefect() -> str:
+    """The `prefect` command of this environment (beside this Python)."""
+    beside = Path(sys.executable).with_name("prefect")
+    return str(beside) if beside.exists() else "prefect"

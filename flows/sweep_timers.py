@@ -1,0 +1,26 @@
+"""Flow ``sweep_timers``: fire every SLA timer that is due, every minute by default."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow
+
+from flows.runs import execute, utcnow
+from flows.runtime import Runtime
+from states.sweep import sweep
+
+
+def sweep_job(runtime: Runtime, batch_size: int = 2000) -> dict[str, Any]:
+    report = asdict(sweep(runtime.engine, utcnow(), batch=batch_size))
+    report["seconds"] = round(report.pop("claim_seconds") + report.pop("fire_seconds"), 3)
+    return report
+
+
+@flow(name="sweep_timers", log_prints=False)
+def sweep_timers(batch_size: int = 2000) -> dict[str, Any]:
+    """Fire the SLA timers that are due (warnings, breaches, missed acknowledgements,
+    follow-ups due), in batches of `batch_size`, each timer exactly once however many
+    sweepers run. Returns what fired."""
+    return execute("sweep_timers", sweep_job, batch_size=batch_size)

@@ -1,0 +1,284 @@
+"""Prefect flows against a real database, under one Prefect test server per session.
+
+Each flow does its work through `states/` and leaves one `flow_run_log` row
+saying what it did; a failing run leaves a `failed` row with the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import mailbox
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateName,
+)
+from prefect.testing.utilities import prefect_test_harness
+from sqlalchemy import select, text, update
+
+from flows.deliver_notifications import deliver_notifications
+from flows.intake import intake
+from flows.review_report import review_report
+from flows.runs import _pause_reason, execute
+from flows.runtime import Runtime
+from flows.sweep_timers import sweep_job, sweep_timers
+from flows.verify_audit import AuditFailed, verify_audit
+from states.case import CaseSnapshot
+from states.commands import Act, OpenCase
+from states.queries import CaseFilter, get_case, list_cases
+from states.report import desk_timezone, month_period
+from states.runlog import recent_runs
+from states.store import EVENT
+from states.tables import Timer
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
+
+TIMER = Timer.__table__
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None) -> Runtime:
+    """A data directory of its own, initialised, as a scheduled run would find it."""
+    for name in ("TIERFLOW_DATABASE_URL", "TIERFLOW_SCHEDULES_FILE", "TIERFLOW_POLICY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    runtime = Runtime.from_env()
+    runtime.init()
+    return runtime
+
+
+def open_cases_long_ago(runtime: Runtime, count: int) -> list[int]:
+    """Cases opened ten days ago and never taken: their first-response timers are due."""
+    at = datetime.now(UTC) - timedelta(days=10)
+    results = runtime.engine.apply_timed(
+        [(OpenCase(customer_id=f"C-{n}", subject="Where is my refund?"), at) for n in range(count)]
+    )
+    return [result.case_id for result in results]
+
+
+def test_sweep_timers_fires_what_is_due_and_logs_the_run(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 3)
+    counts = sweep_timers(batch_size=2)
+    assert counts["fired"] >= 3 and counts["batches"] >= 2
+    with runtime.db.connect() as conn:
+        due = conn.execute(
+            select(TIMER.c.id).where(
+                TIMER.c.status == "pending", TIMER.c.due_at <= datetime.now(UTC)
+            )
+        ).all()
+    assert due == []
+    (run,) = recent_runs(runtime.db)
+    assert (run.flow, run.status, run.attempts) == ("sweep_timers", "completed", 1)
+    assert run.counts["fired"] == counts["fired"] and run.finished_at >= run.started_at
+    assert run.run_id and not run.run_id.startswith("local-")  # a real Prefect run
+
+
+def test_a_second_sweep_finds_nothing_to_fire(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 2)
+    sweep_timers()
+    assert sweep_timers()["fired"] == 0
+    assert [run.status for run in recent_runs(runtime.db)] == ["completed", "completed"]
+
+
+def test_deliver_notifications_drains_the_outbox_to_the_file_sink(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 2)
+    swept = sweep_timers()
+    counts = deliver_notifications(batch_size=3)
+    assert counts["sent"] == swept["notifications"] > 0 and counts["failed"] == 0
+    lines = runtime.settings.outbox_file.read_text().splitlines()
+    assert len(lines) == counts["sent"]
+    assert all(json.loads(line)["case_id"] for line in lines)
+    assert deliver_notifications()["sent"] == 0
+
+
+def test_verify_audit_passes_on_an_untouched_history(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 3)
+    sweep_timers()
+    counts = verify_audit()
+    assert (counts["cases"], counts["failed"]) == (3, 0)
+    assert recent_runs(runtime.db, "verify_audit")[0].status == "completed"
+
+
+def test_verify_audit_fails_and_names_a_case_whose_history_was_edited(runtime: Runtime) -> None:
+    _first, second = open_cases_long_ago(runtime, 2)
+    with runtime.db.begin() as conn:
+        conn.execute(update(EVENT).where(EVENT.c.case_id == second).values(actor="mallory"))
+    with pytest.raises(AuditFailed, match=rf"1 of 2 cases do not verify: {second}"):
+        verify_audit()
+    (run,) = recent_runs(runtime.db, "verify_audit")
+    assert run.status == "failed"
+    assert run.counts["failing_cases"] == [second] and str(second) in (run.error or "")
+
+
+def test_a_run_that_fails_records_why(runtime: Runtime) -> None:
+    with runtime.db.begin() as conn:
+        conn.execute(text("DROP TABLE timer"))
+    with pytest.raises(Exception, match="timer"):
+        sweep_timers()
+    (run,) = recent_runs(runtime.db, "sweep_timers")
+    assert run.status == "failed" and "timer" in (run.error or "")
+
+
+def test_a_scheduled_run_inside_its_pause_window_is_skipped(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(
+        'format = 1\n[schedules.intake]\ninterval = "PT5M"\n'
+        "paused_between = [2026-12-24, 2027-01-02]\n"
+    )
+    fresh = Runtime(runtime.settings)
+    christmas = datetime(2026, 12, 25, 10, tzinfo=UTC)
+    reason = _pause_reason(fresh, "intake", christmas)
+    assert reason == f"schedule intake is paused from 2026-12-24 to 2027-01-02 ({path})"
+    assert _pause_reason(fresh, "intake", datetime(2027, 1, 3, tzinfo=UTC)) is None
+    assert _pause_reason(fresh, None, christmas) is None  # a run by hand is never skipped
+
+
+def test_a_job_run_outside_prefect_is_logged_as_a_local_run(runtime: Runtime) -> None:
+    open_cases_long_ago(runtime, 1)
+    counts = execute("sweep_timers", sweep_job, batch_size=10)
+    (run,) = recent_runs(runtime.db)
+    assert run.run_id.startswith("local-") and run.counts == counts and counts["fired"] >= 1
+
+
+def test_a_transient_database_error_is_retried_by_prefect(runtime: Runtime, tmp_path: Path) -> None:
+    """The database file is unreachable when the run starts and comes back while Prefect
+    waits to retry: the start is not recorded, the work task fails, Prefect retries it,
+    it fires, and the end of the run writes the whole row."""
+    open_cases_long_ago(runtime, 1)
+    with runtime.db.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    runtime.db.dispose()
+    database = tmp_path / "tierflow.db"
+    hidden = tmp_path / "hidden.db"
+    database.rename(hidden)
+    database.mkdir()  # "unable to open database file": an OperationalError
+
+    def bring_back() -> None:
+        """Once Prefect holds the work task for a retry (or after a minute), restore."""
+        deadline = time.monotonic() + 60
+        with get_client(sync_client=True) as client:
+            while time.monotonic() < deadline:
+                waiting = client.read_task_runs(
+                    task_run_filter=TaskRunFilter(
+                        state=TaskRunFilterState(
+                            name=TaskRunFilterStateName(any_=["AwaitingRetry"])
+                        )
+                    )
+                )
+                if waiting:
+                    break
+                time.sleep(0.1)
+        database.rmdir()
+        hidden.rename(database)
+
+    restorer = threading.Thread(target=bring_back)
+    restorer.start()
+    try:
+        counts = sweep_timers()
+    finally:
+        restorer.join()
+    assert counts["fired"] >= 1
+    (run,) = recent_runs(runtime.db)
+    assert (run.status, run.counts["fired"]) == ("completed", counts["fired"])
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run.run_id)]))
+        )
+    (work,) = [task for task in tasks if task.name.startswith("sweep_job")]
+    assert work.run_count == 2 and work.state.is_completed()
+
+
+def test_review_report_writes_markdown_csv_and_prefect_artifacts(runtime: Runtime) -> None:
+    span = month_period(datetime.now(UTC).date(), desk_timezone(runtime.policy))
+    opened = span.start + timedelta(days=3, hours=9)
+    engine = runtime.engine
+    (case,) = engine.apply_timed([(OpenCase(customer_id="C-9", subject="Double charge"), opened)])
+    engine.apply_timed(
+        [
+            (Act(case.case_id, "assign", "ana", assignee="ana"), opened + timedelta(minutes=5)),
+            (Act(case.case_id, "resolve", "ana", note="refunded"), opened + timedelta(hours=1)),
+        ]
+    )
+    counts = review_report(period="month")
+    assert counts["period"] == span.label
+    markdown = Path(counts["markdown"]).read_text()
+    assert span.label in markdown
+    rows = list(csv.DictReader(Path(counts["csv"]).read_text().splitlines()))
+    desk = {row["metric"]: row["value"] for row in rows if row["group_kind"] == "desk"}
+    assert (desk["opened"], desk["resolved"]) == ("1", "1")
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["review-month"]))
+        )
+    assert artifacts and artifacts[0].type == "markdown"
+    assert recent_runs(runtime.db, "review_report")[0].status == "completed"
+
+
+def test_intake_opens_cases_from_the_folder_and_the_mailbox(runtime: Runtime) -> None:
+    """Scenario 13 through the flow: a file with a good and a bad row, a new mail, then
+    a reply carrying `[#ID]` with a legal phrase that takes the case to the manager."""
+    home = runtime.settings.home
+    inbox = home / "inbox"
+    inbox.mkdir()
+    (inbox / "web.jsonl").write_text(
+        '{"customer_id": "C-1", "subject": "Refund"}\n'
+        '{"customer_id": "C-2", "subject": "Refund", "priorty": "high"}\n'
+    )
+    box = mailbox.Maildir(home / "mail", create=True)
+    box.add(mailbox.MaildirMessage(_mail("Broken kettle", "It leaks.", "<m1@x>")))
+    first = intake()
+    assert (first["files"], first["mails"], first["opened"], first["rejected"]) == (1, 1, 2, 1)
+    assert (inbox / "done" / "web.jsonl").exists()
+    errors = (inbox / "rejected" / "web.jsonl.errors.jsonl").read_text().splitlines()
+    assert [json.loads(line)["row"] for line in errors] == [2]
+    (mailed,) = [case.id for case in cases_of(runtime, "ann@example.com")]
+    box.add(
+        mailbox.MaildirMessage(
+            _mail(f"Re: [#{mailed}] Broken kettle", "My lawyer will contact you.", "<m2@x>")
+        )
+    )
+    second = intake()
+    assert (second["mails"], second["updated"], second["escalated"]) == (1, 1, 1)
+    with runtime.db.connect() as conn:
+        snap, _ = get_case(conn, mailed)
+    assert (snap.state, snap.level) == ("escalated", "manager")
+    assert intake()["mails"] == 0  # nothing new: each mail acts once
+    assert [run.status for run in recent_runs(runtime.db, "intake")] == ["completed"] * 3
+
+
+def _mail(subject: str, body: str, message_id: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Ann <ann@example.com>"
+    message["To"] = "support@example.com"
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    message.set_content(body)
+    return message
+
+
+def cases_of(runtime: Runtime, customer: str) -> list[CaseSnapshot]:
+    with runtime.db.connect() as conn:
+        return list_cases(conn, CaseFilter(customer_id=customer))[0]

@@ -1,0 +1,241 @@
+"""The running system, end to end, with real processes: `tierflow serve` with its own
+Prefect server firing a due timer on schedule and stopping cleanly on SIGTERM; and
+`tierflow deploy` to a work pool run by a `prefect worker` against PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from flows.runtime import Runtime
+from flows.serve import api_ready, free_port
+from states.commands import OpenCase
+from states.runlog import RunRecord, recent_runs
+from tests.conftest import PG_URL, postgres
+
+pytestmark = [pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parent.parent
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+SWEEP_EVERY_5S = 'format = 1\ntimezone = "UTC"\n[schedules.sweep_timers]\ninterval = "PT5S"\n'
+
+
+def environment(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERFLOW_", "PREFECT_"))}
+    env.update(
+        TIERFLOW_HOME=str(home),
+        PREFECT_HOME=str(home / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PYTHONPATH=str(REPO),  # the code under test, whatever is installed
+        **extra,
+    )
+    return env
+
+
+def runtime_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    for name, value in env.items():
+        if name.startswith("TIERFLOW_"):
+            monkeypatch.setenv(name, value)
+    runtime = Runtime.from_env()
+    runtime.init()
+    return runtime
+
+
+def open_overdue_case(runtime: Runtime) -> int:
+    at = datetime.now(UTC) - timedelta(days=10)
+    (result,) = runtime.engine.apply_timed([(OpenCase(customer_id="C-1", subject="Refund"), at)])
+    return result.case_id
+
+
+def wait_for(what: str, check: Callable[[], RunRecord | None], timeout: float) -> RunRecord:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"no {what} within {timeout:.0f} s")
+
+
+def completed(runtime: Runtime, flow: str) -> Callable[[], RunRecord | None]:
+    def check() -> RunRecord | None:
+        runs = [run for run in recent_runs(runtime.db, flow) if run.status == "completed"]
+        return runs[0] if runs else None
+
+    return check
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (children in new sessions included)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.xdist_group("serve")
+def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schedules = tmp_path / "schedules.toml"
+    schedules.write_text(SWEEP_EVERY_5S)
+    env = environment(tmp_path / "home", TIERFLOW_SCHEDULES_FILE=str(schedules))
+    runtime = runtime_for(env, monkeypatch)
+    open_overdue_case(runtime)
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        run = wait_for("completed sweep", completed(runtime, "sweep_timers"), 180)
+        assert run.deployment == "sweep_timers" and run.counts["fired"] >= 1
+        children = descendants(serve.pid)
+        assert len(children) >= 2  # the Prefect server and the serving process
+        started = time.monotonic()
+        serve.send_signal(signal.SIGTERM)
+        output, _ = serve.communicate(timeout=60)
+        assert serve.returncode == 0, output
+        assert time.monotonic() - started < 30
+        assert "Prefect UI: http://127.0.0.1:" in output
+        time.sleep(0.5)
+        assert [pid for pid in children if alive(pid)] == []
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            for pid in descendants(serve.pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (workers connect with plain URLs, no search_path)."""
+    name = f"tf_{uuid.uuid4().hex[:12]}"
+    admin = PG_URL.replace("+psycopg", "").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    log = tmp_path / "prefect-server.log"
+    env = environment(tmp_path / "server")
+    Path(env["PREFECT_HOME"]).mkdir(parents=True)
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while not api_ready(api_url):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the Prefect server did not start:\n{log.read_text()[-3000:]}"
+                )
+            time.sleep(0.5)
+        yield api_url
+    finally:
+        stop_group(server)
+
+
+def stop_group(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM a child's process group, SIGKILL it if it is still there after 30 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(30)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@postgres
+@pytest.mark.postgres
+@pytest.mark.xdist_group("serve")
+def test_a_worker_runs_deployed_flows_against_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_database: str, prefect_server: str
+) -> None:
+    schedules = tmp_path / "schedules.toml"
+    schedules.write_text(
+        'format = 1\ntimezone = "UTC"\n'
+        '[schedules.verify_audit]\ncron = "30 2 * * *"\n'
+        '[schedules.sweep_timers]\ninterval = "PT1M"\npaused = true\n'
+    )
+    env = environment(
+        tmp_path / "home",
+        TIERFLOW_SCHEDULES_FILE=str(schedules),
+        TIERFLOW_DATABASE_URL=pg_database,
+        PREFECT_API_URL=prefect_server,
+    )
+    runtime = runtime_for(env, monkeypatch)
+    open_overdue_case(runtime)
+
+    def cli(*args: str, command: tuple[str, ...] = (sys.executable, "-m", "flows.cli")) -> str:
+        result = subprocess.run(
+            [*command, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    cli("deploy", "--pool", "test")
+    assert "test" in cli("work-pool", "ls", command=(PREFECT,))  # 422 with FastAPI >= 0.151
+    worker = subprocess.Popen(
+        [PREFECT, "worker", "start", "--pool", "test"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        cli("deployment", "run", "verify_audit/verify_audit", command=(PREFECT,))
+        run = wait_for("completed audit", completed(runtime, "verify_audit"), 180)
+        assert run.deployment == "verify_audit" and run.counts["cases"] == 1
+    finally:
+        stop_group(worker)
