@@ -30,16 +30,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## make bench: every benchmark; with TIERFLOW_DATABASE_URL=postgresql+psycopg://… the
+## database ones print PostgreSQL figures beside SQLite's.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python benchmarks/single_apply.py
+	$(BIN)/python benchmarks/peer_spiffworkflow.py
 	$(BIN)/python benchmarks/apply_throughput.py
 	$(BIN)/python benchmarks/timer_sweep.py
 	$(BIN)/python benchmarks/calendar_add.py
+	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/flow_overhead.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:
 	rm -rf /tmp/tierflow-lock && $(PYTHON) -m venv /tmp/tierflow-lock
-	/tmp/tierflow-lock/bin/pip install --quiet -e '.[test]'
+	/tmp/tierflow-lock/bin/pip install --quiet -e '.[test,bench]'
 	(echo "# Full pinned set; regenerate with: make lock"; \
 	 /tmp/tierflow-lock/bin/pip freeze --exclude-editable | grep -vi '^tierflow') > constraints.txt
 

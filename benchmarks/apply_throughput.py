@@ -1,14 +1,16 @@
-"""Transitions per second through `Engine.apply_many`, against a raw sqlite3 floor.
+"""Transitions per second through `Engine.apply_many`, against a raw DB-API floor.
 
 Both sides write the same rows to the same schema (tables created by
-tierflow's `init_schema`) on SQLite with the same pragmas and batch size:
+tierflow's `init_schema`) with the same settings and batch size, on SQLite
+and, when ``TIERFLOW_DATABASE_URL`` names one, on PostgreSQL too (each run in
+a schema it creates and drops; the floor then uses plain `psycopg`):
 
 * engine: N trigger commands (assign, wait/reply, escalate, acknowledge,
   de_escalate, resolve, reopen ... round-robin over N/10 cases) through
   `apply_many`, i.e. validation, the `transitions` machine, guards, event
   hashing, the optimistic update and the event insert;
 * floor: the very same event rows and case updates, precomputed, written with
-  plain `sqlite3` `executemany` (one UPDATE + one INSERT per transition).
+  the plain driver's `executemany` (one UPDATE + one INSERT per transition).
 
 Two configurations, each against its own floor:
 
@@ -21,6 +23,7 @@ Two configurations, each against its own floor:
 
 Prints the rates and ratios. Usage:
 
+    [TIERFLOW_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test] \
     python benchmarks/apply_throughput.py [--transitions 100000] [--batch 1000]
                                           [--config process|sla|both]
 """
@@ -29,21 +32,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sqlite3
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import (
+    Database,
+    database,
+    each_configuration,
+    label,
+    make_tierflow,
+    print_results,
+)
 from states.commands import Act, OpenCase
-from states.engine import Engine
-from states.policy import load_policy
-from states.process import load_process
-from states.store import init_schema, make_engine
+
+TARGETS = {"process": 0.5, "sla": 0.35}
 
 CYCLE = [
     ("wait_on_customer", {"note": "asked for the receipt"}),
@@ -75,15 +82,9 @@ def commands(cases: list[int], total: int) -> list[Act]:
     return out
 
 
-NO_SLA = Path(__file__).with_name("policies") / "no_sla.toml"
-
-
-def run_engine(path: Path, total: int, batch: int, config: str) -> tuple[float, list[int]]:
-    db = make_engine(f"sqlite:///{path}")
-    init_schema(db)
-    process = load_process()
-    policy = load_policy(NO_SLA if config == "process" else None, process)
-    engine = Engine(db, process, policy)
+def run_engine(db: Database, total: int, batch: int, config: str) -> tuple[float, list[int]]:
+    sa = db.engine()
+    engine = make_tierflow(sa, config)
     start_at = datetime(2026, 11, 2, 9, tzinfo=UTC)
     opened = engine.apply_many(
         [OpenCase(customer_id=f"C{n}", subject="benchmark") for n in range(max(total // 10, 1))],
@@ -96,23 +97,42 @@ def run_engine(path: Path, total: int, batch: int, config: str) -> tuple[float, 
     for offset in range(0, total, batch):
         engine.apply_many(todo[offset : offset + batch], now)
     elapsed = time.perf_counter() - began
-    db.dispose()
+    sa.dispose()
     return elapsed, case_ids
 
 
-def floor_rows(path: Path) -> tuple[list[tuple], list[tuple], list[str], list[str]]:
-    """The event rows and the matching case updates the engine wrote, in order."""
-    conn = sqlite3.connect(path)
-    event_cols = [r[1] for r in conn.execute("PRAGMA table_info(case_event)") if r[1] != "id"]
-    case_cols = [r[1] for r in conn.execute('PRAGMA table_info("case")') if r[1] != "id"]
-    events = conn.execute(
-        f"SELECT {', '.join(event_cols)} FROM case_event WHERE type != 'opened' ORDER BY id"
-    ).fetchall()
-    cases = {
-        row[0]: list(row[1:])
-        for row in conn.execute(f'SELECT id, {", ".join(case_cols)} FROM "case"')
-    }
+def _columns(conn: Any, table: str) -> list[str]:
+    cursor = conn.cursor()
+    cursor.execute(f'SELECT * FROM "{table}" WHERE 1 = 0')
+    return [d[0] for d in cursor.description if d[0] != "id"]
+
+
+def _stored(value: Any) -> Any:
+    """A value as the driver writes it back (psycopg hands JSON columns out decoded)."""
+    return json.dumps(value) if isinstance(value, dict | list) else value
+
+
+def _fetch(conn: Any, sql: str) -> list[tuple]:
+    cursor = conn.cursor()
+    cursor.execute(sql)
+    return [tuple(_stored(v) for v in row) for row in cursor.fetchall()]
+
+
+def floor_rows(db: Database) -> dict[str, Any]:
+    """The rows the engine wrote: the cases and opened events as they were before the
+    timed transitions, then each transition's event row and matching case update."""
+    conn = db.raw()
+    event_cols, case_cols = _columns(conn, "case_event"), _columns(conn, "case")
+    events = _fetch(
+        conn,
+        f"SELECT {', '.join(event_cols)} FROM case_event WHERE type != 'opened' ORDER BY id",
+    )
+    opened = _fetch(
+        conn, f"SELECT {', '.join(event_cols)} FROM case_event WHERE type = 'opened' ORDER BY id"
+    )
+    case_rows = _fetch(conn, f'SELECT id, {", ".join(case_cols)} FROM "case" ORDER BY id')
     conn.close()
+    cases = {row[0]: list(row[1:]) for row in case_rows}
     updates = []
     at = {name: i for i, name in enumerate(case_cols)}
     ev = {name: i for i, name in enumerate(event_cols)}
@@ -132,58 +152,67 @@ def floor_rows(path: Path) -> tuple[list[tuple], list[tuple], list[str], list[st
                 version - 1,
             )
         )
-    return events, updates, event_cols, case_cols
+    return {
+        "events": events,
+        "updates": updates,
+        "opened": opened,
+        "cases": case_rows,
+        "event_cols": event_cols,
+        "case_cols": case_cols,
+    }
 
 
-def run_floor(engine_db: Path, floor_db: Path, batch: int, case_ids: list[int]) -> float:
-    events, updates, event_cols, case_cols = floor_rows(engine_db)
-    db = make_engine(f"sqlite:///{floor_db}")
-    init_schema(db)
-    db.dispose()
-    conn = sqlite3.connect(floor_db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    source = sqlite3.connect(engine_db)
-    cols = ", ".join(case_cols)
-    rows = source.execute(f'SELECT id, {cols} FROM "case"').fetchall()
-    opened = source.execute("SELECT * FROM case_event WHERE type = 'opened'").fetchall()
-    conn.execute("BEGIN")
-    conn.executemany(
-        f'INSERT INTO "case" (id, {cols}) VALUES ({", ".join("?" * (len(rows[0])))})', rows
+def run_floor(db: Database, rows: dict[str, Any], batch: int) -> float:
+    mark = "?" if db.path is not None else "%s"
+    event_cols, case_cols = rows["event_cols"], rows["case_cols"]
+    conn = db.raw()
+    cursor = conn.cursor()
+    sqlite = db.path is not None
+    if sqlite:
+        conn.execute("BEGIN")
+    cursor.executemany(
+        f'INSERT INTO "case" (id, {", ".join(case_cols)}) '
+        f"VALUES ({', '.join([mark] * (len(case_cols) + 1))})",
+        rows["cases"],
     )
-    conn.executemany(f"INSERT INTO case_event VALUES ({', '.join('?' * len(opened[0]))})", opened)
-    conn.execute('UPDATE "case" SET version = 1, last_seq = 1')
-    conn.execute("COMMIT")
     insert = (
         f"INSERT INTO case_event ({', '.join(event_cols)}) "
-        f"VALUES ({', '.join('?' * len(event_cols))})"
+        f"VALUES ({', '.join([mark] * len(event_cols))})"
     )
+    cursor.executemany(insert, rows["opened"])
+    cursor.execute('UPDATE "case" SET version = 1, last_seq = 1')
+    conn.commit()
     update = (
-        f'UPDATE "case" SET {", ".join(f"{c} = ?" for c in case_cols)} WHERE id = ? AND version = ?'
+        f'UPDATE "case" SET {", ".join(f"{c} = {mark}" for c in case_cols)} '
+        f"WHERE id = {mark} AND version = {mark}"
     )
+    events, updates = rows["events"], rows["updates"]
     began = time.perf_counter()
     for offset in range(0, len(events), batch):
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(update, updates[offset : offset + batch])
-        conn.executemany(insert, events[offset : offset + batch])
-        conn.execute("COMMIT")
+        if sqlite:
+            conn.execute("BEGIN IMMEDIATE")
+        cursor.executemany(update, updates[offset : offset + batch])
+        cursor.executemany(insert, events[offset : offset + batch])
+        conn.commit()
     elapsed = time.perf_counter() - began
     conn.close()
     return elapsed
 
 
-def measure(config: str, transitions: int, batch: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        engine_db, floor_db = Path(tmp) / "engine.db", Path(tmp) / "floor.db"
-        engine_s, case_ids = run_engine(engine_db, transitions, batch, config)
-        floor_s = run_floor(engine_db, floor_db, batch, case_ids)
+def measure(backend: str, config: str, transitions: int, batch: int) -> dict[str, float]:
+    with database(backend) as engine_db, database(backend) as floor_db:
+        engine_s, _ = run_engine(engine_db, transitions, batch, config)
+        floor_s = run_floor(floor_db, floor_rows(engine_db), batch)
     return {"engine_s": engine_s, "floor_s": floor_s, "ratio": floor_s / engine_s}
 
 
-def summarise(config: str, runs: list[dict[str, float]], transitions: int) -> dict[str, object]:
+def summarise(
+    backend: str, config: str, runs: list[dict[str, float]], transitions: int
+) -> dict[str, object]:
     """The run with the median ratio: engine and floor from the same run, never mixed."""
     median = sorted(runs, key=lambda run: run["ratio"])[len(runs) // 2]
     return {
+        "backend": label(backend),
         "config": config,
         "runs": len(runs),
         "ratios": [round(run["ratio"], 3) for run in runs],
@@ -205,31 +234,26 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    configs = ("process", "sla") if args.config == "both" else (args.config,)
-    results = [
-        summarise(
-            config,
-            [measure(config, args.transitions, args.batch) for _ in range(args.repeat)],
-            args.transitions,
-        )
-        for config in configs
-    ]
-    machine = f"{platform.node()} {platform.machine()} python {platform.python_version()}"
-    if args.json:
-        print(json.dumps({"machine": machine, "results": results}))
-        return
-    print(
-        f"{args.transitions:,} transitions, batches of {args.batch:,}, SQLite WAL, "
-        f"median of {args.repeat} runs ({machine})"
+
+    def runs(backend: str, config: str) -> dict[str, object]:
+        measured = [
+            measure(backend, config, args.transitions, args.batch) for _ in range(args.repeat)
+        ]
+        return summarise(backend, config, measured, args.transitions)
+
+    results = each_configuration(args.config, runs)
+    print_results(
+        results,
+        args.json,
+        f"{args.transitions:,} transitions, batches of {args.batch:,}, "
+        f"median of {args.repeat} runs",
+        lambda r, config: (
+            f"engine {r['engine_per_s']:>8,}/s ({r['engine_s']} s)  "
+            f"raw floor {r['floor_per_s']:>8,}/s ({r['floor_s']} s)  "
+            f"ratio {r['ratio']:.3f} (runs: {', '.join(map(str, r['ratios']))})  "
+            f"target >= {TARGETS[config]}"
+        ),
     )
-    for r in results:
-        label = {"process": "process only", "sla": "with SLA policy"}[str(r["config"])]
-        print(
-            f"{label:16}: engine {r['engine_per_s']:>8,}/s ({r['engine_s']} s)  "
-            f"raw sqlite3 floor {r['floor_per_s']:>8,}/s ({r['floor_s']} s)  "
-            f"ratio {r['ratio']:.3f} (runs: {', '.join(map(str, r['ratios']))})"
-            + ("  target >= 0.5" if r["config"] == "process" else "")
-        )
 
 
 if __name__ == "__main__":

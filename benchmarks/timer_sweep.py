@@ -1,4 +1,4 @@
-"""Sweeping due timers among a million pending ones, on SQLite.
+"""Sweeping due timers among a million pending ones, on SQLite (and PostgreSQL).
 
 Set-up (not timed), two cohorts of `--cases` cases each, priority normal, on
 the shipped policy (Europe/Brussels office hours):
@@ -23,9 +23,14 @@ Timed:
   timer through the engine: events, clock state, notifications, commits;
 * claim: the time spent in the claim statements of that sweep;
 * empty sweep: the same sweep again with nothing due;
-* baseline: the same claim statement run with plain sqlite3 on a copy of the
-  database before the sweep (the floor of the claim).
+* baseline: the same claim statement run with the plain driver (sqlite3 /
+  psycopg) on a copy of the database before the sweep (the floor of the claim).
 
+With ``TIERFLOW_DATABASE_URL`` naming a PostgreSQL database the same figures
+are printed for it after SQLite's; there each run builds its databases afresh
+(schemas it creates and drops) instead of copying a file.
+
+    [TIERFLOW_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test] \
     python benchmarks/timer_sweep.py [--cases 5000] [--escalated 0.5] [--pending 1000000]
                                      [--batch 2000] [--repeat 3] [--json]
 """
@@ -34,22 +39,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
-import sqlite3
 import sys
-import tempfile
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import Database, backends, database, label, machine
 from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.process import load_process
-from states.store import init_schema, make_engine
 from states.sweep import sweep
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
@@ -60,9 +65,18 @@ OPENED_LATER = datetime(2026, 11, 2, 12, tzinfo=BRUSSELS)
 SWEEP_AT = datetime(2026, 11, 3, 10, 30, tzinfo=BRUSSELS)
 
 
-def build(path: Path, cases: int, escalated: float, pending: int) -> int:
-    db = make_engine(f"sqlite:///{path}")
-    init_schema(db)
+def _time(db: Database, value: datetime) -> Any:
+    """A time as the driver stores it: UTC text on SQLite, an aware datetime on PostgreSQL."""
+    utc = value.astimezone(UTC)
+    return utc.isoformat(timespec="microseconds") if db.path is not None else utc
+
+
+def _mark(db: Database) -> str:
+    return "?" if db.path is not None else "%s"
+
+
+def build(target: Database, cases: int, escalated: float, pending: int) -> int:
+    db = target.engine()
     engine = Engine(db, load_process())
     for start in range(0, cases, 1000):
         numbers = range(start, min(start + 1000, cases))
@@ -98,66 +112,99 @@ def build(path: Path, cases: int, escalated: float, pending: int) -> int:
             OPENED_LATER,
         )
     db.dispose()
-    conn = sqlite3.connect(path)
-    have = conn.execute("SELECT count(*) FROM timer WHERE status = 'pending'").fetchone()[0]
-    filler = max(pending - have, 0)
+    conn = target.raw()
+    cursor = conn.cursor()
+    cursor.execute("SELECT count(*) FROM timer WHERE status = 'pending'")
+    filler = max(pending - cursor.fetchone()[0], 0)
+    created = _time(target, datetime(2026, 11, 2, 9, tzinfo=UTC))
+    due_at = [_time(target, datetime(2027, 1 + m, 15, 9, tzinfo=UTC)) for m in range(12)]
     rows = (
-        (
-            1 + n % cases,
-            "resolution",
-            "breach",
-            1000 + n,
-            f"2027-{1 + n % 12:02d}-15T09:00:00.000000+00:00",
-            "pending",
-            "2026-11-02T09:00:00.000000+00:00",
-        )
+        (1 + n % cases, "resolution", "breach", 1000 + n, due_at[n % 12], "pending", created)
         for n in range(filler)
     )
-    conn.executemany(
-        "INSERT INTO timer (case_id, clock, kind, generation, due_at, status, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    columns = "case_id, clock, kind, generation, due_at, status, created_at"
+    if target.path is not None:
+        cursor.executemany(f"INSERT INTO timer ({columns}) VALUES ({', '.join('?' * 7)})", rows)
+    else:
+        with cursor.copy(f"COPY timer ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
     conn.commit()
-    due = conn.execute(
-        "SELECT count(*) FROM timer WHERE status = 'pending' AND due_at <= ?",
-        (SWEEP_AT.astimezone(ZoneInfo("UTC")).isoformat(timespec="microseconds"),),
-    ).fetchone()[0]
+    if target.path is None:
+        cursor.execute("ANALYZE")
+    mark = _mark(target)
+    cursor.execute(
+        f"SELECT count(*) FROM timer WHERE status = 'pending' AND due_at <= {mark}",
+        (_time(target, SWEEP_AT),),
+    )
+    due = cursor.fetchone()[0]
+    conn.commit()
     conn.close()
     return due
 
 
-def transitions_fired(path: Path) -> int:
+def transitions_fired(db: Database) -> int:
     """Escalations the sweep made (the breach point's transitions), counted after it."""
-    conn = sqlite3.connect(path)
-    count = conn.execute(
+    conn = db.raw()
+    cursor = conn.cursor()
+    cursor.execute(
         "SELECT count(*) FROM case_event WHERE type = 'escalate' AND actor = 'system:sla'"
-    ).fetchone()[0]
+    )
+    count = cursor.fetchone()[0]
     conn.close()
     return count
 
 
-def baseline_claim(path: Path, batch: int) -> tuple[float, int]:
-    """The claim statement alone, through plain sqlite3, until nothing is due."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    now = SWEEP_AT.astimezone(ZoneInfo("UTC")).isoformat(timespec="microseconds")
+def baseline_claim(db: Database, batch: int) -> tuple[float, int]:
+    """The claim statement alone, through the plain driver, until nothing is due."""
+    conn = db.raw()
+    cursor = conn.cursor()
+    now, mark = _time(db, SWEEP_AT), _mark(db)
+    lock = "" if db.path is not None else " FOR UPDATE SKIP LOCKED"
     sql = (
-        "UPDATE timer SET status = 'claimed', claimed_by = 'base', claimed_at = ? "
-        "WHERE id IN (SELECT id FROM timer WHERE status = 'pending' AND due_at <= ? "
-        "ORDER BY due_at LIMIT ?) RETURNING id, case_id, clock, kind, generation, due_at"
+        f"UPDATE timer SET status = 'claimed', claimed_by = 'base', claimed_at = {mark} "
+        f"WHERE id IN (SELECT id FROM timer WHERE status = 'pending' AND due_at <= {mark} "
+        f"ORDER BY due_at LIMIT {mark}{lock}) "
+        "RETURNING id, case_id, clock, kind, generation, due_at"
     )
     began = time.perf_counter()
     claimed = 0
     while True:
-        conn.execute("BEGIN IMMEDIATE")
-        rows = conn.execute(sql, (now, now, batch)).fetchall()
-        conn.execute("COMMIT")
+        if db.path is not None:
+            conn.execute("BEGIN IMMEDIATE")
+        cursor.execute(sql, (now, now, batch))
+        rows = cursor.fetchall()
+        conn.commit()
         claimed += len(rows)
         if not rows:
             break
     elapsed = time.perf_counter() - began
     conn.close()
     return elapsed, claimed
+
+
+@contextmanager
+def copies(backend: str, args: argparse.Namespace) -> Iterator[Any]:
+    """Yields a context manager factory giving a database as built, removed after use
+    (SQLite: a copy of one built file; PostgreSQL: a schema built afresh), and a function
+    telling how many timers were due."""
+    due = 0
+
+    @contextmanager
+    def fresh() -> Iterator[Database]:
+        nonlocal due
+        with database(backend) as db:
+            if built is not None:
+                shutil.copy(built.path, db.path)  # type: ignore[arg-type]
+            else:
+                due = build(db, args.cases, args.escalated, args.pending)
+            yield db
+
+    with ExitStack() as stack:
+        built = stack.enter_context(database("sqlite")) if backend == "sqlite" else None
+        if built is not None:
+            due = build(built, args.cases, args.escalated, args.pending)
+        yield fresh, lambda: due
 
 
 def main() -> None:
@@ -173,67 +220,78 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        built = Path(tmp) / "built.db"
-        started = time.perf_counter()
-        due = build(built, args.cases, args.escalated, args.pending)
-        setup_s = time.perf_counter() - started
-        runs = []
-        for run in range(args.repeat):  # each run on a fresh copy of the same database
-            path, copy = Path(tmp) / f"sweep{run}.db", Path(tmp) / f"baseline{run}.db"
-            shutil.copy(built, path)
-            shutil.copy(built, copy)
-            base_s, base_claimed = baseline_claim(copy, args.batch)
-            db = make_engine(f"sqlite:///{path}")
-            engine = Engine(db, load_process())
-            report = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
-            empty = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
-            db.dispose()
-            transitions = transitions_fired(path)
-            path.unlink()
-            copy.unlink()
-            whole_s = report.claim_seconds + report.fire_seconds
-            runs.append((whole_s, report, empty, base_s, base_claimed, transitions))
+    results = [measure(backend, args) for backend in backends()]
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0]))
+        return
+    for figures in results:
+        report(figures, args.batch)
+
+
+def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    runs = []
+    started = time.perf_counter()
+    with copies(backend, args) as (fresh, due_count):
+        for _ in range(args.repeat):  # each run on fresh copies of the same database
+            with fresh() as base_db:
+                base_s, base_claimed = baseline_claim(base_db, args.batch)
+            with fresh() as sweep_db:
+                db = sweep_db.engine()
+                engine = Engine(db, load_process())
+                done = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
+                empty = sweep(engine, SWEEP_AT, worker="bench", batch=args.batch)
+                db.dispose()
+                transitions = transitions_fired(sweep_db)
+            whole_s = done.claim_seconds + done.fire_seconds
+            runs.append((whole_s, done, empty, base_s, base_claimed, transitions))
+        due = due_count()
+    setup_s = time.perf_counter() - started - sum(run[0] for run in runs)
     runs.sort(key=lambda run: run[0])
-    whole, report, empty, base_s, base_claimed, transitions = runs[len(runs) // 2]
+    whole, done, empty, base_s, base_claimed, transitions = runs[len(runs) // 2]
     figures = {
         "pending": args.pending,
         "due": due,
-        "claimed": report.claimed,
-        "fired": report.fired,
+        "claimed": done.claimed,
+        "fired": done.fired,
         "transitions": transitions,
-        "events": report.events,
-        "notifications": report.notifications,
-        "batches": report.batches,
-        "claim_s": round(report.claim_seconds, 4),
+        "events": done.events,
+        "notifications": done.notifications,
+        "batches": done.batches,
+        "claim_s": round(done.claim_seconds, 4),
         "sweep_s": round(whole, 3),
         "sweep_runs_s": [round(run[0], 3) for run in runs],
         "empty_sweep_s": round(empty.claim_seconds, 4),
         "baseline_claim_s": round(base_s, 4),
         "baseline_claimed": base_claimed,
-        "claim_ratio": round(report.claim_seconds / base_s, 2) if base_s else None,
+        "claim_ratio": round(done.claim_seconds / base_s, 2) if base_s else None,
         "setup_s": round(setup_s, 1),
-        "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
+        "backend": label(backend),
+        "machine": machine(),
     }
-    if args.json:
-        print(json.dumps(figures))
-        return
-    print(f"pending timers      : {args.pending:,} ({due:,} due at {SWEEP_AT:%a %H:%M %Z})")
+    return figures
+
+
+def report(figures: dict[str, Any], batch: int) -> None:
+    whole, due = figures["sweep_s"], figures["due"]
+    claim_s, base_s = figures["claim_s"], figures["baseline_claim_s"]
+    print(f"{figures['backend']} ({figures['machine']})")
+    print(f"pending timers      : {figures['pending']:,} ({due:,} due at {SWEEP_AT:%a %H:%M %Z})")
     print(
-        f"whole sweep (median): {whole:.3f} s for {report.claimed:,} claimed, "
-        f"{report.fired:,} fired, {transitions:,} escalations, {report.events:,} events, "
-        f"{report.notifications:,} notifications ({report.batches} batches; all runs: "
+        f"whole sweep (median): {whole:.3f} s for {figures['claimed']:,} claimed, "
+        f"{figures['fired']:,} fired, {figures['transitions']:,} escalations, "
+        f"{figures['events']:,} events, {figures['notifications']:,} notifications "
+        f"({figures['batches']} batches; all runs: "
         f"{', '.join(str(r) for r in figures['sweep_runs_s'])} s)  target < 2 s"
     )
     print(
-        f"claim statements    : {report.claim_seconds * 1000:.1f} ms in all "
-        f"({report.claim_seconds * 1000 / max(report.batches, 1):.1f} ms per batch of "
-        f"{args.batch:,})  target < 100 ms"
+        f"claim statements    : {claim_s * 1000:.1f} ms in all "
+        f"({claim_s * 1000 / max(figures['batches'], 1):.1f} ms per batch of "
+        f"{batch:,})  target < 100 ms"
     )
-    print(f"empty sweep         : {empty.claim_seconds * 1000:.2f} ms")
+    print(f"empty sweep         : {figures['empty_sweep_s'] * 1000:.2f} ms")
     print(
-        f"baseline raw claim  : {base_s * 1000:.1f} ms for {base_claimed:,} "
-        f"(sqlite3, same statement); engine claim / baseline = {figures['claim_ratio']}"
+        f"baseline raw claim  : {base_s * 1000:.1f} ms for {figures['baseline_claimed']:,} "
+        f"(plain driver, same statement); engine claim / baseline = {figures['claim_ratio']}"
     )
 
 

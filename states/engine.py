@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
@@ -43,6 +43,7 @@ from states.errors import (
     CaseNotFound,
     CommandError,
     ConcurrencyConflict,
+    ConnectionLost,
     IdempotencyConflict,
     InvalidInput,
     OutOfOrder,
@@ -148,7 +149,6 @@ class Engine:
         self.clock = clock
         self.max_retries = max_retries
         self._bulk = BulkStatements(db.dialect, _UPDATE_COLUMNS)
-        self._insert = CASE.insert().returning(CASE.c.id)
         self._registered = False
         self._cache = SnapshotCache(cache_size)
 
@@ -195,7 +195,9 @@ class Engine:
     def _transaction(
         self, body: Callable[[Connection], tuple[Any, _Work]], pinned: bool, case_id: Any
     ) -> Any:
-        """Run `body` in a write transaction, retrying lost optimistic races."""
+        """Run `body` in a write transaction, retrying lost optimistic races (and, once, a
+        transaction whose connection was found dead before its commit)."""
+        lost = False
         for attempt in range(self.max_retries + 1):
             try:
                 with write_transaction(self.db) as conn:
@@ -209,6 +211,10 @@ class Engine:
             except SAIntegrityError as exc:
                 if attempt == self.max_retries:
                     raise StoreError(f"write refused by the database: {exc.orig}") from None
+            except ConnectionLost:
+                if lost:  # once: a second loss in a row is an outage, not a stale connection
+                    raise
+                lost = True
         raise AssertionError("unreachable")
 
     def _now(self, now: datetime | None) -> datetime:
@@ -258,7 +264,7 @@ class Engine:
             decision = self.decider.open(command, now, self._recent_cases(conn, command, now))
             snap = new_snapshot(decision.events[0])
             snap.version, snap.last_seq, snap.last_hash = 0, 0, GENESIS
-            snap.id = conn.execute(self._insert, _columns(snap)).scalar_one()
+            snap.id = self._bulk.insert_case(conn, snap)
             work.snapshots[snap.id] = snap
             work.read_version[snap.id] = 0
         else:
@@ -362,16 +368,8 @@ class Engine:
         point = self.policy.points.repeat_customer
         if not point.enabled:
             return None
-        earlier = conn.execute(
-            select(func.count())
-            .select_from(CASE)
-            .where(
-                CASE.c.customer_id == command.customer_id.strip(),
-                CASE.c.opened_at >= now - point.within,
-                CASE.c.opened_at <= now,
-            )
-        ).scalar_one()
-        return earlier + 1
+        customer = command.customer_id.strip()
+        return self._bulk.count_opened(conn, customer, now - point.within, now) + 1
 
     def _load(self, conn: Connection, case_ids: set[int]) -> dict[int, CaseSnapshot]:
         """Snapshots of `case_ids`: cached ones whose version is still current, others read."""
@@ -468,10 +466,6 @@ def _command_id() -> str:
     The 64 random bits after the nanoseconds keep two writers apart; `random` is
     reseeded in forked children, and an id names a command, it guards no secret."""
     return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
-
-
-def _columns(snap: CaseSnapshot) -> dict[str, Any]:
-    return {name: getattr(snap, name) for name in FIELD_NAMES if name != "id"}
 
 
 def _as_replay(result: Result) -> Result:

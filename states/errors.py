@@ -20,6 +20,7 @@ Anything else escaping the domain is a bug.
     │   ├── IdempotencyConflict     key reused for a different command
     │   └── BatchFailed             one command of a batch failed (all rolled back)
     ├── StoreError                  the database refused or is unreachable
+    │   └── ConnectionLost          the connection died before the commit: nothing written
     ├── DeliveryError               a notification could not be delivered
     └── IntegrityError              stored history does not verify
 """
@@ -185,6 +186,15 @@ class StoreError(TierflowError):
     def __init__(self, message: str, transient: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class ConnectionLost(StoreError):
+    """The database connection was lost before the transaction's commit was sent.
+
+    The server rolled the transaction back, so running it again on a fresh
+    connection is safe (the engine does, once); a connection lost during the
+    commit itself is a plain :class:`StoreError`, as its outcome is unknown.
+    """
 
 
 class DeliveryError(TierflowError):

@@ -11,6 +11,7 @@ are in :mod:`states.bulk`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,12 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlmodel import SQLModel
 
 from states.case import FIELD_NAMES, CaseSnapshot
-from states.errors import StoreError
+from states.errors import ConnectionLost, StoreError
 from states.events import Event
 from states.tables import (
     SCHEMA_VERSION,
@@ -36,7 +43,8 @@ from states.tables import (
 CASE = Case.__table__
 INDEXED = ("state", "level", "assignee")  # case columns under an index that may change
 EVENT = CaseEvent.__table__
-_WRITE = "tierflow_write"
+IDLE_PING_SECONDS = 30.0  # a pooled connection idle longer than this is checked before use
+RECYCLE_SECONDS = 1800  # and one older than this is replaced (server-side timeouts)
 _INIT_LOCK = 0x7469_6572_666C_6F77  # "tierflow" in ASCII: the advisory lock of schema creation
 
 
@@ -49,9 +57,38 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
     try:
         if url.startswith("sqlite"):
             return _sqlite_engine(url, create, **kwargs)
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        return _server_engine(url, **kwargs)
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
+
+
+def _server_engine(url: str, **kwargs: Any) -> Engine:
+    """A server database (PostgreSQL) without ``pool_pre_ping``: it cost a ``SELECT 1``
+    round trip per command. Instead a connection is pinged only when it sat idle in the
+    pool for `IDLE_PING_SECONDS` (what a long-running dashboard or sweeper meets after
+    a quiet spell), connections are recycled after `RECYCLE_SECONDS`, and a connection
+    found dead by a write transaction's statements before the commit makes the engine
+    run the transaction again (:class:`ConnectionLost`)."""
+    kwargs.setdefault("pool_recycle", RECYCLE_SECONDS)
+    engine = create_engine(url, **kwargs)
+    error = engine.dialect.loaded_dbapi.Error
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except error as exc:  # the pool replaces the connection and tries again
+            raise DisconnectionError(f"idle connection lost: {exc}") from exc
+
+    return engine
 
 
 def _sqlite_engine(url: str, create: bool, **kwargs: Any) -> Engine:
@@ -77,10 +114,16 @@ def _sqlite_engine(url: str, create: bool, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA mmap_size=268435456")  # read pages without a syscall each
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        writing = conn.get_execution_options().get(_WRITE)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+    def _do_begin(dbapi_connection: Any) -> None:
+        """SQLAlchemy's begin: a deferred ``BEGIN`` for reads (one snapshot for all their
+        statements); a write transaction has begun ``IMMEDIATE`` on the driver already.
+        A dialect hook, not a ``begin`` event: any engine event listener makes every
+        connection and statement dispatch events, which cost more than the BEGIN."""
+        driver = dbapi_connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute("BEGIN")
+
+    engine.dialect.do_begin = _do_begin  # type: ignore[method-assign]
 
     return engine
 
@@ -103,16 +146,63 @@ def _store_error(exc: DBAPIError, engine: Engine) -> StoreError:
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction: commits on success, rolls back on any error.
 
+    The transaction is begun and ended on the driver connection (SQLite:
+    ``BEGIN IMMEDIATE``; PostgreSQL: the driver's implicit ``BEGIN``):
+    SQLAlchemy's own begin/commit bookkeeping cost more than SQLite's commit.
+    Statements run through SQLAlchemy in the body join that transaction (the
+    dialect's begin sees it open) and are committed with it.
+
     A unique-constraint violation stays a SQLAlchemy IntegrityError (the engine
-    retries races on it); every other database error becomes a one-line StoreError.
+    retries races on it); a connection lost before the commit raises
+    :class:`ConnectionLost` (nothing was written); every other database error
+    becomes a one-line StoreError.
     """
+    committing = False
     try:
-        with engine.connect().execution_options(**{_WRITE: True}) as conn, conn.begin():
-            yield conn
+        with engine.connect() as conn:
+            driver = _begin(conn)
+            try:
+                yield conn
+                committing = True
+                if conn.in_transaction():  # SQLAlchemy joined: let it end its bookkeeping
+                    conn.commit()
+                else:
+                    _driver_call(conn, driver.commit)
+            except BaseException:
+                if not conn.invalidated:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    else:
+                        _driver_call(conn, driver.rollback)
+                raise
     except SAIntegrityError:
         raise
     except DBAPIError as exc:
+        if exc.connection_invalidated and not committing:
+            raise ConnectionLost(str(_store_error(exc, engine)), transient=True) from None
         raise _store_error(exc, engine) from None
+
+
+def _begin(conn: Connection) -> Any:
+    """Begin a write transaction on `conn`'s driver connection; returns that connection."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "sqlite":
+        _driver_call(conn, lambda: driver.execute("BEGIN IMMEDIATE"))
+    return driver
+
+
+def _driver_call(conn: Connection, call: Any) -> Any:
+    """`call()` on the driver, its errors raised as SQLAlchemy's (a lost connection is
+    invalidated, as SQLAlchemy's own execution path does)."""
+    try:
+        return call()
+    except conn.dialect.loaded_dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, conn.connection, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            None, None, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost
+        ) from exc
 
 
 @contextmanager

@@ -9,10 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DisconnectionError
 
+from states import store
 from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.errors import (
@@ -281,6 +284,58 @@ def test_a_reference_names_one_case_even_within_one_batch(eng, db):
             ]
         )
     assert counts(db)[0] == 1
+
+
+# -- connections: no ping per command, a dropped connection costs one retry ----------------
+
+
+def drop_pooled_connection(db) -> None:
+    """Kill the connection waiting in the pool, as a server restart or a timeout would."""
+    with read_connection(db) as conn:
+        driver = conn.connection.driver_connection  # back in the pool after this block
+        pid = None if db.dialect.name == "sqlite" else driver.info.backend_pid
+    if pid is None:
+        driver.close()
+        return
+    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_command_runs_again_on_a_fresh_connection_when_the_pooled_one_died(eng, db):
+    """Nothing was committed on the dead connection, so the engine runs the command again
+    instead of failing it (what pool_pre_ping did, without a round trip per command)."""
+    case_id = eng.apply(OpenCase(customer_id="C1", subject="s")).case_id
+    drop_pooled_connection(db)
+    result = eng.apply(Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
+    assert (result.version, result.state) == (2, "first_level")
+    assert counts(db) == (1, 2)
+
+
+@pytest.mark.postgres
+def test_postgresql_commands_do_not_ping_the_server_before_each_command(pg, definition):
+    pings: list[object] = []
+    ping = pg.dialect.do_ping
+    pg.dialect.do_ping = lambda dbapi_connection: pings.append(1) or ping(dbapi_connection)
+    eng = Engine(pg, definition, clock=lambda: MONDAY)
+    open_assigned(eng)
+    assert pings == []
+
+
+@pytest.mark.postgres
+def test_postgresql_checks_a_connection_that_sat_idle_before_a_command_uses_it(
+    pg, definition, monkeypatch
+):
+    """A connection idle past the limit is pinged at checkout and, found dead, replaced
+    there: the command never meets it (no retry needed)."""
+    eng = Engine(pg, definition, clock=lambda: MONDAY)
+    case_id = eng.apply(OpenCase(customer_id="C1", subject="s")).case_id
+    monkeypatch.setattr(store, "IDLE_PING_SECONDS", 0.0)
+    drop_pooled_connection(pg)
+    replaced: list[BaseException | None] = []
+    event.listen(pg, "invalidate", lambda _conn, _record, exc: replaced.append(exc))
+    eng.apply(Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
+    assert [type(exc) for exc in replaced] == [DisconnectionError]
+    assert counts(pg) == (1, 2)
 
 
 @postgres

@@ -1,0 +1,162 @@
+"""Case life cycles per second: tierflow against SpiffWorkflow, one commit per step.
+
+Both sides run the same life cycle (open → assign → escalate → acknowledge →
+resolve → follow_up), one step at a time, each step committed to SQLite in
+WAL mode with ``synchronous=NORMAL``:
+
+* SpiffWorkflow (pure-Python BPMN, a benchmark-only dependency: the ``bench``
+  extra): a BPMN process of six user tasks; each step completes the ready
+  task, runs the engine steps, serialises the whole workflow with its JSON
+  serializer and writes it to the case's row (INSERT on open, UPDATE after),
+  one commit per step;
+* tierflow: one `Engine.apply` per step (events with their hash chain, the
+  case projection, and with the SLA policy clocks, timers, ledger rows and
+  notices), one commit per step; ``process`` runs without the SLA policy
+  (benchmarks/policies/no_sla.toml), ``sla`` with the shipped one.
+
+The runs are interleaved in chunks (SpiffWorkflow, tierflow process, tierflow
+sla, and again) so that a busy spell of the machine falls on all three.
+Targets: tierflow >= 2x SpiffWorkflow without the SLA policy, >= 1.5x with it.
+
+    pip install -e '.[bench]'
+    python benchmarks/peer_spiffworkflow.py [--cycles 2000] [--chunk 250] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import database, machine, make_tierflow, run_life_cycles
+
+STEPS = ("open", "assign", "escalate", "acknowledge", "resolve", "follow_up")
+TARGETS = {"process": 2.0, "sla": 1.5}
+_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+
+
+def bpmn() -> str:
+    """A BPMN process: start, six user tasks in sequence, end."""
+    tasks = "".join(f'<bpmn:userTask id="{step}" name="{step}"/>' for step in STEPS)
+    nodes = ["start", *STEPS, "end"]
+    flows = "".join(
+        f'<bpmn:sequenceFlow id="f{i}" sourceRef="{a}" targetRef="{b}"/>'
+        for i, (a, b) in enumerate(itertools.pairwise(nodes))
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'id="defs" targetNamespace="http://bpmn.io/schema/bpmn">'
+        '<bpmn:process id="case_life_cycle" isExecutable="true">'
+        f'<bpmn:startEvent id="start"/>{tasks}<bpmn:endEvent id="end"/>{flows}'
+        "</bpmn:process></bpmn:definitions>"
+    )
+
+
+class Spiff:
+    """SpiffWorkflow's side: the parsed spec, the serializer and a SQLite table of workflows."""
+
+    def __init__(self, path: Path) -> None:
+        from SpiffWorkflow.bpmn.parser import BpmnParser
+        from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+        from SpiffWorkflow.util.task import TaskState
+
+        source = path.with_suffix(".bpmn")
+        source.write_text(bpmn())
+        parser = BpmnParser()
+        parser.add_bpmn_file(str(source))
+        self.spec = parser.get_spec("case_life_cycle")
+        self.serializer = BpmnWorkflowSerializer()
+        self.ready = TaskState.READY
+        self.db = sqlite3.connect(path, isolation_level=None)
+        for pragma in _PRAGMAS:
+            self.db.execute(pragma)
+        self.db.execute(
+            "CREATE TABLE workflow (id INTEGER PRIMARY KEY, step TEXT NOT NULL, "
+            "state TEXT NOT NULL, updated_at REAL NOT NULL)"
+        )
+
+    def life_cycles(self, first: int, count: int) -> None:
+        from SpiffWorkflow.bpmn import BpmnWorkflow
+
+        for n in range(first, first + count):
+            workflow = BpmnWorkflow(self.spec)
+            workflow.do_engine_steps()
+            for index, step in enumerate(STEPS):
+                task = workflow.get_next_task(state=self.ready, manual=True)
+                task.data.update({f"{step}_by": "ana", f"{step}_note": f"case {n} {step}"})
+                task.run()
+                workflow.do_engine_steps()
+                state = self.serializer.serialize_json(workflow)
+                self.db.execute("BEGIN IMMEDIATE")
+                if index == 0:
+                    self.db.execute(
+                        "INSERT INTO workflow (id, step, state, updated_at) VALUES (?, ?, ?, ?)",
+                        (n + 1, step, state, time.time()),
+                    )
+                else:
+                    self.db.execute(
+                        "UPDATE workflow SET step = ?, state = ?, updated_at = ? WHERE id = ?",
+                        (step, state, time.time(), n + 1),
+                    )
+                self.db.execute("COMMIT")
+            assert workflow.is_completed()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cycles", type=int, default=2000)
+    parser.add_argument("--chunk", type=int, default=250, help="life cycles per interleaved turn")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    seconds = {"spiff": 0.0, "process": 0.0, "sla": 0.0}
+    with tempfile.TemporaryDirectory() as tmp, database("sqlite") as a, database("sqlite") as b:
+        spiff = Spiff(Path(tmp) / "spiff.db")
+        engines = {"process": make_tierflow(a.engine(), "process")}
+        engines["sla"] = make_tierflow(b.engine(), "sla")
+        for first in range(0, args.cycles, args.chunk):
+            count = min(args.chunk, args.cycles - first)
+            began = time.perf_counter()
+            spiff.life_cycles(first, count)
+            seconds["spiff"] += time.perf_counter() - began
+            for config, engine in engines.items():
+                began = time.perf_counter()
+                run_life_cycles(engine, first, count)
+                seconds[config] += time.perf_counter() - began
+        spiff.db.close()
+        for engine in engines.values():
+            engine.db.dispose()
+    rates = {name: args.cycles / spent for name, spent in seconds.items()}
+    results = {
+        "machine": machine(),
+        "cycles": args.cycles,
+        "spiffworkflow_per_s": round(rates["spiff"], 1),
+        "tierflow_process_per_s": round(rates["process"], 1),
+        "tierflow_sla_per_s": round(rates["sla"], 1),
+        "ratio_process": round(rates["process"] / rates["spiff"], 2),
+        "ratio_sla": round(rates["sla"] / rates["spiff"], 2),
+    }
+    if args.json:
+        print(json.dumps(results))
+        return
+    print(
+        f"{args.cycles:,} life cycles of 6 steps, one commit per step, SQLite WAL "
+        f"synchronous=NORMAL, interleaved in turns of {args.chunk} ({machine()})"
+    )
+    print(f"SpiffWorkflow (BPMN, JSON serializer)  : {results['spiffworkflow_per_s']:>7} /s")
+    for config, name in (("process", "without SLA policy"), ("sla", "with SLA policy   ")):
+        print(
+            f"tierflow {name}        : {results[f'tierflow_{config}_per_s']:>7} /s  "
+            f"{results[f'ratio_{config}']}x SpiffWorkflow (target >= {TARGETS[config]}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
