@@ -13,9 +13,10 @@ from pathlib import Path
 from sqlalchemy import Engine as SAEngine
 
 from flows.schedules import SHIPPED, FlowParameter, Schedules, load_schedules
+from flows.senders import ConsoleSink, FileSink, SmtpSender
 from states.engine import Engine
 from states.errors import StoreError
-from states.outbox import ConsoleSink, FileSink, Sender, SmtpSender
+from states.outbox import Sender
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition, load_process
 from states.settings import Settings, load_settings

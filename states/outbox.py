@@ -5,8 +5,8 @@ written in the same transaction as the change that causes it, so it exists
 exactly when the change does; delivery happens afterwards, outside any
 database transaction, and survives crashes and retries.
 
-The :class:`Notification` table is defined here and joins ``SQLModel.metadata``
-when this module is imported; ``init_schema`` imports it.
+The table is :class:`states.tables.Notification`; the senders that deliver
+(SMTP, file, console) are in :mod:`flows.senders`: delivery is I/O, not domain.
 
 Delivery guarantees: a notification is claimed by one deliverer at a time
 (``UPDATE … RETURNING``; PostgreSQL adds ``FOR UPDATE SKIP LOCKED``), so two
@@ -20,56 +20,20 @@ receiver can drop such repeats.
 
 from __future__ import annotations
 
-import json
-import smtplib
-import ssl
-import sys
-import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
-from pathlib import Path
 from time import monotonic
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
-from sqlalchemy import CheckConstraint, Connection, Engine, Index, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Field, SQLModel
 
 from states.errors import DeliveryError, InvalidInput
 from states.store import write_transaction
-from states.tables import _ts
+from states.tables import Notification
 
 KINDS = ("sla_warning", "sla_breach", "ack_missed", "escalated", "follow_up_due", "customer_notice")
-STATUSES = ("pending", "sending", "sent", "failed")
-
-
-class Notification(SQLModel, table=True):
-    """One outgoing notice. ``case_id`` is not a foreign key: system notices have none."""
-
-    __tablename__ = "notification"
-    __table_args__ = (
-        Index("ix_notification_status_id", "status", "id"),
-        CheckConstraint(f"status IN {STATUSES}", name="ck_notification_status"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int | None = Field(default=None, index=True)
-    kind: str
-    recipient: str  # an e-mail address, or a role name mapped at delivery time
-    subject: str
-    body: str
-    created_at: datetime = _ts(nullable=False)
-    due_at: datetime | None = _ts()  # not delivered before this instant (also retry backoff)
-    status: str = "pending"
-    attempts: int = 0
-    last_error: str | None = None
-    claimed_by: str | None = None
-    claimed_at: datetime | None = _ts()
-    sent_at: datetime | None = _ts()
-    dedupe_key: str | None = Field(default=None, unique=True)
 
 
 NOTIFICATION = Notification.__table__
@@ -174,103 +138,6 @@ class Sender(Protocol):
 
 
 @dataclass(frozen=True)
-class SmtpSender:
-    """Mail through an SMTP server with the standard library, one connection per message.
-
-    An unmapped role (no ``@`` in ``to``) and refused recipients fail
-    permanently; network and other SMTP errors are retried.
-    """
-
-    host: str
-    port: int
-    sender_address: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    starttls: bool = False
-    timeout: float = 10
-
-    def compose(self, message: OutgoingMessage) -> EmailMessage:
-        if "@" not in message.to:
-            raise DeliveryError(f"no address for role {message.to!r}", permanent=True)
-        domain = self.sender_address.rpartition("@")[2] or "tierflow"
-        email = EmailMessage()
-        try:
-            email["From"] = self.sender_address
-            email["To"] = message.to
-            email["Subject"] = " ".join(message.subject.split())
-            email["Date"] = format_datetime(message.created_at)
-            email["Message-ID"] = f"<tierflow.notification.{message.notification_id}@{domain}>"
-            email["X-Tierflow-Kind"] = message.kind
-            if message.case_id is not None:
-                email["X-Tierflow-Case"] = str(message.case_id)
-            email.set_content(message.body)
-        except (ValueError, TypeError) as exc:
-            raise DeliveryError(
-                f"cannot compose mail to {message.to!r}: {exc}", permanent=True
-            ) from None
-        return email
-
-    def send(self, message: OutgoingMessage) -> None:
-        email = self.compose(message)
-        try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.username:
-                    smtp.login(self.username, self.password or "")
-                smtp.send_message(email)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(
-                f"SMTP server refused {message.to!r}: {exc.recipients}", permanent=True
-            ) from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(
-                f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}"
-            ) from None
-
-
-class FileSink:
-    """Appends one JSON object per line to ``path`` (the default for local runs)."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def send(self, message: OutgoingMessage) -> None:
-        line = json.dumps(asdict(message), ensure_ascii=False, default=datetime.isoformat)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock, self.path.open("a", encoding="utf-8") as out:
-                out.write(line + "\n")
-        except OSError as exc:
-            raise DeliveryError(f"cannot write {self.path}: {exc}") from None
-
-
-class ConsoleSink:
-    """Prints each message as a short readable block (for demos)."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-
-    def send(self, message: OutgoingMessage) -> None:
-        case = f" case {message.case_id}" if message.case_id is not None else ""
-        self.stream.write(
-            f"[{message.kind}{case}] to {message.to}: {message.subject}\n{message.body}\n\n"
-        )
-        self.stream.flush()
-
-
-class MemorySink:
-    """Keeps messages in ``messages`` (for tests)."""
-
-    def __init__(self) -> None:
-        self.messages: list[OutgoingMessage] = []
-
-    def send(self, message: OutgoingMessage) -> None:
-        self.messages.append(message)
-
-
-@dataclass(frozen=True)
 class DeliveryReport:
     sent: int = 0
     failed: int = 0
@@ -360,7 +227,7 @@ def deliver_pending(
     ``max_attempts``-th failure, marks it ``failed``. Each outcome is committed
     right after its send, so a crash repeats at most the message in flight.
     Roles (recipients without ``@``) map through ``recipients``; an unmapped
-    role is passed on as is (sinks write it; :class:`SmtpSender` fails it
+    role is passed on as is (sinks write it; `flows.senders.SmtpSender` fails it
     permanently). Any other exception from the sender is a bug: it is
     recorded on its row, the rest of the batch is released untried, and it
     propagates. Sending stops after ``lease_seconds / 2`` of wall time (a

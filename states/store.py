@@ -221,8 +221,6 @@ def init_schema(engine: Engine) -> None:
     under SQLite's write lock or, on PostgreSQL, a transaction-scoped advisory lock,
     so a second `tierflow init` waits for the first and then finds everything there.
     """
-    import states.outbox  # noqa: F401  (defines the notification table; imports this module)
-
     try:
         with write_transaction(engine) as conn:
             if engine.dialect.name == "postgresql":

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Index,
@@ -249,6 +250,35 @@ class FlowRunLog(SQLModel, table=True):
     attempts: int = 1
     counts: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     error: str | None = None
+
+
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class Notification(SQLModel, table=True):
+    """One outgoing notice. ``case_id`` is not a foreign key: system notices have none."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        Index("ix_notification_status_id", "status", "id"),
+        CheckConstraint(f"status IN {NOTIFICATION_STATUSES}", name="ck_notification_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int | None = Field(default=None, index=True)
+    kind: str
+    recipient: str  # an e-mail address, or a role name mapped at delivery time
+    subject: str
+    body: str
+    created_at: datetime = _ts(nullable=False)
+    due_at: datetime | None = _ts()  # not delivered before this instant (also retry backoff)
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+    claimed_by: str | None = None
+    claimed_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    dedupe_key: str | None = Field(default=None, unique=True)
 
 
 class PolicyVersion(SQLModel, table=True):

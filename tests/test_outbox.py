@@ -14,16 +14,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, select, update
 
-from states.errors import InvalidInput
+from flows.senders import ConsoleSink, FileSink, MemorySink, SmtpSender
+from states.errors import DeliveryError, InvalidInput
 from states.outbox import (
     NOTIFICATION,
-    ConsoleSink,
-    DeliveryError,
-    FileSink,
-    MemorySink,
     NewNotification,
     OutgoingMessage,
-    SmtpSender,
     deliver_pending,
     enqueue,
     enqueue_many,
