@@ -129,6 +129,8 @@ class FireReport:
     effective: int = 0  # timers whose clock was still armed: they wrote events
     events: int = 0
     notifications: int = 0
+    #: effective timers by clock and kind, e.g. {"acknowledge breach": 2, "follow_up due": 1}
+    by_kind: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -348,6 +350,8 @@ class Engine:
                 continue
             self._record(work, snap, decision, at)
             report.effective += 1
+            kind = f"{timer.clock} {timer.kind}"
+            report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
             report.events += len(decision.events)
             report.notifications += len(decision.notifications)
         self._write(conn, work)

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from states import fields as check
@@ -36,6 +36,8 @@ class SweepReport:
     batches: int = 0
     claim_seconds: float = 0.0
     fire_seconds: float = 0.0
+    #: timers that wrote events, by clock and kind ("resolution warning", "follow_up due")
+    by_kind: dict[str, int] = field(default_factory=dict)
 
 
 def default_worker() -> str:
@@ -76,6 +78,8 @@ def sweep(
         report.adopted += fired.adopted
         report.events += fired.events
         report.notifications += fired.notifications
+        for kind, count in fired.by_kind.items():
+            report.by_kind[kind] = report.by_kind.get(kind, 0) + count
         if on_batch is not None:
             on_batch(len(timers))
     return report

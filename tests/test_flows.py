@@ -81,6 +81,8 @@ def test_sweep_timers_fires_what_is_due_and_logs_the_run(runtime: Runtime) -> No
     open_cases_long_ago(runtime, 3)
     counts = sweep_timers(batch_size=2)
     assert counts["fired"] >= 3 and counts["batches"] >= 2
+    assert counts["by_kind"]["first_response breach"] == 3  # what fired, by clock and kind
+    assert sum(counts["by_kind"].values()) == counts["fired"]
     with runtime.db.connect() as conn:
         due = conn.execute(
             select(TIMER.c.id).where(

@@ -208,6 +208,11 @@ def sweep_report(report: SweepReport, as_json: bool) -> None:
         f"longer armed, {report.lost} no longer ours; {report.events} events, "
         f"{report.notifications} notifications ({seconds:.2f} s)"
     )
+    if report.by_kind:
+        out(
+            "fired: "
+            + ", ".join(f"{count} {kind}" for kind, count in sorted(report.by_kind.items()))
+        )
 
 
 def delivery_report(report: DeliveryReport, as_json: bool) -> None:
