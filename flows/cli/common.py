@@ -92,30 +92,6 @@ def _root(
     )
 
 
-@app.callback()
-def _root(
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="SQLAlchemy URL (default: TIERFLOW_DATABASE_URL or SQLite under TIERFLOW_HOME).",
-        ),
-    ] = None,
-    home: Annotated[Path | None, typer.Option("--home", help="Data directory.")] = None,
-    process: Annotated[
-        Path | None,
-        typer.Option("--process", help="Process definition TOML (default: the shipped one)."),
-    ] = None,
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="SLA/escalation policy TOML (default: the shipped one)."),
-    ] = None,
-) -> None:
-    _state["rt"] = Runtime.from_env(
-        database_url=database_url, home=home, process_file=process, policy_file=policy
-    )
-
-
 def instant(option: str, text: str | None, *, future: bool = False) -> datetime:
     """`text` read as an instant (None: now); see :mod:`states.instants` for what is allowed."""
     now = datetime.now(UTC)
