@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/calendar_add.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/flow_overhead.py
+	$(BIN)/python benchmarks/intake.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:
