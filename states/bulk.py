@@ -299,6 +299,14 @@ class BulkStatements:
         assignee) are as read, so the update may leave them out.
         """
         flags = indexed_unchanged or [False] * len(snaps)
+        if len(snaps) == 1:  # one command, one case: no sorting into light and full
+            sql, codec = (
+                (self.light_sql, self._light_codec)
+                if flags[0]
+                else (self.update_sql, self._update_codec)
+            )
+            row = self._rows(codec, snaps, [(snaps[0].id, read_versions[0])])[0]
+            return int(run(conn, sql, row).rowcount)
         updated = 0
         for light, sql, codec in (
             (False, self.update_sql, self._update_codec),

@@ -41,10 +41,11 @@ from typing import Any
 
 from states.case import CaseSnapshot
 from states.events import Event
-from states.policy import Policy
+from states.policy import Policy, Target
 
 CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
 ACTIVE = ("running", "paused")
+_TARGETS_KEPT = 4096
 
 _STOPS = {
     "assign": ("first_response",),
@@ -72,6 +73,8 @@ class ClockPlanner:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.timed = bool(policy.targets) or policy.follow_up_days is not None
+        # The policy never changes: its answer for a kind of case is looked up once.
+        self._targets: dict[tuple[str | None, ...], Target | None] = {}
 
     def changes(
         self, case: CaseSnapshot, event: Event, seq: int, now: datetime
@@ -141,14 +144,7 @@ class ClockPlanner:
     ) -> list[dict[str, Any]]:
         out = []
         for name in names:
-            target = self.policy.target(
-                name,
-                priority=case.priority,
-                level=level,
-                tier=case.customer_tier,
-                team=case.team,
-                channel=case.channel,
-            )
+            target = self._target(case, name, level)
             if target is None:
                 continue
             previous = case.clocks.get(name)
@@ -183,6 +179,24 @@ class ClockPlanner:
             state = {key: value for key, value in state.items() if value is not None}
             out.append({"clock": name, "op": "start", "state": state})
         return out
+
+    def _target(self, case: CaseSnapshot, name: str, level: str | None) -> Target | None:
+        """`Policy.target` of clock `name` for `case`, memoised (a refusal is not)."""
+        key = (name, case.priority, level, case.customer_tier, case.team, case.channel)
+        if key in self._targets:
+            return self._targets[key]
+        target = self.policy.target(
+            name,
+            priority=case.priority,
+            level=level,
+            tier=case.customer_tier,
+            team=case.team,
+            channel=case.channel,
+        )
+        if len(self._targets) >= _TARGETS_KEPT:  # teams are free text: keep it bounded
+            self._targets.clear()
+        self._targets[key] = target
+        return target
 
     def _arm(self, state: dict[str, Any], now: datetime, seq: int) -> None:
         """Deadline (and warning) of a running clock: the remaining target from `now`."""
