@@ -130,9 +130,16 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
         text=True,
     )
     try:
-        run = wait_for("sweep that fired", completed(runtime, "sweep_timers", "fired"), 180)
+        children: set[int] = set()  # every process serve started, seen while it ran
+        fired = completed(runtime, "sweep_timers", "fired")
+
+        def watch() -> RunRecord | None:
+            children.update(descendants(serve.pid))
+            return fired()
+
+        run = wait_for("sweep that fired", watch, 180)
         assert run.deployment == "sweep_timers" and run.counts["fired"] >= 1
-        children = descendants(serve.pid)
+        children.update(descendants(serve.pid))
         assert len(children) >= 2  # the Prefect server and the serving process
         started = time.monotonic()
         serve.send_signal(signal.SIGTERM)
