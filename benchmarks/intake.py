@@ -27,6 +27,7 @@ runs in-process, so CPU time covers all but waiting for the disk). Usage:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -103,7 +104,7 @@ def run_flow(tmp: Path, rows: int, batch: int) -> tuple[float, float, int]:
     os.environ["TIERFLOW_HOME"] = str(home)
     Runtime.from_env().init()
     began, began_cpu = time.perf_counter(), time.process_time()
-    counts = intake()
+    counts = asyncio.run(intake())
     elapsed, cpu = time.perf_counter() - began, time.process_time() - began_cpu
     assert counts["rejected"] == 0, counts
     return elapsed, cpu, counts["opened"]

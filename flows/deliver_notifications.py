@@ -29,7 +29,7 @@ def deliver_job(runtime: Runtime, batch_size: int = 100, max_batches: int = 50) 
 
 
 @flow(name="deliver_notifications", log_prints=False)
-def deliver_notifications(batch_size: int = 100, max_batches: int = 50) -> dict[str, int]:
+async def deliver_notifications(batch_size: int = 100, max_batches: int = 50) -> dict[str, int]:
     """Send what the outbox holds (breach and warning notices, customer notices,
     follow-ups due) through the sender the settings name, at least once each; failed
     sends are retried with backoff by later runs. Returns sent/failed/retried."""

@@ -46,7 +46,7 @@ def intake_job(runtime: Runtime, folder: str = "inbox", maildir: str = "mail") -
 
 
 @flow(name="intake", log_prints=False)
-def intake(folder: str = "inbox", maildir: str = "mail") -> dict[str, Any]:
+async def intake(folder: str = "inbox", maildir: str = "mail") -> dict[str, Any]:
     """Open cases from JSONL/CSV files dropped in `folder` (processed files move to
     done/, bad rows go to rejected/ with the row, field and reason) and from the mails
     in the Maildir `maildir` (a reply whose subject carries a case's reference becomes

@@ -40,7 +40,7 @@ def report_job(runtime: Runtime, period: str = "month") -> dict[str, Any]:
 
 
 @flow(name="review_report", log_prints=False)
-def review_report(period: Literal["month", "quarter"] = "month") -> dict[str, Any]:
+async def review_report(period: Literal["month", "quarter"] = "month") -> dict[str, Any]:
     """The review managers read at the start of a month (or quarter), of the period
     before it: per level and team, cases opened and resolved, escalation rate and
     reasons, time in each state in business time, breaches and near-misses, reopen

@@ -9,6 +9,13 @@
   flow's ``.fn()`` in tests, the ``tierflow`` logger Prefect configured);
 * transient database errors are retried by Prefect with backoff: the work
   of each flow is one task, ``retry_condition_fn`` lets only those through.
+
+The flows are ``async def`` though their work is synchronous (the database
+calls block, which is fine: a run does nothing else meanwhile). Prefect 3.8.8
+starts a heartbeat thread for every flow run that sleeps in one-second steps;
+the synchronous flow engine waits for it when the run ends, so every sync run
+ended up to a second after its work, idle. The async engine does not wait.
+Call a flow with ``asyncio.run(flow(...))``; deployments and workers await it.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -318,8 +319,15 @@ def _window(toml: TomlSource, key: str, value: Any) -> tuple[date, date] | None:
 
 
 def _dates(schedule: Any, count: int, start: datetime) -> list[datetime]:
-    """Prefect's own `get_dates` (a coroutine that does no I/O), run to completion here."""
-    return asyncio.run(schedule.get_dates(count, start=start))
+    """Prefect's own `get_dates` (a coroutine that does no I/O), run to completion here,
+    or on a thread of its own inside a running event loop (an async flow's)."""
+    dates = schedule.get_dates(count, start=start)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(dates)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, dates).result()
 
 
 def _iso(delta: timedelta) -> str:

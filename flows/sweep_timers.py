@@ -19,7 +19,7 @@ def sweep_job(runtime: Runtime, batch_size: int = 2000) -> dict[str, Any]:
 
 
 @flow(name="sweep_timers", log_prints=False)
-def sweep_timers(batch_size: int = 2000) -> dict[str, Any]:
+async def sweep_timers(batch_size: int = 2000) -> dict[str, Any]:
     """Fire the SLA timers that are due (warnings, breaches, missed acknowledgements,
     follow-ups due), in batches of `batch_size`, each timer exactly once however many
     sweepers run. Returns what fired."""

@@ -41,7 +41,7 @@ def verify_job(runtime: Runtime) -> dict[str, Any]:
 
 
 @flow(name="verify_audit", log_prints=False)
-def verify_audit() -> dict[str, Any]:
+async def verify_audit() -> dict[str, Any]:
     """Verify every case: its hash chain event by event, and that replaying its events
     rebuilds the stored case. Fails, naming the cases, when any does not verify."""
     return execute("verify_audit", verify_job)

@@ -6,6 +6,7 @@ saying what it did; a failing run leaves a `failed` row with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import mailbox
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -68,6 +70,11 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: Non
     return runtime
 
 
+def run_flow(flow: Any, **parameters: Any) -> Any:
+    """One run of an (async) flow, as a deployment or `tierflow run` makes it."""
+    return asyncio.run(flow(**parameters))
+
+
 def open_cases_long_ago(runtime: Runtime, count: int) -> list[int]:
     """Cases opened ten days ago and never taken: their first-response timers are due."""
     at = datetime.now(UTC) - timedelta(days=10)
@@ -79,7 +86,7 @@ def open_cases_long_ago(runtime: Runtime, count: int) -> list[int]:
 
 def test_sweep_timers_fires_what_is_due_and_logs_the_run(runtime: Runtime) -> None:
     open_cases_long_ago(runtime, 3)
-    counts = sweep_timers(batch_size=2)
+    counts = run_flow(sweep_timers, batch_size=2)
     assert counts["fired"] >= 3 and counts["batches"] >= 2
     assert counts["by_kind"]["first_response breach"] == 3  # what fired, by clock and kind
     assert sum(counts["by_kind"].values()) == counts["fired"]
@@ -98,26 +105,26 @@ def test_sweep_timers_fires_what_is_due_and_logs_the_run(runtime: Runtime) -> No
 
 def test_a_second_sweep_finds_nothing_to_fire(runtime: Runtime) -> None:
     open_cases_long_ago(runtime, 2)
-    sweep_timers()
-    assert sweep_timers()["fired"] == 0
+    run_flow(sweep_timers)
+    assert run_flow(sweep_timers)["fired"] == 0
     assert [run.status for run in recent_runs(runtime.db)] == ["completed", "completed"]
 
 
 def test_deliver_notifications_drains_the_outbox_to_the_file_sink(runtime: Runtime) -> None:
     open_cases_long_ago(runtime, 2)
-    swept = sweep_timers()
-    counts = deliver_notifications(batch_size=3)
+    swept = run_flow(sweep_timers)
+    counts = run_flow(deliver_notifications, batch_size=3)
     assert counts["sent"] == swept["notifications"] > 0 and counts["failed"] == 0
     lines = runtime.settings.outbox_file.read_text().splitlines()
     assert len(lines) == counts["sent"]
     assert all(json.loads(line)["case_id"] for line in lines)
-    assert deliver_notifications()["sent"] == 0
+    assert run_flow(deliver_notifications)["sent"] == 0
 
 
 def test_verify_audit_passes_on_an_untouched_history(runtime: Runtime) -> None:
     open_cases_long_ago(runtime, 3)
-    sweep_timers()
-    counts = verify_audit()
+    run_flow(sweep_timers)
+    counts = run_flow(verify_audit)
     assert (counts["cases"], counts["failed"]) == (3, 0)
     assert recent_runs(runtime.db, "verify_audit")[0].status == "completed"
 
@@ -127,7 +134,7 @@ def test_verify_audit_fails_and_names_a_case_whose_history_was_edited(runtime: R
     with runtime.db.begin() as conn:
         conn.execute(update(EVENT).where(EVENT.c.case_id == second).values(actor="mallory"))
     with pytest.raises(AuditFailed, match=rf"1 of 2 cases do not verify: {second}"):
-        verify_audit()
+        run_flow(verify_audit)
     (run,) = recent_runs(runtime.db, "verify_audit")
     assert run.status == "failed"
     assert run.counts["failing_cases"] == [second] and str(second) in (run.error or "")
@@ -137,7 +144,7 @@ def test_a_run_that_fails_records_why(runtime: Runtime) -> None:
     with runtime.db.begin() as conn:
         conn.execute(text("DROP TABLE timer"))
     with pytest.raises(Exception, match="timer"):
-        sweep_timers()
+        run_flow(sweep_timers)
     (run,) = recent_runs(runtime.db, "sweep_timers")
     assert run.status == "failed" and "timer" in (run.error or "")
 
@@ -199,7 +206,7 @@ def test_a_transient_database_error_is_retried_by_prefect(runtime: Runtime, tmp_
     restorer = threading.Thread(target=bring_back)
     restorer.start()
     try:
-        counts = sweep_timers()
+        counts = run_flow(sweep_timers)
     finally:
         restorer.join()
     assert counts["fired"] >= 1
@@ -224,7 +231,7 @@ def test_review_report_writes_markdown_csv_and_prefect_artifacts(runtime: Runtim
             (Act(case.case_id, "resolve", "ana", note="refunded"), opened + timedelta(hours=1)),
         ]
     )
-    counts = review_report(period="month")
+    counts = run_flow(review_report, period="month")
     assert counts["period"] == span.label
     markdown = Path(counts["markdown"]).read_text()
     assert span.label in markdown
@@ -251,7 +258,7 @@ def test_intake_opens_cases_from_the_folder_and_the_mailbox(runtime: Runtime) ->
     )
     box = mailbox.Maildir(home / "mail", create=True)
     box.add(mailbox.MaildirMessage(_mail("Broken kettle", "It leaks.", "<m1@x>")))
-    first = intake()
+    first = run_flow(intake)
     assert (first["files"], first["mails"], first["opened"], first["rejected"]) == (1, 1, 2, 1)
     assert (inbox / "done" / "web.jsonl").exists()
     errors = (inbox / "rejected" / "web.jsonl.errors.jsonl").read_text().splitlines()
@@ -262,12 +269,12 @@ def test_intake_opens_cases_from_the_folder_and_the_mailbox(runtime: Runtime) ->
             _mail(f"Re: [#{mailed}] Broken kettle", "My lawyer will contact you.", "<m2@x>")
         )
     )
-    second = intake()
+    second = run_flow(intake)
     assert (second["mails"], second["updated"], second["escalated"]) == (1, 1, 1)
     with runtime.db.connect() as conn:
         snap, _ = get_case(conn, mailed)
     assert (snap.state, snap.level) == ("escalated", "manager")
-    assert intake()["mails"] == 0  # nothing new: each mail acts once
+    assert run_flow(intake)["mails"] == 0  # nothing new: each mail acts once
     assert [run.status for run in recent_runs(runtime.db, "intake")] == ["completed"] * 3
 
 

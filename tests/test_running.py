@@ -241,17 +241,23 @@ def test_a_worker_runs_deployed_flows_against_postgresql(
 
     cli("deploy", "--pool", "test")
     assert "test" in cli("work-pool", "ls", command=(PREFECT,))  # 422 with FastAPI >= 0.151
+    worker_log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [PREFECT, "worker", "start", "--pool", "test"],
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         cli("deployment", "run", "verify_audit/verify_audit", command=(PREFECT,))
-        run = wait_for("completed audit", completed(runtime, "verify_audit"), 180)
+        try:
+            run = wait_for("completed audit", completed(runtime, "verify_audit"), 180)
+        except AssertionError as exc:
+            log = (tmp_path / "worker.log").read_text()[-3000:]
+            raise AssertionError(f"{exc}; the worker's log ends:\n{log}") from None
         assert run.deployment == "verify_audit" and run.counts["cases"] == 1
     finally:
         stop_group(worker)
+        worker_log.close()

@@ -7,6 +7,7 @@ need it, not at start-up, so the case commands stay quick.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tomllib
 from datetime import UTC, datetime
@@ -137,7 +138,7 @@ def run_command(
 
     runtime()
     if os.environ.get("PREFECT_API_URL"):
-        counts = FLOWS[flow](**parameters)
+        counts = asyncio.run(FLOWS[flow](**parameters))
     else:
         counts = execute(flow, JOBS[flow], **parameters)
     if as_json:
