@@ -8,24 +8,19 @@ from prefect import flow
 
 from flows.runs import execute, utcnow, worker_name
 from flows.runtime import Runtime
-from states.outbox import deliver_pending
+from states.outbox import deliver_due
 
 
 def deliver_job(runtime: Runtime, batch_size: int = 100, max_batches: int = 50) -> dict[str, int]:
-    sender = runtime.sender()
-    totals = {"sent": 0, "failed": 0, "retried": 0, "batches": 0}
-    for _ in range(max_batches):
-        report = asdict(
-            deliver_pending(
-                runtime.db, sender, now=utcnow(), worker=worker_name(), batch=batch_size
-            )
-        )
-        if not any(report.values()):
-            break
-        totals["batches"] += 1
-        for key, value in report.items():
-            totals[key] += value
-    return totals
+    total, batches = deliver_due(
+        runtime.db,
+        runtime.sender(),
+        clock=utcnow,
+        worker=worker_name(),
+        batch=batch_size,
+        max_batches=max_batches,
+    )
+    return {**asdict(total), "batches": batches}
 
 
 @flow(name="deliver_notifications", log_prints=False)

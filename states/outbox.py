@@ -20,7 +20,7 @@ receiver can drop such repeats.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
@@ -257,3 +257,28 @@ def deliver_pending(
         _record(engine, [row.id], claim, values)
         counts[values["status"]] += 1
     return DeliveryReport(sent=counts["sent"], failed=counts["failed"], retried=counts["pending"])
+
+
+def deliver_due(
+    engine: Engine,
+    sender: Sender,
+    *,
+    clock: Callable[[], datetime],
+    worker: str,
+    batch: int = 100,
+    max_batches: int | None = None,
+) -> tuple[DeliveryReport, int]:
+    """Deliver batch after batch (each claimed at `clock()`) until nothing is due, a batch
+    sends nothing (what it could not send waits for its backoff), or `max_batches` ran.
+    Returns the totals and how many batches claimed something."""
+    total, batches = DeliveryReport(), 0
+    while max_batches is None or batches < max_batches:
+        report = deliver_pending(engine, sender, now=clock(), worker=worker, batch=batch)
+        if report.claimed:
+            batches += 1
+        total = DeliveryReport(
+            total.sent + report.sent, total.failed + report.failed, total.retried + report.retried
+        )
+        if report.claimed == 0 or report.sent == 0:
+            break
+    return total, batches

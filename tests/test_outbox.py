@@ -20,6 +20,7 @@ from states.outbox import (
     NOTIFICATION,
     NewNotification,
     OutgoingMessage,
+    deliver_due,
     deliver_pending,
     enqueue,
     enqueue_many,
@@ -71,6 +72,24 @@ def test_enqueued_notification_is_delivered_and_marked_sent(db: Engine) -> None:
     [row] = rows(db)
     assert (row.status, row.sent_at, row.attempts, row.claimed_by) == ("sent", MONDAY, 1, "w1")
     assert deliver_pending(db, sink, now=MONDAY, worker="w1").claimed == 0
+
+
+def test_delivering_what_is_due_runs_batch_after_batch_up_to_a_limit(db: Engine) -> None:
+    add(db, 5)
+    sink = MemorySink()
+    report, batches = deliver_due(
+        db, sink, clock=lambda: MONDAY, worker="w", batch=2, max_batches=2
+    )
+    assert (report.sent, batches, len(sink.messages)) == (4, 2, 4)
+    report, batches = deliver_due(db, sink, clock=lambda: MONDAY, worker="w", batch=2)
+    assert (report.sent, batches) == (1, 1)
+
+
+def test_delivering_what_is_due_stops_at_a_batch_that_sends_nothing(db: Engine) -> None:
+    add(db, 3)
+    failing = Failing()
+    report, batches = deliver_due(db, failing, clock=lambda: MONDAY, worker="w", batch=2)
+    assert (report.retried, batches, failing.calls) == (2, 1, 2)  # the third waits
 
 
 def test_duplicate_dedupe_key_enqueues_once(db: Engine) -> None:

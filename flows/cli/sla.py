@@ -18,7 +18,7 @@ from flows.cli.common import (
     runtime,
 )
 from states.errors import DeliveryError
-from states.outbox import DeliveryReport, deliver_pending
+from states.outbox import deliver_due
 from states.sweep import default_worker, sweep
 from states.timers import count_due
 
@@ -59,14 +59,9 @@ def deliver(
     check_choice("sink", sink, ("file", "console", "smtp"))
     rt = runtime()
     sender, worker = rt.sender(sink), default_worker()
-    total = DeliveryReport()
-    while True:  # batch after batch, until nothing is due now (retries wait for their backoff)
-        report = deliver_pending(rt.db, sender, now=datetime.now(UTC), worker=worker, batch=batch)
-        total = DeliveryReport(
-            total.sent + report.sent, total.failed + report.failed, total.retried + report.retried
-        )
-        if report.claimed == 0 or report.sent == 0:
-            break
+    total, _ = deliver_due(
+        rt.db, sender, clock=lambda: datetime.now(UTC), worker=worker, batch=batch
+    )
     render.delivery_report(total, as_json)
     undelivered = total.failed + total.retried
     if undelivered:  # ops and schedulers must see it in the exit code, not only in a count
