@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL := WARNING
 
-.PHONY: run test install lint bench lock clean
+.PHONY: run test install browser lint bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,17 @@ run: $(STAMP)
 	$(BIN)/tierflow demo --cases 300 --seed 2013
 	$(BIN)/tierflow serve
 
+## make browser: Debian's chromium for the dashboard's browser test (Playwright cannot
+## download browsers here). Where it cannot be installed, that test skips and says why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+	  ( [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) ) || \
+	  echo "note: chromium could not be installed; the browser test will skip"
+
 ## make test: install what tests need and run the whole suite.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)
