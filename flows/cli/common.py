@@ -35,6 +35,25 @@ schedules_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(schedules_app, name="schedules")
+audit_app = typer.Typer(
+    help="For auditors: cases and the pipeline as they stood, verification against "
+    "anchors, export and import of event logs, conformance.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(audit_app, name="audit")
+policy_app = typer.Typer(
+    help="The SLA and escalation policy: try a change on stored history first.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(policy_app, name="policy")
+process_app = typer.Typer(
+    help="The process definition: export it for modelling tools.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(process_app, name="process")
 
 _state: dict[str, Runtime] = {}
 
