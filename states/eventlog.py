@@ -163,32 +163,22 @@ class _CaseSoFar:
         self.team: str | None = None
 
     def event(self, row: Any) -> LogEvent:
-        payload = row.payload or {}
-        if row.type == "opened":
+        """`row` (the columns of ``_EVENT_COLUMNS``, in order) as a log event."""
+        case_id, seq, kind, occurred, recorded, actor, from_state, to_state, from_level, \
+            to_level, payload = row  # fmt: skip
+        payload = payload or {}
+        if kind == "opened":
             self.priority, self.team = payload.get("priority"), payload.get("team")
-        elif row.type == "updated":
+        elif kind == "updated":
             changes = payload.get("changes") or {}
             self.priority = changes.get("priority", self.priority)
             self.team = changes.get("team", self.team)
         elif payload.get("team"):  # an assignment or a routing point moved the case
             self.team = payload["team"]
         details = {key: str(payload[key]) for key in EVENT_DETAILS if payload.get(key) is not None}
-        return LogEvent(
-            case_id=row.case_id,
-            seq=row.seq,
-            activity=row.type,
-            occurred_at=row.occurred_at,
-            recorded_at=row.recorded_at,
-            resource=row.actor,
-            from_state=row.from_state,
-            to_state=row.to_state,
-            from_level=row.from_level,
-            to_level=row.to_level,
-            level=row.to_level or FIRST_LEVEL,
-            priority=self.priority,
-            team=self.team,
-            details=details,
-        )
+        return LogEvent(case_id, seq, kind, occurred, recorded, actor, from_state, to_state,
+                        from_level, to_level, to_level or FIRST_LEVEL, self.priority, self.team,
+                        details)  # fmt: skip
 
 
 def _log_case(row: Any) -> LogCase:
