@@ -308,3 +308,27 @@ def test_any_text_survives_the_xes_writer_as_xml_can_hold_it(resource: str, reas
     assert values["org:resource"] == xml_text(resource)
     assert values["reason"] == xml_text(reason)
     assert values["org:group"] == xml_text(team)
+
+
+@pytest.mark.postgres
+def test_postgres_export_streams_cases_and_events_through_server_side_cursors(
+    pg: SAEngine, definition: ProcessDefinition, tmp_path: Path
+):
+    driver = StoredDriver(pg, definition, MONDAY)
+    for n in range(5):
+        case_id = driver.open(customer_id=f"CUST-{n % 2}", priority="high")
+        driver.advance(timedelta(minutes=7))
+        driver.act(case_id, "assign", assignee=f"agent-{n}", team="billing" if n % 2 else None)
+        if n % 2:
+            driver.advance(timedelta(minutes=3))
+            driver.act(case_id, "resolve", actor=f"agent-{n}", note="Refunded.")
+    rows = stored_events(pg)
+    assert export(pg, definition, "xes", tmp_path / "log.xes") == (5, len(rows))
+    log = pm4py.read_xes(str(tmp_path / "log.xes"))
+    log = log.sort_values(["case:concept:name", "seq"], key=_numeric_case, kind="stable")
+    assert as_key(log, "case:concept:name", "concept:name", "time:timestamp") == expected_key(rows)
+    with read_connection(pg) as conn:
+        chosen = {c.id for c in conn.execute(select(CASE.c.id).where(CASE.c.state == "resolved"))}
+    resolved = [row for row in rows if row.case_id in chosen]
+    assert len(chosen) == 2
+    assert export(pg, definition, "csv", tmp_path / "r.csv", state="resolved") == (2, len(resolved))
