@@ -50,38 +50,39 @@ _CASE_COLUMNS = [c.name for c in CASE.columns]
 _EVENT_COLUMNS = [c.name for c in EVENT.columns if c.name != "id"]
 
 
-def grow(db: SAEngine, events: int) -> int:
-    """Copy the first cases (new ids, same events) until the database holds `events`."""
+def grow(db: SAEngine, events: int, seed_cases: int) -> int:
+    """Copy the first `seed_cases` cases (new ids, same events) until the database holds
+    at least `events` events; returns how many it holds."""
     with db.begin() as conn:
-        seed_cases = conn.execute(select(func.max(CASE.c.id))).scalar_one()
         seed_events = conn.execute(
             select(func.count()).where(EVENT.c.case_id <= seed_cases)
         ).scalar_one()
         have = conn.execute(select(func.count()).select_from(EVENT)).scalar_one()
         top = conn.execute(select(func.max(CASE.c.id))).scalar_one()
         while have < events:
-            offset = top
-            cases = ", ".join(
-                f"id + {offset}" if c == "id" else
-                f"external_ref || '-{offset}'" if c == "external_ref" else f'"{c}"'
-                for c in _CASE_COLUMNS
-            )  # fmt: skip
-            conn.execute(text(f'INSERT INTO "case" ({_names(_CASE_COLUMNS)}) SELECT {cases} '
-                              f'FROM "case" WHERE id <= {seed_cases}'))  # fmt: skip
-            columns = ", ".join(
-                f"case_id + {offset}" if c == "case_id" else
-                "NULL" if c == "idempotency_key" else f'"{c}"'
-                for c in _EVENT_COLUMNS
-            )  # fmt: skip
-            conn.execute(text(f"INSERT INTO case_event ({_names(_EVENT_COLUMNS)}) SELECT "
-                              f"{columns} FROM case_event WHERE case_id <= {seed_cases}"))  # fmt: skip
+            conn.execute(text(_copy("case", _CASE_COLUMNS, "id", top, seed_cases)))
+            conn.execute(text(_copy("case_event", _EVENT_COLUMNS, "case_id", top, seed_cases)))
             top += seed_cases
             have += seed_events
     return have
 
 
-def _names(columns: list[str]) -> str:
-    return ", ".join(f'"{c}"' for c in columns)
+def _copy(table: str, columns: list[str], key: str, offset: int, seed_cases: int) -> str:
+    """INSERT … SELECT of the seed cases' rows of `table` with `key` moved by `offset`
+    (unique columns made unique again: external_ref suffixed, idempotency keys dropped)."""
+    chosen = []
+    for column in columns:
+        if column == key:
+            chosen.append(f"{column} + {offset}")
+        elif column == "external_ref":
+            chosen.append(f"external_ref || '-{offset}'")
+        else:
+            chosen.append("NULL" if column == "idempotency_key" else f'"{column}"')
+    names = ", ".join(f'"{c}"' for c in columns)
+    return (
+        f'INSERT INTO "{table}" ({names}) SELECT {", ".join(chosen)} '
+        f'FROM "{table}" WHERE {key} <= {seed_cases}'
+    )
 
 
 def bare_read(db: Database) -> int:
@@ -118,7 +119,7 @@ def measure(backend: str, sizes: list[int], seed_cases: int, repeat: int) -> lis
         engine = db.engine()
         generate_demo(Engine(engine, definition, clock=lambda: START), seed_cases, 2013, START)
         for size in sizes:
-            events = grow(engine, size)
+            events = grow(engine, size, seed_cases)
             base_s, rows = timed(lambda: bare_read(db), repeat)
             row: dict[str, Any] = {
                 "backend": label(backend),

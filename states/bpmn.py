@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from states.bpmn_layout import Layout, layout
+from states.bpmn_layout import Bounds, Layout, layout
 from states.bpmn_model import BpmnGraph, Flow, Node, build_graph
 from states.policy import Policy
 from states.process import ProcessDefinition
@@ -115,12 +115,18 @@ def _diagram(root: ET.Element, graph: BpmnGraph, placed: Layout) -> None:
         if graph.nodes[node_id].kind == "exclusiveGateway":
             attributes["isMarkerVisible"] = "true"
         shape = _sub(plane, BPMNDI, "BPMNShape", **attributes)
-        _sub(shape, DC, "Bounds", x=_n(bounds.x), y=_n(bounds.y), width=_n(bounds.width),
-             height=_n(bounds.height))  # fmt: skip
+        _bounds(shape, bounds)
+        if node_id in placed.labels:
+            _bounds(_sub(shape, BPMNDI, "BPMNLabel"), placed.labels[node_id])
     for flow_id, points in placed.edges.items():
         edge = _sub(plane, BPMNDI, "BPMNEdge", id=f"{flow_id}_di", bpmnElement=flow_id)
         for x, y in points:
             _sub(edge, DI, "waypoint", x=_n(x), y=_n(y))
+
+
+def _bounds(parent: ET.Element, bounds: Bounds) -> None:
+    _sub(parent, DC, "Bounds", x=_n(bounds.x), y=_n(bounds.y), width=_n(bounds.width),
+         height=_n(bounds.height))  # fmt: skip
 
 
 def _n(value: float) -> str:

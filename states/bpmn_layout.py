@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 from states.bpmn_model import BpmnGraph, Flow, Node
 
-COLUMN = 400  # horizontal pitch of columns
+COLUMN = 440  # horizontal pitch of columns
 ROW = 260  # vertical pitch of rows
 MARGIN = 60
 TOP = 130  # room above the top row for loops
-TASK_W, TASK_H = 100, 80
+TASK_W, TASK_H = 160, 80
 GATEWAY = 50
 EVENT = 36
 LANE_GAP = 14
@@ -57,6 +57,7 @@ class Bounds:
 class Layout:
     shapes: dict[str, Bounds]
     edges: dict[str, list[Point]]
+    labels: dict[str, Bounds]  # where a timer's name goes (beside it, not over its task)
 
 
 def layout(graph: BpmnGraph) -> Layout:
@@ -70,7 +71,13 @@ def layout(graph: BpmnGraph) -> Layout:
         elif node.id.startswith("notify_"):
             task = shapes[node.id.replace("notify_", "task_", 1)]
             shapes[node.id] = Bounds(task.right - EVENT, task.bottom + 64, EVENT, EVENT)
-    return Layout(shapes, _Router(graph, shapes).route())
+    labels = {}
+    for node in graph.nodes.values():
+        if node.timer is not None:
+            timer = shapes[node.id]
+            y = timer.y - 30 if node.timer.interrupting else timer.bottom + 2
+            labels[node.id] = Bounds(timer.x - 8, y, 52, 28)
+    return Layout(shapes, _Router(graph, shapes).route(), labels)
 
 
 def _center_y(row: int) -> float:

@@ -192,14 +192,12 @@ class _Builder:
             if interrupting:
                 assert task.state is not None and plan.to_level is not None
                 target_task = node_id("task", task.state, plan.to_level)
-                self.edges.append(
-                    (timer_id, target_task, f"{clock} missed", None, timer.documentation)
-                )
+                self.edges.append((timer_id, target_task, "", None, timer.documentation))
                 continue
             if notify_end is None:
                 notify_end = self._add(Node(node_id("notify", task.id[5:]), "endEvent",
                                             "SLA notice sent", task.column, task.row))  # fmt: skip
-            self.edges.append((timer_id, notify_end.id, f"{clock} missed", None, ""))
+            self.edges.append((timer_id, notify_end.id, "", None, ""))
 
     def _wire(self, columns: int) -> BpmnGraph:
         """Flows with gateways where a task has several ways in or out."""

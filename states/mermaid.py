@@ -28,7 +28,7 @@ def process_mermaid(definition: ProcessDefinition) -> str:
             triggers = arrows.setdefault((source, dest), [])
             if spec.trigger not in triggers:
                 triggers.append(spec.trigger)
-    lines = ["stateDiagram-v2", f"{INDENT}direction LR", f"{INDENT}[*] --> {definition.initial}"]
+    lines = ["stateDiagram-v2", f"{INDENT}[*] --> {definition.initial}"]
     for state in definition.states:
         if state.carries_level:
             lines += _ladder(definition, state.name)
