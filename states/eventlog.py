@@ -120,9 +120,7 @@ def count_events(conn: Connection, where: LogFilter) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def read_log(
-    conn: Connection, definition: ProcessDefinition, where: LogFilter
-) -> Iterator[tuple[LogCase, list[LogEvent]]]:
+def read_log(conn: Connection, where: LogFilter) -> Iterator[tuple[LogCase, list[LogEvent]]]:
     """Every selected case with its selected events, in case order, each in sequence order."""
     event_rows = _stream(conn, _event_query(where, select(*(EVENT.c[c] for c in _EVENT_COLUMNS))))
     case_rows = _stream(conn, _case_query(where))

@@ -70,7 +70,7 @@ def export_log(
     advance: Callable[[int], None] | None = None,
 ) -> ExportSummary:
     """Write the selected history to `path` in `fmt` (see :func:`prepare_export` first)."""
-    log = read_log(conn, definition, where)
+    log = read_log(conn, where)
     if advance is not None:
         log = _reporting(log, advance)
     with output_file(path) as stream:

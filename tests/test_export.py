@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -34,7 +35,7 @@ from states.store import CASE, EVENT, read_connection
 from tests.conftest import MONDAY, sqlite_db
 from tests.drivers import StoredDriver
 
-pytestmark = pytest.mark.xdist_group("export")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("export")]  # one demo world: ~10 s
 DEMO_CASES = 24
 
 
@@ -221,16 +222,23 @@ def _event_order(event_id: str) -> tuple[int, int]:
     return int(case), int(seq)
 
 
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
 def test_time_window_keeps_the_events_that_happened_in_it(
-    demo_db: SAEngine, definition: ProcessDefinition, tmp_path: Path
+    demo_db: SAEngine, definition: ProcessDefinition, data: st.DataObject
 ):
     rows = stored_events(demo_db)
-    times = sorted(row.occurred_at for row in rows)
-    since, until = times[len(times) // 3], times[2 * len(times) // 3]
+    times = sorted({row.occurred_at for row in rows})
+    lo = data.draw(st.integers(0, len(times) - 2), label="from")
+    hi = data.draw(st.integers(lo + 1, len(times) - 1), label="to")
+    since = times[lo] + data.draw(st.sampled_from([timedelta(0), timedelta(microseconds=1)]))
+    until = times[hi]
     inside = [row for row in rows if since <= row.occurred_at < until]
-    cases, events = export(demo_db, definition, "csv", tmp_path / "w.csv", since=since, until=until)
-    with open(tmp_path / "w.csv", encoding="utf-8", newline="") as handle:
-        exported = [(int(r["case_id"]), int(r["seq"])) for r in csv.DictReader(handle)]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "w.csv"
+        cases, events = export(demo_db, definition, "csv", out, since=since, until=until)
+        with open(out, encoding="utf-8", newline="") as handle:
+            exported = [(int(r["case_id"]), int(r["seq"])) for r in csv.DictReader(handle)]
     assert exported == [(row.case_id, row.seq) for row in inside]
     assert (cases, events) == (len({row.case_id for row in inside}), len(inside))
 
