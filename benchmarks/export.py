@@ -9,13 +9,16 @@ Timed, per size:
 * baseline: a bare read of the same rows: the export's event query (case and
   sequence order) through the plain driver (sqlite3 / psycopg, a server-side cursor
   there), fetching 2,000 rows at a time and doing nothing with them;
-* xes, csv, ocel: ``states.logexport.export_log`` to a file (events/s, and the
-  ratio to the baseline);
+* read_log: the export's own reading (``states.eventlog.read_log``: rows decoded,
+  payloads parsed, cases merged), nothing written;
+* xes, csv, ocel (``--formats``): ``states.logexport.export_log`` to a file
+  (events/s, and the ratio to the bare read);
 * peak: the largest Python heap (``tracemalloc``) during a second XES export of the
   same size: flat as the log grows when the export streams.
 
     [TIERFLOW_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test] \\
-    python benchmarks/export.py [--sizes 10000,100000] [--seed-cases 60] [--repeat 2] [--json]
+    python benchmarks/export.py [--sizes 10000,100000] [--formats xes,csv,ocel] [--seed-cases 60]
+                                [--repeat 2] [--json]
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from sqlalchemy import func, select, text
 from benchmarks._common import START, Database, backends, database, label, machine
 from states.demo import generate_demo
 from states.engine import Engine
-from states.eventlog import LogFilter
-from states.logexport import export_log, snapshot
+from states.eventlog import LogFilter, read_log
+from states.logexport import FORMATS, export_log, snapshot
 from states.process import ProcessDefinition, load_process
 from states.store import CASE, EVENT
 
@@ -98,6 +101,12 @@ def bare_read(db: Database) -> int:
         conn.close()
 
 
+def read_only(engine: SAEngine) -> int:
+    """The export's reading alone: every case and event as the writers get them."""
+    with snapshot(engine) as conn:
+        return sum(len(events) for _, events in read_log(conn, LogFilter()))
+
+
 def export(engine: SAEngine, definition: ProcessDefinition, fmt: str, out: Path) -> int:
     with snapshot(engine) as conn:
         return export_log(conn, definition, LogFilter(), fmt, out).events
@@ -112,7 +121,9 @@ def timed(run: Any, repeat: int) -> tuple[float, int]:
     return best, count
 
 
-def measure(backend: str, sizes: list[int], seed_cases: int, repeat: int) -> list[dict[str, Any]]:
+def measure(
+    backend: str, sizes: list[int], seed_cases: int, repeat: int, formats: list[str]
+) -> list[dict[str, Any]]:
     definition = load_process()
     results = []
     with database(backend) as db, tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +138,9 @@ def measure(backend: str, sizes: list[int], seed_cases: int, repeat: int) -> lis
                 "bare_read_s": base_s,
             }
             assert rows == events
-            for fmt in ("xes", "csv", "ocel"):
+            row["read_log_s"], rows = timed(lambda: read_only(engine), repeat)
+            assert rows == events
+            for fmt in formats:
                 out = Path(tmp) / f"log.{fmt}"
                 seconds, written = timed(
                     lambda f=fmt, o=out: export(engine, definition, f, o), repeat
@@ -149,7 +162,8 @@ def _line(row: dict[str, Any]) -> str:
     n = row["events"]
     base = n / row["bare_read_s"]
     parts = [f"{row['backend']:10} {n:>9,} events: bare read {base:>9,.0f}/s"]
-    for fmt in ("xes", "csv", "ocel"):
+    parts.append(f"read_log {n / row['read_log_s']:>7,.0f}/s")
+    for fmt in [f for f in FORMATS if f"{f}_s" in row]:
         rate = n / row[f"{fmt}_s"]
         parts.append(
             f"{fmt} {rate:>7,.0f}/s ({rate / base:.2f} of bare, {row[f'{fmt}_mb']:.0f} MB)"
@@ -163,10 +177,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--seed-cases", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--formats", default=",".join(FORMATS), help="e.g. xes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    results = [r for b in backends() for r in measure(b, sizes, args.seed_cases, args.repeat)]
+    formats = args.formats.split(",")
+    results = [
+        r for b in backends() for r in measure(b, sizes, args.seed_cases, args.repeat, formats)
+    ]
     if args.json:
         print(json.dumps({"machine": machine(), "results": results}))
         return

@@ -3,8 +3,9 @@
 :func:`export_log` is what ``tierflow audit export`` runs. The file appears whole
 or not at all: it is written beside its final name and renamed at the end, so an
 error (or Ctrl-C) leaves no half-written log behind. A name ending in ``.gz`` is
-gzip-compressed. On PostgreSQL the whole export reads one snapshot (REPEATABLE
-READ), so cases and events agree even while the engine writes.
+gzip-compressed. The whole export reads one snapshot, so cases and events agree
+even while the engine writes: a read transaction on SQLite (WAL) is one already, on
+PostgreSQL it runs at REPEATABLE READ.
 """
 
 from __future__ import annotations
