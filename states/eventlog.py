@@ -56,7 +56,10 @@ EVENT_DETAILS = ("clock", "action", "point", "reason", "flag")
 breached, what its breach did, which escalation point (and reason) triggered it."""
 
 _EVENT_COLUMNS = ("case_id", "seq", "type", "occurred_at", "recorded_at", "actor", "from_state",
-                  "to_state", "from_level", "to_level", "payload")  # fmt: skip
+                  "to_state", "from_level", "to_level")  # fmt: skip
+_PAYLOAD_PATHS = ("priority", "team", ("changes", "priority"), ("changes", "team"), *EVENT_DETAILS)
+"""What the log reads of an event's payload, extracted by the database (JSON_EXTRACT on
+SQLite, #>> on PostgreSQL): the payload's bulk, the clocks' states, is never decoded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +125,9 @@ def count_events(conn: Connection, where: LogFilter) -> int:
 
 def read_log(conn: Connection, where: LogFilter) -> Iterator[tuple[LogCase, list[LogEvent]]]:
     """Every selected case with its selected events, in case order, each in sequence order."""
-    event_rows = _stream(conn, _event_query(where, select(*(EVENT.c[c] for c in _EVENT_COLUMNS))))
+    columns = [EVENT.c[c] for c in _EVENT_COLUMNS]
+    columns += [EVENT.c.payload[path].as_string() for path in _PAYLOAD_PATHS]
+    event_rows = _stream(conn, _event_query(where, select(*columns)))
     case_rows = _stream(conn, _case_query(where))
     case_row: Any = None
     events: list[LogEvent] = []
@@ -161,22 +166,20 @@ class _CaseSoFar:
         self.team: str | None = None
 
     def event(self, row: Any) -> LogEvent:
-        """`row` (the columns of ``_EVENT_COLUMNS``, in order) as a log event."""
+        """`row` (``_EVENT_COLUMNS``, then ``_PAYLOAD_PATHS``, in order) as a log event."""
         case_id, seq, kind, occurred, recorded, actor, from_state, to_state, from_level, \
-            to_level, payload = row  # fmt: skip
-        payload = payload or {}
+            to_level, priority, team, new_priority, new_team, *details = row  # fmt: skip
         if kind == "opened":
-            self.priority, self.team = payload.get("priority"), payload.get("team")
+            self.priority, self.team = priority, team
         elif kind == "updated":
-            changes = payload.get("changes") or {}
-            self.priority = changes.get("priority", self.priority)
-            self.team = changes.get("team", self.team)
-        elif payload.get("team"):  # an assignment or a routing point moved the case
-            self.team = payload["team"]
-        details = {key: str(payload[key]) for key in EVENT_DETAILS if payload.get(key) is not None}
+            self.priority = new_priority or self.priority
+            self.team = new_team or self.team
+        elif team:  # an assignment or a routing point moved the case
+            self.team = team
+        found = {key: v for key, v in zip(EVENT_DETAILS, details, strict=True) if v is not None}
         return LogEvent(case_id, seq, kind, occurred, recorded, actor, from_state, to_state,
                         from_level, to_level, to_level or FIRST_LEVEL, self.priority, self.team,
-                        details)  # fmt: skip
+                        found)  # fmt: skip
 
 
 def _log_case(row: Any) -> LogCase:
