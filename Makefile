@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/flow_overhead.py
 	$(BIN)/python benchmarks/intake.py
+	$(BIN)/python benchmarks/export.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -340,3 +341,13 @@ def test_postgres_export_streams_cases_and_events_through_server_side_cursors(
     resolved = [row for row in rows if row.case_id in chosen]
     assert len(chosen) == 2
     assert export(pg, definition, "csv", tmp_path / "r.csv", state="resolved") == (2, len(resolved))
+
+
+def test_tierflow_itself_never_imports_pm4py():
+    """pm4py is AGPL: a tool of the tests only, never a dependency of what tierflow ships."""
+    root = Path(__file__).resolve().parents[1]
+    shipped = [p for d in ("states", "flows", "dashboard") for p in (root / d).rglob("*.py")]
+    assert shipped
+    imports = re.compile(r"^\s*(import|from)\s+pm4py\b|import_module\(.pm4py", re.MULTILINE)
+    importing = [str(p) for p in shipped if imports.search(p.read_text(encoding="utf-8"))]
+    assert importing == []
