@@ -60,6 +60,7 @@ class Planner:
         self.policy = policy
         self.carrier = next(s.name for s in process.states if s.carries_level)
         self.into = {spec.dest: spec.trigger for spec in reversed(process.transitions)}
+        self.dest = {s.trigger: s.dest for s in reversed(process.transitions) if s.dest}
         self.working = frozenset(
             s.name for s in process.states if s.carries_level or process.allows("escalate", s.name)
         )
@@ -188,7 +189,7 @@ class Planner:
             wanted = level or process.ladder[0].name
         if target in self.working and state not in self.working:
             fire("reopen")
-            state, level, ack = self.into.get("reopen", process.initial), None, None
+            state, level, ack = self.dest.get("reopen", process.initial), None, None
         moves = target in self.working or (state in self.working and outcome.level is not None)
         if state in self.working and moves and rank(process, wanted) != rank(process, level):
             if rank(process, wanted) > rank(process, level):
@@ -206,7 +207,7 @@ class Planner:
                             f"{level} to {wanted}: the process de-escalates to first level only",
                         )
                     )
-                state = self.carrier if wanted else self.into.get("de_escalate", state)
+                state = self.carrier if wanted else self.dest.get("de_escalate", state)
                 level, ack = wanted, (False if wanted else None)
         if target in self.working and target != state:
             trigger = self.into.get(target)

@@ -50,9 +50,12 @@ class SourceCase:
 def file_digest(path: Path) -> str:
     """SHA-256 of the file as stored: the identity re-imports are recognised by."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise InvalidInput("file", str(path), f"a readable file ({exc.strerror or exc})") from None
     return digest.hexdigest()
 
 

@@ -75,10 +75,8 @@ from states.process import ProcessDefinition
 from states.store import CASE, EVENT, register_process, write_transaction
 from states.tables import PolicyVersion
 
-BATCH_CASES = 500
+BATCH_CASES = 1000
 SUPPRESSED = "suppressed"
-
-Progress = Callable[[int, int], None]  # (cases done, events done)
 
 
 @dataclass(slots=True)
@@ -109,38 +107,65 @@ class ImportReport:
         }
 
 
+@dataclass(slots=True)
+class LoadedLog:
+    """A log read and grouped by case, ready to write."""
+
+    path: Path
+    source: Source
+    cases: list[SourceCase]
+    events: int
+    read_seconds: float
+
+
+def load_log(path: str | Path, mapping: Mapping) -> LoadedLog:
+    """Read the log at `path` (its format from the mapping or the file name) and digest it."""
+    path = Path(path)
+    fmt = detect_format(path, mapping.format)
+    started = time.perf_counter()
+    digest = file_digest(path)
+    cases = read_cases(path, fmt, mapping.case_id, mapping.delimiter)
+    events = sum(len(case.events) for case in cases)
+    source = Source(path.name, digest, mapping)
+    return LoadedLog(path, source, cases, events, time.perf_counter() - started)
+
+
+def write_log(
+    db: SAEngine,
+    log: LoadedLog,
+    definition: ProcessDefinition,
+    policy: Policy,
+    progress: Callable[[int], None] | None = None,
+    batch_cases: int = BATCH_CASES,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ImportReport:
+    """Write `log`'s cases, a batch of `batch_cases` per transaction; `progress` is told
+    how many source events each batch covered."""
+    source = log.source
+    report = ImportReport(log.path.name, source.digest, source.mapping.version_id)
+    report.cases, report.source_events = len(log.cases), log.events
+    report.read_seconds = log.read_seconds
+    writer = _Writer(db, definition, policy, Planner(definition, policy))
+    started = time.perf_counter()
+    for first in range(0, len(log.cases), batch_cases):
+        batch = log.cases[first : first + batch_cases]
+        writer.write_batch(batch, source, report, now())
+        if progress is not None:
+            progress(sum(len(case.events) for case in batch))
+    report.write_seconds = time.perf_counter() - started
+    return report
+
+
 def import_log(
     db: SAEngine,
     path: str | Path,
     mapping: Mapping,
     definition: ProcessDefinition,
     policy: Policy,
-    progress: Progress | None = None,
     batch_cases: int = BATCH_CASES,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ImportReport:
-    """Import the log at `path` with `mapping`; see the module docstring."""
-    path = Path(path)
-    fmt = detect_format(path, mapping.format)
-    started = time.perf_counter()
-    digest = file_digest(path)
-    cases = read_cases(path, fmt, mapping.case_id, mapping.delimiter)
-    report = ImportReport(path.name, digest, mapping.version_id, cases=len(cases))
-    report.source_events = sum(len(case.events) for case in cases)
-    report.read_seconds = time.perf_counter() - started
-    source = Source(path.name, digest, mapping)
-    writer = _Writer(db, definition, policy, Planner(definition, policy))
-    done_cases = done_events = 0
-    started = time.perf_counter()
-    for first in range(0, len(cases), batch_cases):
-        batch = cases[first : first + batch_cases]
-        writer.write_batch(batch, source, report, now())
-        done_cases += len(batch)
-        done_events += sum(len(case.events) for case in batch)
-        if progress is not None:
-            progress(done_cases, done_events)
-    report.write_seconds = time.perf_counter() - started
-    return report
+    """Read and write the log at `path` with `mapping`; see the module docstring."""
+    return write_log(db, load_log(path, mapping), definition, policy, batch_cases=batch_cases)
 
 
 class _Writer:

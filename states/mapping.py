@@ -155,7 +155,13 @@ class Mapping(VersionedText):
 
 
 def load_mapping(path: str | Path, definition: ProcessDefinition) -> Mapping:
-    """Load and validate a mapping file against `definition`'s states and levels."""
+    """Load and validate a mapping file against `definition`'s states and levels; a bare
+    name (no directory, no suffix) that is no file here names a shipped mapping."""
+    path = Path(path)
+    if not path.exists() and path.name == str(path) and not path.suffix:
+        shipped = default_mapping_path(path.name)
+        if shipped.exists():
+            path = shipped
     return _build(read_toml(path, MappingError), definition)
 
 
