@@ -134,9 +134,12 @@ class Planner:
             plan.unmapped[activity] += 1
         resource = attrs.get(m.resource or "")
         payload: dict[str, Any] = {"activity": activity, "position": position}
-        if not outcome.annotate:
+        priority, raw = m.priority_of(attrs) if m.priority in attrs else (snap.priority, None)
+        if raw is not None:
+            plan.unmapped_values[f"{m.priority}={raw}"] += 1
+        if explicit and not outcome.annotate:  # an unmapped event changes nothing either
             state, level, effects, deviations, resolved_level = self._steps(snap, outcome)
-            sets = self._sets(plan, snap, outcome, attrs, m)
+            sets = self._sets(snap, outcome, attrs, m, None if raw else priority)
         else:
             state, level, effects, deviations, resolved_level = snap.state, snap.level, [], [], None
             sets = {}
@@ -249,11 +252,11 @@ class Planner:
 
     def _sets(
         self,
-        plan: CasePlan,
         snap: CaseSnapshot,
         outcome: Outcome,
         attrs: dict[str, str],
         mapping: Mapping,
+        priority: str | None,
     ) -> dict[str, Any]:
         """The plain fields the event changes: owner, team, priority."""
         sets: dict[str, Any] = {}
@@ -265,12 +268,8 @@ class Planner:
         team = attrs.get(mapping.team or "")
         if team and team != snap.team:
             sets["team"] = team
-        if mapping.priority is not None and mapping.priority in attrs:
-            priority, raw = mapping.priority_of(attrs)
-            if raw is not None:
-                plan.unmapped_values[f"{mapping.priority}={raw}"] += 1
-            elif priority != snap.priority:
-                sets["priority"] = priority
+        if priority is not None and priority != snap.priority:
+            sets["priority"] = priority
         return sets
 
 
