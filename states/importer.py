@@ -64,8 +64,8 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy import Engine as SAEngine
 
 from states.bulk import BulkStatements
-from states.case import FIELD_NAMES
-from states.events import GENESIS, fold, seal
+from states.case import FIELD_NAMES, CaseSnapshot
+from states.events import GENESIS, seal
 from states.import_plan import CasePlan, Planner, Source
 from states.import_read import SourceCase, detect_format, file_digest, read_cases
 from states.mapping import Mapping
@@ -199,7 +199,7 @@ class _Writer:
                         :32
                     ]  # type: ignore[union-attr]
                 seal(plan.events, case_id, 0, GENESIS)
-                snaps.append(fold(plan.events))
+                snaps.append(_sealed(plan, case_id))
                 events.extend(plan.events)
                 notices.extend(replace(n, case_id=case_id) for n in plan.notices)
             self.bulk.insert_rows(conn, CASE, [_case_row(s) for s in snaps])
@@ -277,6 +277,17 @@ class _Writer:
             at,
             table=PolicyVersion.__table__,
         )
+
+
+def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
+    """The planner's fold of the case, with what sealing decided: the case id, the chain's
+    head and the version (one command per event: the count of events, as `fold` says)."""
+    snap = plan.snapshot
+    assert snap is not None
+    last = plan.events[-1]
+    snap.id, snap.last_seq, snap.last_hash = case_id, last.seq, last.hash
+    snap.version = len(plan.events)
+    return snap
 
 
 def _case_row(snap: Any) -> dict[str, Any]:
