@@ -62,9 +62,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 from sqlalchemy import Engine as SAEngine
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from states.bulk import BulkStatements
 from states.case import FIELD_NAMES, CaseSnapshot
+from states.errors import StoreError
 from states.events import GENESIS, seal
 from states.import_plan import CasePlan, Planner, Source
 from states.import_read import SourceCase, detect_format, file_digest, read_cases
@@ -185,6 +187,18 @@ class _Writer:
     ) -> None:
         """Plan and write `batch` in one transaction (all of it or none)."""
         tally = ImportReport(report.file, report.digest, report.mapping)
+        try:
+            self._write(batch, source, tally, at)
+        except SAIntegrityError as exc:
+            raise StoreError(
+                f"write refused by the database: {' '.join(str(exc.orig).split())} "
+                "(a database from an older release? `tierflow init` upgrades it)"
+            ) from None
+        _add(report, tally)
+
+    def _write(
+        self, batch: list[SourceCase], source: Source, tally: ImportReport, at: datetime
+    ) -> None:
         with write_transaction(self.db) as conn:
             if not self.registered:
                 self._register(conn, at)
@@ -195,9 +209,7 @@ class _Writer:
             for case_id, plan in zip(ids, plans, strict=True):
                 for event in plan.events:
                     event.recorded_at = at
-                    event.command_id = hashlib.sha256(event.idempotency_key.encode()).hexdigest()[
-                        :32
-                    ]  # type: ignore[union-attr]
+                    event.command_id = _command_id(event.idempotency_key or "")
                 seal(plan.events, case_id, 0, GENESIS)
                 snaps.append(_sealed(plan, case_id))
                 events.extend(plan.events)
@@ -210,7 +222,6 @@ class _Writer:
         self.registered = True
         tally.imported = len(plans)
         tally.suppressed = len(notices)
-        _add(report, tally)
 
     def _plan(self, case: SourceCase, source: Source, tally: ImportReport) -> CasePlan | None:
         plan = self.planner.plan(case, source)
@@ -288,6 +299,12 @@ def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
     snap.id, snap.last_seq, snap.last_hash = case_id, last.seq, last.hash
     snap.version = len(plan.events)
     return snap
+
+
+def _command_id(key: str) -> str:
+    """Each imported event is a command of its own, named by its key: the same in every
+    import of the file, and 32 hex digits like the engine's."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _case_row(snap: Any) -> dict[str, Any]:
