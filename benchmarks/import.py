@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import backends, database, label, machine, make_tierflow
+from benchmarks._common import Stopwatch, backends, database, label, machine, make_tierflow
 from benchmarks.apply_throughput import commands
 from states.commands import OpenCase
 from states.importer import load_log, write_log
@@ -39,34 +38,22 @@ from states.process import load_process
 BPIC = Path("/work/shared/data/bpic2013_incidents.xes.gz")
 
 
-class Clock:
-    """Wall and CPU seconds of a stretch of work."""
-
-    def __enter__(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-
-
 def measure_import(backend: str, log_path: Path, mapping_name: str) -> dict[str, float]:
     process = load_process()
     policy = load_policy(None, process)
     mapping = load_mapping(mapping_name, process)
     with database(backend) as db:
         sa = db.engine()
-        with Clock() as read:
+        with Stopwatch() as read:
             log = load_log(log_path, mapping)
-        with Clock() as write:
+        with Stopwatch() as write:
             report = write_log(sa, log, process, policy)
         sa.dispose()
     assert report.events == log.events, (report.events, log.events)
     return {"events": report.events, "read": read, "write": write}  # type: ignore[dict-item]
 
 
-def measure_apply_many(backend: str, total: int, batch: int = 1000) -> Clock:
+def measure_apply_many(backend: str, total: int, batch: int = 1000) -> Stopwatch:
     with database(backend) as db:
         sa = db.engine()
         engine = make_tierflow(sa, "sla")
@@ -77,7 +64,7 @@ def measure_apply_many(backend: str, total: int, batch: int = 1000) -> Clock:
         )
         todo = commands([r.case_id for r in opened], total)
         now = start_at + timedelta(hours=1)
-        with Clock() as clock:
+        with Stopwatch() as clock:
             for offset in range(0, total, batch):
                 engine.apply_many(todo[offset : offset + batch], now)
         sa.dispose()

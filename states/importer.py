@@ -74,8 +74,7 @@ from states.mapping import Mapping
 from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy
 from states.process import ProcessDefinition
-from states.store import CASE, EVENT, register_process, write_transaction
-from states.tables import PolicyVersion
+from states.store import CASE, EVENT, register_versions, write_transaction
 
 BATCH_CASES = 1000
 SUPPRESSED = "suppressed"
@@ -201,7 +200,7 @@ class _Writer:
     ) -> None:
         with write_transaction(self.db) as conn:
             if not self.registered:
-                self._register(conn, at)
+                register_versions(conn, self.definition, self.policy, at)
             fresh = self._fresh(conn, batch, source, tally)
             plans = [p for case in fresh if (p := self._plan(case, source, tally)) is not None]
             ids = _allocate_ids(conn, len(plans))
@@ -274,20 +273,6 @@ class _Writer:
         if not tally.rejected["case without an id"]:
             del tally.rejected["case without an id"]
         return fresh
-
-    def _register(self, conn: Connection, at: datetime) -> None:
-        d, p = self.definition, self.policy
-        register_process(conn, d.version_id, d.name, d.version, d.digest, d.source_text, at)
-        register_process(
-            conn,
-            p.version_id,
-            p.name,
-            p.version,
-            p.digest,
-            p.source_text,
-            at,
-            table=PolicyVersion.__table__,
-        )
 
 
 def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:

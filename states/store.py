@@ -47,6 +47,7 @@ from states.tables import (
     Case,
     CaseEvent,
     Notification,
+    PolicyVersion,
     ProcessVersion,
     SchemaInfo,
 )
@@ -324,6 +325,22 @@ def register_process(
                 source_text=text,
                 loaded_at=now,
             )
+        )
+
+
+def register_versions(conn: Connection, definition: Any, policy: Any, now: datetime) -> None:
+    """Store the texts of `definition` (a ProcessDefinition) and `policy` (a Policy) once
+    per version: what every case that runs under them refers to."""
+    for versioned, table in ((definition, None), (policy, PolicyVersion.__table__)):
+        register_process(
+            conn,
+            versioned.version_id,
+            versioned.name,
+            versioned.version,
+            versioned.digest,
+            versioned.source_text,
+            now,
+            table=table,
         )
 
 
