@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import Any
 
 from states.case import CaseSnapshot
+from states.import_fold import fold_imported
 
 EVENT_FORMAT = 2
 FORMATS = (1, 2)  # formats this release reads and verifies
@@ -319,3 +320,11 @@ _HANDLERS = {
     "flagged": _flagged,
     "updated": _updated,
 }
+
+
+def _imported(snap: CaseSnapshot, event: Event) -> None:
+    """History written by another system (tierflow audit import): see states.import_fold."""
+    fold_imported(snap, event, _HANDLERS)
+
+
+_HANDLERS["imported"] = _imported
