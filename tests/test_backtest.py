@@ -1,0 +1,210 @@
+"""Policy backtest: stored histories replayed under a policy give the clocks, warnings,
+breaches and breach escalations the engine gives, and under another policy the
+difference ops would see.
+
+Native histories are written by the real engine on a real database, with a
+sweeper that fires every timer at its due instant (`OnTimeWorld`): the
+backtest fires timers on time too, so under the policy the history was
+written with, it must reproduce the engine's record exactly. MONDAY is
+2026-11-02 09:00 UTC (10:00 in Brussels, where the shipped calendar counts).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import func, select
+
+from states.backtest import CaseRun, Replayer
+from states.commands import Act, OpenCase, Update
+from states.decide import SYSTEM_SLA
+from states.engine import Engine
+from states.errors import CommandError
+from states.events import Event
+from states.ledger import clock_rounds
+from states.machine import machine_for
+from states.policy import load_policy
+from states.process import load_process
+from states.queries import get_case
+from states.store import CASE, load_events, read_connection
+from states.sweep import sweep
+from states.tables import ClockSegment, Timer
+from tests.conftest import MONDAY, sqlite_db
+
+DEFINITION = load_process()
+POLICY = load_policy(None, DEFINITION)
+MACHINE = machine_for(DEFINITION)
+TIMER = Timer.__table__
+SEGMENT = ClockSegment.__table__
+
+
+class OnTimeWorld:
+    """The engine on a real database, with a sweeper that never runs late: before each
+    command at `t`, every timer due before `t` fires at its own due instant."""
+
+    def __init__(self, db: SAEngine) -> None:
+        self.db = db
+        self.now = MONDAY
+        self.engine = Engine(db, DEFINITION, POLICY, clock=lambda: self.now)
+
+    def sweep_until(self, t: datetime, *, inclusive: bool = False) -> None:
+        while True:
+            due_before = TIMER.c.due_at <= t if inclusive else TIMER.c.due_at < t
+            with read_connection(self.db) as conn:
+                due = conn.execute(
+                    select(func.min(TIMER.c.due_at)).where(TIMER.c.status == "pending", due_before)
+                ).scalar_one_or_none()
+            if due is None:
+                return
+            sweep(self.engine, due, worker="on-time")
+
+    def at(self, t: datetime, command: Any) -> int | None:
+        """Apply `command` at `t` after the sweeps before it; the case id, None if refused."""
+        self.sweep_until(t)
+        self.now = t
+        try:
+            return self.engine.apply(command, t).case_id
+        except CommandError:
+            return None
+
+    def histories(self) -> dict[int, list[Event]]:
+        with read_connection(self.db) as conn:
+            ids = conn.execute(select(CASE.c.id).order_by(CASE.c.id)).scalars().all()
+            return {case_id: load_events(conn, case_id) for case_id in ids}
+
+    def segments(self, case_id: int) -> list[tuple[Any, ...]]:
+        with read_connection(self.db) as conn:
+            rows = conn.execute(select(SEGMENT).where(SEGMENT.c.case_id == case_id)).all()
+        return sorted(_segment(r._mapping) for r in rows)
+
+
+def _segment(row: Any) -> tuple[Any, ...]:
+    return (
+        row["seq"],
+        row["clock"],
+        row["generation"],
+        row["status"],
+        _instant(row["started_at"]),
+        _instant(row["ended_at"]),
+        row["business_seconds"],
+        row["ended_because"],
+    )
+
+
+def _instant(value: Any) -> str:
+    return value if isinstance(value, str) else value.isoformat(timespec="seconds")
+
+
+def replayed_segments(run: CaseRun) -> list[tuple[Any, ...]]:
+    return sorted(
+        _segment({**change["segment"], "seq": event.seq})
+        for event in run.events
+        for change in event.payload.get("clocks") or ()
+        if change.get("segment")
+    )
+
+
+def recorded_marks(history: list[Event]) -> list[tuple[str, str, datetime]]:
+    kinds = {"sla_warning": "warning", "sla_breached": "breach"}
+    return [
+        (event.payload["clock"], kinds[event.type], event.occurred_at)
+        for event in history
+        if event.type in kinds
+    ]
+
+
+def recorded_escalations(history: list[Event]) -> list[tuple[datetime, str | None, str | None]]:
+    return [
+        (event.occurred_at, event.from_level or "first_level", event.to_level)
+        for event in history
+        if event.type == "escalate" and event.actor == SYSTEM_SLA
+    ]
+
+
+# -- native histories: the same policy reproduces the engine's record ----------------
+
+step = st.tuples(
+    st.integers(0, 2),  # which case (opened on first use)
+    st.integers(0, 6),  # which of the triggers the case's state allows (or an update)
+    st.one_of(st.just(0), st.integers(1, 4 * 24 * 4).map(lambda q: q * 15 * 60)),  # delay
+    st.sampled_from((None, "L2", "manager", "board")),
+    st.sampled_from(("low", "normal", "high", "urgent")),
+    st.sampled_from(("standard", "premium", "vip")),
+    st.sampled_from(("email", "chat")),
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(steps=st.lists(step, min_size=1, max_size=18), tail_hours=st.integers(0, 24 * 20))
+def test_backtest_under_the_live_policy_reproduces_what_the_engine_recorded(
+    steps: list[tuple[Any, ...]], tail_hours: int
+) -> None:
+    """Clock rounds (outcome, deadlines, warned, breached and when), ledger segments, every
+    warning and breach, and every breach escalation: the engine's and the replay's agree."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = sqlite_db(Path(tmp))
+        try:
+            world = OnTimeWorld(db)
+            _drive(world, steps)
+            until = world.now + timedelta(hours=tail_hours)
+            world.sweep_until(until, inclusive=True)
+            replayer = Replayer(DEFINITION, POLICY)
+            for case_id, history in world.histories().items():
+                run = replayer.run(history, until)
+                assert clock_rounds(run.events) == clock_rounds(history)
+                assert replayed_segments(run) == world.segments(case_id)
+                marks = [(m.clock, m.kind, m.at) for m in run.marks]
+                assert marks == recorded_marks(history)
+                fired = [(e.at, e.from_level, e.to_level) for e in run.escalations]
+                assert fired == recorded_escalations(history)
+                assert run.recorded_escalations == {at for at, _, _ in fired}
+        finally:
+            db.dispose()
+
+
+def _drive(world: OnTimeWorld, steps: list[tuple[Any, ...]]) -> None:
+    cases: dict[int, int] = {}
+    t = MONDAY
+    for which, pick, delay, level, priority, tier, channel in steps:
+        t += timedelta(seconds=delay)
+        if which not in cases:
+            opened = OpenCase(
+                customer_id=f"C{which}",
+                subject="s",
+                priority=priority,
+                customer_tier=tier,
+                channel=channel,
+            )
+            case_id = world.at(t, opened)
+            assert case_id is not None
+            cases[which] = case_id
+            continue
+        case_id = cases[which]
+        with read_connection(world.db) as conn:
+            allowed = MACHINE.allowed_triggers(get_case(conn, case_id)[0].state)
+        trigger = allowed[pick] if pick < len(allowed) else "update"
+        if trigger == "update":
+            command: Any = Update(case_id=case_id, actor="p", priority=priority, message="hi")
+        else:
+            command = Act(
+                case_id=case_id,
+                trigger=trigger,
+                actor="p",
+                assignee="ana" if trigger == "assign" else None,
+                reason="needs them",
+                notice="Your case is with our specialists.",
+                note="done",
+                to_level=level if trigger == "escalate" else None,
+                satisfaction=4 if trigger == "follow_up" else None,
+            )
+        world.at(t, command)
