@@ -88,8 +88,8 @@ class CaseRun:
     rounds: dict[RoundKey, dict[str, Any]] = field(default_factory=dict)  # final states
     marks: list[Mark] = field(default_factory=list)
     escalations: list[Escalation] = field(default_factory=list)
-    #: breach escalations the history holds (the live policy's), by when they happened
-    recorded_escalations: set[datetime] = field(default_factory=set)
+    #: the breach escalations the history holds (the live system's): when, by round
+    recorded_escalations: dict[RoundKey, datetime] = field(default_factory=dict)
 
 
 @dataclass(order=True, slots=True)
@@ -119,13 +119,15 @@ class Replayer:
         pending: dict[str, list[_Pending]] = {}
         rounds: dict[str, RoundKey] = {}
         snap: CaseSnapshot | None = None
+        breached = ""  # the clock of the history's last recorded breach
         for stored in history:
             if stored.type in TIMER_EVENTS:
+                breached = stored.payload.get("clock", "") if stored.type == "sla_breached" else ""
                 continue
             if snap is not None:
                 self._fire_due(run, snap, pending, rounds, stored.occurred_at, stored)
-            if stored.type == "escalate" and stored.actor == SYSTEM_SLA:
-                run.recorded_escalations.add(stored.occurred_at)
+            if stored.type == "escalate" and stored.actor == SYSTEM_SLA and breached in rounds:
+                run.recorded_escalations[rounds[breached]] = stored.occurred_at
             event = replace(stored, payload=_without_clocks(stored.payload))
             try:
                 snap = self._apply(run, snap, event, pending, rounds)

@@ -11,17 +11,20 @@ written with, it must reproduce the engine's record exactly. MONDAY is
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select
 
 from states.backtest import CaseRun, Replayer
+from states.backtest_report import backtest
 from states.commands import Act, OpenCase, Update
 from states.decide import SYSTEM_SLA
 from states.engine import Engine
@@ -29,13 +32,14 @@ from states.errors import CommandError
 from states.events import Event
 from states.ledger import clock_rounds
 from states.machine import machine_for
-from states.policy import load_policy
+from states.policy import load_policy, parse_policy
 from states.process import load_process
 from states.queries import get_case
-from states.store import CASE, load_events, read_connection
+from states.store import CASE, load_events, make_engine, read_connection
 from states.sweep import sweep
 from states.tables import ClockSegment, Timer
 from tests.conftest import MONDAY, sqlite_db
+from tests.test_cli import Cli
 
 DEFINITION = load_process()
 POLICY = load_policy(None, DEFINITION)
@@ -140,6 +144,7 @@ step = st.tuples(
 )
 
 
+@pytest.mark.slow  # about 30 s: a real engine and database per example
 @settings(
     max_examples=25,
     deadline=None,
@@ -167,7 +172,7 @@ def test_backtest_under_the_live_policy_reproduces_what_the_engine_recorded(
                 assert marks == recorded_marks(history)
                 fired = [(e.at, e.from_level, e.to_level) for e in run.escalations]
                 assert fired == recorded_escalations(history)
-                assert run.recorded_escalations == {at for at, _, _ in fired}
+                assert run.recorded_escalations == {e.round: e.at for e in run.escalations}
         finally:
             db.dispose()
 
@@ -208,3 +213,144 @@ def _drive(world: OnTimeWorld, steps: list[tuple[Any, ...]]) -> None:
                 satisfaction=4 if trigger == "follow_up" else None,
             )
         world.at(t, command)
+
+
+# -- a policy change on crafted cases (SCENARIOS 15: L2 acknowledges in 2 hours, not 4) ---
+
+L2_IN_2H = parse_policy(
+    POLICY.source_text.replace('L2 = "PT4H"', 'L2 = "PT2H"').replace(
+        'version = "2026.11"', 'version = "2026.12"'
+    ),
+    "l2-2h.toml",
+    DEFINITION,
+)
+# Escalated to L2 at MONDAY (10:00 in Brussels): PT4H ends 13:00 UTC, warned 12:12;
+# PT2H ends 11:00 UTC, warned 10:36.
+ACKNOWLEDGED_AFTER = {"quick": 1, "slow": 3, "never": None, "at the old deadline": 4}
+
+
+def _escalated_cases(world: OnTimeWorld) -> dict[str, int]:
+    """One case per story, each escalated to L2 at MONDAY and acknowledged (or not) after
+    as many hours as ACKNOWLEDGED_AFTER says; the live sweeper fires on time up to Tuesday."""
+    ids = {}
+    for story in ACKNOWLEDGED_AFTER:
+        case_id = world.at(MONDAY, OpenCase(customer_id=story, subject="refund"))
+        assert case_id is not None
+        world.at(MONDAY, Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
+        world.at(
+            MONDAY,
+            Act(case_id=case_id, trigger="escalate", actor="ana", reason="refund", notice="n"),
+        )
+        ids[story] = case_id
+    for story, hours in sorted(ACKNOWLEDGED_AFTER.items(), key=lambda item: item[1] or 99):
+        if hours is not None:
+            acknowledge = Act(case_id=ids[story], trigger="acknowledge", actor="lee")
+            assert world.at(MONDAY + timedelta(hours=hours), acknowledge) == ids[story]
+    world.sweep_until(MONDAY + timedelta(days=1), inclusive=True)
+    return ids
+
+
+def test_a_shorter_l2_acknowledgement_shows_the_extra_breaches_and_earlier_escalations(
+    sqlite: SAEngine,
+) -> None:
+    world = OnTimeWorld(sqlite)
+    ids = _escalated_cases(world)
+    until = MONDAY + timedelta(days=1)
+    with read_connection(sqlite) as conn:
+        report = backtest(conn, DEFINITION, POLICY, L2_IN_2H, until=until)
+    assert report.cases == 4
+    l2 = report.by_priority_level[("normal", "L2")]
+    assert (l2["current"].warnings, l2["current"].breaches) == (2, 1)  # never; at the deadline
+    assert (l2["new"].warnings, l2["new"].breaches) == (3, 3)  # all but the quick one
+    changed = {(c.case_id, c.clock, c.level): (c.current, c.new) for c in report.changes}
+    assert changed == {
+        (ids["slow"], "acknowledge", "L2"): ("met", "late"),
+        (ids["at the old deadline"], "acknowledge", "L2"): ("met", "late"),
+    }
+    at_11, at_13 = MONDAY + timedelta(hours=2), MONDAY + timedelta(hours=4)
+    moved = {
+        e.case_id: (e.change, e.current_at, e.new_at, e.happened_at) for e in report.escalations
+    }
+    assert moved == {
+        ids["slow"]: ("new", None, at_11, None),
+        ids["never"]: ("earlier", at_13, at_11, at_13),  # it did escalate, at 13:00
+        ids["at the old deadline"]: ("new", None, at_11, None),
+    }
+    assert {e.to_level for e in report.escalations} == {"manager"}
+
+
+def test_the_same_policy_changes_nothing(sqlite: SAEngine) -> None:
+    world = OnTimeWorld(sqlite)
+    _escalated_cases(world)
+    with read_connection(sqlite) as conn:
+        report = backtest(conn, DEFINITION, POLICY, POLICY, until=MONDAY + timedelta(days=2))
+    assert report.changes == [] and report.escalations == []
+    # never acknowledged: L2 → manager Monday 13:00 UTC, manager → board Tuesday 13:00
+    assert report.escalation_counts()["unchanged"] == 2
+    totals = report.totals()
+    assert totals["current"] == totals["new"] and totals["new"].breaches >= 1
+
+
+def test_from_and_to_select_cases_by_when_they_were_opened(sqlite: SAEngine) -> None:
+    world = OnTimeWorld(sqlite)
+    for day in range(3):
+        world.at(MONDAY + timedelta(days=day), OpenCase(customer_id=f"c{day}", subject="s"))
+    tuesday = MONDAY + timedelta(days=1)
+    with read_connection(sqlite) as conn:
+        counts = [
+            backtest(
+                conn,
+                DEFINITION,
+                POLICY,
+                L2_IN_2H,
+                until=MONDAY + timedelta(days=9),
+                opened_from=start,
+                opened_to=end,
+            ).cases
+            for start, end in ((None, None), (tuesday, None), (None, tuesday), (tuesday, tuesday))
+        ]
+    assert counts == [3, 2, 1, 0]
+
+
+# -- the command ------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # two subprocesses
+def test_backtest_command_reports_in_json_and_writes_nothing(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    db = make_engine(f"sqlite:///{cli.home / 'tierflow.db'}", create=False)
+    ids = _escalated_cases(OnTimeWorld(db))
+    db.dispose()  # the last connection closed: everything is in the database file
+    new_file = tmp_path / "l2-2h.toml"
+    new_file.write_text(L2_IN_2H.source_text)
+    before = (cli.rows(), hashlib.sha256((cli.home / "tierflow.db").read_bytes()).hexdigest())
+
+    report = cli.json("policy", "backtest", str(new_file), "--from", MONDAY.isoformat())
+
+    after = (cli.rows(), hashlib.sha256((cli.home / "tierflow.db").read_bytes()).hexdigest())
+    assert after == before
+    assert report["cases"] == 4 and report["policies"]["new"]["version"] == "2026.12"
+    assert report["totals"]["new"]["breaches"] - report["totals"]["current"]["breaches"] >= 2
+    changed = {(c["case_id"], c["current"], c["new"]) for c in report["outcome_changes"]}
+    assert {(ids["slow"], "met", "late"), (ids["at the old deadline"], "met", "late")} <= changed
+    assert report["escalations"]["earlier"] == 1
+    text = cli.ok("policy", "backtest", str(new_file), "--against", str(new_file))
+    assert "outcome changes: 0 clock rounds in 0 cases" in text
+
+
+@pytest.mark.slow
+def test_backtest_command_refuses_a_bad_policy_in_one_line(tmp_path: Path) -> None:
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(POLICY.source_text.replace('L2 = "PT4H"', 'L2 = "four hours"'))
+    line = cli.refused("policy", "backtest", str(bad))
+    assert "bad.toml" in line and "targets.acknowledge.L2" in line
+    good = tmp_path / "good.toml"
+    good.write_text(POLICY.source_text)
+    assert "--from" in cli.refused("policy", "backtest", str(good), "--from", "yesterday")
+    line = cli.refused(
+        "policy", "backtest", str(good), "--from", MONDAY.isoformat(), "--to", "2026-11-01T00:00Z"
+    )
+    assert "--to" in line and "not after --from" in line
