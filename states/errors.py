@@ -60,6 +60,10 @@ class ScheduleError(ConfigError):
     """The flow schedules TOML (or an edit of it) is invalid."""
 
 
+class MappingError(ConfigError):
+    """An import mapping TOML (how an external event log maps onto tierflow) is invalid."""
+
+
 class CommandError(TierflowError):
     """A command could not be applied; nothing was written."""
 

@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import Any
 
 from states.case import CaseSnapshot
+from states.import_fold import fold_imported
 
 EVENT_FORMAT = 2
 FORMATS = (1, 2)  # formats this release reads and verifies
@@ -318,4 +319,6 @@ _HANDLERS = {
     "customer_replied": _replied,
     "flagged": _flagged,
     "updated": _updated,
+    # History written by another system (tierflow audit import): see states.import_fold.
+    "imported": fold_imported,
 }

@@ -252,7 +252,7 @@ class FlowRunLog(SQLModel, table=True):
     error: str | None = None
 
 
-NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
 
 
 class Notification(SQLModel, table=True):

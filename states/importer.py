@@ -1,0 +1,309 @@
+"""Importing external event logs (XES, CSV) as tierflow cases: ``tierflow audit import``.
+
+Each case of the log becomes one tierflow case, found again by its id in the
+log (``external_ref``, e.g. BPIC 2013's SR number). Its history is, in the
+case's hash chain like any other, with the log's own timestamps:
+
+* one ``opened`` event at the time of the case's first event (state: the
+  process's initial state; channel ``import``; priority from the mapping;
+  ``payload["import"]``: the file's name and SHA-256, the mapping's
+  version id and the trace attributes);
+* one ``imported`` event per source event, in time order (ties: file order),
+  whatever the file's order.
+
+The shape of an ``imported`` event, for whoever replays it (the policy
+backtest, conformance, exports):
+
+* ``occurred_at``: the source timestamp, in UTC; ``recorded_at``: when the
+  import wrote it; ``actor``: the source resource (``import`` when none);
+* ``from_state``/``to_state``, ``from_level``/``to_level``: where the case
+  stood before and after (levels are ladder names, None at first level and
+  in states that carry no level, as for native events);
+* ``payload["effects"]``: the triggers the event stands for, in order
+  (``reopen``, ``escalate``, ``de_escalate``, ``assign``, ``acknowledge``,
+  ``wait_on_customer``, ``customer_replied``, ``resolve``, ``follow_up``);
+  absent when the event changed no state. Waiting on the customer starts at
+  ``wait_on_customer`` and ends at ``customer_replied`` or ``resolve``;
+  resolution is the ``resolve`` effect (``payload["resolved_level"]`` says at
+  which level); ``follow_up`` is the closure;
+* ``payload["deviations"]``: every step the process would not have allowed,
+  as :func:`states.deviations.deviation` writes them (kind, trigger,
+  from_state, from_level, detail); the event happened anyway;
+* ``payload["set"]``: plain fields it changed (assignee, team, priority);
+* ``payload["annotation"]`` True: it changed nothing (kept as a note);
+  ``payload["unmapped"]`` True: no rule with conditions matched its values;
+* ``payload["activity"]``, ``payload["position"]`` (in the file, within the
+  case) and ``payload["attributes"]`` (the source attributes but the time).
+
+Imported events carry no clock changes and arm no timers: a backtest
+computes clocks from the times above under the policy it tries. Replay folds
+them with :func:`states.import_fold.fold_imported`, so the stored case row
+is exactly the replay (``tierflow replay --verify`` passes).
+
+Nothing is sent: each escalation's notice to the level taking over is stored
+with status ``suppressed`` (due when it would have gone out). Every event
+has an idempotency key made of the file's digest, the case id and the
+event's position, so importing the same file again writes nothing; a case
+id already held by a case from another source is reported, not overwritten.
+Cases are written in batches, one transaction per batch (a batch is written
+whole or not at all), with the driver's executemany.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+from sqlalchemy import Engine as SAEngine
+
+from states.bulk import BulkStatements
+from states.case import FIELD_NAMES
+from states.events import GENESIS, fold, seal
+from states.import_plan import CasePlan, Planner, Source
+from states.import_read import SourceCase, detect_format, file_digest, read_cases
+from states.mapping import Mapping
+from states.outbox import NOTIFICATION, notification_row
+from states.policy import Policy
+from states.process import ProcessDefinition
+from states.store import CASE, EVENT, register_process, write_transaction
+from states.tables import PolicyVersion
+
+BATCH_CASES = 1000
+SUPPRESSED = "suppressed"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    file: str
+    digest: str
+    mapping: str
+    cases: int = 0  # cases in the file
+    imported: int = 0  # cases written now
+    unchanged: int = 0  # cases this file had already imported
+    conflicts: dict[str, int] = field(default_factory=dict)  # ref -> case holding it
+    source_events: int = 0  # events in the file
+    events: int = 0  # imported events written now (opened events not counted)
+    annotations: int = 0
+    deviations: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    unmapped: Counter[str] = field(default_factory=Counter)
+    unmapped_values: Counter[str] = field(default_factory=Counter)
+    suppressed: int = 0  # notifications recorded as suppressed
+    read_seconds: float = 0.0
+    write_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            name: dict(value.most_common()) if isinstance(value, Counter) else value
+            for name in self.__dataclass_fields__
+            if (value := getattr(self, name)) is not None
+        }
+
+
+@dataclass(slots=True)
+class LoadedLog:
+    """A log read and grouped by case, ready to write."""
+
+    path: Path
+    source: Source
+    cases: list[SourceCase]
+    events: int
+    read_seconds: float
+
+
+def load_log(path: str | Path, mapping: Mapping) -> LoadedLog:
+    """Read the log at `path` (its format from the mapping or the file name) and digest it."""
+    path = Path(path)
+    fmt = detect_format(path, mapping.format)
+    started = time.perf_counter()
+    digest = file_digest(path)
+    cases = read_cases(path, fmt, mapping.case_id, mapping.delimiter)
+    events = sum(len(case.events) for case in cases)
+    source = Source(path.name, digest, mapping)
+    return LoadedLog(path, source, cases, events, time.perf_counter() - started)
+
+
+def write_log(
+    db: SAEngine,
+    log: LoadedLog,
+    definition: ProcessDefinition,
+    policy: Policy,
+    progress: Callable[[int], None] | None = None,
+    batch_cases: int = BATCH_CASES,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ImportReport:
+    """Write `log`'s cases, a batch of `batch_cases` per transaction; `progress` is told
+    how many source events each batch covered."""
+    source = log.source
+    report = ImportReport(log.path.name, source.digest, source.mapping.version_id)
+    report.cases, report.source_events = len(log.cases), log.events
+    report.read_seconds = log.read_seconds
+    writer = _Writer(db, definition, policy, Planner(definition, policy))
+    started = time.perf_counter()
+    for first in range(0, len(log.cases), batch_cases):
+        batch = log.cases[first : first + batch_cases]
+        writer.write_batch(batch, source, report, now())
+        if progress is not None:
+            progress(sum(len(case.events) for case in batch))
+    report.write_seconds = time.perf_counter() - started
+    return report
+
+
+def import_log(
+    db: SAEngine,
+    path: str | Path,
+    mapping: Mapping,
+    definition: ProcessDefinition,
+    policy: Policy,
+    batch_cases: int = BATCH_CASES,
+) -> ImportReport:
+    """Read and write the log at `path` with `mapping`; see the module docstring."""
+    return write_log(db, load_log(path, mapping), definition, policy, batch_cases=batch_cases)
+
+
+class _Writer:
+    def __init__(
+        self, db: SAEngine, definition: ProcessDefinition, policy: Policy, planner: Planner
+    ) -> None:
+        self.db = db
+        self.definition = definition
+        self.policy = policy
+        self.planner = planner
+        columns = tuple(name for name in FIELD_NAMES if name != "id")
+        self.bulk = BulkStatements(db.dialect, columns)
+        self.registered = False
+
+    def write_batch(
+        self, batch: list[SourceCase], source: Source, report: ImportReport, at: datetime
+    ) -> None:
+        """Plan and write `batch` in one transaction (all of it or none)."""
+        tally = ImportReport(report.file, report.digest, report.mapping)
+        with write_transaction(self.db) as conn:
+            if not self.registered:
+                self._register(conn, at)
+            fresh = self._fresh(conn, batch, source, tally)
+            plans = [p for case in fresh if (p := self._plan(case, source, tally)) is not None]
+            ids = _allocate_ids(conn, len(plans))
+            snaps, events, notices = [], [], []
+            for case_id, plan in zip(ids, plans, strict=True):
+                for event in plan.events:
+                    event.recorded_at = at
+                    event.command_id = hashlib.sha256(event.idempotency_key.encode()).hexdigest()[
+                        :32
+                    ]  # type: ignore[union-attr]
+                seal(plan.events, case_id, 0, GENESIS)
+                snaps.append(fold(plan.events))
+                events.extend(plan.events)
+                notices.extend(replace(n, case_id=case_id) for n in plan.notices)
+            self.bulk.insert_rows(conn, CASE, [_case_row(s) for s in snaps])
+            if events:
+                self.bulk.insert_events(conn, events)
+            rows = [notification_row(n, at) | {"status": SUPPRESSED} for n in notices]
+            self.bulk.insert_rows(conn, NOTIFICATION, rows, unless_exists="dedupe_key")
+        self.registered = True
+        tally.imported = len(plans)
+        tally.suppressed = len(notices)
+        _add(report, tally)
+
+    def _plan(self, case: SourceCase, source: Source, tally: ImportReport) -> CasePlan | None:
+        plan = self.planner.plan(case, source)
+        if plan is None:
+            tally.rejected["case without a usable timestamp"] += 1
+            return None
+        tally.events += len(plan.events) - 1
+        for event in plan.events[1:]:
+            payload = event.payload
+            tally.annotations += bool(payload.get("annotation"))
+            for found in payload.get("deviations", ()):
+                tally.deviations[found["kind"]] += 1
+        tally.rejected.update(plan.rejected)
+        tally.unmapped.update(plan.unmapped)
+        tally.unmapped_values.update(plan.unmapped_values)
+        return plan
+
+    def _fresh(
+        self, conn: Connection, batch: list[SourceCase], source: Source, tally: ImportReport
+    ) -> list[SourceCase]:
+        """The cases of `batch` not imported yet; those this file imported before count as
+        unchanged, those whose id another case holds as conflicts."""
+        fresh = []
+        named = [case for case in batch if case.ref]
+        tally.rejected["case without an id"] += len(batch) - len(named)
+        held = dict(
+            conn.execute(
+                select(CASE.c.external_ref, CASE.c.id).where(
+                    CASE.c.external_ref.in_([case.ref for case in named])
+                )
+            ).all()
+        )
+        keys = {source.key(case.ref, "case") for case in named if case.ref in held}
+        mine = (
+            set(
+                conn.execute(
+                    select(EVENT.c.idempotency_key).where(EVENT.c.idempotency_key.in_(keys))
+                ).scalars()
+            )
+            if keys
+            else set()
+        )
+        for case in named:
+            if case.ref not in held:
+                fresh.append(case)
+            elif source.key(case.ref, "case") in mine:
+                tally.unchanged += 1
+            else:
+                tally.conflicts[case.ref] = held[case.ref]
+        if not tally.rejected["case without an id"]:
+            del tally.rejected["case without an id"]
+        return fresh
+
+    def _register(self, conn: Connection, at: datetime) -> None:
+        d, p = self.definition, self.policy
+        register_process(conn, d.version_id, d.name, d.version, d.digest, d.source_text, at)
+        register_process(
+            conn,
+            p.version_id,
+            p.name,
+            p.version,
+            p.digest,
+            p.source_text,
+            at,
+            table=PolicyVersion.__table__,
+        )
+
+
+def _case_row(snap: Any) -> dict[str, Any]:
+    return {name: getattr(snap, name) for name in FIELD_NAMES}
+
+
+def _allocate_ids(conn: Connection, count: int) -> list[int]:
+    """`count` new case ids, taken inside the write transaction: on SQLite the write lock
+    is held (BEGIN IMMEDIATE), so the next ids are free; on PostgreSQL from the sequence."""
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        sql = text(
+            "SELECT nextval(pg_get_serial_sequence('\"case\"', 'id')) FROM generate_series(1, :n)"
+        )
+        return [int(v) for v in conn.execute(sql, {"n": count}).scalars()]
+    top = conn.execute(select(CASE.c.id).order_by(CASE.c.id.desc()).limit(1)).scalar()
+    start = (top or 0) + 1
+    return list(range(start, start + count))
+
+
+def _add(report: ImportReport, tally: ImportReport) -> None:
+    report.imported += tally.imported
+    report.unchanged += tally.unchanged
+    report.conflicts.update(tally.conflicts)
+    report.events += tally.events
+    report.annotations += tally.annotations
+    report.suppressed += tally.suppressed
+    for name in ("deviations", "rejected", "unmapped", "unmapped_values"):
+        getattr(report, name).update(getattr(tally, name))

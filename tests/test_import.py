@@ -1,0 +1,391 @@
+"""Import of external event logs (XES, CSV): history as it happened, verifiable, idempotent."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import func, select
+
+from states.audit import verify_case
+from states.errors import InvalidInput, MappingError
+from states.importer import import_log
+from states.mapping import default_mapping_path, load_mapping, parse_mapping
+from states.outbox import NOTIFICATION
+from states.policy import load_policy
+from states.process import ProcessDefinition
+from states.store import CASE, EVENT, load_events, read_connection
+from tests.conftest import sqlite_db
+from tests.test_cli import Cli, error_line
+
+BPIC = Path("/work/shared/data/bpic2013_incidents.xes.gz")
+T0 = datetime(2012, 3, 5, 9, 0, tzinfo=UTC)  # a Monday
+
+MAPPING = """
+format = 1
+name = "test"
+version = "1"
+
+[source]
+case_id = "concept:name"
+activity = "concept:name"
+timestamp = "time:timestamp"
+resource = "org:resource"
+team = "org:group"
+
+[case]
+priority = "impact"
+[case.priorities]
+Low = "low"
+High = "high"
+
+[[rules]]
+level = "first_level"
+[[rules]]
+when.team.ends_with = " 2nd"
+level = "L2"
+[[rules]]
+when.team.ends_with = " 3rd"
+level = "manager"
+[[rules]]
+when.activity = "Work"
+state = "first_level"
+acknowledge = true
+waiting = false
+[[rules]]
+when.activity = "Wait - Customer"
+state = "first_level"
+waiting = true
+[[rules]]
+when.activity = "Queued"
+assignee = "none"
+[[rules]]
+when.activity = "Resolved"
+state = "resolved"
+[[rules]]
+when.activity = "Closed"
+state = "followed_up"
+[[rules]]
+when.activity = "Note"
+annotate = true
+"""
+
+
+def xes(cases: dict[str, list[tuple[str, str, datetime]]], impact: str = "Low") -> str:
+    """An XES log: per case, (activity, group, time) events in the order given."""
+    traces = []
+    for ref, events in cases.items():
+        body = "".join(
+            f'<event><string key="concept:name" value="{activity}"/>'
+            f'<string key="org:group" value="{group}"/>'
+            f'<string key="org:resource" value="r{i}"/>'
+            f'<string key="impact" value="{impact}"/>'
+            f'<date key="time:timestamp" value="{at.isoformat()}"/></event>'
+            for i, (activity, group, at) in enumerate(events)
+        )
+        traces.append(f'<trace><string key="concept:name" value="{ref}"/>{body}</trace>')
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<log xes.version="1.0" '
+        f'xmlns="http://www.xes-standard.org/">{"".join(traces)}</log>'
+    )
+
+
+def hours(n: float) -> datetime:
+    return T0 + timedelta(hours=n)
+
+
+@pytest.fixture
+def mapping(definition: ProcessDefinition):
+    return parse_mapping(MAPPING, definition)
+
+
+def run_import(db: SAEngine, path: Path, mapping, definition: ProcessDefinition):
+    return import_log(db, path, mapping, definition, load_policy(None, definition))
+
+
+def imported(db: SAEngine, ref: str) -> tuple[int, list]:
+    with read_connection(db) as conn:
+        case_id = conn.execute(select(CASE.c.id).where(CASE.c.external_ref == ref)).scalar_one()
+        return case_id, load_events(conn, case_id)
+
+
+def test_events_are_applied_in_time_order_whatever_the_file_order_and_verify(
+    db: SAEngine, tmp_path: Path, mapping, definition
+):
+    log = tmp_path / "log.xes"
+    log.write_text(
+        xes(
+            {
+                "SR-1": [
+                    ("Resolved", "V 2nd", hours(5)),
+                    ("Work", "G1", hours(1)),
+                    ("Queued", "V 2nd", hours(2)),
+                    ("Work", "V 2nd", hours(3)),
+                ]
+            }
+        )
+    )
+    report = run_import(db, log, mapping, definition)
+    assert (report.imported, report.events) == (1, 4)
+    case_id, events = imported(db, "SR-1")
+    assert [e.payload.get("activity") for e in events[1:]] == ["Work", "Queued", "Work", "Resolved"]
+    assert [e.occurred_at for e in events] == sorted(e.occurred_at for e in events)
+    assert events[0].occurred_at == hours(1)
+    assert [e.payload.get("effects") for e in events[1:]] == [
+        ["assign"],
+        ["escalate"],
+        ["acknowledge"],
+        ["resolve"],
+    ]
+    assert events[4].payload["resolved_level"] == "L2"
+    with read_connection(db) as conn:
+        check = verify_case(conn, case_id)
+        row = conn.execute(select(CASE).where(CASE.c.id == case_id)).one()
+    assert check.ok, check.problems
+    assert (row.state, row.resolved_level, row.escalation_count) == ("resolved", "L2", 1)
+    assert row.resolved_at == hours(5)
+
+
+def test_broken_processes_are_recorded_with_each_deviation_marked(
+    sqlite: SAEngine, tmp_path: Path, mapping, definition
+):
+    log = tmp_path / "log.xes"
+    log.write_text(
+        xes(
+            {
+                "twice": [
+                    ("Work", "G1", hours(0)),
+                    ("Resolved", "G1", hours(1)),
+                    ("Resolved", "G1", hours(2)),
+                ],
+                "skip": [
+                    ("Work", "G1", hours(0)),
+                    ("Work", "V 3rd", hours(1)),
+                    ("Resolved", "V 3rd", hours(2)),
+                ],
+                "closed": [("Work", "G1", hours(0)), ("Closed", "G1", hours(1))],
+                "down": [
+                    ("Queued", "V 3rd", hours(0)),
+                    ("Work", "V 3rd", hours(1)),
+                    ("Work", "V 2nd", hours(2)),
+                ],
+                "unack": [("Queued", "V 2nd", hours(0)), ("Resolved", "V 2nd", hours(1))],
+            }
+        )
+    )
+    report = run_import(sqlite, log, mapping, definition)
+    assert report.imported == 5 and not report.conflicts
+    marks = {}
+    for ref in ("twice", "skip", "closed", "down", "unack"):
+        case_id, events = imported(sqlite, ref)
+        marks[ref] = [
+            (e.seq, d["kind"], d["trigger"])
+            for e in events
+            for d in e.payload.get("deviations", ())
+        ]
+        with read_connection(sqlite) as conn:
+            assert verify_case(conn, case_id).ok
+    assert marks == {
+        "twice": [(4, "disallowed_transition", "resolve")],
+        "skip": [(3, "skipped_level", "escalate")],
+        "closed": [(3, "disallowed_transition", "follow_up")],
+        "down": [(2, "skipped_level", "escalate"), (4, "disallowed_transition", "de_escalate")],
+        "unack": [(3, "resolved_unacknowledged", "resolve")],
+    }
+    assert report.deviations == {
+        "disallowed_transition": 3,
+        "skipped_level": 2,
+        "resolved_unacknowledged": 1,
+    }
+    _, twice = imported(sqlite, "twice")
+    assert twice[-1].to_state == "resolved" and twice[-1].payload["effects"] == ["resolve"]
+
+
+def test_annotations_unmapped_values_and_suppressed_notices(
+    sqlite: SAEngine, tmp_path: Path, mapping, definition
+):
+    log = tmp_path / "log.xes"
+    log.write_text(
+        xes(
+            {
+                "SR-9": [
+                    ("Work", "G1", hours(0)),
+                    ("Note", "G1", hours(1)),
+                    ("Mystery", "G1", hours(2)),
+                    ("Mystery", "G1", hours(3)),
+                    ("Queued", "V 2nd", hours(4)),
+                ]
+            },
+            impact="Odd",
+        )
+    )
+    report = run_import(sqlite, log, mapping, definition)
+    assert report.unmapped == {"Mystery": 2}
+    assert report.unmapped_values == {"impact=Odd": 5}
+    assert report.annotations == 3  # the note and the two unmapped events change nothing
+    case_id, events = imported(sqlite, "SR-9")
+    assert [bool(e.payload.get("annotation")) for e in events[1:]] == [
+        False,
+        True,
+        True,
+        True,
+        False,
+    ]
+    with read_connection(sqlite) as conn:
+        notes = conn.execute(select(NOTIFICATION).where(NOTIFICATION.c.case_id == case_id)).all()
+    recipients = load_policy(None, definition).recipients["L2"]
+    assert {(n.status, n.kind, n.recipient) for n in notes} == {
+        ("suppressed", "escalated", r) for r in recipients
+    }
+    assert all(n.due_at == hours(4) and n.sent_at is None for n in notes)
+
+
+def test_reimporting_the_same_file_changes_nothing_and_a_taken_reference_is_reported(
+    sqlite: SAEngine, tmp_path: Path, mapping, definition
+):
+    log = tmp_path / "log.xes.gz"
+    with gzip.open(log, "wt") as handle:
+        handle.write(xes({"A": [("Work", "G1", hours(0))], "B": [("Work", "G1", hours(1))]}))
+    first = run_import(sqlite, log, mapping, definition)
+    before = counts(sqlite)
+    again = run_import(sqlite, log, mapping, definition)
+    assert (first.imported, again.imported, again.unchanged, again.events) == (2, 0, 2, 0)
+    assert counts(sqlite) == before
+    other = tmp_path / "other.xes"
+    other.write_text(xes({"A": [("Resolved", "G1", hours(2))], "C": [("Work", "G1", hours(0))]}))
+    third = run_import(sqlite, other, mapping, definition)
+    case_a, _ = imported(sqlite, "A")
+    assert third.conflicts == {"A": case_a} and third.imported == 1
+
+
+def counts(db: SAEngine) -> tuple[int, int, int]:
+    with read_connection(db) as conn:
+        return tuple(
+            conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (CASE, EVENT, NOTIFICATION)
+        )  # type: ignore[return-value]
+
+
+def test_csv_with_local_times_imports_like_xes(sqlite: SAEngine, tmp_path: Path, definition):
+    text = MAPPING.replace('team = "org:group"', 'team = "group"\ntimezone = "Europe/Brussels"')
+    text = text.replace('timestamp = "time:timestamp"', 'timestamp = "when"')
+    text = text.replace('case_id = "concept:name"', 'case_id = "case"')
+    mapping = parse_mapping(text, definition)
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "case,concept:name,group,when\n"
+        "X,Resolved,G1,2012-03-05 12:00:00\n"
+        "Y,Work,G1,2012-03-05 10:00:00\n"
+        "X,Work,G1,2012-03-05 10:00:00\n"
+    )
+    report = run_import(sqlite, log, mapping, definition)
+    assert (report.cases, report.events) == (2, 3)
+    case_id, events = imported(sqlite, "X")
+    assert [e.occurred_at for e in events[1:]] == [
+        datetime(2012, 3, 5, 9, tzinfo=UTC),
+        datetime(2012, 3, 5, 11, tzinfo=UTC),
+    ]  # Brussels is UTC+1 in March
+    with read_connection(sqlite) as conn:
+        assert verify_case(conn, case_id).ok
+
+
+def test_xml_entities_are_refused(sqlite: SAEngine, tmp_path: Path, mapping, definition):
+    log = tmp_path / "bomb.xes"
+    log.write_text(
+        '<?xml version="1.0"?><!DOCTYPE log [<!ENTITY a "aaaa">]>'
+        '<log><trace><string key="concept:name" value="&a;"/></trace></log>'
+    )
+    with pytest.raises(InvalidInput, match="without DTD entities"):
+        run_import(sqlite, log, mapping, definition)
+    assert counts(sqlite) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (('state = "resolved"', 'state = "done"'), "rules[6].state"),
+        (('when.activity = "Closed"', 'when.activity.ends = "Closed"'), "when.activity.ends"),
+        (('Low = "low"', 'Low = "tiny"'), "case.priorities.Low"),
+        (('timestamp = "time:timestamp"', "timestamp = 3"), "source.timestamp"),
+    ],
+)
+def test_mapping_errors_name_the_line_the_key_and_what_is_allowed(definition, change, key):
+    text = MAPPING.replace(*change)
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(text, definition, "map.toml")
+    assert key in str(caught.value) and "allowed" in str(caught.value)
+    assert text.splitlines()[caught.value.line - 1].strip() == change[1]
+
+
+def test_cli_import_reports_counts_and_bad_mapping_is_one_line(tmp_path: Path):
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    log = tmp_path / "log.xes"
+    log.write_text(xes({"A": [("Work", "G1", hours(0)), ("Other", "G1", hours(1))]}))
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(MAPPING)
+    report = cli.json("audit", "import", str(log), "--mapping", str(mapping))
+    assert (report["imported"], report["events"], report["unmapped"]) == (1, 2, {"Other": 1})
+    replayed = cli.json("replay", "1", "--verify")
+    assert replayed["verified"] and replayed["case"]["state"] == "first_level"
+    mapping.write_text(MAPPING.replace('level = "L2"', 'level = "L9"'))
+    line = cli.refused("audit", "import", str(log), "--mapping", str(mapping))
+    assert "map.toml:" in line and "unknown level 'L9'" in line
+    line = error_line(cli.run("audit", "import", str(tmp_path / "no.xes"), "--mapping", "bpic2013"))
+    assert "no.xes" in line
+
+
+ACTIVITIES = ["Work", "Queued", "Wait - Customer", "Resolved", "Closed", "Note", "Mystery"]
+GROUPS = ["G1", "V 2nd", "V 3rd"]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(ACTIVITIES), st.sampled_from(GROUPS), st.integers(0, 500)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_any_history_imports_in_time_order_and_verifies(tmp_path_factory, definition, steps):
+    """Whatever a log says, in whatever order, the case is written and replays to its row."""
+    tmp = tmp_path_factory.mktemp("prop")
+    db = sqlite_db(tmp)
+    log = tmp / "log.xes"
+    log.write_text(xes({"P": [(a, g, hours(h)) for a, g, h in steps]}))
+    mapping = parse_mapping(MAPPING, definition)
+    report = run_import(db, log, mapping, definition)
+    assert report.events == len(steps)
+    case_id, events = imported(db, "P")
+    times = [e.occurred_at for e in events]
+    assert times == sorted(times)
+    with read_connection(db) as conn:
+        assert verify_case(conn, case_id).ok
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not BPIC.exists(), reason=f"{BPIC} is not on this machine")
+def test_bpic2013_imports_all_cases_and_events_and_reimport_changes_nothing(
+    sqlite: SAEngine, definition
+):
+    mapping = load_mapping(default_mapping_path("bpic2013"), definition)
+    report = run_import(sqlite, BPIC, mapping, definition)
+    assert (report.cases, report.imported, report.source_events) == (7554, 7554, 65533)
+    assert report.events == 65533 and not report.rejected and not report.conflicts
+    with read_connection(sqlite) as conn:
+        kinds = dict(conn.execute(select(EVENT.c.type, func.count()).group_by(EVENT.c.type)).all())
+        sample = conn.execute(select(CASE.c.id).where(CASE.c.id % 97 == 0)).scalars().all()
+        problems = [p for cid in sample for p in verify_case(conn, cid).problems]
+    assert kinds == {"opened": 7554, "imported": 65533}
+    assert problems == []
+    before = counts(sqlite)
+    again = run_import(sqlite, BPIC, mapping, definition)
+    assert (again.imported, again.unchanged, again.events) == (0, 7554, 0)
+    assert counts(sqlite) == before
