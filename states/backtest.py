@@ -42,7 +42,7 @@ from typing import Any
 from states.case import CaseSnapshot
 from states.decide import SYSTEM_SLA, Decider, DueTimer
 from states.errors import IntegrityError
-from states.events import Event, evolve, new_snapshot
+from states.events import Event, apply_change, evolve, new_snapshot
 from states.machine import machine_for
 from states.policy import Policy
 from states.process import FIRST_LEVEL, ProcessDefinition
@@ -50,6 +50,10 @@ from states.timers import TimerWrites
 
 #: Events a policy's timers write: a replay leaves them out and fires its own.
 TIMER_EVENTS = frozenset({"sla_warning", "sla_breached", "follow_up_due"})
+#: History written by another system (``tierflow audit import``): see states.importer.
+IMPORTED = "imported"
+#: How an imported effect leaves the case's waiting on its customer.
+_WAITING = {"wait_on_customer": True, "customer_replied": False, "resolve": False}
 #: A clock round: the clock and the sequence number of the event that started it. Two
 #: replays of one history under different policies name the same round alike.
 RoundKey = tuple[str, int]
@@ -153,6 +157,8 @@ class Replayer:
         planner = self.decider.clocks
         if snap is None or event.type == "opened":
             changes = planner.changes(new_snapshot(event), event, event.seq, at)
+        elif event.type == IMPORTED:
+            changes = self._imported_changes(snap, event)
         else:
             changes = planner.changes(snap, event, event.seq, at)
         if changes:
@@ -175,6 +181,27 @@ class Replayer:
             run.rounds[rounds[change["clock"]]] = snap.clocks[change["clock"]]
         run.events.append(event)
         return snap
+
+    def _imported_changes(self, snap: CaseSnapshot, event: Event) -> list[dict[str, Any]]:
+        """An imported event stands for the triggers its ``effects`` list, in order (see
+        :mod:`states.importer`): each gets the clock changes a native event of that
+        trigger gets, on the clocks as the effects before it left them."""
+        scratch = snap.copy()
+        out: list[dict[str, Any]] = []
+        for effect in event.payload.get("effects", ()):
+            step = Event(
+                effect, event.occurred_at, event.actor, event.from_state, event.to_state,
+                event.from_level, event.to_level, {}, case_id=event.case_id, seq=event.seq,
+            )  # fmt: skip
+            changes = self.decider.clocks.changes(scratch, step, event.seq, event.occurred_at)
+            for change in changes:
+                scratch.clocks = {
+                    **scratch.clocks,
+                    change["clock"]: apply_change(scratch.clocks, change),
+                }
+            scratch.waiting = _WAITING.get(effect, scratch.waiting)
+            out += changes
+        return out
 
     def _fire_due(
         self,
