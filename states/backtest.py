@@ -186,9 +186,12 @@ class Replayer:
         """An imported event stands for the triggers its ``effects`` list, in order (see
         :mod:`states.importer`): each gets the clock changes a native event of that
         trigger gets, on the clocks as the effects before it left them."""
+        effects = event.payload.get("effects") or ()
+        if not effects:  # an annotation: no trigger, no clock moves
+            return []
         scratch = snap.copy()
         out: list[dict[str, Any]] = []
-        for effect in event.payload.get("effects", ()):
+        for effect in effects:
             step = Event(
                 effect, event.occurred_at, event.actor, event.from_state, event.to_state,
                 event.from_level, event.to_level, {}, case_id=event.case_id, seq=event.seq,
