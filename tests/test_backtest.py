@@ -23,15 +23,17 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select
 
-from states.backtest import CaseRun, Replayer
+from states.backtest import CaseRun, Replayer, verdict
 from states.backtest_report import backtest
 from states.commands import Act, OpenCase, Update
 from states.decide import SYSTEM_SLA
 from states.engine import Engine
 from states.errors import CommandError
 from states.events import Event
+from states.importer import import_log
 from states.ledger import clock_rounds
 from states.machine import machine_for
+from states.mapping import parse_mapping
 from states.policy import load_policy, parse_policy
 from states.process import load_process
 from states.queries import get_case
@@ -40,6 +42,9 @@ from states.sweep import sweep
 from states.tables import ClockSegment, Timer
 from tests.conftest import MONDAY, sqlite_db
 from tests.test_cli import Cli
+from tests.test_import import MAPPING as IMPORT_MAPPING
+from tests.test_import import hours as import_at
+from tests.test_import import xes as import_xes
 
 DEFINITION = load_process()
 POLICY = load_policy(None, DEFINITION)
@@ -251,12 +256,13 @@ def _escalated_cases(world: OnTimeWorld) -> dict[str, int]:
 
 
 def test_a_shorter_l2_acknowledgement_shows_the_extra_breaches_and_earlier_escalations(
-    sqlite: SAEngine,
+    db: SAEngine,
 ) -> None:
-    world = OnTimeWorld(sqlite)
+    """On SQLite and PostgreSQL (histories read as one stream)."""
+    world = OnTimeWorld(db)
     ids = _escalated_cases(world)
     until = MONDAY + timedelta(days=1)
-    with read_connection(sqlite) as conn:
+    with read_connection(db) as conn:
         report = backtest(conn, DEFINITION, POLICY, L2_IN_2H, until=until)
     assert report.cases == 4
     l2 = report.by_priority_level[("normal", "L2")]
@@ -354,3 +360,48 @@ def test_backtest_command_refuses_a_bad_policy_in_one_line(tmp_path: Path) -> No
         "policy", "backtest", str(good), "--from", MONDAY.isoformat(), "--to", "2026-11-01T00:00Z"
     )
     assert "--to" in line and "not after --from" in line
+
+
+# -- imported histories (tierflow audit import) -----------------------------------------
+
+
+def test_imported_logs_are_backtested_like_native_ones(tmp_path: Path) -> None:
+    """Two incidents moved to a second-line team at 09:30 UTC on a Monday (10:30 in
+    Brussels), taken in hand there 1 and 3 hours later: under PT4H both acknowledgements
+    are met; under PT2H the slow one is late, and its breach would escalate at 11:30."""
+    db = sqlite_db(tmp_path)
+    log = tmp_path / "log.xes"
+    cases = {
+        ref: [
+            ("Queued", "Desk", import_at(0)),
+            ("Queued", "Desk 2nd", import_at(0.5)),
+            ("Work", "Desk 2nd", import_at(0.5 + taken)),
+            ("Resolved", "Desk 2nd", import_at(6)),
+            ("Closed", "Desk 2nd", import_at(7)),
+        ]
+        for ref, taken in (("quick", 1), ("slow", 3))
+    }
+    log.write_text(import_xes(cases, impact="High"))
+    import_log(db, log, parse_mapping(IMPORT_MAPPING, DEFINITION), DEFINITION, POLICY)
+    with read_connection(db) as conn:
+        slow = conn.execute(select(CASE.c.id).where(CASE.c.external_ref == "slow")).scalar_one()
+        report = backtest(conn, DEFINITION, POLICY, L2_IN_2H, until=import_at(24 * 30))
+        history = load_events(conn, slow)
+    assert report.cases == 2
+    assert [(c.case_id, c.clock, c.level, c.current, c.new) for c in report.changes] == [
+        (slow, "acknowledge", "L2", "met", "late")
+    ]
+    l2 = report.by_priority_level[("high", "L2")]
+    assert (l2["current"].breaches, l2["new"].breaches) == (0, 1)
+    assert [(e.case_id, e.change, e.new_at, e.to_level) for e in report.escalations] == [
+        (slow, "new", import_at(2.5), "manager")
+    ]
+    # every clock ran off the imported effects: escalate, acknowledge, resolve, follow_up
+    run = Replayer(DEFINITION, POLICY).run(history, import_at(24 * 30))
+    assert {key[0]: verdict(state) for key, state in run.rounds.items()} == {
+        "first_response": "met",  # the escalation took it in hand
+        "resolution": "met",
+        "acknowledge": "met",
+        "escalation": "met",
+        "follow_up": "done",
+    }
