@@ -19,7 +19,7 @@ from states.backtest_report import SIDES, BacktestReport, backtest, count_cases
 from states.policy import load_policy
 from states.store import read_connection
 
-_WINDOW_HELP = "Only cases opened {} this instant (ISO 8601, e.g. 2026-08-01T00:00:00+00:00){}."
+_WINDOW_HELP = "Only cases opened {} this instant (ISO 8601, e.g. 2026-08-01T00:00:00+00:00)."
 
 
 @policy_app.command("backtest")
@@ -37,11 +37,11 @@ def backtest_command(
         ),
     ] = None,
     opened_from: Annotated[
-        str | None, typer.Option("--from", help=_WINDOW_HELP.format("at or after", ""))
+        str | None, typer.Option("--from", help=_WINDOW_HELP.format("at or after"))
     ] = None,
     opened_to: Annotated[
         str | None,
-        typer.Option("--to", help=_WINDOW_HELP.format("before", " (excluded)")),
+        typer.Option("--to", help=_WINDOW_HELP.format("strictly before")),
     ] = None,
     limit: Annotated[
         int, typer.Option(min=0, max=100_000, help="Lines of each list printed (--json: all).")
