@@ -219,15 +219,9 @@ class Replayer:
         nothing follows (the end) or what follows is the sweeper's own event."""
         inclusive = before is None or before.actor == SYSTEM_SLA
         while True:
-            due = [
-                timer
-                for timers in pending.values()
-                for timer in timers
-                if timer.due_at < limit or (inclusive and timer.due_at == limit)
-            ]
-            if not due:
+            timer = min((t for timers in pending.values() for t in timers), default=None)
+            if timer is None or timer.due_at > limit or (timer.due_at == limit and not inclusive):
                 return
-            timer = min(due)
             pending[timer.clock].remove(timer)
             at = max(timer.due_at, snap.updated_at)
             due_timer = DueTimer(
