@@ -36,13 +36,13 @@ COMMAND_MODULES = (
     "sla",
     "audit",
     "ops",
-COMMAND_MODULES = (
     "audit_export",
     "process_export",
     "audit_import",
     "audit_conformance",
     "policy_backtest",
-)
+    "audit_asof",
+    "audit_verify",
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"flows.cli.{_name}")
