@@ -13,6 +13,7 @@ from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select
 
 from dashboard.diagram import process_dot
+from states import pipeline_view
 from states.aging import AgingQuery, aging, sla_status
 from states.clocks import CLOCKS
 from states.demo import generate_demo
@@ -295,3 +296,43 @@ def test_escalations_count_by_point_and_reason(demo) -> None:
         expected = Counter((p.get("point") or "by hand", p.get("reason") or "-") for p in events)
         found = escalations(conn, ViewFilter(period_days=365), now - timedelta(days=365), now)
     assert {(p, r): n for p, r, n in found} == expected
+
+
+def test_the_page_queries_read_the_same_history_on_sqlite_and_postgresql(
+    db: SAEngine, definition: ProcessDefinition
+) -> None:
+    """JSON paths, LEAST/MIN and the day buckets are written per dialect: each reads
+    the history the engine wrote."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    driver = StoredDriver(db, definition, now - timedelta(days=4))
+    first = driver.open(priority="high", channel="chat")
+    second = driver.open(priority="low")
+    driver.act(second, "assign", assignee="ana")
+    driver.advance(timedelta(days=1))
+    driver.act(second, "escalate", reason="needs a specialist", notice=NOTICE)
+    driver.now = now
+    sweep(driver.engine, now)
+    policy = load_policy(None, definition)
+    where, since = ViewFilter(period_days=7), now - timedelta(days=7)
+    with read_connection(db) as conn:
+        rows, total = aging(conn, where, AgingQuery(), policy, now)
+        urgent, counts = deadlines(conn, where, now, timedelta(days=1))
+        moves = pipeline_view.flows(conn, where, since, now)
+        days = pipeline_view.activity(conn, where, since, now)
+        missed = pipeline_view.breaches(conn, where, since, now)
+        reasons = escalations(conn, where, since, now)
+    assert total == 2 and {r.case_id for r in rows} == {first, second}
+    chat = next(r for r in rows if r.case_id == first)
+    assert (chat.status, chat.next_clock) == ("breached", "first_response")  # 15 min, days ago
+    assert (first, "first_response", True) in [(d.case_id, d.clock, d.breached) for d in urgent]
+    assert counts["breached"] >= 1
+    assert ("first_level", None, "escalated", "L2") in [
+        (m.from_state, m.from_level, m.to_state, m.to_level) for m in moves
+    ]
+    assert sum(n for _day, kind, n in days if kind == "opened") == 2
+    assert (
+        next(day for day, kind, _n in days if kind == "escalated")
+        == (now - timedelta(days=3)).date()
+    )
+    assert missed["first_response"] >= 1
+    assert ("by hand", "needs a specialist", 1) in reasons
