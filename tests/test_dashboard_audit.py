@@ -187,3 +187,18 @@ def test_each_step_is_the_fold_of_the_events_up_to_it(world: StoredDriver) -> No
         assert {c.name: c.status for c in step.clocks} == {
             name: state["status"] for name, state in snap.clocks.items()
         }
+
+
+def test_an_unreachable_database_is_one_message_on_the_audit_page(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERFLOW_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    at = audit_page(case="1")
+    assert not at.exception
+    assert len(at.error) == 1 and "connection" in at.error[0].value
+
+
+def test_a_case_that_does_not_exist_is_one_message(world: StoredDriver) -> None:
+    at = audit_page(case="99")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["case 99 not found"]

@@ -171,3 +171,13 @@ def test_a_refused_edit_records_nothing(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="never fires"):
         set_schedule(ops_file, "monthly_review", CATALOGUE, cron="0 0 31 2 *", source=SHIPPED)
     assert not ops_file.exists() and read_changes(ops_file) == []
+
+
+def test_an_unreachable_database_is_one_message_and_the_schedules_still_show(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERFLOW_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    at = ops_page()
+    assert not at.exception
+    assert len(at.error) == 1 and "runs and versions are not shown" in at.error[0].value
+    assert schedule_row(at, "monthly_review")["last status"] == "-"

@@ -38,16 +38,13 @@ def render() -> None:
     _prefect_link()
     rt = common.runtime()
     schedules_area = st.container()
-    edited = _edit_form([*_schedule_names(rt)])
+    edited = _edit_form(list(load_schedules(rt.schedules_source, catalogue()).entries))
     with schedules_area:
-        _schedules(rt, edited)
+        database_answers = _schedules(rt, edited)
     _changes(rt)
-    _versions(rt)
+    if database_answers:  # else the one message above says why
+        _versions(rt)
     _reports(rt)
-
-
-def _schedule_names(rt: Runtime) -> list[str]:
-    return list(load_schedules(rt.schedules_source, catalogue()).entries)
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -63,18 +60,21 @@ def _prefect_link() -> None:
         st.caption("No Prefect server answers (PREFECT_API_URL): start `tierflow serve`.")
 
 
-def _schedules(rt: Runtime, edited: str | None) -> None:
+def _schedules(rt: Runtime, edited: str | None) -> bool:
+    """The schedules table (after this run's edit); False when the database is away."""
     schedules = load_schedules(rt.schedules_source, catalogue())
     st.subheader("Schedules")
     st.caption(f"From {schedules.source}; times in each schedule's zone, runs of the last day.")
+    answers = True
     try:
         views = schedule_views(schedules, common.read_engine(), common.now())
-    except TierflowError as exc:  # the file still shows when the database is away
-        st.error(f"{exc}; last runs are not shown", icon="⚠️")
-        views = schedule_views(schedules, None, common.now())
+    except TierflowError as exc:  # the schedules still show when the database is away
+        st.error(f"{exc}; runs and versions are not shown", icon="⚠️")
+        views, answers = schedule_views(schedules, None, common.now()), False
     st.dataframe([_row(view) for view in views], hide_index=True, width="stretch")
     if edited:
         st.success(f"Schedule {edited} changed; `tierflow serve` serves it within seconds.")
+    return answers
 
 
 def _row(view: ScheduleView) -> dict[str, object]:
