@@ -202,3 +202,15 @@ def test_a_case_that_does_not_exist_is_one_message(world: StoredDriver) -> None:
     at = audit_page(case="99")
     assert not at.exception
     assert [e.value for e in at.error] == ["case 99 not found"]
+
+
+def test_an_instant_in_the_future_is_refused(world: StoredDriver) -> None:
+    now = datetime.now(UTC)
+    if now.time() >= time(23, 45):
+        pytest.skip("no later instant today to choose (the date stops at today)")
+    at = audit_page()
+    at.date_input(key="then_day").set_value(now.date())
+    at.time_input(key="then_time").set_value(time(23, 45))
+    at.button(key="then_show").click().run()
+    assert not at.exception
+    assert any("is in the future" in e.value for e in at.error)

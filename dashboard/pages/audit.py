@@ -150,12 +150,17 @@ def _pipeline_then(team: str | None) -> None:
     now = common.now()
     left, middle, right = st.columns(3)
     day = left.date_input("Date (UTC)", value=now.date(), max_value=now.date(), key="then_day")
-    moment = middle.time_input("Time (UTC)", value=time(12, 0), key="then_time", step=900)
+    moment = middle.time_input(
+        "Time (UTC)", value=time(now.hour, now.minute // 15 * 15), key="then_time", step=900
+    )
     hours = right.number_input("At risk within (hours)", 0, 24 * 30, 4, key="then_horizon")
     if st.button("Show the pipeline then", key="then_show"):
         st.session_state["then_at"] = datetime.combine(day, moment, tzinfo=UTC)
     at = st.session_state.get("then_at")
     if at is None:
+        return
+    if at > now:
+        st.error(f"{at:%Y-%m-%d %H:%M} UTC is in the future; choose an instant up to now.")
         return
     with common.connection() as conn:
         then = pipeline_at(conn, at, team=team, horizon=timedelta(hours=int(hours)))
