@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,6 +115,29 @@ def alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+@contextmanager
+def running_cli(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`tierflow ARGS` running in the background, its output piped; killed with every
+    process below it if the test ends without stopping it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            below = descendants(process.pid)
+            process.kill()
+            for pid in below:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.xdist_group("serve")
 def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -126,15 +150,7 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
     runtime = runtime_for(env, monkeypatch)
     open_overdue_case(runtime)
     port = free_port()
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve", "--dashboard", "--dashboard-port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with running_cli(env, "serve", "--dashboard", "--dashboard-port", str(port)) as serve:
         children: set[int] = set()  # every process serve started, seen while it ran
         fired = completed(runtime, "sweep_timers", "fired")
 
@@ -156,26 +172,13 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
         assert f"Dashboard: http://127.0.0.1:{port}" in output
         time.sleep(0.5)
         assert [pid for pid in children if alive(pid)] == []
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-            for pid in descendants(serve.pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.xdist_group("serve")
 def test_tierflow_dashboard_prints_its_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = environment(tmp_path / "home")
     port = free_port()
-    dashboard = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "dashboard", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with running_cli(env, "dashboard", "--port", str(port)) as dashboard:
         children: set[int] = set()
         url = f"http://127.0.0.1:{port}"
 
@@ -201,11 +204,6 @@ def test_tierflow_dashboard_prints_its_url_serves_and_stops_on_sigterm(tmp_path:
         assert dashboard.returncode == 0, output
         assert f"Dashboard: {url}" in output
         assert children and [pid for pid in children if alive(pid)] == []
-    finally:
-        if dashboard.poll() is None:
-            dashboard.kill()
-            for pid in descendants(dashboard.pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 def test_the_children_get_the_settings_given_as_options(tmp_path: Path) -> None:
