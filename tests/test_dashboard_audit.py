@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
+from flows.runtime import Runtime
+from states.demo import generate_demo
 from states.events import fold
 from states.replay_steps import CSV_COLUMNS, replay_steps, steps_csv
 from states.runlog import RunStart, finish_run
@@ -214,3 +216,28 @@ def test_an_instant_in_the_future_is_refused(world: StoredDriver) -> None:
     at.button(key="then_show").click().run()
     assert not at.exception
     assert any("is in the future" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_the_audit_and_ops_pages_render_every_step_on_the_demo_database(
+    home: Path, definition
+) -> None:
+    runtime = Runtime.from_env(home=home)
+    runtime.init()
+    generate_demo(runtime.engine, cases=30, seed=2013, now=datetime.now(UTC))
+    with read_connection(runtime.db) as conn:
+        longest, events = conn.execute(
+            select(EVENT.c.case_id, func.count())
+            .group_by(EVENT.c.case_id)
+            .order_by(func.count().desc(), EVENT.c.case_id)
+            .limit(1)
+        ).one()
+    at = audit_page(case=str(longest))
+    assert not at.exception and not at.error
+    for number in range(1, events + 1):
+        at.slider[0].set_value(number).run()
+        assert not at.exception and f"step {number} of {events}" in at.subheader[0].value
+    at.button(key="then_show").click().run()
+    assert not at.exception and not at.error
+    at.switch_page("pages/ops.py").run()
+    assert not at.exception and not at.error

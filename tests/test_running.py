@@ -175,7 +175,7 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
 
 
 @pytest.mark.xdist_group("serve")
-def test_tierflow_dashboard_prints_its_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_tierflow_dashboard_prints_its_url_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = environment(tmp_path / "home")
     port = free_port()
     with running_cli(env, "dashboard", "--port", str(port)) as dashboard:
@@ -199,7 +199,7 @@ def test_tierflow_dashboard_prints_its_url_serves_and_stops_on_sigterm(tmp_path:
         assert busy.stderr.strip().splitlines() == [
             f"error: Invalid value for --port: port {port} is in use on 127.0.0.1; choose another"
         ]
-        dashboard.send_signal(signal.SIGTERM)
+        dashboard.send_signal(signal.SIGINT)  # Ctrl-C
         output, _ = dashboard.communicate(timeout=60)
         assert dashboard.returncode == 0, output
         assert f"Dashboard: {url}" in output
