@@ -7,6 +7,7 @@ counted, its error) and how its runs ended over the last day.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,9 +32,12 @@ class ScheduleView:
     next_runs: list[datetime]
     last_run: RunRecord | None
     runs_last_day: dict[str, int] = field(default_factory=dict)
+    scheduled: bool = True
 
     @property
     def state(self) -> str:
+        if not self.scheduled:
+            return "not scheduled (runs by hand: tierflow run)"
         text = "paused" if self.paused else "active"
         if self.paused_between:
             text += f", skips {self.paused_between[0]} to {self.paused_between[1]}"
@@ -41,12 +45,35 @@ class ScheduleView:
 
 
 def schedule_views(
-    schedules: Schedules, db: Engine | None, now: datetime, count: int = 3
+    schedules: Schedules,
+    db: Engine | None,
+    now: datetime,
+    count: int = 3,
+    flows: Iterable[str] = (),
 ) -> list[ScheduleView]:
     """Every schedule with its next `count` runs and, when the database answers (`db`),
-    its last run and the last day's runs by status."""
+    its last run and the last day's runs by status; then each of `flows` (the
+    catalogue) that no schedule runs, with its last run by hand."""
     last = last_runs(db) if db is not None else {}
     totals = run_totals(db, now - HEALTH_WINDOW) if db is not None else {}
+    scheduled = {entry.flow for entry in schedules.entries.values()}
+    unscheduled = [
+        ScheduleView(
+            name=flow,
+            flow=flow,
+            when="-",
+            timezone=schedules.timezone,
+            parameters={},
+            paused=False,
+            paused_between=None,
+            next_runs=[],
+            last_run=last.get(flow),
+            runs_last_day=totals.get(flow, {}),
+            scheduled=False,
+        )
+        for flow in flows
+        if flow not in scheduled
+    ]
     return [
         ScheduleView(
             name=entry.name,
@@ -65,4 +92,4 @@ def schedule_views(
             runs_last_day=totals.get(entry.name, {}),
         )
         for entry in schedules.entries.values()
-    ]
+    ] + unscheduled

@@ -134,6 +134,27 @@ def test_the_page_shows_each_schedules_last_run_versions_and_reports(home: Path)
     }
 
 
+def test_a_flow_no_schedule_runs_is_listed_with_its_last_run_by_hand(home: Path) -> None:
+    (home / "schedules.toml").write_text(
+        'format = 1\ntimezone = "UTC"\n[schedules.sweep_timers]\ninterval = "PT1M"\n'
+    )
+    db = sqlite_db(home)
+    start_run(db, RunStart("by-hand", "verify_audit", "w1", datetime.now(UTC), None))
+    at = ops_page()
+    assert not at.exception and not at.error
+    rows = table(at, "next runs")
+    assert rows["schedule"].tolist()[0] == "sweep_timers"
+    audit = schedule_row(at, "verify_audit")
+    assert str(audit["state"]).startswith("not scheduled") and audit["last status"] == "running"
+    assert set(rows["flow"]) == {
+        "sweep_timers",
+        "deliver_notifications",
+        "intake",
+        "review_report",
+        "verify_audit",
+    }
+
+
 def test_last_runs_and_totals_are_per_schedule_newest_first(db) -> None:
     run(db, "a", "sweep_timers", T0, "completed", fired=1)
     run(db, "b", "sweep_timers", T0 + timedelta(minutes=1), "failed")

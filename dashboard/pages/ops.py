@@ -65,12 +65,12 @@ def _schedules(rt: Runtime, edited: str | None) -> bool:
     schedules = load_schedules(rt.schedules_source, catalogue())
     st.subheader("Schedules")
     st.caption(f"From {schedules.source}; times in each schedule's zone, runs of the last day.")
-    answers = True
+    answers, flows = True, list(catalogue())
     try:
-        views = schedule_views(schedules, common.read_engine(), common.now())
+        views = schedule_views(schedules, common.read_engine(), common.now(), flows=flows)
     except TierflowError as exc:  # the schedules still show when the database is away
         st.error(f"{exc}; runs and versions are not shown", icon="⚠️")
-        views, answers = schedule_views(schedules, None, common.now()), False
+        views, answers = schedule_views(schedules, None, common.now(), flows=flows), False
     st.dataframe([_row(view) for view in views], hide_index=True, width="stretch")
     if edited:
         st.success(f"Schedule {edited} changed; `tierflow serve` serves it within seconds.")
