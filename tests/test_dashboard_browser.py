@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from flows.runtime import Runtime
 from states.demo import generate_demo
-from states.store import CASE, read_connection
+from states.store import CASE, EVENT, read_connection
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -136,6 +136,9 @@ def test_pipeline_cases_and_audit_render_and_a_case_opens_from_the_table(
         open_cases = conn.execute(
             select(func.count()).select_from(CASE).where(CASE.c.resolved_at.is_(None))
         ).scalar_one()
+        busiest = conn.execute(  # the case with the longest history, for the screenshot
+            select(EVENT.c.case_id).group_by(EVENT.c.case_id).order_by(func.count().desc())
+        ).first()[0]
     db.dispose()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -164,6 +167,9 @@ def test_pipeline_cases_and_audit_render_and_a_case_opens_from_the_table(
         case_id = re.search(r"case=(\d+)", page.url).group(1)  # type: ignore[union-attr]
         expect(page.get_by_role("heading", name=re.compile(f"^#{case_id} "))).to_be_visible()
         expect(page.get_by_text("Clock ledger")).to_be_visible()
+        expect(page.get_by_test_id("stMetric").first).to_contain_text("State")
+        page.goto(f"{dashboard}/case?case={busiest}")
+        expect(page.get_by_role("heading", name=re.compile(f"^#{busiest} "))).to_be_visible()
         expect(page.get_by_test_id("stMetric").first).to_contain_text("State")
         page.wait_for_timeout(1000)
         _shoot(page, tmp_path, "case")

@@ -50,7 +50,7 @@ def _case_number(text: str | None) -> int | None:
 def _header(seen: CaseView, now: object) -> None:
     case = seen.case
     st.subheader(f"#{case.id} {case.subject}")
-    top = st.columns(5)
+    top = st.columns([3, 2, 2, 2, 2])
     top[0].metric("State", charts.level_text(case.state, case.level))
     top[1].metric("Assignee", case.assignee or "(queue)")
     top[2].metric("Priority", case.priority)
