@@ -30,7 +30,16 @@ from flows.cli.common import app
 from states.errors import TierflowError
 
 # Each module registers its commands; `tierflow --help` lists them in this order.
-COMMAND_MODULES = ("system", "cases", "sla", "audit", "ops", "dashboard")
+COMMAND_MODULES = (
+    "system",
+    "cases",
+    "sla",
+    "audit",
+    "audit_asof",
+    "audit_verify",
+    "ops",
+    "dashboard",
+)
 for _name in COMMAND_MODULES:
     importlib.import_module(f"flows.cli.{_name}")
 
