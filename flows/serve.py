@@ -107,7 +107,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The settings the children must share with this process, as ``TIERFLOW_*``
     variables: those given as command-line options too (``--database-url``, ``--home``)."""
     env = {"TIERFLOW_HOME": str(settings.home)}
-    for name in ("database_url", "process_file", "policy_file", "schedules_file"):
+    names = ("database_url", "process_file", "policy_file", "schedules_file")
+    for name in (*names, "audit_key_file", "anchor_file"):
         value = getattr(settings, name)
         if value is not None:
             env[f"TIERFLOW_{name.upper()}"] = str(value)

@@ -15,6 +15,8 @@ from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
 from flows.runtime import Runtime
+from states.anchor import write_anchor
+from states.audit_key import load_key
 from states.demo import generate_demo
 from states.events import fold
 from states.replay_steps import CSV_COLUMNS, replay_steps, steps_csv
@@ -22,10 +24,12 @@ from states.runlog import RunStart, finish_run
 from states.store import EVENT, load_events, read_connection, write_transaction
 from tests.conftest import sqlite_db
 from tests.drivers import StoredDriver
+from tests.forge import reseal
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 NOTICE = "Our specialist team takes over."
+KEY = "k" * 40
 
 pytestmark = pytest.mark.xdist_group("dashboard")
 
@@ -35,7 +39,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("TIERFLOW_HOME", str(home))
-    for name in ("TIERFLOW_DATABASE_URL", "TIERFLOW_SCHEDULES_FILE", "PREFECT_API_URL"):
+    for name in (
+        "TIERFLOW_DATABASE_URL",
+        "TIERFLOW_SCHEDULES_FILE",
+        "TIERFLOW_AUDIT_KEY",
+        "PREFECT_API_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     return home
 
@@ -241,3 +250,24 @@ def test_the_audit_and_ops_pages_render_every_step_on_the_demo_database(
     assert not at.exception and not at.error
     at.switch_page("pages/ops.py").run()
     assert not at.exception and not at.error
+
+
+def test_a_history_resealed_after_the_anchor_verifies_alone_but_not_against_it(
+    world: StoredDriver, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TIERFLOW_AUDIT_KEY", KEY)
+    with read_connection(world.db) as conn:
+        write_anchor(conn, load_key(KEY, home / "none"), home / "anchors.jsonl", datetime.now(UTC))
+    at = audit_page(case="2")
+    assert any("Unchanged since the anchor" in s.value for s in at.success)
+    reseal(world.db, 2, 2, actor="mallory")  # edited, then the chain sealed again
+    at = audit_page(case="2")
+    assert any("Verified" in s.value for s in at.success)  # the chain alone cannot tell
+    (against,) = [e.value for e in at.error if "Against the anchors" in e.value]
+    assert "case 2" in against and "changed after the anchor" in against
+
+
+def test_without_an_audit_key_the_page_says_anchors_are_not_checked(world: StoredDriver) -> None:
+    at = audit_page(case="1")
+    assert not at.exception and not at.error
+    assert any("Anchors not checked" in c.value for c in at.caption)

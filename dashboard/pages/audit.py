@@ -7,10 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
+from sqlalchemy import Connection
 
 from dashboard import common
+from flows.runtime import Runtime
+from states.anchor import AnchorCheck, check_anchors
 from states.asof import pipeline_at
 from states.audit import verify_case
+from states.errors import AuditKeyError
 from states.replay_steps import Step, replay_steps, steps_csv
 from states.runlog import recent_runs
 
@@ -27,8 +31,10 @@ def render() -> None:
             with common.connection() as conn:
                 steps = replay_steps(conn, case_id)
                 check = verify_case(conn, case_id)
+                anchors = _anchors(conn, case_id)
             _replay(case_id, steps)
             _verification(check.ok, check.events, check.problems)
+            _anchored(anchors)
         _last_audit_run()
     with then_tab:
         _pipeline_then(chosen.team)
@@ -118,6 +124,33 @@ def _verification(ok: bool, events: int, problems: list[str]) -> None:
         st.error(
             f"Does not verify ({len(problems)} problems):\n\n"
             + "\n".join(f"- {problem}" for problem in problems)
+        )
+
+
+def _anchors(conn: Connection, case_id: int) -> AnchorCheck | str:
+    """The case against the latest anchor, or why it cannot be checked (no audit key).
+    The key is read from fresh settings: the cached runtime holds it masked."""
+    settings = common.settings()
+    try:
+        key = Runtime(settings).audit_key()
+    except AuditKeyError as exc:
+        return str(exc)
+    return check_anchors(conn, key, settings.resolved_anchor_file, case_id)
+
+
+def _anchored(check: AnchorCheck | str) -> None:
+    if isinstance(check, str):
+        st.caption(f"Anchors not checked: {check}")
+    elif check.ok and check.latest is not None:
+        st.success(
+            f"Unchanged since the anchor of {check.latest.anchored_at:%Y-%m-%d %H:%M} UTC "
+            f"(line {check.latest.line} of {check.path})."
+        )
+    elif check.ok:
+        st.caption("No anchor yet: `tierflow audit anchor` or the nightly verify_audit writes one.")
+    else:
+        st.error(
+            "Against the anchors:\n\n" + "\n".join(f"- {problem}" for problem in check.problems())
         )
 
 
