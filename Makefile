@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## make run: install, initialise the SQLite database, load the demo once, run the system.
+## make run: install, initialise the SQLite database, load the demo once, run the system:
+## the Prefect server, the scheduled flows and the dashboard; both URLs printed, Ctrl-C stops all.
 run: $(STAMP)
 	$(BIN)/tierflow init
 	$(BIN)/tierflow demo --cases 300 --seed 2013
-	$(BIN)/tierflow serve
+	$(BIN)/tierflow serve --dashboard
 
 ## make browser: Debian's chromium for the dashboard's browser test (Playwright cannot
 ## download browsers here). Where it cannot be installed, that test skips and says why.

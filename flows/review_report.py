@@ -11,6 +11,7 @@ from prefect.context import FlowRunContext
 from flows.runs import execute, utcnow
 from flows.runtime import Runtime
 from states.report import desk_timezone, month_period, quarter_period, review
+from states.report_files import report_stem
 from states.report_text import to_csv, to_markdown, to_rows
 
 
@@ -21,9 +22,8 @@ def report_job(runtime: Runtime, period: str = "month") -> dict[str, Any]:
         runtime.db, runtime.policy, runtime.process, span.start, span.end, label=span.label
     )
     markdown, rows = to_markdown(report), to_rows(report)
-    folder = runtime.settings.home / "reports"
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"review-{span.label}"
+    stem = report_stem(runtime.settings.home, span.label)
+    stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
     stem.with_suffix(".csv").write_text(to_csv(report), encoding="utf-8")
     if FlowRunContext.get() is not None:  # artifacts belong to a Prefect run

@@ -8,18 +8,14 @@ schedules list`` shows are the runs Prefect will create. Pause windows
 (``paused_between``) are tierflow's: Prefect schedules have no exclusions, so
 a run that falls inside one is skipped by the flow itself.
 
-``set_schedule`` edits the file in place with ``tomlkit`` (comments and
-layout kept) and writes it only after the edited text validates, so a bad
-cron leaves the file as it was. The CLI and the dashboard's ops page both
-call it.
+Edits (``set_schedule``, the CLI's and the dashboard's) are in
+:mod:`flows.schedule_edit`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,7 +25,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import isodate
-import tomlkit
 
 from states.errors import ScheduleError
 from states.tomlsource import TomlSource, parse_toml, read_toml
@@ -336,77 +331,3 @@ def _iso(delta: timedelta) -> str:
 
 def _aware(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-# --- editing ---------------------------------------------------------------------
-
-
-def set_schedule(
-    path: Path,
-    name: str,
-    catalogue: FlowCatalogue,
-    *,
-    cron: str | None = None,
-    interval: str | None = None,
-    pause: bool = False,
-    resume: bool = False,
-    paused_between: tuple[str, str] | None = None,
-    clear_window: bool = False,
-    source: Path | None = None,
-) -> Schedules:
-    """Change schedule `name` in the file at `path` and return the file as it now stands.
-
-    The edit is made on the text read from `source` (default: `path`; the
-    shipped file when ops have none yet), validated whole, and only then
-    written to `path` (atomically): on any error the file is unchanged.
-    """
-    origin = source or path
-    try:
-        text = origin.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScheduleError(str(origin), "(file)", f"cannot read: {exc}") from None
-    current = parse_schedules(text, str(origin), catalogue)
-    if name not in current.entries:
-        current.get(name)  # raises, naming the known schedules
-    if cron is not None and interval is not None:
-        raise ScheduleError(str(path), f"schedules.{name}", "give one of --cron or --interval")
-    if pause and resume:
-        raise ScheduleError(str(path), f"schedules.{name}", "give one of --pause or --resume")
-    document = tomlkit.parse(text)
-    entry = document["schedules"][name]  # type: ignore[index]
-    if cron is not None:
-        entry.pop("interval", None)  # type: ignore[union-attr]
-        entry["cron"] = cron  # type: ignore[index]
-    if interval is not None:
-        entry.pop("cron", None)  # type: ignore[union-attr]
-        entry["interval"] = interval  # type: ignore[index]
-    if pause or resume:
-        entry["paused"] = pause  # type: ignore[index]
-    if paused_between is not None:
-        entry["paused_between"] = [_date_or_text(day) for day in paused_between]  # type: ignore[index]
-    if clear_window:
-        entry.pop("paused_between", None)  # type: ignore[union-attr]
-    edited = tomlkit.dumps(document)
-    result = parse_schedules(edited, str(path), catalogue)
-    _write_atomically(path, edited)
-    return result
-
-
-def _date_or_text(text: str) -> date | str:
-    """A TOML date where `text` is one; else the text, for validation to name."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return text
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

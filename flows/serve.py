@@ -12,6 +12,13 @@ deployments, then the Prefect server.
 2. ``python -m flows.serving``: builds one deployment per schedule and serves
    them (``prefect.serve``). When the schedules file changes and still
    validates, it is restarted, so the next runs are the new ones.
+3. With a dashboard port (``tierflow serve --dashboard``, ``make run``): the
+   Streamlit dashboard (``streamlit run dashboard/app.py``), told the Prefect
+   API so its ops page links to the Prefect UI. ``tierflow dashboard`` runs
+   this child alone, under the same supervision.
+
+Any child that stops on its own stops the others; SIGTERM or Ctrl-C stops
+them all, the serving process before the Prefect server.
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from pathlib import Path
 
 from flows.runtime import Runtime
 from states.errors import TierflowError
+from states.settings import Settings
 
+DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 STARTUP_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 WATCH_INTERVAL = 2.0
@@ -45,12 +54,65 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def api_ready(api_url: str, timeout: float = 2.0) -> bool:
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def url_answers(url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=timeout) as answer:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
             return answer.status == 200
     except OSError:
         return False
+
+
+def api_ready(api_url: str, timeout: float = 2.0) -> bool:
+    return url_answers(f"{api_url}/health", timeout)
+
+
+def prefect_ui_url(api_url: str | None = None) -> str | None:
+    """The Prefect UI of the API at `api_url` (default: PREFECT_API_URL, which `serve`
+    gives the dashboard), if it answers now; None when no server runs."""
+    api_url = api_url or os.environ.get("PREFECT_API_URL")
+    if not api_url or not api_ready(api_url, timeout=1.0):
+        return None
+    return api_url.removesuffix("/").removesuffix("/api")
+
+
+def dashboard_argv(port: int, host: str = "127.0.0.1") -> list[str]:
+    """`streamlit run` of the dashboard, headless, on `host`:`port`, no usage statistics."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(DASHBOARD_APP),
+        "--server.headless",
+        "true",
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings the children must share with this process, as ``TIERFLOW_*``
+    variables: those given as command-line options too (``--database-url``, ``--home``)."""
+    env = {"TIERFLOW_HOME": str(settings.home)}
+    names = ("database_url", "process_file", "policy_file", "schedules_file")
+    for name in (*names, "audit_key_file", "anchor_file"):
+        value = getattr(settings, name)
+        if value is not None:
+            env[f"TIERFLOW_{name.upper()}"] = str(value)
+    return env
 
 
 def prefect_env(runtime: Runtime, api_url: str | None) -> dict[str, str]:
@@ -60,7 +122,7 @@ def prefect_env(runtime: Runtime, api_url: str | None) -> dict[str, str]:
     Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    env["TIERFLOW_HOME"] = str(runtime.settings.home)
+    env.update(settings_env(runtime.settings))
     if api_url:
         env["PREFECT_API_URL"] = api_url
     return env
@@ -104,8 +166,16 @@ class Child:
 
 @dataclass
 class Supervisor:
+    """Starts the children, watches them, stops them all on a signal or when one dies.
+
+    `scheduler`: the Prefect server and the serving process; `dashboard_port`:
+    the dashboard on that port (None: no dashboard)."""
+
     runtime: Runtime
     say: Callable[[str], None] = print
+    scheduler: bool = True
+    dashboard_port: int | None = None
+    dashboard_host: str = "127.0.0.1"
     children: list[Child] = field(default_factory=list)
     stopping: bool = False
 
@@ -113,18 +183,24 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGINT, self._request_stop)
         try:
-            api_url = self._server()
-            env = prefect_env(self.runtime, api_url)
-            self.say(f"Prefect UI: {api_url.removesuffix('/api')}")
-            serving = self._serve(env)
+            port = self.dashboard_port
+            env, serving = prefect_env(self.runtime, None), None
+            if self.scheduler:
+                api_url = self._server()
+                env = prefect_env(self.runtime, api_url)
+                self.say(f"Prefect UI: {api_url.removesuffix('/api')}")
+                serving = self._serve(env)
+            if port is not None and not self._dashboard(env, port):
+                return 0
             source, stamp = self._schedules_stamp()
-            self.say(f"serving the schedules of {source}; Ctrl-C stops")
+            if serving is not None:
+                self.say(f"serving the schedules of {source}; Ctrl-C stops")
+            else:
+                self.say("Ctrl-C stops")
             while not self.stopping:
                 time.sleep(WATCH_INTERVAL / 4)
-                if not all(child.alive() for child in self.children):
-                    dead = next(child.name for child in self.children if not child.alive())
-                    raise ServeError(f"{dead} stopped on its own; see {self._log(dead)}")
-                if self._schedules_stamp() != (source, stamp):
+                self._check_children()
+                if serving is not None and self._schedules_stamp() != (source, stamp):
                     source, stamp = self._schedules_stamp()
                     if self._schedules_valid():
                         self.say(f"{source} changed: serving the new schedules")
@@ -135,8 +211,32 @@ class Supervisor:
         finally:
             self.shutdown()
 
+    def _check_children(self) -> None:
+        dead = next((child.name for child in self.children if not child.alive()), None)
+        if dead is not None:
+            raise ServeError(f"{dead} stopped on its own; see {self._log(dead)}")
+
+    def _dashboard(self, env: dict[str, str], port: int) -> bool:
+        """Start the dashboard and say its URL once it answers (False: stopped meanwhile)."""
+        argv = dashboard_argv(port, self.dashboard_host)
+        self.children.append(Child.start("dashboard", argv, env, self._log("dashboard")))
+        url = f"http://{self.dashboard_host}:{port}"
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not url_answers(f"{url}/_stcore/health"):
+            if self.stopping:
+                return False
+            self._check_children()
+            if time.monotonic() > deadline:
+                raise ServeError(
+                    f"the dashboard did not answer within {STARTUP_TIMEOUT:.0f} s; "
+                    f"see {self._log('dashboard')}"
+                )
+            time.sleep(0.25)
+        self.say(f"Dashboard: {url}")
+        return True
+
     def shutdown(self) -> None:
-        for child in reversed(self.children):  # serve first, then the server
+        for child in reversed(self.children):  # serve and the dashboard, then the server
             child.stop()
         self.children.clear()
 

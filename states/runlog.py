@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from states.store import read_connection, write_transaction
 from states.tables import FlowRunLog
@@ -116,3 +116,34 @@ def recent_runs(db: Engine, flow: str | None = None, limit: int = 50) -> list[Ru
             RunRecord(**{name: getattr(row, name) for name in RunRecord.__slots__})
             for row in conn.execute(query)
         ]
+
+
+def last_runs(db: Engine) -> dict[str, RunRecord]:
+    """The latest run of each schedule, keyed by its deployment (a run started by hand,
+    without one, by its flow's name): one grouped query, however long the log."""
+    key = func.coalesce(RUN.c.deployment, RUN.c.flow)
+    latest = select(key.label("key"), func.max(RUN.c.id).label("id")).group_by(key).subquery()
+    query = select(RUN).join(latest, RUN.c.id == latest.c.id)
+    with read_connection(db) as conn:
+        return {
+            (row.deployment or row.flow): RunRecord(
+                **{name: getattr(row, name) for name in RunRecord.__slots__}
+            )
+            for row in conn.execute(query)
+        }
+
+
+def run_totals(db: Engine, since: datetime) -> dict[str, dict[str, int]]:
+    """How many runs of each schedule (keyed as in :func:`last_runs`) ended in each
+    status since `since`: a schedule's health at a glance."""
+    key = func.coalesce(RUN.c.deployment, RUN.c.flow)
+    query = (
+        select(key.label("key"), RUN.c.status, func.count().label("runs"))
+        .where(RUN.c.started_at >= since)
+        .group_by(key, RUN.c.status)
+    )
+    totals: dict[str, dict[str, int]] = {}
+    with read_connection(db) as conn:
+        for row in conn.execute(query):
+            totals.setdefault(row.key, {})[row.status] = row.runs
+    return totals

@@ -11,22 +11,25 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
 from flows.runtime import Runtime
-from flows.serve import api_ready, free_port
+from flows.serve import api_ready, free_port, settings_env, url_answers
 from states.commands import OpenCase
 from states.runlog import RunRecord, recent_runs
+from states.settings import load_settings
 from tests.conftest import PG_URL, postgres
 
 pytestmark = [pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 SWEEP_EVERY_5S = 'format = 1\ntimezone = "UTC"\n[schedules.sweep_timers]\ninterval = "PT5S"\n'
 
@@ -59,7 +62,7 @@ def open_overdue_case(runtime: Runtime) -> int:
     return result.case_id
 
 
-def wait_for(what: str, check: Callable[[], RunRecord | None], timeout: float) -> RunRecord:
+def wait_for(what: str, check: Callable[[], T | None], timeout: float) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
@@ -112,17 +115,12 @@ def alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.xdist_group("serve")
-def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    schedules = tmp_path / "schedules.toml"
-    schedules.write_text(SWEEP_EVERY_5S)
-    env = environment(tmp_path / "home", TIERFLOW_SCHEDULES_FILE=str(schedules))
-    runtime = runtime_for(env, monkeypatch)
-    open_overdue_case(runtime)
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "serve"],
+@contextmanager
+def running_cli(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`tierflow ARGS` running in the background, its output piped; killed with every
+    process below it if the test ends without stopping it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -130,6 +128,29 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
         text=True,
     )
     try:
+        yield process
+    finally:
+        if process.poll() is None:
+            below = descendants(process.pid)
+            process.kill()
+            for pid in below:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.xdist_group("serve")
+def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the dashboard beside it, as `make run` starts it: both URLs printed, both
+    answer, and SIGTERM leaves no process behind (the dashboard's included)."""
+    schedules = tmp_path / "schedules.toml"
+    schedules.write_text(SWEEP_EVERY_5S)
+    env = environment(tmp_path / "home", TIERFLOW_SCHEDULES_FILE=str(schedules))
+    runtime = runtime_for(env, monkeypatch)
+    open_overdue_case(runtime)
+    port = free_port()
+    with running_cli(env, "serve", "--dashboard", "--dashboard-port", str(port)) as serve:
         children: set[int] = set()  # every process serve started, seen while it ran
         fired = completed(runtime, "sweep_timers", "fired")
 
@@ -139,21 +160,61 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
 
         run = wait_for("sweep that fired", watch, 180)
         assert run.deployment == "sweep_timers" and run.counts["fired"] >= 1
+        assert url_answers(f"http://127.0.0.1:{port}/_stcore/health")
         children.update(descendants(serve.pid))
-        assert len(children) >= 2  # the Prefect server and the serving process
+        assert len(children) >= 3  # the Prefect server, the serving process, the dashboard
         started = time.monotonic()
         serve.send_signal(signal.SIGTERM)
         output, _ = serve.communicate(timeout=60)
         assert serve.returncode == 0, output
         assert time.monotonic() - started < 30
         assert "Prefect UI: http://127.0.0.1:" in output
+        assert f"Dashboard: http://127.0.0.1:{port}" in output
         time.sleep(0.5)
         assert [pid for pid in children if alive(pid)] == []
-    finally:
-        if serve.poll() is None:
-            serve.kill()
-            for pid in descendants(serve.pid):
-                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.xdist_group("serve")
+def test_tierflow_dashboard_prints_its_url_serves_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = environment(tmp_path / "home")
+    port = free_port()
+    with running_cli(env, "dashboard", "--port", str(port)) as dashboard:
+        children: set[int] = set()
+        url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool | None:
+            children.update(descendants(dashboard.pid))
+            return url_answers(f"{url}/_stcore/health") or None
+
+        wait_for("dashboard answering", answers, 90)
+        busy = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "dashboard", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert busy.returncode == 2
+        assert busy.stderr.strip().splitlines() == [
+            f"error: Invalid value for --port: port {port} is in use on 127.0.0.1; choose another"
+        ]
+        dashboard.send_signal(signal.SIGINT)  # Ctrl-C
+        output, _ = dashboard.communicate(timeout=60)
+        assert dashboard.returncode == 0, output
+        assert f"Dashboard: {url}" in output
+        assert children and [pid for pid in children if alive(pid)] == []
+
+
+def test_the_children_get_the_settings_given_as_options(tmp_path: Path) -> None:
+    settings = load_settings(
+        home=tmp_path, database_url="postgresql+psycopg://u@db/x", policy_file=tmp_path / "p.toml"
+    )
+    assert settings_env(settings) == {
+        "TIERFLOW_HOME": str(tmp_path),
+        "TIERFLOW_DATABASE_URL": "postgresql+psycopg://u@db/x",
+        "TIERFLOW_POLICY_FILE": str(tmp_path / "p.toml"),
+    }
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.schedules import SHIPPED, FlowParameter, load_schedules, parse_schedules, set_schedule
+from flows.schedule_edit import set_schedule
+from flows.schedules import SHIPPED, FlowParameter, load_schedules, parse_schedules
 from states.errors import ScheduleError
 
 CATALOGUE = {

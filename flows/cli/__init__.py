@@ -35,6 +35,7 @@ COMMAND_MODULES = (
     "cases",
     "sla",
     "audit",
+COMMAND_MODULES = (
     "ops",
     "audit_export",
     "process_export",
@@ -43,6 +44,8 @@ COMMAND_MODULES = (
     "policy_backtest",
     "audit_asof",
     "audit_verify",
+    "dashboard",
+)
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"flows.cli.{_name}")

@@ -20,14 +20,15 @@ from rich.table import Table
 
 from flows.cli import render
 from flows.cli.common import JsonOpt, app, runtime, schedules_app
+from flows.cli.dashboard import DASHBOARD_PORT, refuse_busy_port
 from flows.runtime import catalogue
+from flows.schedule_edit import set_schedule
 from flows.schedules import (
     FlowParameter,
     FlowSchedule,
     Schedules,
     load_schedules,
     parameter_problem,
-    set_schedule,
 )
 
 
@@ -70,10 +71,15 @@ def set_command(
     clear_window: Annotated[
         bool, typer.Option("--clear-window", help="Remove the pause window.")
     ] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who makes the change, recorded with it (default: your login name)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change one schedule. The file is written only if the result validates, keeping
-    its comments; the first change copies the shipped file to the data directory."""
+    its comments; the first change copies the shipped file to the data directory. Each
+    change is recorded, with who made it, in schedules.changes.jsonl beside the file."""
     rt = runtime()
     if not any((cron, interval, pause, resume, pause_between, clear_window)):
         raise click.UsageError(
@@ -92,6 +98,7 @@ def set_command(
         paused_between=pause_between,
         clear_window=clear_window,
         source=rt.schedules_source,
+        actor=actor,
     )
     if not as_json:
         render.out(f"{target}: schedule {name} changed")
@@ -104,15 +111,26 @@ def set_command(
 
 
 @app.command("serve")
-def serve_command() -> None:
+def serve_command(
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard", help="Run the Streamlit dashboard beside it.")
+    ] = False,
+    dashboard_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The dashboard's port (with --dashboard).")
+    ] = DASHBOARD_PORT,
+) -> None:
     """The running system: start a Prefect server (unless PREFECT_API_URL names one),
-    serve one deployment per schedule, and stop both cleanly on Ctrl-C or SIGTERM."""
+    serve one deployment per schedule (with --dashboard, the dashboard too; both URLs are
+    printed), and stop all of it cleanly on Ctrl-C or SIGTERM."""
     from flows.serve import Supervisor
 
     rt = runtime()
     rt.init()
     rt.schedules  # noqa: B018 - refuse a bad schedules file before starting anything
-    raise typer.Exit(Supervisor(rt, say=render.out).run())
+    port = dashboard_port if dashboard else None
+    if port is not None:
+        refuse_busy_port(port, "--dashboard-port")
+    raise typer.Exit(Supervisor(rt, say=render.out, dashboard_port=port).run())
 
 
 @app.command("run")
