@@ -1,0 +1,171 @@
+"""The aging table of open cases: one page of rows, sorted and counted by the database,
+with business-time ages and time left computed for that page only.
+
+A row's SLA status reads its clocks at `now`: ``breached`` when a running clock
+breached or is past its deadline, ``warning`` when one passed its warning
+point, ``paused`` when the case waits on its customer (its pausable clocks
+stand still) or only paused clocks are left, ``ok`` otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select
+
+from states import fields as check
+from states.case import PRIORITIES
+from states.clock_sql import NO_DEADLINE, next_deadline, signed_business
+from states.clocks import iso
+from states.errors import InvalidInput
+from states.policy import Policy
+from states.store import CASE
+from states.view_filter import ViewFilter
+
+SORTS: dict[str, str] = {
+    "next_deadline": "next deadline",
+    "age": "age",
+    "in_state": "time in state",
+    "priority": "priority",
+    "id": "case number",
+}
+STATUSES: tuple[str, ...] = ("breached", "warning", "paused", "ok")
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AgingRow:
+    case_id: int
+    subject: str
+    state: str
+    level: str | None
+    priority: str
+    channel: str
+    team: str | None
+    assignee: str | None
+    opened_at: datetime
+    age: timedelta  # business time since opening (default calendar)
+    in_state: timedelta  # business time since entering the state (default calendar)
+    next_clock: str | None
+    next_deadline: datetime | None
+    left: timedelta | None  # business time to the deadline, in that clock's calendar
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgingQuery:
+    """Which open cases, in what order, which page."""
+
+    state: str | None = None
+    level: str | None = None
+    sort: str = "next_deadline"
+    descending: bool = False
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        check.name("state", self.state)
+        check.name("level", self.level)
+        if self.sort not in SORTS:
+            raise InvalidInput("sort", self.sort, "one of " + ", ".join(SORTS))
+        check.whole_number("limit", self.limit, 1, MAX_PAGE)
+        check.whole_number("offset", self.offset, 0)
+
+
+def aging(
+    conn: Connection, where: ViewFilter, query: AgingQuery, policy: Policy, now: datetime
+) -> tuple[list[AgingRow], int]:
+    """One page of open cases and how many open cases the filters keep."""
+    conditions = [CASE.c.resolved_at.is_(None), *where.case_conditions()]
+    if query.state is not None:
+        conditions.append(CASE.c.state == query.state)
+    if query.level is not None:
+        conditions.append(CASE.c.level == query.level)
+    total = conn.execute(select(func.count()).select_from(CASE).where(*conditions)).scalar_one()
+    soonest = next_deadline(conn.dialect.name).label("soonest")
+    order = _order(query.sort, soonest)
+    rows = conn.execute(
+        select(
+            CASE.c.id,
+            CASE.c.subject,
+            CASE.c.state,
+            CASE.c.level,
+            CASE.c.priority,
+            CASE.c.channel,
+            CASE.c.team,
+            CASE.c.assignee,
+            CASE.c.opened_at,
+            CASE.c.state_entered_at,
+            CASE.c.waiting,
+            CASE.c.clocks,
+            soonest,
+        )
+        .where(*conditions)
+        .order_by(order.desc() if query.descending else order, CASE.c.id)
+        .limit(query.limit)
+        .offset(query.offset)
+    ).all()
+    return [_row(r, policy, now) for r in rows], total
+
+
+def _order(sort: str, soonest: Any) -> Any:
+    if sort == "next_deadline":
+        return soonest
+    if sort == "priority":  # most urgent first
+        return case(
+            *((CASE.c.priority == p, rank) for rank, p in enumerate(reversed(PRIORITIES))),
+            else_=len(PRIORITIES),
+        )
+    if sort == "id":
+        return CASE.c.id
+    return {"age": CASE.c.opened_at, "in_state": CASE.c.state_entered_at}[sort]  # oldest first
+
+
+def _row(r: Any, policy: Policy, now: datetime) -> AgingRow:
+    default = policy.calendar(policy.default_calendar)
+    clock, deadline, left = None, None, None
+    if r.soonest and r.soonest != NO_DEADLINE:
+        deadline = datetime.fromisoformat(r.soonest)
+        clock = next(
+            name
+            for name, state in r.clocks.items()
+            if state.get("status") == "running" and state.get("deadline") == r.soonest
+        )
+        left = signed_business(_calendar(policy, r.clocks[clock]), now, deadline)
+    return AgingRow(
+        case_id=r.id,
+        subject=r.subject,
+        state=r.state,
+        level=r.level,
+        priority=r.priority,
+        channel=r.channel,
+        team=r.team,
+        assignee=r.assignee,
+        opened_at=r.opened_at,
+        age=default.elapsed(r.opened_at, now),
+        in_state=default.elapsed(r.state_entered_at, now),
+        next_clock=clock,
+        next_deadline=deadline,
+        left=left,
+        status=sla_status(r.clocks, r.waiting, now),
+    )
+
+
+def _calendar(policy: Policy, state: dict[str, Any]) -> Any:
+    name = state.get("calendar", policy.default_calendar)
+    return policy.calendars.get(name) or policy.calendar(policy.default_calendar)
+
+
+def sla_status(clocks: dict[str, Any], waiting: bool, now: datetime) -> str:
+    """breached, warning, paused or ok: how the case's clocks stand at `now`."""
+    at = iso(now)
+    running = [s for s in clocks.values() if s.get("status") == "running"]
+    if any(s.get("breached") or (s.get("deadline") and s["deadline"] <= at) for s in running):
+        return "breached"
+    if any(s.get("warned") or (s.get("warn_at") and s["warn_at"] <= at) for s in running):
+        return "warning"
+    if waiting or (not running and any(s.get("status") == "paused" for s in clocks.values())):
+        return "paused"
+    return "ok"

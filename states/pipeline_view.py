@@ -1,0 +1,254 @@
+"""What the Pipeline page shows: where cases sit, how long they have waited, what moved
+in a period, what is about to breach. SQL aggregates and bounded reads only: nothing
+here loads every case, so the page costs the same at a thousand cases or a million.
+
+Where cases sit is as of `now`; flows (transitions, opened, resolved, escalated,
+breaches) are counted over the filter's period. Team and assignee are the case's
+as it stands now. Waiting times are business time in the policy's default
+calendar (see :func:`waiting_times`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    case,
+    func,
+    literal,
+    select,
+    true,
+    union_all,
+)
+
+from states.clock_sql import business_before, running_deadline
+from states.clocks import CLOCKS, iso
+from states.policy import Policy
+from states.store import CASE, EVENT
+from states.view_filter import ViewFilter
+
+#: Edges of the waiting-time buckets, in business hours (8 business hours = 1 working day).
+WAIT_EDGES_H: tuple[int, ...] = (1, 4, 8, 24, 40, 80, 160)
+WAIT_LABELS: tuple[str, ...] = (
+    "< 1 h",
+    "1-4 h",
+    "4 h-1 d",
+    "1-3 d",
+    "3-5 d",
+    "5-10 d",
+    "10-20 d",
+    "> 20 d",
+)
+ACTIVITY = {"opened": "opened", "resolve": "resolved", "escalate": "escalated"}
+DEADLINE_ROWS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Cases sitting in one state (and level), and how long the middle one has waited."""
+
+    state: str
+    level: str | None
+    cases: int
+    median_entered_at: datetime
+    median_wait: timedelta  # business time
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    from_state: str
+    from_level: str | None
+    to_state: str
+    to_level: str | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    case_id: int
+    clock: str
+    deadline: datetime
+    breached: bool  # the breach fired, or the deadline passed and no sweep fired it yet
+    state: str
+    level: str | None
+    priority: str
+    assignee: str | None
+
+
+def _cases(where: ViewFilter) -> list[Any]:
+    return where.case_conditions()
+
+
+def _open() -> Any:
+    return CASE.c.resolved_at.is_(None)
+
+
+def positions(conn: Connection, where: ViewFilter, policy: Policy, now: datetime) -> list[Position]:
+    """Cases per state and level, each with the median time in that state (business time
+    in the default calendar; the median is read by the database, one row per group)."""
+    counts = conn.execute(
+        select(CASE.c.state, CASE.c.level, func.count())
+        .where(*_cases(where))
+        .group_by(CASE.c.state, CASE.c.level)
+    ).all()
+    calendar = policy.calendar(policy.default_calendar)
+    found = []
+    for state, level, count in counts:
+        middle = conn.execute(
+            select(CASE.c.state_entered_at)
+            .where(*_cases(where), CASE.c.state == state, _same(CASE.c.level, level))
+            .order_by(CASE.c.state_entered_at)
+            .limit(1)
+            .offset(count // 2)
+        ).scalar_one()
+        found.append(Position(state, level, count, middle, calendar.elapsed(middle, now)))
+    return found
+
+
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def _events(where: ViewFilter, since: datetime, until: datetime, *columns: Any) -> Select[Any]:
+    """`columns` of the events in the period, of cases the filter keeps."""
+    query = select(*columns).where(EVENT.c.occurred_at >= since, EVENT.c.occurred_at < until)
+    conditions = _cases(where)
+    if conditions:
+        query = query.join(CASE, CASE.c.id == EVENT.c.case_id).where(*conditions)
+    return query
+
+
+def flows(conn: Connection, where: ViewFilter, since: datetime, until: datetime) -> list[Flow]:
+    """How many times cases moved from one state (or level) to another in the period."""
+    keys = (EVENT.c.from_state, EVENT.c.from_level, EVENT.c.to_state, EVENT.c.to_level)
+    query = (
+        _events(where, since, until, *keys, func.count())
+        .where(
+            EVENT.c.from_state.is_not(None),
+            (EVENT.c.from_state != EVENT.c.to_state)
+            | EVENT.c.from_level.is_distinct_from(EVENT.c.to_level),
+        )
+        .group_by(*keys)
+    )
+    return [Flow(*row) for row in conn.execute(query)]
+
+
+def waiting_times(
+    conn: Connection, where: ViewFilter, policy: Policy, now: datetime
+) -> dict[str, list[int]]:
+    """Open cases per state and waiting-time bucket (:data:`WAIT_LABELS`): the business time
+    since each case entered its state, in the policy's default calendar. The bucket edges
+    are turned into instants once (the instant from which that much business time has
+    passed by `now`) and the database counts cases between them: no case is loaded."""
+    calendar = policy.calendar(policy.default_calendar)
+    edges = [business_before(calendar, now, timedelta(hours=h)) for h in WAIT_EDGES_H]
+    bucket = case(
+        *((CASE.c.state_entered_at > edge, index) for index, edge in enumerate(edges)),
+        else_=len(edges),
+    ).label("bucket")
+    rows = conn.execute(
+        select(CASE.c.state, bucket, func.count())
+        .where(*_cases(where), _open())
+        .group_by(CASE.c.state, bucket)
+    )
+    found: dict[str, list[int]] = {}
+    for state, index, count in rows:
+        found.setdefault(state, [0] * len(WAIT_LABELS))[index] = count
+    return found
+
+
+def deadlines(
+    conn: Connection,
+    where: ViewFilter,
+    now: datetime,
+    horizon: timedelta,
+    limit: int = DEADLINE_ROWS,
+) -> tuple[list[Deadline], dict[str, int]]:
+    """Running clocks already breached or due within `horizon`, most urgent first (the
+    oldest deadline first), at most `limit`; and how many there are of each kind."""
+    until = iso(now + horizon)
+    parts = [
+        select(
+            CASE.c.id.label("case_id"),
+            literal(clock, String).label("clock"),
+            running_deadline(clock).label("deadline"),
+            CASE.c.clocks[clock]["breached"].as_boolean().label("breached"),
+            CASE.c.state,
+            CASE.c.level,
+            CASE.c.priority,
+            CASE.c.assignee,
+        ).where(*_cases(where), running_deadline(clock) < until)
+        for clock in CLOCKS
+    ]
+    urgent = union_all(*parts).subquery()
+    overdue = urgent.c.breached.is_(true()) | (urgent.c.deadline <= iso(now))
+    kind = case((overdue, "breached"), else_="at risk").label("kind")
+    counts = dict(conn.execute(select(kind, func.count()).select_from(urgent).group_by(kind)).all())
+    rows = conn.execute(select(urgent).order_by(urgent.c.deadline, urgent.c.case_id).limit(limit))
+    found = [
+        Deadline(
+            r.case_id,
+            r.clock,
+            datetime.fromisoformat(r.deadline),
+            bool(r.breached) or r.deadline <= iso(now),
+            r.state,
+            r.level,
+            r.priority,
+            r.assignee,
+        )
+        for r in rows
+    ]
+    return found, {"breached": counts.get("breached", 0), "at risk": counts.get("at risk", 0)}
+
+
+def escalations(
+    conn: Connection, where: ViewFilter, since: datetime, until: datetime
+) -> list[tuple[str, str, int]]:
+    """Escalations in the period by escalation point ("by hand" for a person's) and reason,
+    most frequent first."""
+    point = EVENT.c.payload["point"].as_string()
+    reason = EVENT.c.payload["reason"].as_string()
+    rows = conn.execute(
+        _events(where, since, until, point, reason, func.count().label("n"))
+        .where(EVENT.c.type == "escalate")
+        .group_by(point, reason)
+        .order_by(func.count().desc())
+    )
+    return [(p or "by hand", r or "-", n) for p, r, n in rows]
+
+
+def activity(
+    conn: Connection, where: ViewFilter, since: datetime, until: datetime
+) -> list[tuple[date, str, int]]:
+    """Cases opened, resolved and escalated per UTC day of the period."""
+    day = _utc_day(conn.dialect.name)
+    rows = conn.execute(
+        _events(where, since, until, day, EVENT.c.type, func.count())
+        .where(EVENT.c.type.in_(tuple(ACTIVITY)))
+        .group_by(day, EVENT.c.type)
+    )
+    return sorted((date.fromisoformat(str(d)[:10]), ACTIVITY[t], n) for d, t, n in rows)
+
+
+def _utc_day(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", EVENT.c.occurred_at), "YYYY-MM-DD")
+    return func.substr(EVENT.c.occurred_at, 1, 10)  # stored as UTC ISO 8601 text
+
+
+def breaches(
+    conn: Connection, where: ViewFilter, since: datetime, until: datetime
+) -> dict[str, int]:
+    """Breaches per clock in the period."""
+    clock = EVENT.c.payload["clock"].as_string()
+    rows = conn.execute(
+        _events(where, since, until, clock, func.count())
+        .where(EVENT.c.type == "sla_breached")
+        .group_by(clock)
+    )
+    return {name: count for name, count in rows}
