@@ -44,6 +44,8 @@ import sqlite3
 import sys
 import time
 from bisect import bisect
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import accumulate
 from pathlib import Path
@@ -181,7 +183,7 @@ class Desk:
         self.rng = random.Random(seed)
         self.now, self.days = now, days
         self.process, self.policy = process, policy
-        self.waits = 2.0  # mean wait pairs per case, tuned so events average the target
+        self.waits = 2.4  # mean wait pairs per case, tuned so events average the target
         self.first_contact = share("first_contact") / share("top_level", "first_level")
         self.agents = [f"agent-{n:04d}" for n in range(1, 401)]
         self.tables: dict[int, tuple[list[str], list[int]]] = {}
@@ -400,8 +402,114 @@ def _case_values(row: dict[str, Any], clocks: dict[str, Any], ids: tuple[int, st
     return tuple(stored[c] for c in _CASE_COLUMNS)
 
 
-def generate(path: Path, cases: int, events: int, days: float, seed: int) -> dict[str, Any]:
-    """Write the fixture to `path` (which must not exist); returns counts and seconds."""
+@dataclass(frozen=True)
+class Part:
+    """One worker's share: cases `first` to `last` (inclusive) into the file `path`."""
+
+    path: Path
+    first: int
+    last: int
+    cases: int
+    events: int
+    days: float
+    seed: int
+    now: float
+    process: str
+    policy: str
+    tables: tuple[str, ...]  # CREATE TABLE statements of the case, case_event, timer tables
+
+
+def write_part(part: Part) -> dict[str, int]:
+    """Generate one part's cases into a file of its own, events in time order (a heap holds
+    those not yet due while later cases open)."""
+    db = sqlite3.connect(part.path, isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-131072"):
+        db.execute(f"PRAGMA {pragma}")
+    for sql in part.tables:
+        db.execute(sql)
+    desk = Desk(part.seed * 1_000_003 + part.first, part.now, part.days, part.process, part.policy)
+    target = part.events / part.cases
+    pending: list[tuple[float, int, int, list[Any]]] = []  # (at, case, seq, event)
+    case_rows: list[tuple[Any, ...]] = []
+    event_rows: list[tuple[Any, ...]] = []
+    timer_rows: list[tuple[Any, ...]] = []
+    written = {"cases": 0, "events": 0, "timers": 0}
+    produced = 0
+    db.execute("BEGIN")
+
+    def flush(until: float) -> None:
+        while pending and pending[0][0] <= until:
+            at, case_id, seq, (_, kind, actor, fs, tos, fl, tl, data, prev, digest) = heapq.heappop(
+                pending
+            )
+            stamp = ts(at)
+            text = payload_text(data) if len(data) < 6 else json.dumps(data, sort_keys=True)
+            command = f"{desk.rng.getrandbits(128):032x}"
+            written["events"] += 1
+            event_rows.append(
+                (
+                    written["events"],
+                    case_id,
+                    seq,
+                    kind,
+                    stamp,
+                    stamp,
+                    actor,
+                    fs,
+                    tos,
+                    fl,
+                    tl,
+                    text,
+                    command,
+                    None,
+                    None,
+                    2,
+                    prev,
+                    digest,
+                )
+            )
+        if len(event_rows) >= 50_000 or until == float("inf"):
+            db.executemany(_insert("case_event", _EVENT_COLUMNS), event_rows)
+            event_rows.clear()
+
+    for n in range(part.first, part.last + 1):
+        opened = part.now - part.days * DAY * (1 - (n - 1 + desk.rng.random()) / part.cases)
+        flush(opened)
+        row, history = desk.case(n, opened)
+        previous = "0" * 64
+        for seq, event in enumerate(history, 1):
+            digest = f"{desk.rng.getrandbits(256):064x}"
+            heapq.heappush(pending, (event[0], n, seq, [*event, previous, digest]))
+            previous = digest
+        clocks, timers = desk.clocks(row)
+        case_rows.append(_case_values(row, clocks, (len(history), previous)))
+        for clock, kind, due in timers:
+            timer_rows.append((n, clock, kind, 1, ts(due), "pending", ts(row["updated_at"])))
+        produced += len(history)
+        done = n - part.first + 1
+        if done % 1000 == 0:  # keep events near the target: more waits when short of it
+            desk.waits = max(0.0, desk.waits + (target * done - produced) / done / 2)
+        if len(case_rows) >= 20_000 or n == part.last:
+            db.executemany(_insert("case", _CASE_COLUMNS), case_rows)
+            db.executemany(_insert("timer", _TIMER_COLUMNS), timer_rows)
+            written["cases"] += len(case_rows)
+            written["timers"] += len(timer_rows)
+            case_rows.clear()
+            timer_rows.clear()
+    flush(float("inf"))
+    db.execute("COMMIT")
+    db.close()
+    return written
+
+
+def generate(
+    path: Path, cases: int, events: int, days: float, seed: int, workers: int = 4
+) -> dict[str, Any]:
+    """Write the fixture to `path` (which must not exist); returns counts and seconds.
+
+    `workers` processes each write a contiguous range of cases (so a range of opening
+    times) to a file of their own, merged in order: events are in time order within a
+    range; a long case's late events stay with its range."""
     started = time.perf_counter()
     engine = make_engine(f"sqlite:///{path}")
     init_schema(engine)
@@ -435,84 +543,44 @@ def generate(path: Path, cases: int, events: int, days: float, seed: int) -> dic
     ).fetchall()
     for name, _ in indexes:  # built once at the end: much faster than row by row
         db.execute(f'DROP INDEX "{name}"')
+    tables = tuple(
+        sql
+        for (sql,) in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('case', 'case_event', 'timer')"
+        )
+    )
     now = time.time()
-    desk = Desk(seed, now, days, process.version_id, policy.version_id)
-    target = events / cases
-    pending: list[tuple[float, int, int, int, list[Any]]] = []  # (at, case, seq, id, event)
-    case_rows: list[tuple] = []
-    event_rows: list[tuple] = []
-    timer_rows: list[tuple] = []
+    chunks = max(workers, 1) * 4
+    edges = [1 + cases * i // chunks for i in range(chunks + 1)]
+    parts = [
+        Part(
+            path.with_name(f"{path.name}.part{i:03d}"),
+            edges[i],
+            edges[i + 1] - 1,
+            cases,
+            events,
+            days,
+            seed,
+            now,
+            process.version_id,
+            policy.version_id,
+            tables,
+        )
+        for i in range(chunks)
+        if edges[i + 1] > edges[i]
+    ]
     written = {"cases": 0, "events": 0, "timers": 0}
-    next_id = 1
-    db.execute("BEGIN")
-
-    def flush(until: float) -> None:
-        nonlocal next_id
-        while pending and pending[0][0] <= until:
-            at, case_id, seq, _, (_, kind, actor, fs, tos, fl, tl, data, prev, digest) = (
-                heapq.heappop(pending)
-            )
-            stamp = ts(at)
-            text = payload_text(data) if len(data) < 6 else json.dumps(data, sort_keys=True)
-            event_rows.append(
-                (
-                    next_id,
-                    case_id,
-                    seq,
-                    kind,
-                    stamp,
-                    stamp,
-                    actor,
-                    fs,
-                    tos,
-                    fl,
-                    tl,
-                    text,
-                    f"{desk.rng.getrandbits(128):032x}",
-                    None,
-                    None,
-                    2,
-                    prev,
-                    digest,
-                )
-            )
-            next_id += 1
-        if len(event_rows) >= 50_000 or until == float("inf"):
-            db.executemany(_insert("case_event", _EVENT_COLUMNS), event_rows)
-            written["events"] += len(event_rows)
-            event_rows.clear()
-
-    for n in range(1, cases + 1):
-        opened = now - days * DAY * (1 - (n - 1 + desk.rng.random()) / cases)
-        flush(opened)
-        row, history = desk.case(n, opened)
-        previous = "0" * 64
-        for seq, event in enumerate(history, 1):
-            digest = f"{desk.rng.getrandbits(256):064x}"
-            heapq.heappush(pending, (event[0], n, seq, 0, [*event, previous, digest]))
-            previous = digest
-        clocks, timers = desk.clocks(row)
-        case_rows.append(_case_values(row, clocks, (len(history), previous)))
-        for clock, kind, due in timers:
-            timer_rows.append((n, clock, kind, 1, ts(due), "pending", ts(row["updated_at"])))
-        written["produced"] = written.get("produced", 0) + len(history)
-        if n % 1000 == 0:  # keep events near the target: more waits when short of it
-            desk.waits = max(0.0, desk.waits + (target * n - written["produced"]) / n / 2)
-        if len(case_rows) >= 20_000 or n == cases:
-            db.executemany(_insert("case", _CASE_COLUMNS), case_rows)
-            db.executemany(_insert("timer", _TIMER_COLUMNS), timer_rows)
-            written["cases"] += len(case_rows)
-            written["timers"] += len(timer_rows)
-            case_rows.clear()
-            timer_rows.clear()
+    with ProcessPoolExecutor(max(workers, 1)) as pool:
+        for part, counts in zip(parts, pool.map(write_part, parts), strict=True):
+            _merge(db, part.path, written["events"])
+            written = {k: written[k] + counts[k] for k in written}
             print(
                 f"  {written['cases']:>9,} cases {written['events']:>11,} events "
                 f"{time.perf_counter() - started:6.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
-    flush(float("inf"))
-    db.execute("COMMIT")
     loaded = time.perf_counter()
     for _, sql in indexes:
         db.execute(sql)
@@ -520,11 +588,28 @@ def generate(path: Path, cases: int, events: int, days: float, seed: int) -> dic
     db.close()
     done = time.perf_counter()
     return {
-        **{k: v for k, v in written.items() if k != "produced"},
+        **written,
         "load_seconds": round(loaded - started, 1),
         "index_seconds": round(done - loaded, 1),
         "bytes": path.stat().st_size,
     }
+
+
+def _merge(db: sqlite3.Connection, part: Path, events_before: int) -> None:
+    """Copy one part's rows into the fixture (event ids after those already there)."""
+    db.execute("ATTACH DATABASE ? AS part", (str(part),))
+    db.execute("BEGIN")
+    db.execute('INSERT INTO "case" SELECT * FROM part."case" ORDER BY id')
+    columns = ", ".join(_EVENT_COLUMNS[1:])
+    db.execute(
+        f"INSERT INTO case_event (id, {columns}) "
+        f"SELECT id + {events_before}, {columns} FROM part.case_event ORDER BY id"
+    )
+    timers = ", ".join(_TIMER_COLUMNS)
+    db.execute(f"INSERT INTO timer ({timers}) SELECT {timers} FROM part.timer ORDER BY id")
+    db.execute("COMMIT")
+    db.execute("DETACH DATABASE part")
+    part.unlink()
 
 
 def main() -> None:
@@ -534,10 +619,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--days", type=float, default=730)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=4, help="processes writing parts")
     args = parser.parse_args()
     if args.path.exists():
         parser.error(f"{args.path} exists; remove it or pick another path")
-    result = generate(args.path, args.cases, args.events, args.days, args.seed)
+    result = generate(args.path, args.cases, args.events, args.days, args.seed, args.workers)
     print(json.dumps(result))
 
 
