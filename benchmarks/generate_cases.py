@@ -487,7 +487,7 @@ def write_part(part: Part) -> dict[str, int]:
             timer_rows.append((n, clock, kind, 1, ts(due), "pending", ts(row["updated_at"])))
         produced += len(history)
         done = n - part.first + 1
-        if done % 1000 == 0:  # keep events near the target: more waits when short of it
+        if done % 100 == 0:  # keep events near the target: more waits when short of it
             desk.waits = max(0.0, desk.waits + (target * done - produced) / done / 2)
         if len(case_rows) >= 20_000 or n == part.last:
             db.executemany(_insert("case", _CASE_COLUMNS), case_rows)
