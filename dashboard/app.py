@@ -16,16 +16,21 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT.parent) not in sys.path:  # `streamlit run dashboard/app.py` from anywhere
     sys.path.insert(0, str(ROOT.parent))
 
-st.set_page_config(page_title="tierflow", page_icon="📈", layout="wide")
+st.set_page_config(page_title="tierflow", page_icon=":material/account_tree:", layout="wide")
 
 PAGES = {
     "Managers": [
-        st.Page(ROOT / "pages/pipeline.py", title="Pipeline", icon="🔀", default=True),
-        st.Page(ROOT / "pages/cases.py", title="Cases", icon="📋"),
-        st.Page(ROOT / "pages/case.py", title="Case", icon="🔎"),
+        st.Page(
+            ROOT / "pages/pipeline.py",
+            title="Pipeline",
+            icon=":material/account_tree:",
+            default=True,
+        ),
+        st.Page(ROOT / "pages/cases.py", title="Cases", icon=":material/table_rows:"),
+        st.Page(ROOT / "pages/case.py", title="Case", icon=":material/search:"),
     ],
-    "Auditors": [st.Page(ROOT / "pages/audit.py", title="Audit", icon="🧾")],
-    "Operations": [st.Page(ROOT / "pages/ops.py", title="Ops", icon="⚙️")],
+    "Auditors": [st.Page(ROOT / "pages/audit.py", title="Audit", icon=":material/fact_check:")],
+    "Operations": [st.Page(ROOT / "pages/ops.py", title="Ops", icon=":material/settings:")],
 }
 
 st.navigation(PAGES).run()

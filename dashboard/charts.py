@@ -28,12 +28,17 @@ def coloured(frame: pd.DataFrame, column: str) -> Any:
         colour = STATUS_COLOURS.get(row[column])
         return [f"background-color: {colour}" if colour else ""] * len(row)
 
-    return frame.style.apply(paint, axis=1)
+    return frame.style.apply(paint, axis=1).format(precision=1, na_rep="")
 
 
 def business(td: timedelta | None) -> str:
     """Business time in hours (a "day" would read as a working day but mean 24 hours)."""
     return "-" if td is None else format_duration(td, in_hours=True)
+
+
+def days_hours(td: timedelta) -> str:
+    """Calendar time to the hour (``12d 3h``): short enough for a metric."""
+    return f"{td.days}d {td.seconds // 3600}h" if td.days else f"{td.seconds // 3600}h"
 
 
 def hours(td: timedelta | None) -> float | None:
@@ -47,7 +52,12 @@ def level_text(state: str, level: str | None) -> str:
 def bar(frame: pd.DataFrame, x: str, y: str, colour: str | None = None, **kw: object) -> alt.Chart:
     """A bar chart of `frame`: `x` categories, `y` counts, stacked by `colour`."""
     encoding: dict[str, object] = {
-        "x": alt.X(x, sort=kw.pop("sort", None), title=kw.pop("x_title", None)),
+        "x": alt.X(
+            x,
+            sort=kw.pop("sort", None),
+            title=kw.pop("x_title", None),
+            axis=alt.Axis(labelAngle=0),
+        ),
         "y": alt.Y(y, title=kw.pop("y_title", None)),
         "tooltip": list(frame.columns),
     }

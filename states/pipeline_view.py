@@ -115,7 +115,7 @@ def _same(column: Any, value: Any) -> Any:
 
 def _events(where: ViewFilter, since: datetime, until: datetime, *columns: Any) -> Select[Any]:
     """`columns` of the events in the period, of cases the filter keeps."""
-    query = select(*columns).where(EVENT.c.occurred_at >= since, EVENT.c.occurred_at < until)
+    query = select(*columns).where(EVENT.c.occurred_at >= since, EVENT.c.occurred_at <= until)
     conditions = _cases(where)
     if conditions:
         query = query.join(CASE, CASE.c.id == EVENT.c.case_id).where(*conditions)

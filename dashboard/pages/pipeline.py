@@ -41,15 +41,14 @@ def render() -> None:
     columns[3].metric("Escalations in period", sum(n for _, _, n in escalations))
     columns[4].metric("Breaches in period", sum(breaches.values()))
 
-    left, right = st.columns([3, 2])
+    st.subheader("The process")
+    st.graphviz_chart(process_dot(runtime.process, positions, flows), width="stretch")
+    st.caption(
+        "Nodes: cases there now and the median business time they have waited in that "
+        "state. Arrows: moves in the period (width by count); dashed: allowed, not taken."
+    )
+    left, right = st.columns([2, 3])
     with left:
-        st.subheader("The process")
-        st.graphviz_chart(process_dot(runtime.process, positions, flows), width="stretch")
-        st.caption(
-            "Nodes: cases there now and the median business time they have waited in that "
-            "state. Arrows: moves in the period (width by count); dashed: allowed, not taken."
-        )
-    with right:
         st.subheader("Cases per state and level")
         st.dataframe(
             pd.DataFrame(
@@ -67,7 +66,8 @@ def render() -> None:
             hide_index=True,
             width="stretch",
         )
-    _waiting(waits)
+    with right:
+        _waiting(waits)
     _urgent(urgent, urgent_counts, horizon)
     _flows_in_period(escalations, activity, breaches)
 
