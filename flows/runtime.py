@@ -14,6 +14,7 @@ from sqlalchemy import Engine as SAEngine
 
 from flows.schedules import SHIPPED, FlowParameter, Schedules, load_schedules
 from flows.senders import ConsoleSink, FileSink, SmtpSender
+from states.audit_key import AuditKey, ensure_key, load_key
 from states.engine import Engine
 from states.errors import StoreError
 from states.outbox import Sender
@@ -93,3 +94,13 @@ class Runtime:
             ) from None
         self.__dict__["db"] = make_engine(self.settings.resolved_database_url)  # may create
         init_schema(self.db)
+        ensure_key(self._audit_key_text, self.settings.resolved_audit_key_file)
+
+    def audit_key(self) -> AuditKey:
+        """The key that signs audit anchors (TIERFLOW_AUDIT_KEY, else the key file)."""
+        return load_key(self._audit_key_text, self.settings.resolved_audit_key_file)
+
+    @property
+    def _audit_key_text(self) -> str | None:
+        key = self.settings.audit_key
+        return None if key is None else key.get_secret_value()

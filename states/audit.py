@@ -33,15 +33,41 @@ from states.store import CASE, load_events, read_connection, row_to_snapshot
 from states.tables import PolicyVersion, ProcessVersion
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenEvent:
+    """Where a case's chain first stops verifying: the event number, what the chain
+    (or its recorded head) says should be there, and what is stored instead."""
+
+    case_id: int
+    seq: int
+    expected: str
+    found: str
+
+    def __str__(self) -> str:
+        return (
+            f"case {self.case_id}: first broken event #{self.seq}: expected {self.expected}; "
+            f"found {self.found}"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "seq": self.seq,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+
 @dataclass(slots=True)
 class Verification:
     case_id: int
     events: int
     problems: list[str] = field(default_factory=list)
+    first_broken: BrokenEvent | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and self.first_broken is None
 
 
 def replay(conn: Connection, case_id: int) -> tuple[CaseSnapshot, list[Event]]:
@@ -78,6 +104,62 @@ def chain_problems(events: list[Event]) -> list[str]:
                 problems.append(_altered(event, events))
         previous, expected = event.hash, max(expected, event.seq + 1)
     return problems
+
+
+def first_break(
+    case_id: int, events: list[Event], head: tuple[int, str] | None = None
+) -> BrokenEvent | None:
+    """The first event at which the chain breaks, walking from the first: a number out of
+    sequence (an event deleted, or inserted with a number already passed), a link to
+    anything but the event before, content that no longer hashes to its seal; then the
+    end of the chain against `head` (number and hash the chain must end with: the case
+    row's, or an anchor's), which shows events deleted from or appended to the end."""
+    previous, expected = GENESIS, 1
+    for event in events:
+        if event.seq != expected:
+            what = "deleted" if event.seq > expected else "inserted out of sequence"
+            return BrokenEvent(
+                case_id,
+                expected,
+                f"event #{expected} linked to {previous}",
+                f"event #{event.seq} ({event.type}): an event was {what}",
+            )
+        if event.prev_hash != previous:
+            return BrokenEvent(
+                case_id, event.seq, f"a link to {previous}", f"a link to {event.prev_hash}"
+            )
+        try:
+            content = event.compute_hash()
+        except ValueError as exc:
+            content = f"content that cannot be hashed ({exc})"
+        if content != event.hash:
+            return BrokenEvent(
+                case_id,
+                event.seq,
+                f"content sealed as {event.hash}",
+                f"content hashing to {content}",
+            )
+        previous, expected = event.hash, expected + 1
+    if head is None or head == (expected - 1, previous):
+        return None
+    seq, sealed = head
+    if seq >= expected:
+        return BrokenEvent(
+            case_id,
+            expected,
+            f"events up to #{seq}, the last sealed as {sealed}",
+            f"the chain ends at #{expected - 1}: events were deleted",
+        )
+    if seq < expected - 1:
+        return BrokenEvent(
+            case_id,
+            seq + 1,
+            f"no event after #{seq}, sealed as {sealed}",
+            f"events #{seq + 1} to #{expected - 1}: events were inserted",
+        )
+    return BrokenEvent(
+        case_id, seq, f"the head sealed as {sealed}", f"an event sealed as {previous}"
+    )
 
 
 def _altered(event: Event, events: list[Event]) -> str:
@@ -206,6 +288,7 @@ def verify_case(
     events = load_events(conn, case_id)
     stored = row_to_snapshot(row)
     result = Verification(case_id, len(events), chain_problems(events))
+    result.first_broken = first_break(case_id, events, (stored.last_seq, stored.last_hash))
     result.problems.extend(definition_problems(conn, stored, known))
     if not events:
         result.problems.append("the case has no history")

@@ -216,3 +216,8 @@ class IntegrityError(TierflowError):
         self.case_id = case_id
         self.problems = problems
         super().__init__(f"case {case_id}: history does not verify: " + "; ".join(problems))
+
+
+class AuditKeyError(TierflowError):
+    """The key that signs audit anchors is missing, too short, or kept where others can
+    read it; names where the key was looked for and what is allowed."""

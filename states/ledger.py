@@ -154,11 +154,9 @@ def clock_views(
     rows = conn.execute(
         select(SEGMENT).where(SEGMENT.c.case_id == case.id).order_by(SEGMENT.c.seq, SEGMENT.c.id)
     ).all()
-    views = []
-    history = load_events(conn, case.id) if events is None else events  # type: ignore[arg-type]
-    for state, last_deadline in clock_rounds(history):
-        name = state["clock"]
-        intervals = [
+    closed: dict[tuple[str, int], list[Interval]] = {}
+    for r in rows:
+        closed.setdefault((r.clock, r.generation), []).append(
             Interval(
                 r.status,
                 r.started_at,
@@ -167,9 +165,24 @@ def clock_views(
                 r.began_because,
                 r.ended_because,
             )
-            for r in rows
-            if r.clock == name and r.generation == state["gen"]
-        ]
+        )
+    history = load_events(conn, case.id) if events is None else events  # type: ignore[arg-type]
+    return build_views(history, closed, policy, now)
+
+
+def build_views(
+    history: Sequence[Event],
+    closed: dict[tuple[str, int], list[Interval]],
+    policy: Policy | None,
+    now: datetime,
+) -> list[ClockView]:
+    """The rounds folded from `history`, each with its closed intervals (`closed`, by
+    clock and round) and the interval still open at `now`, counted in the calendar of
+    `policy` (None: in calendar time, for a reader without the policy)."""
+    views = []
+    for state, last_deadline in clock_rounds(history):
+        name = state["clock"]
+        intervals = list(closed.get((name, state["gen"]), ()))
         if state["status"] in ("running", "paused"):
             since = datetime.fromisoformat(state["since"])
             business = _business(policy, state["calendar"], since, now)
@@ -211,9 +224,11 @@ def deadline_summary(views: Sequence[ClockView], now: datetime) -> dict[str, int
     return summary
 
 
-def _business(policy: Policy, calendar: str, since: datetime, now: datetime) -> timedelta:
+def _business(policy: Policy | None, calendar: str, since: datetime, now: datetime) -> timedelta:
+    if policy is None or now <= since:
+        return max(now - since, timedelta())
     try:
-        return policy.calendar(calendar).elapsed(since, now) if now > since else timedelta()
+        return policy.calendar(calendar).elapsed(since, now)
     except InvalidInput:  # a calendar the current policy no longer has
         return now - since
 

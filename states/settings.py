@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from states.errors import ConfigError
@@ -46,6 +46,28 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key that signs audit anchors (at least 32 characters); "
+        "default: read from the audit key file",
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="file holding the audit key (mode 0600); default: audit.key under home",
+    )
+    anchor_file: Path | None = Field(
+        default=None,
+        description="append-only file of audit anchors; default: anchors.jsonl under home",
+    )
+
+    @property
+    def resolved_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.home / "audit.key"
+
+    @property
+    def resolved_anchor_file(self) -> Path:
+        return self.anchor_file or self.home / "anchors.jsonl"
 
     @property
     def outbox_file(self) -> Path:

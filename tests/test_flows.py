@@ -47,6 +47,7 @@ from states.report import desk_timezone, month_period
 from states.runlog import recent_runs
 from states.store import EVENT
 from states.tables import Timer
+from tests.forge import reseal
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
 
@@ -121,12 +122,28 @@ def test_deliver_notifications_drains_the_outbox_to_the_file_sink(runtime: Runti
     assert run_flow(deliver_notifications)["sent"] == 0
 
 
-def test_verify_audit_passes_on_an_untouched_history(runtime: Runtime) -> None:
+def test_verify_audit_passes_on_an_untouched_history_and_anchors_it(runtime: Runtime) -> None:
     open_cases_long_ago(runtime, 3)
     run_flow(sweep_timers)
     counts = run_flow(verify_audit)
-    assert (counts["cases"], counts["failed"]) == (3, 0)
+    assert (counts["cases"], counts["failed"], counts["anchored"]) == (3, 0, True)
     assert recent_runs(runtime.db, "verify_audit")[0].status == "completed"
+    (line,) = runtime.settings.resolved_anchor_file.read_text().splitlines()
+    anchor = json.loads(line)
+    assert (anchor["cases"], anchor["root"]) == (3, counts["anchor_root"])
+    assert anchor["key_id"] == runtime.audit_key().key_id  # the key `init` wrote
+
+
+def test_verify_audit_catches_a_history_resealed_after_the_last_anchor(runtime: Runtime) -> None:
+    _first, second = open_cases_long_ago(runtime, 2)
+    run_flow(verify_audit)
+    reseal(runtime.db, second, 1, actor="mallory")
+    with pytest.raises(AuditFailed, match=rf"1 of 2 cases do not verify: {second}; case {second}"):
+        run_flow(verify_audit)
+    run = recent_runs(runtime.db, "verify_audit")[0]
+    assert run.status == "failed" and run.counts["anchored"] is False
+    assert "its history changed after the anchor" in run.counts["anchor_problems"][0]
+    assert len(runtime.settings.resolved_anchor_file.read_text().splitlines()) == 1
 
 
 def test_verify_audit_fails_and_names_a_case_whose_history_was_edited(runtime: Runtime) -> None:
@@ -138,6 +155,7 @@ def test_verify_audit_fails_and_names_a_case_whose_history_was_edited(runtime: R
     (run,) = recent_runs(runtime.db, "verify_audit")
     assert run.status == "failed"
     assert run.counts["failing_cases"] == [second] and str(second) in (run.error or "")
+    assert not runtime.settings.resolved_anchor_file.exists()  # a failing history is not anchored
 
 
 def test_a_run_that_fails_records_why(runtime: Runtime) -> None:

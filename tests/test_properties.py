@@ -1,6 +1,7 @@
 """Random command sequences against the real engine and database keep the
 invariants that matter more than any example: states stay defined, versions
-strictly increase, replay equals the projection and the hash chain verifies;
+strictly increase, replay equals the projection and the hash chain verifies, the
+case and the pipeline folded from the events up to now equal the live ones;
 commands dated in order (some logged later than they happened) are applied on
 their own times, and a command dated before its case's last event is always
 refused, alone or in a batch, writing nothing."""
@@ -23,10 +24,12 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import text
 
+from states.asof import case_at, pipeline_at, pipeline_live
 from states.audit import verify_case
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
 from states.errors import BatchFailed, CommandError, OutOfOrder
+from states.ledger import clock_views
 from states.process import TRIGGERS, load_process
 from states.queries import get_case
 from states.store import read_connection
@@ -191,6 +194,22 @@ class CaseLifecycle(RuleBasedStateMachine):
                 )
             ).scalar_one()
         assert twice == 0  # no timer fired twice
+
+    @rule(horizon_hours=st.integers(0, 24 * 10))
+    def as_of_now_agrees_with_the_live_projection(self, horizon_hours: int) -> None:
+        """The case and the pipeline folded from the events up to now are the live ones:
+        the same fields, clocks and ledger intervals, counts, waits and deadlines."""
+        horizon = timedelta(hours=horizon_hours)
+        policy = self.engine.policy
+        with read_connection(self.db) as conn:
+            then = pipeline_at(conn, self.now, horizon=horizon)
+            assert then.as_dict() == pipeline_live(conn, self.now, horizon=horizon).as_dict()
+            assert then.cases == len(self.versions)
+            for case_id in self.versions:
+                live, events = get_case(conn, case_id)
+                past = case_at(conn, case_id, self.now, policy=policy)
+                assert past.case == live
+                assert past.clocks == clock_views(conn, live, policy, self.now, events)
 
     @invariant()
     def history_verifies_and_states_are_defined(self) -> None:

@@ -30,7 +30,7 @@ from flows.cli.common import app
 from states.errors import TierflowError
 
 # Each module registers its commands; `tierflow --help` lists them in this order.
-COMMAND_MODULES = ("system", "cases", "sla", "audit", "ops")
+COMMAND_MODULES = ("system", "cases", "sla", "audit", "audit_asof", "audit_verify", "ops")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"flows.cli.{_name}")
 
