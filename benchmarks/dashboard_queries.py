@@ -75,14 +75,19 @@ def replays(conn: Connection, case_ids: list[int]) -> list[Timing]:
     return [_seconds(lambda c=case_id: replay(conn, c)) for case_id in case_ids]
 
 
-def case_at_times(conn: Connection, case_ids: list[int], now: datetime) -> list[Timing] | None:
-    """``states.asof.case_at`` (the Audit page's replay at an instant), when present."""
+def case_at_times(
+    conn: Connection, case_ids: list[int], now: datetime, policy: Policy
+) -> list[Timing] | None:
+    """``states.asof.case_at`` (the Audit page's case at an instant: now, so every event
+    is folded), when that module is there."""
     try:
         from states import asof
     except ImportError:
         return None
-    at = now - timedelta(days=1)
-    return [_seconds(lambda c=case_id: asof.case_at(conn, c, at)) for case_id in case_ids]
+    return [
+        _seconds(lambda c=case_id: asof.case_at(conn, c, now, policy=policy))
+        for case_id in case_ids
+    ]
 
 
 Timing = tuple[float, float]
@@ -121,7 +126,7 @@ def measure(path: Path, repeat: int, seed: int) -> dict[str, Any]:
                 run[f"pipeline {name}"] = pipeline(conn, where, policy, now)
                 run[f"cases {name}"] = cases_page(conn, where, policy, now)
             run["replay"] = replays(conn, case_ids)
-            run["case_at"] = case_at_times(conn, case_ids, now)
+            run["case_at"] = case_at_times(conn, case_ids, now, policy)
             runs.append(run)
     engine.dispose()
     return _summary(runs, total)

@@ -2,9 +2,10 @@
 
 A case's clocks live in its ``clocks`` JSON column (see :mod:`states.clocks`);
 these expressions read a clock's status and deadline there, on SQLite as on
-PostgreSQL (SQLAlchemy's JSON paths), so that urgency is sorted and counted
-by the database, not by loading cases. Deadlines are stored as fixed-width
-ISO 8601 UTC text, so they compare as text against :func:`states.clocks.iso`.
+PostgreSQL (spelled by :mod:`states.json_sql` as the deadline indexes spell them),
+so that urgency is sorted and counted by the database, not by loading cases.
+Deadlines are stored as fixed-width ISO 8601 UTC text, so they compare as text
+against :func:`states.clocks.iso`.
 """
 
 from __future__ import annotations
