@@ -82,7 +82,8 @@ def main() -> None:
         existing = conn.execute(select(func.count()).select_from(EVENT)).scalar_one()
     if not existing:
         started = time.perf_counter()
-        # cases opened over the 120 days before the quarter's end: most fall inside it
+        # cases opened over the demo's window (states.demo_shares.WINDOW) before the
+        # quarter's end: all inside it
         now = period.end.astimezone(ZoneInfo("UTC"))
         engine = Engine(db, definition, policy, clock=lambda: now)
         generate_demo(engine, args.cases, 2013, now)

@@ -17,8 +17,8 @@ from sqlalchemy import Connection, case, func, select
 
 from states import fields as check
 from states.case import PRIORITIES
-from states.clock_sql import NO_DEADLINE, next_deadline, signed_business
-from states.clocks import iso
+from states.clock_sql import NO_DEADLINE, clock_field, is_running, next_deadline, signed_business
+from states.clocks import CLOCKS, iso
 from states.errors import InvalidInput
 from states.policy import Policy
 from states.store import CASE
@@ -86,6 +86,11 @@ def aging(
     total = conn.execute(select(func.count()).select_from(CASE).where(*conditions)).scalar_one()
     soonest = next_deadline(conn.dialect.name).label("soonest")
     order = _order(query.sort, soonest)
+    page = list(conditions)
+    if query.sort == "next_deadline" and not query.descending:
+        candidates = _soonest_candidates(conn, conditions, query.offset + query.limit)
+        if candidates is not None:
+            page.append(CASE.c.id.in_(candidates))
     rows = conn.execute(
         select(
             CASE.c.id,
@@ -102,12 +107,33 @@ def aging(
             CASE.c.clocks,
             soonest,
         )
-        .where(*conditions)
+        .where(*page)
         .order_by(order.desc() if query.descending else order, CASE.c.id)
         .limit(query.limit)
         .offset(query.offset)
     ).all()
     return [_row(r, policy, now) for r in rows], total
+
+
+def _soonest_candidates(conn: Connection, conditions: list[Any], wanted: int) -> set[int] | None:
+    """The cases that can be among the `wanted` soonest next deadlines: each clock's
+    `wanted` soonest running deadlines, read from its index (``ix_case_deadline_<clock>``)
+    instead of every open case's JSON. A case among the `wanted` first has its soonest
+    deadline on some clock, and every case before it on that clock's index is before it
+    in the page too, so it is among that clock's `wanted` first. None when fewer cases
+    than that have a deadline at all: the page then reaches cases without one."""
+    found: set[int] = set()
+    for clock in CLOCKS:
+        deadline = clock_field(clock, "deadline")
+        found.update(
+            conn.execute(
+                select(CASE.c.id)
+                .where(*conditions, is_running(clock), deadline.is_not(None))
+                .order_by(deadline, CASE.c.id)
+                .limit(wanted)
+            ).scalars()
+        )
+    return found if len(found) >= wanted else None
 
 
 def _order(sort: str, soonest: Any) -> Any:

@@ -22,11 +22,10 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    true,
     union_all,
 )
 
-from states.clock_sql import business_before, running_deadline
+from states.clock_sql import business_before, clock_field, is_running
 from states.clocks import CLOCKS, iso
 from states.policy import Policy
 from states.store import CASE, EVENT
@@ -170,38 +169,60 @@ def deadlines(
     limit: int = DEADLINE_ROWS,
 ) -> tuple[list[Deadline], dict[str, int]]:
     """Running clocks already breached or due within `horizon`, most urgent first (the
-    oldest deadline first), at most `limit`; and how many there are of each kind."""
-    until = iso(now + horizon)
-    parts = [
-        select(
-            CASE.c.id.label("case_id"),
-            literal(clock, String).label("clock"),
-            running_deadline(clock).label("deadline"),
-            CASE.c.clocks[clock]["breached"].as_boolean().label("breached"),
-            CASE.c.state,
-            CASE.c.level,
-            CASE.c.priority,
-            CASE.c.assignee,
-        ).where(*_cases(where), running_deadline(clock) < until)
-        for clock in CLOCKS
-    ]
-    urgent = union_all(*parts).subquery()
-    overdue = urgent.c.breached.is_(true()) | (urgent.c.deadline <= iso(now))
-    kind = case((overdue, "breached"), else_="at risk").label("kind")
-    counts = dict(conn.execute(select(kind, func.count()).select_from(urgent).group_by(kind)).all())
-    rows = conn.execute(select(urgent).order_by(urgent.c.deadline, urgent.c.case_id).limit(limit))
+    oldest deadline first), at most `limit`; and how many there are of each kind.
+
+    Each clock's running deadlines are read from its partial index
+    (``ix_case_deadline_<clock>``: running clocks only, by deadline), so the cost follows
+    the deadlines shown and counted, not the cases stored. A breached clock is one whose
+    deadline has passed: its breach fires at the deadline and a clock keeps a passed
+    deadline through a wait (see states.clocks), so the count needs no JSON flag."""
+    until, at = iso(now + horizon), iso(now)
+    kinds = []
+    rows = []
+    for clock in CLOCKS:
+        deadline = clock_field(clock, "deadline")
+        due = (*_cases(where), is_running(clock), deadline < until)
+        for kind, bound in (("breached", deadline <= at), ("at risk", deadline > at)):
+            kinds.append(  # ranges of the index: counted without reading a case's JSON
+                select(literal(kind, String).label("kind"), func.count().label("n")).where(
+                    *due, bound
+                )
+            )
+        rows.append(
+            select(
+                CASE.c.id.label("case_id"),
+                literal(clock, String).label("clock"),
+                deadline.label("deadline"),
+                CASE.c.clocks[clock]["breached"].as_boolean().label("breached"),
+                CASE.c.state,
+                CASE.c.level,
+                CASE.c.priority,
+                CASE.c.assignee,
+            )
+            .where(*due)
+            .order_by(deadline, CASE.c.id)
+            .limit(limit)
+            .subquery()
+        )
+    every = union_all(*kinds).subquery()
+    counts = dict(
+        conn.execute(select(every.c.kind, func.sum(every.c.n)).group_by(every.c.kind)).all()
+    )
+    urgent = union_all(*(select(part) for part in rows)).subquery()
     found = [
         Deadline(
             r.case_id,
             r.clock,
             datetime.fromisoformat(r.deadline),
-            bool(r.breached) or r.deadline <= iso(now),
+            bool(r.breached) or r.deadline <= at,
             r.state,
             r.level,
             r.priority,
             r.assignee,
         )
-        for r in rows
+        for r in conn.execute(
+            select(urgent).order_by(urgent.c.deadline, urgent.c.case_id).limit(limit)
+        )
     ]
     return found, {"breached": counts.get("breached", 0), "at risk": counts.get("at risk", 0)}
 

@@ -36,6 +36,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import SQLModel
 
 from states.case import FIELD_NAMES, CaseSnapshot
@@ -246,6 +247,7 @@ def init_schema(engine: Engine) -> None:
             for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
                 _MIGRATIONS[version](conn)
             SQLModel.metadata.create_all(conn)
+            _create_missing_indexes(conn)
             info = SchemaInfo.__table__
             if found is None:
                 conn.execute(
@@ -258,6 +260,14 @@ def init_schema(engine: Engine) -> None:
     except SQLAlchemyError as exc:
         problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise StoreError(f"cannot initialise the database: {problem}") from None
+
+
+def _create_missing_indexes(conn: Connection) -> None:
+    """Indexes added to a table after it was created: ``create_all`` skips the existing
+    tables, and with them their new indexes (those the dashboard reads through)."""
+    for table in SQLModel.metadata.sorted_tables:
+        for index in table.indexes:  # IF NOT EXISTS: reflection skips expression indexes
+            conn.execute(CreateIndex(index, if_not_exists=True))
 
 
 def _schema_version(conn: Connection) -> int | None:

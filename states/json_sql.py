@@ -1,0 +1,67 @@
+"""One field of one SLA clock in a case's ``clocks`` JSON, as SQL an index can hold.
+
+The dashboard finds deadlines through indexes on these expressions (see
+:mod:`states.tables`): a database uses an expression index only when the query
+spells the expression exactly as the index does, with the JSON path written out.
+SQLAlchemy's JSON paths (``clocks["resolution"]["deadline"]``) send the path as a
+bound parameter, which no index matches; :func:`clock_value` writes it out, on
+SQLite ``json_extract(clocks, '$.resolution.deadline')``, on PostgreSQL
+``(clocks -> 'resolution' ->> 'deadline')``, the same text in the index and in
+the query. Clock and field names are checked (letters, digits, underscores), so
+the literal path cannot carry anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, literal_column
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+#: the literal a partial index's WHERE and the query's condition both compare with
+RUNNING = literal_column("'running'", String)
+
+
+class clock_value(FunctionElement[str]):
+    """``clock_value(column, clock, field)``: the field as text (NULL when absent)."""
+
+    type = String()
+    inherit_cache = True
+    name = "clock_value"
+
+    def __init__(self, column: Any, clock: str, field: str) -> None:
+        for what, value in (("clock", clock), ("field", field)):
+            if not _NAME.fullmatch(value):
+                raise ValueError(f"{what} {value!r}: expected letters, digits and underscores")
+        super().__init__(column, literal_column(f"'{clock}'"), literal_column(f"'{field}'"))
+
+
+def _parts(element: clock_value, compiler: Any, **kw: Any) -> tuple[str, str, str]:
+    column, clock, field = (compiler.process(c, **kw) for c in element.clauses)
+    return column, clock.strip("'"), field.strip("'")
+
+
+@compiles(clock_value, "sqlite")
+def _sqlite(element: clock_value, compiler: Any, **kw: Any) -> str:
+    column, clock, field = _parts(element, compiler, **kw)
+    return f"json_extract({column}, '$.{clock}.{field}')"
+
+
+@compiles(clock_value, "postgresql")
+def _postgresql(element: clock_value, compiler: Any, **kw: Any) -> str:
+    column, clock, field = _parts(element, compiler, **kw)
+    return f"({column} -> '{clock}' ->> '{field}')"
+
+
+@compiles(clock_value)
+def _other(element: clock_value, compiler: Any, **kw: Any) -> str:
+    column, clock, field = _parts(element, compiler, **kw)
+    return f"json_extract({column}, '$.{clock}.{field}')"
+
+
+def running(column: Any, clock: str) -> ColumnElement[bool]:
+    """The condition "this clock runs", as the partial deadline indexes state it."""
+    return clock_value(column, clock, "status") == RUNNING

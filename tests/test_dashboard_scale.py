@@ -1,0 +1,155 @@
+"""The dashboard's reads at scale: deadlines and the aging table come from the clock
+indexes and say exactly what every case's clocks say; new indexes reach old databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine as SAEngine
+from sqlalchemy import event, select, text
+
+from benchmarks.generate_cases import generate
+from states import aging, pipeline_view
+from states.clock_sql import NO_DEADLINE
+from states.clocks import CLOCKS, iso
+from states.policy import load_policy
+from states.process import load_process
+from states.store import CASE, init_schema, make_engine, read_connection
+from states.view_filter import ViewFilter
+
+NEW_INDEXES = (
+    "ix_case_deadline_resolution",
+    "ix_case_deadline_follow_up",
+    "ix_case_state_level_entered",
+    "ix_case_open_state_entered",
+    "ix_case_event_type_occurred",
+)
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> tuple[SAEngine, datetime]:
+    """3,000 generated cases over 90 days: a few hundred open, with running clocks."""
+    path = tmp_path_factory.mktemp("scale") / "desk.db"
+    generate(path, cases=3000, events=30000, days=90, seed=4, workers=1)
+    return make_engine(f"sqlite:///{path}"), datetime.now(UTC)
+
+
+def _clocks(db: SAEngine, where: ViewFilter, open_only: bool) -> list[tuple[int, dict[str, Any]]]:
+    conditions = where.case_conditions()
+    if open_only:
+        conditions.append(CASE.c.resolved_at.is_(None))
+    with read_connection(db) as conn:
+        return list(conn.execute(select(CASE.c.id, CASE.c.clocks).where(*conditions)).all())
+
+
+def _running(clocks: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (name, state["deadline"])
+        for name, state in clocks.items()
+        if name in CLOCKS and state.get("status") == "running" and state.get("deadline")
+    ]
+
+
+FILTERS = [ViewFilter(), ViewFilter(team="billing"), ViewFilter(priority="low", channel="email")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", FILTERS, ids=["all", "team", "priority+channel"])
+@pytest.mark.parametrize("hours", [1, 24, 24 * 30])
+def test_deadlines_from_the_indexes_are_every_running_clocks_deadlines(desk, where, hours):
+    db, now = desk
+    until, at = iso(now + timedelta(hours=hours)), iso(now)
+    due = sorted(
+        (deadline, case_id, clock)
+        for case_id, clocks in _clocks(db, where, open_only=False)
+        for clock, deadline in _running(clocks)
+        if deadline < until
+    )
+    with read_connection(db) as conn:
+        rows, counts = pipeline_view.deadlines(conn, where, now, timedelta(hours=hours))
+    assert counts == {
+        "breached": sum(d <= at for d, _, _ in due),
+        "at risk": sum(d > at for d, _, _ in due),
+    }
+    assert [(r.case_id, r.clock) for r in rows] == [(c, k) for _, c, k in due[:50]]
+    assert counts["breached"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", FILTERS, ids=["all", "team", "priority+channel"])
+@pytest.mark.parametrize("offset", [0, 50, 400])
+def test_the_aging_page_by_next_deadline_is_every_open_cases_soonest(desk, where, offset):
+    db, now = desk
+    soonest = sorted(
+        (min((d for _, d in _running(clocks)), default=NO_DEADLINE), case_id)
+        for case_id, clocks in _clocks(db, where, open_only=True)
+    )
+    policy = load_policy(None, load_process())
+    query = aging.AgingQuery(limit=50, offset=offset)
+    with read_connection(db) as conn:
+        rows, total = aging.aging(conn, where, query, policy, now)
+    assert total == len(soonest)
+    assert [r.case_id for r in rows] == [case_id for _, case_id in soonest[offset : offset + 50]]
+
+
+@pytest.mark.slow
+def test_deadlines_and_the_aging_page_read_the_clock_indexes(desk):
+    db, now = desk
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):
+        statements.append((statement, parameters))
+
+    policy = load_policy(None, load_process())
+    event.listen(db, "before_cursor_execute", record)
+    try:
+        with read_connection(db) as conn:
+            pipeline_view.deadlines(conn, ViewFilter(), now, timedelta(days=1))
+            aging.aging(conn, ViewFilter(), aging.AgingQuery(), policy, now)
+    finally:
+        event.remove(db, "before_cursor_execute", record)
+    with read_connection(db) as conn:
+        plans = [
+            " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {s}", p))
+            for s, p in statements
+            if "json_extract" in s
+        ]
+    used = {clock for plan in plans for clock in CLOCKS if f"ix_case_deadline_{clock} " in plan}
+    assert used == set(CLOCKS)
+
+
+def _index_names(db: SAEngine) -> set[str]:
+    with read_connection(db) as conn:
+        if db.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            query = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        return set(conn.execute(text(query)).scalars())
+
+
+def test_init_schema_adds_new_indexes_to_an_existing_database(db: SAEngine):
+    with db.begin() as conn:
+        for name in NEW_INDEXES:
+            conn.execute(text(f"DROP INDEX {name}"))
+    assert not set(NEW_INDEXES) & _index_names(db)
+    init_schema(db)
+    assert set(NEW_INDEXES) <= _index_names(db)
+
+
+@pytest.mark.slow
+def test_the_load_fixture_holds_what_it_was_asked_for(desk):
+    db, _ = desk
+    with read_connection(db) as conn:
+        cases = conn.execute(text('SELECT count(*) FROM "case"')).scalar_one()
+        events = conn.execute(text("SELECT count(*) FROM case_event")).scalar_one()
+        order = conn.execute(
+            text(
+                "SELECT count(*) FROM case_event a JOIN case_event b ON b.id = a.id + 1 "
+                "WHERE b.occurred_at < a.occurred_at"
+            )
+        ).scalar_one()
+    assert cases == 3000
+    assert abs(events - 30000) < 30000 * 0.05
+    assert order < events * 0.01  # interleaved by time, as the engine stores them
