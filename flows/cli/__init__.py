@@ -35,17 +35,15 @@ COMMAND_MODULES = (
     "cases",
     "sla",
     "audit",
-COMMAND_MODULES = (
-    "ops",
-    "audit_export",
-    "process_export",
-    "audit_import",
-    "audit_conformance",
-    "policy_backtest",
     "audit_asof",
     "audit_verify",
+    "audit_export",
+    "audit_import",
+    "audit_conformance",
+    "process_export",
+    "policy_backtest",
+    "ops",
     "dashboard",
-)
 )
 for _name in COMMAND_MODULES:
     importlib.import_module(f"flows.cli.{_name}")
