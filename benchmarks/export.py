@@ -14,11 +14,12 @@ Timed, per size:
 * xes, csv, ocel (``--formats``): ``states.logexport.export_log`` to a file
   (events/s, and the ratio to the bare read);
 * peak: the largest Python heap (``tracemalloc``) during a second XES export of the
-  same size: flat as the log grows when the export streams.
+  same size: flat as the log grows when the export streams (``--memory-only``: this
+  alone, e.g. up to a million events without the timed runs).
 
     [TIERFLOW_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test] \\
     python benchmarks/export.py [--sizes 10000,100000] [--formats xes,csv,ocel] [--seed-cases 60]
-                                [--repeat 2] [--json]
+                                [--repeat 2] [--memory-only] [--json]
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ def timed(run: Any, repeat: int) -> tuple[float, int]:
 def measure(
     backend: str, sizes: list[int], seed_cases: int, repeat: int, formats: list[str]
 ) -> list[dict[str, Any]]:
+    """Each size's figures; with no `formats`, the heap peak only (no timed runs)."""
     definition = load_process()
     results = []
     with database(backend) as db, tempfile.TemporaryDirectory() as tmp:
@@ -131,15 +133,12 @@ def measure(
         generate_demo(Engine(engine, definition, clock=lambda: START), seed_cases, 2013, START)
         for size in sizes:
             events = grow(engine, size, seed_cases)
-            base_s, rows = timed(lambda: bare_read(db), repeat)
-            row: dict[str, Any] = {
-                "backend": label(backend),
-                "events": events,
-                "bare_read_s": base_s,
-            }
-            assert rows == events
-            row["read_log_s"], rows = timed(lambda: read_only(engine), repeat)
-            assert rows == events
+            row: dict[str, Any] = {"backend": label(backend), "events": events}
+            if formats:
+                row["bare_read_s"], rows = timed(lambda: bare_read(db), repeat)
+                assert rows == events
+                row["read_log_s"], rows = timed(lambda: read_only(engine), repeat)
+                assert rows == events
             for fmt in formats:
                 out = Path(tmp) / f"log.{fmt}"
                 seconds, written = timed(
@@ -160,6 +159,8 @@ def measure(
 
 def _line(row: dict[str, Any]) -> str:
     n = row["events"]
+    if "bare_read_s" not in row:
+        return f"{row['backend']:10} {n:>9,} events: xes heap peak {row['xes_peak_mb']:.1f} MB"
     base = n / row["bare_read_s"]
     parts = [f"{row['backend']:10} {n:>9,} events: bare read {base:>9,.0f}/s"]
     parts.append(f"read_log {n / row['read_log_s']:>7,.0f}/s")
@@ -178,17 +179,19 @@ def main() -> None:
     parser.add_argument("--seed-cases", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--formats", default=",".join(FORMATS), help="e.g. xes")
+    parser.add_argument("--memory-only", action="store_true", help="the heap peaks only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    formats = args.formats.split(",")
+    formats = [] if args.memory_only else args.formats.split(",")
     results = [
         r for b in backends() for r in measure(b, sizes, args.seed_cases, args.repeat, formats)
     ]
     if args.json:
         print(json.dumps({"machine": machine(), "results": results}))
         return
-    print(f"event-log export, best of {args.repeat} ({machine()})")
+    what = "heap peaks" if args.memory_only else f"best of {args.repeat}"
+    print(f"event-log export, {what} ({machine()})")
     for row in results:
         print(_line(row))
 

@@ -38,7 +38,10 @@ from states.process import FIRST_LEVEL, ProcessDefinition
 from states.store import CASE, EVENT
 
 BATCH = 2_000
-"""Rows fetched per round trip: large enough to be fast, small enough to stay constant."""
+"""Event rows fetched per round trip: large enough to be fast, small enough to stay constant."""
+CASE_BATCH = 200
+"""Case rows per round trip: a case row (its clock states) weighs ten events' rows, and
+a case's events outnumber it about ten to one."""
 
 LIFECYCLE = "complete"
 """Every tierflow event is a completed, instantaneous fact (XES lifecycle:transition)."""
@@ -128,7 +131,7 @@ def read_log(conn: Connection, where: LogFilter) -> Iterator[tuple[LogCase, list
     columns = [EVENT.c[c] for c in _EVENT_COLUMNS]
     columns += [EVENT.c.payload[path].as_string() for path in _PAYLOAD_PATHS]
     event_rows = _stream(conn, _event_query(where, select(*columns)))
-    case_rows = _stream(conn, _case_query(where))
+    case_rows = _stream(conn, _case_query(where), CASE_BATCH)
     case_row: Any = None
     events: list[LogEvent] = []
     current: _CaseSoFar | None = None
@@ -219,9 +222,9 @@ def _case_query(where: LogFilter) -> Select[Any]:
     return _case_filters(where, select(CASE).order_by(CASE.c.id), CASE.c.id)
 
 
-def _stream(conn: Connection, query: Select[Any]) -> Iterator[Any]:
-    """Rows of `query` fetched BATCH at a time (a server-side cursor where there is one)."""
-    result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
+def _stream(conn: Connection, query: Select[Any], batch: int = BATCH) -> Iterator[Any]:
+    """Rows of `query` fetched `batch` at a time (a server-side cursor where there is one)."""
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
     yield from result
 
 
