@@ -61,7 +61,6 @@ class Planner:
         self.policy = policy
         self.carrier = next(s.name for s in process.states if s.carries_level)
         self.into = {spec.dest: spec.trigger for spec in reversed(process.transitions)}
-        self._shown: dict[str, frozenset[str]] = {}
         self._memo: dict[tuple[Any, ...], Any] = {}
         self.dest = {s.trigger: s.dest for s in reversed(process.transitions) if s.dest}
         self.working = frozenset(
@@ -166,7 +165,7 @@ class Planner:
             payload["annotation"] = True
         if not explicit:
             payload["unmapped"] = True
-        shown = self.shown(m)
+        shown = m.recorded_elsewhere
         payload["attributes"] = {
             k: v for k, v in attrs.items() - previous.items() if k not in shown
         }
@@ -184,15 +183,6 @@ class Planner:
                     )
                 )
         return _keyed(event, key)
-
-    def shown(self, mapping: Mapping) -> frozenset[str]:
-        """Source attributes an imported event records elsewhere (time, activity, actor,
-        team): left out of its ``attributes``."""
-        known = self._shown.get(mapping.version_id)
-        if known is None:
-            named = (mapping.timestamp, *mapping.activity, mapping.resource, mapping.team)
-            known = self._shown[mapping.version_id] = frozenset(n for n in named if n)
-        return known
 
     def _steps(
         self, snap: CaseSnapshot, outcome: Outcome

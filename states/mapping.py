@@ -110,8 +110,17 @@ class Mapping(VersionedText):
     rules: tuple[Rule, ...]
     _memo: dict[tuple[Any, ...], tuple[Outcome, bool]] = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def recorded_elsewhere(self) -> frozenset[str]:
+        """Source attributes an imported event records in its own fields (time, activity,
+        actor, team): left out of its ``attributes``."""
+        named = (self.timestamp, *self.activity, self.resource, self.team)
+        return frozenset(name for name in named if name)
+
     def activity_of(self, attrs: dict[str, str]) -> str:
-        return "/".join(attrs.get(name, "") for name in self.activity)
+        if len(self.activity) == 1:
+            return attrs.get(self.activity[0], "")
+        return "/".join([attrs.get(name, "") for name in self.activity])
 
     def attribute(self, role: str) -> str | None:
         """The source attribute behind a condition name (activity is computed)."""
