@@ -57,11 +57,10 @@ from states.process import ProcessDefinition
 from states.store import (
     CASE,
     EVENT,
-    register_process,
+    register_versions,
     row_to_event,
     write_transaction,
 )
-from states.tables import PolicyVersion
 from states.timers import TimerWrites, adopt_warnings, mark_fired
 
 _IMMUTABLE = frozenset(
@@ -443,19 +442,7 @@ class Engine:
         return found
 
     def _register(self, conn: Connection, now: datetime) -> None:
-        d = self.definition
-        register_process(conn, d.version_id, d.name, d.version, d.digest, d.source_text, now)
-        p = self.policy
-        register_process(
-            conn,
-            p.version_id,
-            p.name,
-            p.version,
-            p.digest,
-            p.source_text,
-            now,
-            table=PolicyVersion.__table__,
-        )
+        register_versions(conn, self.definition, self.policy, now)
 
 
 def _unwarned(snap: CaseSnapshot | None, timer: DueTimer) -> bool:

@@ -319,6 +319,12 @@ _HANDLERS = {
     "customer_replied": _replied,
     "flagged": _flagged,
     "updated": _updated,
-    # History written by another system (tierflow audit import): see states.import_fold.
-    "imported": fold_imported,
 }
+
+
+def _imported(snap: CaseSnapshot, event: Event) -> None:
+    """History written by another system (tierflow audit import): see states.import_fold."""
+    fold_imported(snap, event, _HANDLERS)
+
+
+_HANDLERS["imported"] = _imported

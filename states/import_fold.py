@@ -12,45 +12,37 @@ from the event itself (:func:`states.events.evolve`), as for every event.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from states.case import CaseSnapshot
 
 SETTABLE = ("assignee", "team", "priority")
+#: Effects whose native fold is the imported one too (an imported payload has none of the
+#: keys those read, such as ``assignee``: owners come in ``set``).
+NATIVE = ("escalate", "acknowledge", "reopen", "wait_on_customer", "customer_replied")
+
+Handler = Callable[[CaseSnapshot, Any], None]
 
 
-def fold_imported(snap: CaseSnapshot, event: Any) -> None:
-    """Fold one ``imported`` event into `snap` (state and level are already set)."""
+def fold_imported(snap: CaseSnapshot, event: Any, native: Mapping[str, Handler]) -> None:
+    """Fold one ``imported`` event into `snap` (state and level are already set);
+    `native` holds the native events' folds."""
     payload = event.payload
     at = event.occurred_at
     for effect in payload.get("effects", ()):
-        if effect == "escalate":
-            snap.escalation_count += 1
-            snap.escalated_at = at
-            snap.acknowledged = False
-        elif effect == "acknowledge":
-            snap.acknowledged = True
+        if effect in NATIVE:
+            native[effect](snap, event)
         elif effect == "de_escalate":  # to first level, or (off the process) a lower rung
             snap.acknowledged = False if event.to_level else None
             snap.escalated_at = at if event.to_level else None
-        elif effect == "resolve":
+        elif effect == "resolve":  # at the level the payload names, not the event's from_level
             snap.resolved_at = at
             snap.resolved_level = payload.get("resolved_level") or "first_level"
             snap.waiting = False
             snap.acknowledged = None
-        elif effect == "follow_up":
+        elif effect == "follow_up":  # no satisfaction survey in an imported history
             snap.followed_up_at = at
-        elif effect == "reopen":
-            snap.reopen_count += 1
-            snap.resolved_at = None
-            snap.resolved_level = None
-            snap.followed_up_at = None
-            snap.acknowledged = None
-            snap.escalated_at = None
-        elif effect == "wait_on_customer":
-            snap.waiting = True
-        elif effect == "customer_replied":
-            snap.waiting = False
     for name, value in payload.get("set", {}).items():
         if name in SETTABLE:
             setattr(snap, name, value)

@@ -36,6 +36,7 @@ class CasePlan:
 
     ref: str
     events: list[Event]
+    snapshot: CaseSnapshot | None = None  # the fold of `events` (id and hashes set at sealing)
     notices: list[NewNotification] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)  # source events left out, by reason
     unmapped: Counter[str] = field(default_factory=Counter)  # activity values no rule matched
@@ -60,6 +61,8 @@ class Planner:
         self.policy = policy
         self.carrier = next(s.name for s in process.states if s.carries_level)
         self.into = {spec.dest: spec.trigger for spec in reversed(process.transitions)}
+        self._shown: dict[str, frozenset[str]] = {}
+        self._memo: dict[tuple[Any, ...], Any] = {}
         self.dest = {s.trigger: s.dest for s in reversed(process.transitions) if s.dest}
         self.working = frozenset(
             s.name for s in process.states if s.carries_level or process.allows("escalate", s.name)
@@ -84,10 +87,13 @@ class Planner:
         opened = self._opened(case, source, first, priority, timed[0][0])
         plan.events.append(opened)
         snap = new_snapshot(opened)
+        previous: dict[str, str] = {}
         for at, position, attrs in timed:
-            event = self._event(plan, snap, source, at, position, attrs)
+            event = self._event(plan, snap, source, at, position, attrs, previous)
             plan.events.append(event)
             evolve(snap, event)
+            previous = attrs
+        plan.snapshot = snap
         return plan
 
     def _opened(
@@ -126,6 +132,7 @@ class Planner:
         at: datetime,
         position: int,
         attrs: dict[str, str],
+        previous: dict[str, str],
     ) -> Event:
         m = source.mapping
         activity = m.activity_of(attrs)
@@ -138,7 +145,11 @@ class Planner:
         if raw is not None:
             plan.unmapped_values[f"{m.priority}={raw}"] += 1
         if explicit and not outcome.annotate:  # an unmapped event changes nothing either
-            state, level, effects, deviations, resolved_level = self._steps(snap, outcome)
+            key = (snap.state, snap.level, snap.acknowledged, snap.waiting, outcome)
+            steps = self._memo.get(key)
+            if steps is None:  # a pure function of the key: most events repeat one
+                steps = self._memo[key] = self._steps(snap, outcome)
+            state, level, effects, deviations, resolved_level = steps
             sets = self._sets(snap, outcome, attrs, m, None if raw else priority)
         else:
             state, level, effects, deviations, resolved_level = snap.state, snap.level, [], [], None
@@ -155,7 +166,10 @@ class Planner:
             payload["annotation"] = True
         if not explicit:
             payload["unmapped"] = True
-        payload["attributes"] = {k: v for k, v in attrs.items() if k != m.timestamp}
+        shown = self.shown(m)
+        payload["attributes"] = {
+            k: v for k, v in attrs.items() - previous.items() if k not in shown
+        }
         event = Event(
             IMPORTED, at, resource or IMPORT_ACTOR, snap.state, state, snap.level, level, payload
         )
@@ -170,6 +184,15 @@ class Planner:
                     )
                 )
         return _keyed(event, key)
+
+    def shown(self, mapping: Mapping) -> frozenset[str]:
+        """Source attributes an imported event records elsewhere (time, activity, actor,
+        team): left out of its ``attributes``."""
+        known = self._shown.get(mapping.version_id)
+        if known is None:
+            named = (mapping.timestamp, *mapping.activity, mapping.resource, mapping.team)
+            known = self._shown[mapping.version_id] = frozenset(n for n in named if n)
+        return known
 
     def _steps(
         self, snap: CaseSnapshot, outcome: Outcome

@@ -62,18 +62,19 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 from sqlalchemy import Engine as SAEngine
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from states.bulk import BulkStatements
-from states.case import FIELD_NAMES
-from states.events import GENESIS, fold, seal
+from states.case import FIELD_NAMES, CaseSnapshot
+from states.errors import StoreError
+from states.events import GENESIS, seal
 from states.import_plan import CasePlan, Planner, Source
 from states.import_read import SourceCase, detect_format, file_digest, read_cases
 from states.mapping import Mapping
 from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy
 from states.process import ProcessDefinition
-from states.store import CASE, EVENT, register_process, write_transaction
-from states.tables import PolicyVersion
+from states.store import CASE, EVENT, register_versions, write_transaction
 
 BATCH_CASES = 1000
 SUPPRESSED = "suppressed"
@@ -185,9 +186,21 @@ class _Writer:
     ) -> None:
         """Plan and write `batch` in one transaction (all of it or none)."""
         tally = ImportReport(report.file, report.digest, report.mapping)
+        try:
+            self._write(batch, source, tally, at)
+        except SAIntegrityError as exc:
+            raise StoreError(
+                f"write refused by the database: {' '.join(str(exc.orig).split())} "
+                "(a database from an older release? `tierflow init` upgrades it)"
+            ) from None
+        _add(report, tally)
+
+    def _write(
+        self, batch: list[SourceCase], source: Source, tally: ImportReport, at: datetime
+    ) -> None:
         with write_transaction(self.db) as conn:
             if not self.registered:
-                self._register(conn, at)
+                register_versions(conn, self.definition, self.policy, at)
             fresh = self._fresh(conn, batch, source, tally)
             plans = [p for case in fresh if (p := self._plan(case, source, tally)) is not None]
             ids = _allocate_ids(conn, len(plans))
@@ -195,11 +208,9 @@ class _Writer:
             for case_id, plan in zip(ids, plans, strict=True):
                 for event in plan.events:
                     event.recorded_at = at
-                    event.command_id = hashlib.sha256(event.idempotency_key.encode()).hexdigest()[
-                        :32
-                    ]  # type: ignore[union-attr]
+                    event.command_id = _command_id(event.idempotency_key or "")
                 seal(plan.events, case_id, 0, GENESIS)
-                snaps.append(fold(plan.events))
+                snaps.append(_sealed(plan, case_id))
                 events.extend(plan.events)
                 notices.extend(replace(n, case_id=case_id) for n in plan.notices)
             self.bulk.insert_rows(conn, CASE, [_case_row(s) for s in snaps])
@@ -210,7 +221,6 @@ class _Writer:
         self.registered = True
         tally.imported = len(plans)
         tally.suppressed = len(notices)
-        _add(report, tally)
 
     def _plan(self, case: SourceCase, source: Source, tally: ImportReport) -> CasePlan | None:
         plan = self.planner.plan(case, source)
@@ -264,19 +274,22 @@ class _Writer:
             del tally.rejected["case without an id"]
         return fresh
 
-    def _register(self, conn: Connection, at: datetime) -> None:
-        d, p = self.definition, self.policy
-        register_process(conn, d.version_id, d.name, d.version, d.digest, d.source_text, at)
-        register_process(
-            conn,
-            p.version_id,
-            p.name,
-            p.version,
-            p.digest,
-            p.source_text,
-            at,
-            table=PolicyVersion.__table__,
-        )
+
+def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
+    """The planner's fold of the case, with what sealing decided: the case id, the chain's
+    head and the version (one command per event: the count of events, as `fold` says)."""
+    snap = plan.snapshot
+    assert snap is not None
+    last = plan.events[-1]
+    snap.id, snap.last_seq, snap.last_hash = case_id, last.seq, last.hash
+    snap.version = len(plan.events)
+    return snap
+
+
+def _command_id(key: str) -> str:
+    """Each imported event is a command of its own, named by its key: the same in every
+    import of the file, and 32 hex digits like the engine's."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _case_row(snap: Any) -> dict[str, Any]:

@@ -18,7 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import (
     ArgumentError,
     DBAPIError,
@@ -33,9 +42,12 @@ from states.case import FIELD_NAMES, CaseSnapshot
 from states.errors import ConnectionLost, StoreError
 from states.events import Event
 from states.tables import (
+    NOTIFICATION_STATUSES,
     SCHEMA_VERSION,
     Case,
     CaseEvent,
+    Notification,
+    PolicyVersion,
     ProcessVersion,
     SchemaInfo,
 )
@@ -259,8 +271,36 @@ def _drop_unused_flow_run_log(conn: Connection) -> None:
     conn.execute(text("DROP TABLE IF EXISTS flow_run_log"))
 
 
+def _allow_suppressed_notifications(conn: Connection) -> None:
+    """2 → 3: a notification may be ``suppressed`` (imported history sends nothing). The
+    status check is part of the table: PostgreSQL replaces the constraint; SQLite, which
+    cannot, copies the rows into the table as now defined (its indexes made after)."""
+    table = Notification.__table__
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("ALTER TABLE notification DROP CONSTRAINT ck_notification_status"))
+        allowed = ", ".join(f"'{status}'" for status in NOTIFICATION_STATUSES)
+        conn.execute(
+            text(
+                "ALTER TABLE notification ADD CONSTRAINT ck_notification_status "
+                f"CHECK (status IN ({allowed}))"
+            )
+        )
+        return
+    new = table.to_metadata(MetaData(), name="notification_new")
+    new.indexes.clear()
+    new.create(conn)
+    columns = ", ".join(f'"{column.name}"' for column in table.columns)
+    conn.execute(
+        text(f"INSERT INTO notification_new ({columns}) SELECT {columns} FROM notification")
+    )
+    conn.execute(text("DROP TABLE notification"))
+    conn.execute(text("ALTER TABLE notification_new RENAME TO notification"))
+    for index in table.indexes:
+        index.create(conn)
+
+
 #: Schema migrations, by the version they start from (each runs in the init transaction).
-_MIGRATIONS = {1: _drop_unused_flow_run_log}
+_MIGRATIONS = {1: _drop_unused_flow_run_log, 2: _allow_suppressed_notifications}
 
 
 def register_process(
@@ -285,6 +325,22 @@ def register_process(
                 source_text=text,
                 loaded_at=now,
             )
+        )
+
+
+def register_versions(conn: Connection, definition: Any, policy: Any, now: datetime) -> None:
+    """Store the texts of `definition` (a ProcessDefinition) and `policy` (a Policy) once
+    per version: what every case that runs under them refers to."""
+    for versioned, table in ((definition, None), (policy, PolicyVersion.__table__)):
+        register_process(
+            conn,
+            versioned.version_id,
+            versioned.name,
+            versioned.version,
+            versioned.digest,
+            versioned.source_text,
+            now,
+            table=table,
         )
 
 

@@ -23,7 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 2  # 2: flow_run_log gained run_id, counts, error (see store.migrate)
+SCHEMA_VERSION = 3  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications
+# (see store.migrate)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

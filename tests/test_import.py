@@ -10,16 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from states.audit import verify_case
-from states.errors import InvalidInput, MappingError
+from states.errors import InvalidInput, MappingError, StoreError
 from states.importer import import_log
 from states.mapping import default_mapping_path, load_mapping, parse_mapping
 from states.outbox import NOTIFICATION
 from states.policy import load_policy
 from states.process import ProcessDefinition
-from states.store import CASE, EVENT, load_events, read_connection
+from states.store import CASE, EVENT, init_schema, load_events, read_connection
 from tests.conftest import sqlite_db
 from tests.test_cli import Cli, error_line
 
@@ -389,3 +389,45 @@ def test_bpic2013_imports_all_cases_and_events_and_reimport_changes_nothing(
     again = run_import(sqlite, BPIC, mapping, definition)
     assert (again.imported, again.unchanged, again.events) == (0, 7554, 0)
     assert counts(sqlite) == before
+
+
+def _downgrade_notifications(db: SAEngine) -> None:
+    """Make `db` a schema-2 database: the notification status check without suppressed."""
+    old = "status IN ('pending', 'sending', 'sent', 'failed')"
+    with db.begin() as conn:
+        if db.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE notification DROP CONSTRAINT ck_notification_status"))
+            conn.execute(
+                text(
+                    f"ALTER TABLE notification ADD CONSTRAINT ck_notification_status CHECK ({old})"
+                )
+            )
+        else:
+            ddl = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'notification'")
+            ).scalar_one()
+            conn.execute(text("DROP TABLE notification"))
+            conn.execute(text(ddl.replace("'failed', 'suppressed'", "'failed'")))
+        conn.execute(text("UPDATE schema_info SET schema_version = 2"))
+        conn.execute(
+            NOTIFICATION.insert().values(
+                kind="escalated", recipient="lena", subject="s", body="b", created_at=T0
+            )
+        )
+
+
+def test_init_upgrades_a_database_from_before_suppressed_notifications(
+    db: SAEngine, tmp_path: Path, mapping, definition
+):
+    _downgrade_notifications(db)
+    log = tmp_path / "log.xes"
+    log.write_text(xes({"E": [("Queued", "V 2nd", hours(0))]}))
+    with pytest.raises(StoreError, match="tierflow init"):
+        run_import(db, log, mapping, definition)
+    init_schema(db)
+    report = run_import(db, log, mapping, definition)
+    assert report.suppressed == 1
+    with read_connection(db) as conn:
+        statuses = conn.execute(select(NOTIFICATION.c.status).order_by(NOTIFICATION.c.id)).all()
+        version = conn.execute(text("SELECT schema_version FROM schema_info")).scalar_one()
+    assert [s for (s,) in statuses] == ["pending", "suppressed"] and version == 3

@@ -1,0 +1,167 @@
+"""Conformance: each case's history against the process, native and imported cases alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine as SAEngine
+
+from states.commands import Act, OpenCase
+from states.conformance import check_history, conformance
+from states.engine import Engine
+from states.events import Event
+from states.importer import import_log
+from states.mapping import parse_mapping
+from states.policy import load_policy
+from states.process import ProcessDefinition
+from states.store import read_connection
+from states.sweep import sweep
+from tests.conftest import MONDAY
+from tests.test_cli import Cli
+from tests.test_import import MAPPING, hours, xes
+
+
+def open_case(engine: Engine, **fields) -> int:
+    fields.setdefault("customer_id", "CUST-1")
+    fields.setdefault("subject", "A complaint")
+    return engine.apply(OpenCase(**fields)).case_id
+
+
+def act(engine: Engine, case_id: int, trigger: str, **fields) -> None:
+    engine.apply(Act(case_id=case_id, trigger=trigger, actor="ana", **fields))
+
+
+def escalate(engine: Engine, case_id: int, **fields) -> None:
+    act(engine, case_id, "escalate", reason="customer angry", notice="We escalated", **fields)
+
+
+def findings(engine: Engine, definition: ProcessDefinition, case_id: int) -> list[tuple]:
+    with read_connection(engine.db) as conn:
+        report = conformance(conn, definition, engine.policy, case_id)
+    (case,) = report.cases
+    return [(f.kind, f.trigger, f.clock) for f in case.findings]
+
+
+def test_a_native_case_that_follows_the_process_conforms(engine: Engine, definition):
+    case_id = open_case(engine)
+    act(engine, case_id, "assign", assignee="ana")
+    escalate(engine, case_id)
+    act(engine, case_id, "acknowledge", assignee="lena")
+    act(engine, case_id, "resolve", note="refunded")
+    assert findings(engine, definition, case_id) == []
+
+
+def test_native_escalation_past_a_level_is_a_skipped_level_unless_a_point_cites_it(
+    engine: Engine, definition
+):
+    case_id = open_case(engine)
+    act(engine, case_id, "assign", assignee="ana")
+    escalate(engine, case_id, to_level="manager")
+    assert findings(engine, definition, case_id) == [("skipped_level", "escalate", None)]
+    cited = open_case(engine, subject="we will see you in court", customer_id="CUST-2")
+    with read_connection(engine.db) as conn:
+        (case,) = conformance(conn, definition, engine.policy, cited).cases
+    assert case.conforms, case.as_dict()  # legal_risk escalates to manager, citing its point
+
+
+def test_native_resolution_the_level_never_acknowledged(engine: Engine, definition):
+    case_id = open_case(engine)
+    escalate(engine, case_id)
+    act(engine, case_id, "resolve", note="done")
+    assert findings(engine, definition, case_id) == [("resolved_unacknowledged", "resolve", None)]
+
+
+def test_native_breaches_are_counted_by_clock(engine: Engine, definition):
+    case_id = open_case(engine, priority="normal")
+    sweep(engine, MONDAY + timedelta(days=3), worker="test")
+    found = findings(engine, definition, case_id)
+    assert ("breach", None, "first_response") in found
+    assert {kind for kind, _, _ in found} == {"breach"}
+
+
+def test_a_disallowed_native_transition_is_found_in_a_crafted_history(definition):
+    """The engine never writes one; a history from an older process version may hold one."""
+    policy = load_policy(None, definition)
+    payload = {
+        "customer_id": "C",
+        "subject": "s",
+        "priority": "normal",
+        "channel": "email",
+        "currency": "EUR",
+        "process_version": "p",
+    }
+    at = MONDAY
+    events = [
+        Event("opened", at, "a", None, "open", None, None, payload, seq=1),
+        Event("resolve", at, "a", "open", "resolved", None, None, {}, seq=2),
+        Event("follow_up", at, "a", "resolved", "followed_up", None, None, {}, seq=3),
+        Event("resolve", at, "a", "followed_up", "resolved", None, None, {}, seq=4),
+    ]
+    found = check_history(events, definition, policy)
+    assert [(f.seq, f.kind, f.trigger) for f in found] == [(4, "disallowed_transition", "resolve")]
+
+
+def test_imported_cases_report_their_marks_and_clock_breaches(
+    sqlite: SAEngine, tmp_path: Path, definition
+):
+    policy = load_policy(None, definition)
+    log = tmp_path / "log.xes"
+    log.write_text(
+        xes(
+            {
+                "fine": [("Work", "G1", hours(0)), ("Resolved", "G1", hours(2))],
+                "slow": [("Work", "G1", hours(0)), ("Resolved", "G1", hours(24 * 21))],
+                "waited": [
+                    ("Work", "G1", hours(0)),
+                    ("Wait - Customer", "G1", hours(1)),
+                    ("Work", "G1", hours(24 * 21)),
+                    ("Resolved", "G1", hours(24 * 21 + 2)),
+                ],
+                "twice": [
+                    ("Work", "G1", hours(0)),
+                    ("Resolved", "G1", hours(1)),
+                    ("Resolved", "G1", hours(2)),
+                ],
+                "unack": [("Queued", "V 2nd", hours(0)), ("Resolved", "V 2nd", hours(1))],
+            },
+            impact="Low",
+        )
+    )
+    import_log(sqlite, log, parse_mapping(MAPPING, definition), definition, policy)
+    with read_connection(sqlite) as conn:
+        report = conformance(conn, definition, policy)
+    by_ref = {c.ref: [(f.kind, f.clock) for f in c.findings] for c in report.cases}
+    assert by_ref == {
+        "fine": [],
+        "slow": [("breach", "resolution")],  # low: 80 business hours; three weeks is 120
+        "waited": [],  # the wait on the customer paused the resolution clock
+        "twice": [("disallowed_transition", None)],
+        "unack": [("resolved_unacknowledged", None)],
+    }
+    summary = report.summary()
+    assert summary["totals"] == {
+        "disallowed_transition": 1,
+        "skipped_level": 0,
+        "resolved_unacknowledged": 1,
+        "breach": 1,
+    }
+    assert (summary["cases"], summary["conforming"], summary["imported"]) == (5, 2, 5)
+    assert summary["breaches_by_clock"] == {"resolution": 1}
+
+
+def test_cli_conformance_prints_totals_and_one_case(tmp_path: Path):
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    log = tmp_path / "log.xes"
+    log.write_text(xes({"A": [("Queued", "V 3rd", hours(0)), ("Resolved", "V 3rd", hours(1))]}))
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(MAPPING)
+    cli.ok("audit", "import", str(log), "--mapping", str(mapping))
+    cli.ok("case", "open", "--customer", "C-9", "--subject", "Late parcel")
+    report = cli.json("audit", "conformance")
+    assert (report["cases"], report["conforming"], report["imported"]) == (2, 1, 1)
+    assert report["totals"]["skipped_level"] == 1
+    assert [c["ref"] for c in report["deviating_cases"]] == ["A"]
+    text = cli.ok("audit", "conformance", "--case", "1")
+    assert "skipped_level" in text and "first_level to manager passes over L2" in text
