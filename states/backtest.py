@@ -161,9 +161,9 @@ class Replayer:
             changes = self._imported_changes(snap, event)
         else:
             changes = planner.changes(snap, event, event.seq, at)
+        before = {} if snap is None or event.type == "opened" else snap.clocks
         if changes:
             event.payload["clocks"] = changes
-            before = {} if snap is None or event.type == "opened" else snap.clocks
             writes = TimerWrites()
             writes.record(event, before, at)
             for _, clock in writes.cancel:
@@ -171,14 +171,17 @@ class Replayer:
                     _Pending(row["due_at"], next(self._ids), clock, row["kind"], row["generation"])
                     for row in writes.arm.get((event.case_id, clock), ())  # type: ignore[call-overload]
                 ]
+        current = before
+        for change in changes:  # one event may end a round and start the next (escalate)
+            name = change["clock"]
+            current = {**current, name: apply_change(current, change)}
+            if change["op"] == "start":
+                rounds[name] = (name, event.seq)
+            run.rounds[rounds[name]] = current[name]
         if snap is None or event.type == "opened":
             snap = new_snapshot(event)
         else:
             evolve(snap, event)
-        for change in changes:
-            if change["op"] == "start":
-                rounds[change["clock"]] = (change["clock"], event.seq)
-            run.rounds[rounds[change["clock"]]] = snap.clocks[change["clock"]]
         run.events.append(event)
         return snap
 

@@ -172,6 +172,8 @@ def test_backtest_under_the_live_policy_reproduces_what_the_engine_recorded(
             for case_id, history in world.histories().items():
                 run = replayer.run(history, until)
                 assert clock_rounds(run.events) == clock_rounds(history)
+                final = [{**state, "clock": key[0]} for key, state in run.rounds.items()]
+                assert final == [state for state, _ in clock_rounds(history)]
                 assert replayed_segments(run) == world.segments(case_id)
                 marks = [(m.clock, m.kind, m.at) for m in run.marks]
                 assert marks == recorded_marks(history)
