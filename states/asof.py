@@ -71,7 +71,8 @@ class Deadline:
 @dataclass(slots=True)
 class CaseAsOf:
     """Case `case.id` as it stood at `at`: the fold of its first `events` events (of
-    `total`), and every round of every clock with its intervals up to `at`."""
+    `total`), every round of every clock with its intervals up to `at`, and its SLA
+    clocks breached or at risk then (`deadlines`, within :data:`DEFAULT_HORIZON`)."""
 
     at: datetime
     case: CaseSnapshot
