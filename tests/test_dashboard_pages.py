@@ -273,7 +273,7 @@ def test_aging_pages_cover_every_open_case_once_in_deadline_order(demo) -> None:
     seen = []
     with read_connection(db) as conn:
         for offset in range(0, len(open_cases) + 7, 7):
-            rows, total = aging(conn, ViewFilter(), AgingQuery(limit=7, offset=offset), policy, now)
+            rows, total = aging(conn, ViewFilter(), AgingQuery(sort="next_deadline", limit=7, offset=offset), policy, now)
             assert total == len(open_cases)
             seen += rows
     assert sorted(r.case_id for r in seen) == sorted(open_cases)
