@@ -30,6 +30,8 @@ from tests.conftest import sqlite_db
 from tests.drivers import StoredDriver
 from tests.test_dashboard import app
 
+pytestmark = pytest.mark.slow  # AppTest imports the domain per run; the demo takes seconds
+
 NOTICE = "Our specialist team takes over: they can decide on refunds directly."
 
 
@@ -207,7 +209,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[SAEngine, Policy, da
     definition = load_process()
     policy = load_policy(None, definition)
     now = datetime.now(UTC)
-    generate_demo(Engine(db, definition, policy), cases=40, seed=7, now=now)
+    generate_demo(Engine(db, definition, policy), cases=25, seed=7, now=now)
     return db, policy, now
 
 
