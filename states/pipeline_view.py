@@ -273,3 +273,35 @@ def breaches(
         .group_by(clock)
     )
     return {name: count for name, count in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineFigures:
+    """Everything the Pipeline page shows, read in one connection."""
+
+    positions: list[Position]
+    flows: list[Flow]
+    waiting: dict[str, list[int]]
+    deadlines: list[Deadline]
+    deadline_counts: dict[str, int]
+    escalations: list[tuple[str, str, int]]
+    activity: list[tuple[date, str, int]]
+    breaches: dict[str, int]
+
+
+def pipeline(
+    conn: Connection, where: ViewFilter, policy: Policy, now: datetime, horizon: timedelta
+) -> PipelineFigures:
+    """The Pipeline page's figures as of `now` (flows over the filter's period)."""
+    since = where.since(now)
+    urgent, counts = deadlines(conn, where, now, horizon)
+    return PipelineFigures(
+        positions=positions(conn, where, policy, now),
+        flows=flows(conn, where, since, now),
+        waiting=waiting_times(conn, where, policy, now),
+        deadlines=urgent,
+        deadline_counts=counts,
+        escalations=escalations(conn, where, since, now),
+        activity=activity(conn, where, since, now),
+        breaches=breaches(conn, where, since, now),
+    )
