@@ -15,12 +15,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flows.cli import main
+from flows.review_report import report_job
+from flows.runtime import Runtime
 from flows.schedule_edit import changes_file, read_changes, set_schedule
 from flows.schedules import SHIPPED
 from flows.serve import free_port
 from states.commands import OpenCase
 from states.engine import Engine
 from states.process import load_process
+from states.report_files import report_files
 from states.runlog import RunStart, finish_run, last_runs, run_totals, start_run
 from tests.conftest import sqlite_db
 from tests.test_schedules import CATALOGUE
@@ -236,3 +239,13 @@ def test_the_prefect_ui_is_linked_only_when_its_api_answers(
     at = ops_page()
     assert not any("Prefect UI:" in m.value for m in at.markdown)
     assert any("No Prefect server answers" in c.value for c in at.caption)
+
+
+def test_the_reports_review_report_writes_are_the_ones_the_page_lists(home: Path) -> None:
+    runtime = Runtime.from_env(home=home)
+    counts = report_job(runtime, "month")
+    listed = {report.path: report.label for report in report_files(home)}
+    assert listed == {
+        Path(counts["markdown"]): counts["period"],
+        Path(counts["csv"]): counts["period"],
+    }
