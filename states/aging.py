@@ -24,9 +24,11 @@ from states.policy import Policy
 from states.store import CASE
 from states.view_filter import ViewFilter
 
+#: How the table may be sorted. Age and time in state read an index; the next deadline
+#: is the soonest of the clocks in each open case's JSON, so it reads every open case.
 SORTS: dict[str, str] = {
-    "next_deadline": "next deadline",
     "age": "age",
+    "next_deadline": "next deadline",
     "in_state": "time in state",
     "priority": "priority",
     "id": "case number",
@@ -60,7 +62,7 @@ class AgingQuery:
 
     state: str | None = None
     level: str | None = None
-    sort: str = "next_deadline"
+    sort: str = "age"
     descending: bool = False
     limit: int = 50
     offset: int = 0

@@ -23,7 +23,7 @@ NO_DEADLINE = "9999-12-31T00:00:00+00:00"  # sorts after every real deadline
 
 def clock_field(clock: str, name: str) -> ColumnElement[Any]:
     """One field of one clock's JSON state, as text."""
-    return CASE.c.clocks[clock][name].as_string()
+    return CASE.c.clocks[(clock, name)].as_string()
 
 
 def running_deadline(clock: str) -> ColumnElement[Any]:
