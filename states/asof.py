@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Text, select, type_coerce
 
 from states.case import CaseSnapshot
 from states.errors import CaseNotFound, IntegrityError, InvalidInput
 from states.events import Event, fold
 from states.ledger import ClockView, Interval, build_views
 from states.policy import Policy
+from states.report import decode_json
 from states.store import CASE, EVENT, load_events, row_to_event, row_to_snapshot
 
 DEFAULT_HORIZON = timedelta(hours=4)
@@ -70,7 +71,8 @@ class Deadline:
 @dataclass(slots=True)
 class CaseAsOf:
     """Case `case.id` as it stood at `at`: the fold of its first `events` events (of
-    `total`), and every round of every clock with its intervals up to `at`."""
+    `total`), every round of every clock with its intervals up to `at`, and its SLA
+    clocks breached or at risk then (`deadlines`, within :data:`DEFAULT_HORIZON`)."""
 
     at: datetime
     case: CaseSnapshot
@@ -259,13 +261,16 @@ def pipeline_at(
     if horizon < timedelta(0):
         raise InvalidInput("horizon", str(horizon), "a duration of zero or more")
     result = PipelineAsOf(at=at, horizon=horizon, team=team)
+    columns = [c for c in EVENT.columns if c.name != "payload"]
     query = (
-        select(EVENT)
+        select(*columns, type_coerce(EVENT.c.payload, Text).label("payload_json"))
         .where(EVENT.c.occurred_at <= at)
         .order_by(EVENT.c.case_id, EVENT.c.seq)
         .execution_options(yield_per=5000)
     )
-    for case_id, events in _by_case(row_to_event(row) for row in conn.execute(query)):
+    rows = conn.execute(query)
+    stream = (row_to_event(row, decode_json(row.payload_json) or {}) for row in rows)
+    for case_id, events in _by_case(stream):
         snap = _fold(case_id, events)
         if team is None or snap.team == team:
             result.add(snap)

@@ -221,3 +221,7 @@ class IntegrityError(TierflowError):
 class AuditKeyError(TierflowError):
     """The key that signs audit anchors is missing, too short, or kept where others can
     read it; names where the key was looked for and what is allowed."""
+
+
+class NotAnchored(TierflowError):
+    """Anchoring was refused: the history does not verify, and an anchor would bless it."""

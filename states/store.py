@@ -301,7 +301,9 @@ def load_events(conn: Connection, case_id: int) -> list[Event]:
     return [row_to_event(row) for row in rows]
 
 
-def row_to_event(row: Any) -> Event:
+def row_to_event(row: Any, payload: dict[str, Any] | None = None) -> Event:
+    """An event from its row; `payload` when the caller decoded the row's JSON itself
+    (a bulk read selects it as text and decodes it faster than the column type does)."""
     return Event(
         type=row.type,
         occurred_at=row.occurred_at,
@@ -310,7 +312,7 @@ def row_to_event(row: Any) -> Event:
         to_state=row.to_state,
         from_level=row.from_level,
         to_level=row.to_level,
-        payload=dict(row.payload or {}),
+        payload=dict(row.payload or {}) if payload is None else payload,
         case_id=row.case_id,
         seq=row.seq,
         command_id=row.command_id,

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import text
 
+from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.process import ProcessDefinition, load_process
 from states.store import init_schema, make_engine
@@ -85,3 +86,19 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> SAEngine:
 @pytest.fixture
 def engine(sqlite: SAEngine, definition: ProcessDefinition) -> Engine:
     return Engine(sqlite, definition, clock=lambda: MONDAY)
+
+
+@pytest.fixture
+def history(db: SAEngine, definition: ProcessDefinition) -> tuple[Engine, int]:
+    """A case of six events (opened, assigned, escalated, acknowledged, resolved), for the
+    audit and tamper tests, on each database."""
+    eng = Engine(db, definition, clock=lambda: MONDAY)
+    case_id = eng.apply(OpenCase(customer_id="C1", subject="refund", amount_claimed="800")).case_id
+    for trigger, fields in [
+        ("assign", {"assignee": "ana"}),
+        ("escalate", {"reason": "refund above authority", "notice": "L2 takes over"}),
+        ("acknowledge", {}),
+        ("resolve", {"note": "refunded"}),
+    ]:
+        eng.apply(Act(case_id=case_id, trigger=trigger, actor="ana", **fields))
+    return eng, case_id

@@ -5,7 +5,6 @@ when the case row is written behind the engine's back."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -18,16 +17,16 @@ from states.ledger import clock_views
 from states.queries import get_case
 from states.store import CASE, read_connection
 from states.sweep import sweep
-from tests.conftest import MONDAY, sqlite_db
+from tests.conftest import MONDAY
 
 NOTICE = "Our specialist team takes over."
 
 
 class Desk:
-    """One engine on SQLite with the clock in the test's hands."""
+    """One engine with the clock in the test's hands."""
 
-    def __init__(self, tmp_path: Path, definition) -> None:
-        self.db = sqlite_db(tmp_path)
+    def __init__(self, db, definition) -> None:
+        self.db = db
         self.now = MONDAY
         self.engine = Engine(self.db, definition, clock=lambda: self.now)
 
@@ -45,8 +44,9 @@ class Desk:
 
 
 @pytest.fixture
-def desk(tmp_path: Path, definition) -> Desk:
-    return Desk(tmp_path, definition)
+def desk(db, definition) -> Desk:
+    """On SQLite and on PostgreSQL."""
+    return Desk(db, definition)
 
 
 def test_a_case_reads_as_it_stood_before_and_after_each_step(desk: Desk) -> None:

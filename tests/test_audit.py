@@ -26,20 +26,6 @@ PROCESS = ProcessVersion.__table__
 POLICY = PolicyVersion.__table__
 
 
-@pytest.fixture
-def history(db, definition) -> tuple[Engine, int]:
-    eng = Engine(db, definition, clock=lambda: MONDAY)
-    case_id = eng.apply(OpenCase(customer_id="C1", subject="refund", amount_claimed="800")).case_id
-    for trigger, fields in [
-        ("assign", {"assignee": "ana"}),
-        ("escalate", {"reason": "refund above authority", "notice": "L2 takes over"}),
-        ("acknowledge", {}),
-        ("resolve", {"note": "refunded"}),
-    ]:
-        eng.apply(Act(case_id=case_id, trigger=trigger, actor="ana", **fields))
-    return eng, case_id
-
-
 def test_replay_rebuilds_exactly_the_stored_projection(db, history):
     _, case_id = history
     with read_connection(db) as conn:

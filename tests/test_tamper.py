@@ -10,26 +10,14 @@ import pytest
 from sqlalchemy import delete, update
 
 from states.audit import verify_case
-from states.commands import Act, OpenCase
-from states.engine import Engine
 from states.events import Event
 from states.store import EVENT, load_events, read_connection
-from tests.conftest import MONDAY
 
 
 @pytest.fixture
-def case(db, definition) -> int:
+def case(history) -> int:
     """A case of six events: opened, assigned, escalated, acknowledged, resolved."""
-    eng = Engine(db, definition, clock=lambda: MONDAY)
-    case_id = eng.apply(OpenCase(customer_id="C1", subject="refund", amount_claimed="800")).case_id
-    for trigger, fields in [
-        ("assign", {"assignee": "ana"}),
-        ("escalate", {"reason": "refund above authority", "notice": "L2 takes over"}),
-        ("acknowledge", {}),
-        ("resolve", {"note": "refunded"}),
-    ]:
-        eng.apply(Act(case_id=case_id, trigger=trigger, actor="ana", **fields))
-    return case_id
+    return history[1]
 
 
 def events_of(db, case_id: int) -> list[Event]:

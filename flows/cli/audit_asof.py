@@ -17,6 +17,8 @@ from states.durations import format_duration, parse_duration
 from states.errors import PolicyError
 from states.store import read_connection
 
+SHOWN = 50  # deadlines listed per kind on the terminal
+
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
@@ -126,7 +128,7 @@ def _deadlines(title: str, deadlines: list[Deadline]) -> None:
     table = Table()
     for column in ("case", "state", "clock", "round", "deadline (UTC)"):
         table.add_column(column)
-    for d in deadlines:
+    for d in deadlines[:SHOWN]:
         row(
             table,
             str(d.case_id),
@@ -136,6 +138,8 @@ def _deadlines(title: str, deadlines: list[Deadline]) -> None:
             _when(d.deadline) if d.deadline else "-",
         )
     console.print(table)
+    if len(deadlines) > SHOWN:
+        out(f"and {len(deadlines) - SHOWN} more (--json lists them all)")
 
 
 def _when(at: datetime) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from flows.cli import history
 from flows.cli.common import JsonOpt, audit_app, runtime
 from flows.cli.render import emit_json, out
 from flows.runs import utcnow
@@ -16,7 +17,7 @@ from states.anchor import AnchorCheck, anchor_verified, check_anchors
 from states.audit import Verification, verify_all, verify_case
 from states.audit_key import create_key
 from states.commands import MAX_CASE_ID
-from states.errors import AuditKeyError
+from states.errors import NotAnchored
 from states.store import read_connection
 
 AnchorFileOpt = Annotated[
@@ -73,7 +74,7 @@ def audit_anchor(anchor_file: AnchorFileOpt = None, as_json: JsonOpt = False) ->
     run = anchor_verified(rt.db, rt.audit_key(), path, utcnow())
     if run.written is None:
         _report(run.checks, run.previous, path, False, as_json)
-        raise AuditKeyError(f"nothing anchored: the history does not verify (see above); {path}")
+        raise NotAnchored(f"nothing anchored: the history does not verify (see above); {path}")
     anchor = run.written
     if as_json:
         emit_json(
@@ -122,15 +123,7 @@ def _report(
             }
         )
         return
-    for check in bad:
-        if check.first_broken is not None:
-            out(f"NOT VERIFIED: {check.first_broken}")
-        for problem in check.problems:
-            out(f"case {check.case_id}: NOT VERIFIED: {problem}")
-    out(
-        f"{len(checks) - len(bad)} of {len(checks)} cases verified"
-        + (f", {len(bad)} NOT verified" if bad else "")
-    )
+    history.verifications(checks, as_json=False)
     if skipped:
         out("anchors not checked (--no-anchor)")
     elif anchors is None:

@@ -208,6 +208,8 @@ def _verification_line(check: Verification) -> None:
             "projection matches"
         )
     else:
+        if check.first_broken is not None:
+            out(f"NOT VERIFIED: {check.first_broken}")
         for problem in check.problems:
             out(f"case {check.case_id}: NOT VERIFIED: {problem}")
 
