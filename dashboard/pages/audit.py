@@ -158,7 +158,8 @@ def _anchored(check: AnchorCheck | str) -> None:
 
 
 def _last_audit_run() -> None:
-    st.subheader("Last nightly verification (verify_audit)")
+    st.subheader("Last nightly verification")
+    st.caption("The latest run of the verify_audit flow, from the flow run log.")
     runs = recent_runs(common.read_engine(), "verify_audit", limit=1)
     if not runs:
         st.caption("verify_audit has not run yet.")
