@@ -75,10 +75,14 @@ def api_ready(api_url: str, timeout: float = 2.0) -> bool:
     return url_answers(f"{api_url}/health", timeout)
 
 
-def prefect_ui_url(api_url: str | None = None) -> str | None:
-    """The Prefect UI of the API at `api_url` (default: PREFECT_API_URL, which `serve`
-    gives the dashboard), if it answers now; None when no server runs."""
-    api_url = api_url or os.environ.get("PREFECT_API_URL")
+def configured_api_url() -> str | None:
+    """The Prefect API this process was given (PREFECT_API_URL; `serve` gives it to the
+    dashboard)."""
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def prefect_ui_url(api_url: str | None) -> str | None:
+    """The Prefect UI of the API at `api_url`, if it answers now; None when no server runs."""
     if not api_url or not api_ready(api_url, timeout=1.0):
         return None
     return api_url.removesuffix("/").removesuffix("/api")

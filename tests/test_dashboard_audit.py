@@ -271,3 +271,12 @@ def test_without_an_audit_key_the_page_says_anchors_are_not_checked(world: Store
     at = audit_page(case="1")
     assert not at.exception and not at.error
     assert any("Anchors not checked" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("given", ["abc", "0", str(2**40)])
+def test_a_bad_case_number_in_the_url_is_one_message(world: StoredDriver, given: str) -> None:
+    at = audit_page(case=given)
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"invalid case {given!r} in the URL; allowed: a case number from 1 to {2**31 - 1}"
+    ]

@@ -5,7 +5,9 @@ versions in force and the review reports; and the run-log summaries behind it.""
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -13,11 +15,15 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from flows.cli import main
+from flows.review_report import report_job
+from flows.runtime import Runtime
 from flows.schedule_edit import changes_file, read_changes, set_schedule
 from flows.schedules import SHIPPED
+from flows.serve import free_port
 from states.commands import OpenCase
 from states.engine import Engine
 from states.process import load_process
+from states.report_files import report_files
 from states.runlog import RunStart, finish_run, last_runs, run_totals, start_run
 from tests.conftest import sqlite_db
 from tests.test_schedules import CATALOGUE
@@ -202,3 +208,44 @@ def test_an_unreachable_database_is_one_message_and_the_schedules_still_show(
     assert not at.exception
     assert len(at.error) == 1 and "runs and versions are not shown" in at.error[0].value
     assert schedule_row(at, "monthly_review")["last status"] == "-"
+
+
+class _Health(BaseHTTPRequestHandler):
+    """A server that answers /api/health as a Prefect server does (and nothing else)."""
+
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"true")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_prefect_ui_is_linked_only_when_its_api_answers(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ui = f"http://127.0.0.1:{server.server_port}"
+    try:
+        monkeypatch.setenv("PREFECT_API_URL", f"{ui}/api")
+        at = ops_page()
+        assert any(f"Prefect UI: [{ui}]({ui})" in m.value for m in at.markdown)
+    finally:
+        server.shutdown()
+        server.server_close()
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{free_port()}/api")
+    at = ops_page()
+    assert not any("Prefect UI:" in m.value for m in at.markdown)
+    assert any("No Prefect server answers" in c.value for c in at.caption)
+
+
+def test_the_reports_review_report_writes_are_the_ones_the_page_lists(home: Path) -> None:
+    runtime = Runtime.from_env(home=home)
+    counts = report_job(runtime, "month")
+    listed = {report.path: report.label for report in report_files(home)}
+    assert listed == {
+        Path(counts["markdown"]): counts["period"],
+        Path(counts["csv"]): counts["period"],
+    }

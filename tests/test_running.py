@@ -155,6 +155,8 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
         fired = completed(runtime, "sweep_timers", "fired")
 
         def watch() -> RunRecord | None:
+            if serve.poll() is not None:  # it gave up (e.g. its Prefect server never answered)
+                raise AssertionError(f"serve stopped early: {serve.communicate()[0]}")
             children.update(descendants(serve.pid))
             return fired()
 

@@ -15,6 +15,7 @@ from states.anchor import AnchorCheck, check_anchors
 from states.asof import pipeline_at
 from states.audit import verify_case
 from states.errors import AuditKeyError
+from states.fields import MAX_ID
 from states.replay_steps import Step, replay_steps, steps_csv
 from states.runlog import recent_runs
 
@@ -43,9 +44,11 @@ def render() -> None:
 def _pick_case() -> int | None:
     """The case to replay: typed in, or given in the URL (``?case=42``) to share it."""
     given = st.query_params.get(CASE_PARAM)
-    start = int(given) if given and given.isdigit() else None
+    start = int(given) if given and given.isdigit() and 1 <= int(given) <= MAX_ID else None
+    if given and start is None:
+        st.error(f"invalid case {given!r} in the URL; allowed: a case number from 1 to {MAX_ID}")
     case_id = st.number_input(
-        "Case number", min_value=1, step=1, value=start, key="audit_case", placeholder="e.g. 42"
+        "Case number", 1, MAX_ID, value=start, step=1, key="audit_case", placeholder="e.g. 42"
     )
     if case_id is None:
         st.caption("Type a case number to replay its history.")
@@ -155,7 +158,8 @@ def _anchored(check: AnchorCheck | str) -> None:
 
 
 def _last_audit_run() -> None:
-    st.subheader("Last nightly verification (verify_audit)")
+    st.subheader("Last nightly verification")
+    st.caption("The latest run of the verify_audit flow, from the flow run log.")
     runs = recent_runs(common.read_engine(), "verify_audit", limit=1)
     if not runs:
         st.caption("verify_audit has not run yet.")

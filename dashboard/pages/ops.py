@@ -17,7 +17,7 @@ from flows.ops_view import ScheduleView, schedule_views
 from flows.runtime import Runtime, catalogue
 from flows.schedule_edit import read_changes, set_schedule
 from flows.schedules import load_schedules
-from flows.serve import prefect_ui_url
+from flows.serve import configured_api_url, prefect_ui_url
 from states.errors import TierflowError
 from states.report_files import report_files
 from states.versions import stored_versions
@@ -48,12 +48,12 @@ def render() -> None:
 
 
 @st.cache_data(ttl=15, show_spinner=False)
-def _prefect_ui() -> str | None:
-    return prefect_ui_url()
+def _prefect_ui(api_url: str | None) -> str | None:
+    return prefect_ui_url(api_url)
 
 
 def _prefect_link() -> None:
-    url = _prefect_ui()
+    url = _prefect_ui(configured_api_url())
     if url:
         st.markdown(f"Prefect UI: [{url}]({url}) (deployments, runs, logs)")
     else:
