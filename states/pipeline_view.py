@@ -11,11 +11,12 @@ calendar (see :func:`waiting_times`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Select,
     String,
     case,
@@ -25,10 +26,11 @@ from sqlalchemy import (
     union_all,
 )
 
-from states.clock_sql import business_before, clock_field, is_running
-from states.clocks import CLOCKS, iso
+from states.clock_sql import business_before
+from states.clocks import CLOCKS
 from states.policy import Policy
 from states.store import CASE, EVENT
+from states.tables import Timer
 from states.view_filter import ViewFilter
 
 #: Edges of the waiting-time buckets, in business hours (8 business hours = 1 working day).
@@ -45,6 +47,8 @@ WAIT_LABELS: tuple[str, ...] = (
 )
 ACTIVITY = {"opened": "opened", "resolve": "resolved", "escalate": "escalated"}
 DEADLINE_ROWS = 50
+DEADLINE_KINDS = ("breach", "due")  # the timers that mark a deadline (not warnings)
+TIMER = Timer.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,63 +172,79 @@ def deadlines(
     horizon: timedelta,
     limit: int = DEADLINE_ROWS,
 ) -> tuple[list[Deadline], dict[str, int]]:
-    """Running clocks already breached or due within `horizon`, most urgent first (the
-    oldest deadline first), at most `limit`; and how many there are of each kind.
+    """Deadlines in force breached or due within `horizon`, most urgent first (the oldest
+    deadline first), at most `limit`; and how many there are of each kind.
 
-    Each clock's running deadlines are read from its partial index
-    (``ix_case_deadline_<clock>``: running clocks only, by deadline), so the cost follows
-    the deadlines shown and counted, not the cases stored. A breached clock is one whose
-    deadline has passed: its breach fires at the deadline and a clock keeps a passed
-    deadline through a wait (see states.clocks), so the count needs no JSON flag."""
-    until, at = iso(now + horizon), iso(now)
-    kinds = []
-    rows = []
-    for clock in CLOCKS:
-        deadline = clock_field(clock, "deadline")
-        due = (*_cases(where), is_running(clock), deadline < until)
-        for kind, bound in (("breached", deadline <= at), ("at risk", deadline > at)):
-            kinds.append(  # ranges of the index: counted without reading a case's JSON
-                select(literal(kind, String).label("kind"), func.count().label("n")).where(
-                    *due, bound
-                )
-            )
-        rows.append(
-            select(
-                CASE.c.id.label("case_id"),
-                literal(clock, String).label("clock"),
-                deadline.label("deadline"),
-                CASE.c.clocks[clock]["breached"].as_boolean().label("breached"),
-                CASE.c.state,
-                CASE.c.level,
-                CASE.c.priority,
-                CASE.c.assignee,
-            )
-            .where(*due)
-            .order_by(deadline, CASE.c.id)
-            .limit(limit)
-            .subquery()
-        )
-    every = union_all(*kinds).subquery()
-    counts = dict(
-        conn.execute(select(every.c.kind, func.sum(every.c.n)).group_by(every.c.kind)).all()
+    Read from the durable timers, not from every case's clocks: a deadline in force has
+    a pending breach (or due) timer, found through the index of pending timers; one
+    already breached has a fired timer of the round still running (its generation is
+    the clock's ``armed_seq``), looked for among the cases still open or not yet
+    followed up only (the follow-up clock runs after the resolution)."""
+    pending = select(
+        TIMER.c.case_id, TIMER.c.clock, TIMER.c.due_at.label("deadline"), TIMER.c.status
+    ).where(
+        TIMER.c.status == "pending",
+        TIMER.c.kind.in_(DEADLINE_KINDS),
+        TIMER.c.due_at < now + horizon,
     )
-    urgent = union_all(*(select(part) for part in rows)).subquery()
-    found = [
-        Deadline(
-            r.case_id,
-            r.clock,
-            datetime.fromisoformat(r.deadline),
-            bool(r.breached) or r.deadline <= at,
-            r.state,
-            r.level,
-            r.priority,
-            r.assignee,
+    fired = (
+        select(TIMER.c.case_id, TIMER.c.clock, TIMER.c.due_at.label("deadline"), TIMER.c.status)
+        .select_from(CASE)
+        .join(TIMER, TIMER.c.case_id == CASE.c.id)
+        .where(
+            CASE.c.resolved_at.is_(None) | CASE.c.followed_up_at.is_(None),
+            TIMER.c.status == "fired",
+            TIMER.c.kind.in_(DEADLINE_KINDS),
+            _clock_of_timer("status") == "running",
+            _clock_of_timer("armed_seq", Integer) == TIMER.c.generation,
+            *_cases(where),
         )
+    )
+    conditions = _cases(where)
+    if conditions:
+        pending = pending.join(CASE, CASE.c.id == TIMER.c.case_id).where(*conditions)
+    urgent = union_all(pending, fired).subquery()
+    counts = {"breached": 0, "at risk": 0}
+    first: list[tuple[int, str, datetime, bool]] = []
+    # One pass (the JSON checks run once): count every deadline, keep the most urgent.
+    for case_id, clock, deadline, status in conn.execute(
+        select(urgent).order_by(urgent.c.deadline, urgent.c.case_id, urgent.c.clock)
+    ):
+        due = _aware(deadline)
+        breached = status == "fired" or due <= now
+        counts["breached" if breached else "at risk"] += 1
+        if len(first) < limit:
+            first.append((case_id, clock, due, breached))
+    about = {
+        r.id: r
         for r in conn.execute(
-            select(urgent).order_by(urgent.c.deadline, urgent.c.case_id).limit(limit)
+            select(CASE.c.id, CASE.c.state, CASE.c.level, CASE.c.priority, CASE.c.assignee).where(
+                CASE.c.id.in_({case_id for case_id, *_ in first})
+            )
         )
+    }
+    found = [
+        Deadline(case_id, clock, due, breached, *about[case_id][1:])
+        for case_id, clock, due, breached in first
     ]
-    return found, {"breached": counts.get("breached", 0), "at risk": counts.get("at risk", 0)}
+    return found, counts
+
+
+def _clock_of_timer(name: str, kind: type = String) -> Any:
+    """A field of the case's clock the timer belongs to, as text or integer (one JSON
+    path per clock: the clock's name is in the timer row)."""
+    field = (lambda c: c.as_integer()) if kind is Integer else (lambda c: c.as_string())
+    return case(
+        *((TIMER.c.clock == clock, field(CASE.c.clocks[(clock, name)])) for clock in CLOCKS),
+        else_=literal(None, kind),
+    )
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp read through a UNION (SQLite returns the stored text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def escalations(
@@ -273,3 +293,35 @@ def breaches(
         .group_by(clock)
     )
     return {name: count for name, count in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineFigures:
+    """Everything the Pipeline page shows, read in one connection."""
+
+    positions: list[Position]
+    flows: list[Flow]
+    waiting: dict[str, list[int]]
+    deadlines: list[Deadline]
+    deadline_counts: dict[str, int]
+    escalations: list[tuple[str, str, int]]
+    activity: list[tuple[date, str, int]]
+    breaches: dict[str, int]
+
+
+def pipeline(
+    conn: Connection, where: ViewFilter, policy: Policy, now: datetime, horizon: timedelta
+) -> PipelineFigures:
+    """The Pipeline page's figures as of `now` (flows over the filter's period)."""
+    since = where.since(now)
+    urgent, counts = deadlines(conn, where, now, horizon)
+    return PipelineFigures(
+        positions=positions(conn, where, policy, now),
+        flows=flows(conn, where, since, now),
+        waiting=waiting_times(conn, where, policy, now),
+        deadlines=urgent,
+        deadline_counts=counts,
+        escalations=escalations(conn, where, since, now),
+        activity=activity(conn, where, since, now),
+        breaches=breaches(conn, where, since, now),
+    )

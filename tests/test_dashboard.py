@@ -86,18 +86,21 @@ def test_a_missing_database_is_one_clear_error(tmp_path: Path) -> None:
         make_readonly_engine(f"sqlite:///{tmp_path / 'absent.db'}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["pages/pipeline.py", "pages/cases.py", "pages/case.py"])
 def test_an_unreachable_database_shows_one_message_and_no_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str
 ) -> None:
     at = app(tmp_path, monkeypatch)
     monkeypatch.setenv("TIERFLOW_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    at.query_params["case"] = "1"  # the Case page reads only once a case is named
     at.switch_page(page).run()
     assert not at.exception
     assert len(at.error) == 1
     assert "connection" in at.error[0].value or "no database" in at.error[0].value
 
 
+@pytest.mark.slow
 def test_the_filters_are_kept_in_the_url_and_across_pages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -112,6 +115,7 @@ def test_the_filters_are_kept_in_the_url_and_across_pages(
     assert at.query_params == {"channel": "chat", "priority": "high"}
 
 
+@pytest.mark.slow
 def test_a_bad_filter_in_a_shared_url_is_shown_and_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

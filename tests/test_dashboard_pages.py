@@ -22,13 +22,15 @@ from states.pipeline_view import WAIT_EDGES_H, deadlines, escalations, positions
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition, load_process, parse_process
 from states.queries import get_case
-from states.store import CASE, EVENT, read_connection
+from states.store import CASE, EVENT, read_connection, write_transaction
 from states.sweep import sweep
 from states.tables import Notification
 from states.view_filter import ViewFilter
 from tests.conftest import sqlite_db
 from tests.drivers import StoredDriver
 from tests.test_dashboard import app
+
+pytestmark = pytest.mark.slow  # AppTest imports the domain per run; the demo takes seconds
 
 NOTICE = "Our specialist team takes over: they can decide on refunds directly."
 
@@ -207,7 +209,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[SAEngine, Policy, da
     definition = load_process()
     policy = load_policy(None, definition)
     now = datetime.now(UTC)
-    generate_demo(Engine(db, definition, policy), cases=40, seed=7, now=now)
+    generate_demo(Engine(db, definition, policy), cases=25, seed=7, now=now)
     return db, policy, now
 
 
@@ -273,7 +275,8 @@ def test_aging_pages_cover_every_open_case_once_in_deadline_order(demo) -> None:
     seen = []
     with read_connection(db) as conn:
         for offset in range(0, len(open_cases) + 7, 7):
-            rows, total = aging(conn, ViewFilter(), AgingQuery(limit=7, offset=offset), policy, now)
+            query = AgingQuery(sort="next_deadline", limit=7, offset=offset)
+            rows, total = aging(conn, ViewFilter(), query, policy, now)
             assert total == len(open_cases)
             seen += rows
     assert sorted(r.case_id for r in seen) == sorted(open_cases)
@@ -336,3 +339,27 @@ def test_the_page_queries_read_the_same_history_on_sqlite_and_postgresql(
     )
     assert missed["first_response"] >= 1
     assert ("by hand", "needs a specialist", 1) in reasons
+
+
+def test_pages_render_while_a_writer_holds_the_database(
+    world: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep writing (SQLite's write lock held, rows not yet committed) does not stop a
+    page: the dashboard reads the last committed state."""
+    writer = sqlite_db(tmp_path)
+    with pytest.raises(_Abort), write_transaction(writer) as conn:
+        conn.execute(CASE.update().where(CASE.c.id == world["waiting"]).values(priority="urgent"))
+        at = app(tmp_path, monkeypatch)
+        assert not at.exception and not at.error
+        assert _metric(at, "Cases") == "4"
+        at.sidebar.selectbox(key="f_priority").set_value("urgent").run()
+        assert _metric(at, "Cases") == "0"  # the uncommitted change is not seen
+        at.switch_page("pages/cases.py").run()
+        assert not at.exception and not at.error
+        raise _Abort  # the writer gives up: nothing it wrote stays
+    writer.dispose()
+    assert _count(tmp_path, CASE.c.priority == "urgent") == 0
+
+
+class _Abort(Exception):
+    pass

@@ -59,7 +59,7 @@ FILTERS = [ViewFilter(), ViewFilter(team="billing"), ViewFilter(priority="low", 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", FILTERS, ids=["all", "team", "priority+channel"])
 @pytest.mark.parametrize("hours", [1, 24, 24 * 30])
-def test_deadlines_from_the_indexes_are_every_running_clocks_deadlines(desk, where, hours):
+def test_deadlines_are_every_running_clocks_deadlines(desk, where, hours):
     db, now = desk
     until, at = iso(now + timedelta(hours=hours)), iso(now)
     due = sorted(
@@ -96,7 +96,7 @@ def test_the_aging_page_by_next_deadline_is_every_open_cases_soonest(desk, where
 
 
 @pytest.mark.slow
-def test_deadlines_and_the_aging_page_read_the_clock_indexes(desk):
+def test_the_aging_page_by_next_deadline_reads_the_clock_indexes(desk):
     db, now = desk
     statements: list[tuple[str, Any]] = []
 
@@ -107,7 +107,6 @@ def test_deadlines_and_the_aging_page_read_the_clock_indexes(desk):
     event.listen(db, "before_cursor_execute", record)
     try:
         with read_connection(db) as conn:
-            pipeline_view.deadlines(conn, ViewFilter(), now, timedelta(days=1))
             aging.aging(conn, ViewFilter(), aging.AgingQuery(), policy, now)
     finally:
         event.remove(db, "before_cursor_execute", record)

@@ -22,13 +22,8 @@ def render() -> None:
     since = where.since(now)
     horizon = st.sidebar.selectbox("At risk within", list(HORIZONS), index=1, key="horizon")
     with common.connection() as conn:
-        positions = view.positions(conn, where, runtime.policy, now)
-        flows = view.flows(conn, where, since, now)
-        waits = view.waiting_times(conn, where, runtime.policy, now)
-        urgent, urgent_counts = view.deadlines(conn, where, now, timedelta(hours=HORIZONS[horizon]))
-        escalations = view.escalations(conn, where, since, now)
-        activity = view.activity(conn, where, since, now)
-        breaches = view.breaches(conn, where, since, now)
+        seen = view.pipeline(conn, where, runtime.policy, now, timedelta(hours=HORIZONS[horizon]))
+    positions, urgent_counts = seen.positions, seen.deadline_counts
     st.caption(
         f"As of {now:%Y-%m-%d %H:%M} UTC. Flows over the last {where.period_days} days "
         f"(from {since:%Y-%m-%d %H:%M} UTC)."
@@ -38,11 +33,11 @@ def render() -> None:
     columns[0].metric("Cases", total)
     columns[1].metric("Deadlines breached", urgent_counts["breached"])
     columns[2].metric(f"Deadlines within {horizon}", urgent_counts["at risk"])
-    columns[3].metric("Escalations in period", sum(n for _, _, n in escalations))
-    columns[4].metric("Breaches in period", sum(breaches.values()))
+    columns[3].metric("Escalations in period", sum(n for _, _, n in seen.escalations))
+    columns[4].metric("Breaches in period", sum(seen.breaches.values()))
 
     st.subheader("The process")
-    st.graphviz_chart(process_dot(runtime.process, positions, flows), width="stretch")
+    st.graphviz_chart(process_dot(runtime.process, positions, seen.flows), width="stretch")
     st.caption(
         "Nodes: cases there now and the median business time they have waited in that "
         "state. Arrows: moves in the period (width by count); dashed: allowed, not taken."
@@ -67,9 +62,9 @@ def render() -> None:
             width="stretch",
         )
     with right:
-        _waiting(waits)
-    _urgent(urgent, urgent_counts, horizon)
-    _flows_in_period(escalations, activity, breaches)
+        _waiting(seen.waiting)
+    _urgent(seen.deadlines, urgent_counts, horizon)
+    _flows_in_period(seen.escalations, seen.activity, seen.breaches)
 
 
 def _waiting(waits: dict[str, list[int]]) -> None:
