@@ -88,7 +88,7 @@ def test_the_aging_page_by_next_deadline_is_every_open_cases_soonest(desk, where
         for case_id, clocks in _clocks(db, where, open_only=True)
     )
     policy = load_policy(None, load_process())
-    query = aging.AgingQuery(limit=50, offset=offset)
+    query = aging.AgingQuery(sort="next_deadline", limit=50, offset=offset)
     with read_connection(db) as conn:
         rows, total = aging.aging(conn, where, query, policy, now)
     assert total == len(soonest)
@@ -107,7 +107,7 @@ def test_the_aging_page_by_next_deadline_reads_the_clock_indexes(desk):
     event.listen(db, "before_cursor_execute", record)
     try:
         with read_connection(db) as conn:
-            aging.aging(conn, ViewFilter(), aging.AgingQuery(), policy, now)
+            aging.aging(conn, ViewFilter(), aging.AgingQuery(sort="next_deadline"), policy, now)
     finally:
         event.remove(db, "before_cursor_execute", record)
     with read_connection(db) as conn:
