@@ -116,7 +116,7 @@ def test_the_aging_page_by_next_deadline_reads_the_clock_indexes(desk):
             for s, p in statements
             if "json_extract" in s
         ]
-    used = {clock for plan in plans for clock in CLOCKS if f"ix_case_deadline_{clock} " in plan}
+    used = {clock for plan in plans for clock in CLOCKS if f"ix_case_deadline_{clock}" in plan}
     assert used == set(CLOCKS)
 
 
