@@ -26,12 +26,13 @@ release's. What it holds, and why:
   shape (first_response, resolution, acknowledge, escalation, follow_up): running
   clocks with deadlines (business targets turned into calendar time at 8 working hours
   a day, five days a week: an approximation) and breached flags on open cases;
-* pending timers for the running clocks of open cases.
+* timers for the running clocks of open cases: pending, or fired when the deadline
+  passed (generation 1, the clock's ``armed_seq``).
 
 Synthetic, and said so: hashes and command ids are random (``verify`` fails on these
 cases; it is a load fixture, not a history), event payloads carry no clock changes
 (the engine's do, which makes its events three to five times larger), no clock-ledger
-rows, notifications or past timers are written.
+rows, notifications or timers of stopped clocks are written.
 """
 
 from __future__ import annotations
@@ -325,12 +326,14 @@ class Desk:
         row |= {"state": state, "level": level, "updated_at": events[-1][0]}
         return events
 
-    def clocks(self, row: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str, float]]]:
+    def clocks(
+        self, row: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[tuple[str, str, float, str]]]:
         """The case's clocks JSON in the engine's shape, and the timers its running clocks
         wait on: (clock, kind, due)."""
         opened, priority, resolved = row["opened_at"], row["priority"], row["resolved_at"]
         clocks = {"first_response": self._clock(opened, FIRST_RESPONSE_H[priority], "stopped")}
-        timers: list[tuple[str, str, float]] = []
+        timers: list[tuple[str, str, float, str]] = []
 
         def run(name: str, since: float, hours: float, spent: bool) -> None:
             state = self._clock(since, hours, "stopped" if spent else "running")
@@ -339,7 +342,10 @@ class Desk:
                 state |= {"deadline": iso(deadline), "warn_at": iso(since + business(hours * 0.8))}
                 state["breached"] = name in row["breached"] or deadline < self.now
                 state["warned"] = state["breached"]
-                timers.extend([] if state["breached"] else [(name, "breach", deadline)])
+                state["armed_seq"] = 1  # the round its timers belong to (their generation)
+                kind = "due" if name == "follow_up" else "breach"
+                status = "fired" if state["breached"] else "pending"
+                timers.append((name, kind, deadline, status))
             clocks[name] = state
 
         if row["state"] == "open":
@@ -483,8 +489,8 @@ def write_part(part: Part) -> dict[str, int]:
             previous = digest
         clocks, timers = desk.clocks(row)
         case_rows.append(_case_values(row, clocks, (len(history), previous)))
-        for clock, kind, due in timers:
-            timer_rows.append((n, clock, kind, 1, ts(due), "pending", ts(row["updated_at"])))
+        for clock, kind, due, status in timers:
+            timer_rows.append((n, clock, kind, 1, ts(due), status, ts(row["updated_at"])))
         produced += len(history)
         done = n - part.first + 1
         if done % 100 == 0:  # keep events near the target: more waits when short of it

@@ -17,15 +17,17 @@ from sqlalchemy import Connection, case, func, select
 
 from states import fields as check
 from states.case import PRIORITIES
-from states.clock_sql import NO_DEADLINE, clock_field, is_running, next_deadline, signed_business
+from states.clock_sql import NO_DEADLINE, next_deadline, signed_business
 from states.clocks import CLOCKS, iso
 from states.errors import InvalidInput
+from states.json_sql import clock_value, running
 from states.policy import Policy
 from states.store import CASE
 from states.view_filter import ViewFilter
 
 #: How the table may be sorted. Age and time in state read an index; the next deadline
-#: is the soonest of the clocks in each open case's JSON, so it reads every open case.
+#: is the soonest of the clocks in each open case's JSON, whose first page is drawn from
+#: each clock's deadline index (see `_soonest_candidates`).
 SORTS: dict[str, str] = {
     "age": "age",
     "next_deadline": "next deadline",
@@ -126,11 +128,11 @@ def _soonest_candidates(conn: Connection, conditions: list[Any], wanted: int) ->
     than that have a deadline at all: the page then reaches cases without one."""
     found: set[int] = set()
     for clock in CLOCKS:
-        deadline = clock_field(clock, "deadline")
+        deadline = clock_value(CASE.c.clocks, clock, "deadline")
         found.update(
             conn.execute(
                 select(CASE.c.id)
-                .where(*conditions, is_running(clock), deadline.is_not(None))
+                .where(*conditions, running(CASE.c.clocks, clock), deadline.is_not(None))
                 .order_by(deadline, CASE.c.id)
                 .limit(wanted)
             ).scalars()
