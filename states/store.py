@@ -171,10 +171,12 @@ class HeldConnections:
         local = self._local
         conn = getattr(local, "conn", None)
         if conn is None or conn.invalidated or conn.closed or local.pid != os.getpid():
+            error = self.engine.dialect.loaded_dbapi.Error
             try:
                 proxied = self.engine.raw_connection()
-            except DBAPIError as exc:
-                raise _store_error(exc, self.engine) from None
+            except error as exc:  # raw_connection leaves the driver's error as it is
+                wrapped = DBAPIError.instance(None, None, exc, error)
+                raise _store_error(wrapped, self.engine) from None
             proxied.detach()
             conn = Connection(self.engine, connection=proxied)
             local.conn, local.pid = conn, os.getpid()
