@@ -32,13 +32,6 @@ class SnapshotCache:
                     taken[case_id] = snap
         return taken
 
-    def take(self, case_ids: Iterable[int]) -> dict[int, CaseSnapshot]:
-        """The cached snapshots of `case_ids`, taken out unchecked: the caller checks their
-        versions (the engine's case update does, on SQLite)."""
-        with self._lock:
-            taken = {case_id: self._items.pop(case_id, None) for case_id in case_ids}
-        return {case_id: snap for case_id, snap in taken.items() if snap is not None}
-
     def put_all(self, snaps: Iterable[CaseSnapshot]) -> None:
         if not self.size:
             return

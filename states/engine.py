@@ -48,7 +48,6 @@ from states.errors import (
     InvalidInput,
     OutOfOrder,
     StoreError,
-    TierflowError,
 )
 from states.events import GENESIS, Event, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
@@ -102,11 +101,6 @@ class _Retry(Exception):
     """The optimistic write lost a race; the batch may be retried on a fresh read."""
 
 
-class _Stale(Exception):
-    """A snapshot taken from the cache unchecked was not the stored one: run the batch
-    again with every snapshot checked (not a lost race: a stale cache, found out)."""
-
-
 @dataclass(slots=True)
 class _Work:
     """Per-batch scratch: cases touched, with the version each had when read."""
@@ -114,7 +108,6 @@ class _Work:
     snapshots: dict[int, CaseSnapshot] = field(default_factory=dict)
     read_version: dict[int, int] = field(default_factory=dict)
     read_keys: dict[int, tuple[str, str | None, str | None]] = field(default_factory=dict)
-    unverified: set[int] = field(default_factory=set)  # cases taken from the cache unchecked
 
     def remember_read(self) -> None:
         """Note each loaded case's version and indexed columns, as read."""
@@ -187,9 +180,7 @@ class Engine:
         commands = [command for command, _ in items]
         pinned = any(not isinstance(c, OpenCase) and c.expected_version for c in commands)
         return self._transaction(
-            lambda conn, trust: self._apply_batch(conn, items, recorded_at, trust),
-            pinned,
-            _first_case(commands),
+            lambda conn: self._apply_batch(conn, items, recorded_at), pinned, _first_case(commands)
         )
 
     def fire_timers(
@@ -203,30 +194,19 @@ class Engine:
         """
         at = self._now(now)
         return self._transaction(
-            lambda conn, _trust: self._fire_batch(conn, timers, worker, at), False, None
+            lambda conn: self._fire_batch(conn, timers, worker, at), False, None
         )
 
     def _transaction(
-        self, body: Callable[[Connection, bool], tuple[Any, _Work]], pinned: bool, case_id: Any
+        self, body: Callable[[Connection], tuple[Any, _Work]], pinned: bool, case_id: Any
     ) -> Any:
         """Run `body` in a write transaction, retrying lost optimistic races (and, once, a
-        transaction whose connection was found dead before its commit).
-
-        `body(conn, trust)`: with `trust`, cached snapshots are used without reading
-        their version first (SQLite only, where ``BEGIN IMMEDIATE`` has serialised the
-        writers already); the version is checked by the case update instead, and a
-        batch that finds a cached snapshot stale runs once more with `trust` off."""
+        transaction whose connection was found dead before its commit)."""
         lost = False
-        trust = self.connections.enabled
         for attempt in range(self.max_retries + 1):
             try:
-                try:
-                    with write_transaction(self.db, self.connections) as conn:
-                        outcome, work = body(conn, trust)
-                except _Stale:
-                    trust = False
-                    with write_transaction(self.db, self.connections) as conn:
-                        outcome, work = body(conn, trust)
+                with write_transaction(self.db, self.connections) as conn:
+                    outcome, work = body(conn)
                 self._registered = True
                 self._cache.put_all(work.snapshots.values())
                 return outcome
@@ -253,44 +233,16 @@ class Engine:
         conn: Connection,
         items: Sequence[tuple[Command, datetime]],
         recorded_at: datetime | None,
-        trust: bool = False,
     ) -> tuple[list[Result], _Work]:
         commands = [command for command, _ in items]
         if not self._registered:
             self._register(conn, items[0][1] if items else self._now(None))
         work = _Work(recorded_at=recorded_at or self._now(None))
-        case_ids = {c.case_id for c in commands if not isinstance(c, OpenCase)}
-        if trust:
-            work.snapshots = self._cache.take(case_ids)
-            work.unverified = set(work.snapshots)
-            missing = [case_id for case_id in case_ids if case_id not in work.snapshots]
-            if missing:
-                work.snapshots.update(self._bulk.load_cases(conn, missing))
-        else:
-            work.snapshots = self._load(conn, case_ids)
+        work.snapshots = self._load(
+            conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}
+        )
         earlier = self._earlier_results(conn, commands)  # after the case locks, see _load
         work.remember_read()
-        if not work.unverified:
-            return self._run_batch(conn, work, items, earlier)
-        try:
-            return self._run_batch(conn, work, items, earlier)
-        except _Retry:
-            raise _Stale() from None
-        except (TierflowError, SAIntegrityError):
-            # Refused on cached state, or an event number taken: by a stale snapshot?
-            current = self._bulk.versions(conn, work.unverified)
-            if any(current.get(cid) != work.read_version[cid] for cid in work.unverified):
-                raise _Stale() from None
-            raise
-
-    def _run_batch(
-        self,
-        conn: Connection,
-        work: _Work,
-        items: Sequence[tuple[Command, datetime]],
-        earlier: dict[str, Result],
-    ) -> tuple[list[Result], _Work]:
-        commands = [command for command, _ in items]
         results: list[Result] = []
         seen_keys: dict[str, Result] = {}
         for index, (command, now) in enumerate(items):
