@@ -57,6 +57,7 @@ from states.process import ProcessDefinition
 from states.store import (
     CASE,
     EVENT,
+    HeldConnections,
     register_versions,
     row_to_event,
     write_transaction,
@@ -152,6 +153,8 @@ class Engine:
         self._bulk = BulkStatements(db.dialect, _UPDATE_COLUMNS)
         self._registered = False
         self._cache = SnapshotCache(cache_size)
+        #: the connection each thread's write transactions run on (SQLite; see HeldConnections)
+        self.connections = HeldConnections(db)
 
     def apply(self, command: Command, now: datetime | None = None) -> Result:
         return self.apply_many([command], now)[0]
@@ -201,7 +204,7 @@ class Engine:
         lost = False
         for attempt in range(self.max_retries + 1):
             try:
-                with write_transaction(self.db) as conn:
+                with write_transaction(self.db, self.connections) as conn:
                     outcome, work = body(conn)
                 self._registered = True
                 self._cache.put_all(work.snapshots.values())

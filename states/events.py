@@ -16,16 +16,29 @@ in, and verifies under that format's rules forever (:meth:`Event.canonical`):
   occurred_at, actor, from_state, to_state, from_level, to_level, payload,
   command_id, prev_hash]``. When the event was recorded and its idempotency
   key are not covered: an edit of either in a format-1 event cannot be seen.
-* format 2 (written now): ``[2, case_id, seq, type, occurred_at, recorded_at,
+* format 2 (written until 2026-11-30, and still for a payload format 3 cannot
+  hold, see below): ``[2, case_id, seq, type, occurred_at, recorded_at,
   actor, from_state, to_state, from_level, to_level, payload,
   idempotency_key, command_id, prev_hash]``: when it happened and when it
   was recorded, and the key a retry is recognised by, are sealed too.
+* format 3 (written now): format 2's array with 3 first, written by orjson
+  (``orjson.dumps(array, option=OPT_SORT_KEYS)``) instead of the standard
+  encoder: the same fields in the same order, but non-ASCII text as UTF-8
+  instead of ``\\u`` escapes, floats in orjson's shortest form (``1e16``, NaN
+  and infinities as ``null``), and datetimes, dataclasses and enums inside a
+  payload as orjson writes them. The stored payload is that JSON, so reading it
+  back and encoding it again gives the same bytes. orjson writes an event's
+  JSON ten times faster than the standard encoder with sorted keys (the payload
+  of an SLA event holds whole clock states). A payload orjson refuses (an
+  integer beyond 64 bits, a text with a lone surrogate, a key that is not
+  text, a type it does not know) is sealed in format 2 instead.
 
-Both: a JSON array, compact separators (``,`` and ``:``), non-ASCII escaped
-(``\\u00e9`` for an e acute), UTF-8; times as Python's ``isoformat()`` of the UTC instant
-(``2026-11-02T09:00:00+00:00``, microseconds only when not zero); the
-payload with its keys sorted. A history may hold both formats (a case opened
-before the change and acted on after it); the chain links them alike.
+Formats 1 and 2: a JSON array, compact separators (``,`` and ``:``), non-ASCII
+escaped (``\\u00e9`` for an e acute), UTF-8, the payload with its keys sorted.
+All formats: times as Python's ``isoformat()`` of the UTC instant
+(``2026-11-02T09:00:00+00:00``, microseconds only when not zero). A history may
+hold several formats (a case opened before a change and acted on after it);
+the chain links them alike.
 """
 
 from __future__ import annotations
@@ -37,11 +50,14 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from states.case import CaseSnapshot
 from states.import_fold import fold_imported
 
-EVENT_FORMAT = 2
-FORMATS = (1, 2)  # formats this release reads and verifies
+EVENT_FORMAT = 3
+FORMATS = (1, 2, 3)  # formats this release reads and verifies
+_SORTED = orjson.OPT_SORT_KEYS
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 _escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
@@ -92,12 +108,15 @@ class Event:
 
         Format 1: ``[format, case_id, seq, type, occurred_at, actor, from_state,
         to_state, from_level, to_level, payload, command_id, prev_hash]``.
-        Format 2: ``[format, case_id, seq, type, occurred_at, recorded_at, actor,
+        Formats 2 and 3: ``[format, case_id, seq, type, occurred_at, recorded_at, actor,
         from_state, to_state, from_level, to_level, payload, idempotency_key,
-        command_id, prev_hash]``. Any other format raises ValueError.
+        command_id, prev_hash]`` (3: written by orjson). Any other format, or a format-3
+        payload orjson cannot write, raises ValueError.
         """
-        payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
         occurred = _isoformat(self.occurred_at)
+        if self.format == 3:
+            return self._canonical_3(occurred, payload_text)
+        payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
         if self.format == 2:
             recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
             values = [self.format, self.case_id, self.seq, self.type, occurred, recorded]
@@ -114,6 +133,33 @@ class Event:
         tail += _scalar(self.prev_hash)
         return f"[{head},{payload},{tail}]".encode()
 
+    def _canonical_3(self, occurred: str, payload_text: str | None) -> bytes:
+        recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
+        payload = self.payload if payload_text is None else orjson.Fragment(payload_text)
+        try:
+            return orjson.dumps(
+                [
+                    3,
+                    self.case_id,
+                    self.seq,
+                    self.type,
+                    occurred,
+                    recorded,
+                    self.actor,
+                    self.from_state,
+                    self.to_state,
+                    self.from_level,
+                    self.to_level,
+                    payload,
+                    self.idempotency_key,
+                    self.command_id,
+                    self.prev_hash,
+                ],
+                option=_SORTED,
+            )
+        except orjson.JSONEncodeError as exc:
+            raise ValueError(f"a format-3 event that orjson cannot write: {exc}") from None
+
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
 
@@ -125,9 +171,18 @@ def seal(events: list[Event], case_id: int, last_seq: int, last_hash: str) -> st
         event.case_id = case_id
         event.seq = last_seq + offset
         event.prev_hash = head
-        event.payload_text = _CANONICAL.encode(event.payload)
+        event.format, event.payload_text = _payload_text(event.payload)
         event.hash = head = hashlib.sha256(event.canonical(event.payload_text)).hexdigest()
     return head
+
+
+def _payload_text(payload: dict[str, Any]) -> tuple[int, str]:
+    """The format a new event is sealed in, and its payload's JSON in that format:
+    3, unless orjson refuses the payload (see the module docstring), then 2."""
+    try:
+        return 3, orjson.dumps(payload, option=_SORTED).decode()
+    except orjson.JSONEncodeError:
+        return 2, _CANONICAL.encode(payload)
 
 
 def new_snapshot(event: Event) -> CaseSnapshot:

@@ -8,6 +8,7 @@ import itertools
 import json
 from datetime import UTC, timedelta
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,7 +18,7 @@ from states.audit import replay, verify_all, verify_case
 from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.errors import CaseNotFound
-from states.events import GENESIS, Event
+from states.events import GENESIS, Event, seal
 from states.store import CASE, EVENT, read_connection
 from states.tables import PolicyVersion, ProcessVersion
 from tests.conftest import MONDAY
@@ -190,37 +191,83 @@ def test_the_format_2_hashed_bytes_are_the_documented_json_array(
     assert event.canonical() == documented
 
 
-def test_new_events_are_stored_in_format_2(db, history):
+@settings(max_examples=300, deadline=None)
+@given(
+    **_EVENT_FIELDS,
+    key=_MAYBE_TEXT,
+    occurred=st.datetimes(timezones=st.just(UTC)),
+    recorded=st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+def test_the_format_3_hashed_bytes_are_format_2s_array_written_by_orjson(
+    case_id, seq, kind, actor, states, payload, command_id, key, occurred, recorded
+):
+    """Format 3 hashes format 2's fields, in format 2's order, as orjson writes them (keys
+    sorted); a payload orjson refuses (here: integers beyond 64 bits) is sealed in format 2.
+    Either way the stored payload, read back, hashes to the same bytes."""
+    event = Event(kind, occurred, actor, *states, payload, idempotency_key=key)
+    event.command_id, event.recorded_at = command_id, recorded
+    seal([event], case_id, seq - 1, GENESIS)
+    array = [
+        event.format,
+        case_id,
+        seq,
+        kind,
+        occurred.isoformat(),
+        None if recorded is None else recorded.isoformat(),
+        actor,
+        *states,
+        payload,
+        key,
+        command_id,
+        GENESIS,
+    ]
+    if any(isinstance(v, int) and not -(2**63) <= v < 2**64 for v in payload.values()):
+        assert event.format == 2
+        assert event.canonical() == documented_bytes(array)
+    else:
+        assert event.format == 3
+        assert event.canonical() == orjson.dumps(array, option=orjson.OPT_SORT_KEYS)
+    assert event.hash == hashlib.sha256(event.canonical()).hexdigest()
+    stored = Event(
+        kind, occurred, actor, *states, json.loads(event.payload_text), format=event.format
+    )
+    stored.case_id, stored.seq, stored.prev_hash = case_id, seq, GENESIS
+    stored.command_id, stored.idempotency_key, stored.recorded_at = command_id, key, recorded
+    assert stored.compute_hash() == event.hash
+
+
+def test_new_events_are_stored_in_format_3(db, history):
     _, case_id = history
     with read_connection(db) as conn:
         _, events = replay(conn, case_id)
-    assert {event.format for event in events} == {2}
+    assert {event.format for event in events} == {3}
 
 
-def as_format_1(db, case_id: int) -> None:
-    """Rewrite a case's stored history as a release before format 2 wrote it."""
+def as_format(db, case_id: int, number: int) -> None:
+    """Rewrite a case's stored history as a release writing format `number` stored it."""
     with read_connection(db) as conn:
         _, events = replay(conn, case_id)
     head = GENESIS
     with db.begin() as conn:
         for event in events:
-            event.format, event.prev_hash = 1, head
+            event.format, event.prev_hash = number, head
             event.hash = head = event.compute_hash()
             conn.execute(
                 text(
-                    "UPDATE case_event SET format = 1, prev_hash = :p, hash = :h "
+                    "UPDATE case_event SET format = :f, prev_hash = :p, hash = :h "
                     "WHERE case_id = :c AND seq = :s"
                 ),
-                {"p": event.prev_hash, "h": event.hash, "c": case_id, "s": event.seq},
+                {"f": number, "p": event.prev_hash, "h": event.hash, "c": case_id, "s": event.seq},
             )
         conn.execute(CASE.update().where(CASE.c.id == case_id).values(last_hash=head))
 
 
-def test_a_history_stored_in_format_1_keeps_verifying_and_grows_in_format_2(
-    db, definition, history
+@pytest.mark.parametrize("old", [1, 2])
+def test_a_history_stored_in_an_older_format_keeps_verifying_and_grows_in_format_3(
+    db, definition, history, old
 ):
     _, case_id = history
-    as_format_1(db, case_id)
+    as_format(db, case_id, old)
     with read_connection(db) as conn:
         assert verify_case(conn, case_id).ok
     upgraded = Engine(db, definition, clock=lambda: MONDAY)  # the new release, started afresh
@@ -229,12 +276,13 @@ def test_a_history_stored_in_format_1_keeps_verifying_and_grows_in_format_2(
         check = verify_case(conn, case_id)
         _, events = replay(conn, case_id)
     assert check.ok, check.problems
-    assert [event.format for event in events] == [1] * 6 + [2]
+    assert [event.format for event in events] == [old] * 6 + [3]
 
 
-def test_an_edited_format_1_event_is_still_detected(db, history):
+@pytest.mark.parametrize("old", [1, 2])
+def test_an_edited_event_of_an_older_format_is_still_detected(db, history, old):
     _, case_id = history
-    as_format_1(db, case_id)
+    as_format(db, case_id, old)
     tamper(db, f"UPDATE case_event SET actor = 'mallory' WHERE case_id = {case_id} AND seq = 3")
     problems = problems_of(db, case_id)
     assert any("event #3 (assign) was altered" in p for p in problems)

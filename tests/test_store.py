@@ -289,8 +289,13 @@ def test_a_reference_names_one_case_even_within_one_batch(eng, db):
 # -- connections: no ping per command, a dropped connection costs one retry ----------------
 
 
-def drop_pooled_connection(db) -> None:
-    """Kill the connection waiting in the pool, as a server restart or a timeout would."""
+def drop_pooled_connection(db, eng=None) -> None:
+    """Kill the connection waiting in the pool, as a server restart or a timeout would
+    (on SQLite, with `eng`: the connection that engine keeps for its writes)."""
+    kept = eng.connections.get() if eng is not None else None
+    if kept is not None:
+        kept.connection.dbapi_connection.close()
+        return
     with read_connection(db) as conn:
         driver = conn.connection.driver_connection  # back in the pool after this block
         pid = None if db.dialect.name == "sqlite" else driver.info.backend_pid
@@ -305,7 +310,7 @@ def test_a_command_runs_again_on_a_fresh_connection_when_the_pooled_one_died(eng
     """Nothing was committed on the dead connection, so the engine runs the command again
     instead of failing it (what pool_pre_ping did, without a round trip per command)."""
     case_id = eng.apply(OpenCase(customer_id="C1", subject="s")).case_id
-    drop_pooled_connection(db)
+    drop_pooled_connection(db, eng)
     result = eng.apply(Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
     assert (result.version, result.state) == (2, "first_level")
     assert counts(db) == (1, 2)
