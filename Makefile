@@ -34,7 +34,7 @@ browser:
 
 ## make test: install what tests need and run the whole suite.
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -156,6 +156,10 @@ class Engine:
         #: the connection each thread's write transactions run on (SQLite; see HeldConnections)
         self.connections = HeldConnections(db)
 
+    def close(self) -> None:
+        """Release the connections this engine keeps (it reopens one if used again)."""
+        self.connections.close()
+
     def apply(self, command: Command, now: datetime | None = None) -> Result:
         return self.apply_many([command], now)[0]
 

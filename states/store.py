@@ -177,6 +177,20 @@ class HeldConnections:
         self.engine = engine
         self.enabled = engine.dialect.name == "sqlite" and isinstance(engine.pool, QueuePool)
         self._local = threading.local()
+        self._kept: list[Connection] = []
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close every kept connection (each thread opens a new one on its next write).
+
+        A process done with a database calls it (through ``Engine.close``) so that
+        the last connection to close folds SQLite's write-ahead log into the file,
+        as disposing of the pool does for pooled connections."""
+        with self._lock:
+            kept, self._kept = self._kept, []
+        for conn in kept:
+            if not conn.closed:
+                conn.close()
 
     def get(self) -> Connection | None:
         """This thread's connection, or None where the pool is used."""
@@ -194,6 +208,9 @@ class HeldConnections:
             proxied.detach()
             conn = Connection(self.engine, connection=proxied)
             local.conn, local.pid = conn, os.getpid()
+            with self._lock:
+                self._kept = [c for c in self._kept if not c.closed]
+                self._kept.append(conn)
         return conn
 
 

@@ -328,7 +328,9 @@ def test_backtest_command_reports_in_json_and_writes_nothing(tmp_path: Path) -> 
     cli = Cli(tmp_path / "home")
     cli.ok("init")
     db = make_engine(f"sqlite:///{cli.home / 'tierflow.db'}", create=False)
-    ids = _escalated_cases(OnTimeWorld(db))
+    world = OnTimeWorld(db)
+    ids = _escalated_cases(world)
+    world.engine.close()  # the engine keeps a connection of its own (SQLite)
     db.dispose()  # the last connection closed: everything is in the database file
     new_file = tmp_path / "l2-2h.toml"
     new_file.write_text(L2_IN_2H.source_text)

@@ -340,11 +340,11 @@ def test_demo_then_list_with_filters_and_verify_all(cli: Cli):
     cases = listed["cases"]
     assert listed["total"] == len(cases) == 60
     states = Counter(c["state"] for c in cases)
-    assert len(states) >= 4, states
-    assert len({c["level"] for c in cases if c["state"] == "escalated"}) >= 2
-    assert any(c["waiting"] for c in cases)
+    # The demo's shares are a real desk's (tests/test_demo.py): most cases closed at first
+    # level, a few escalated; the filters below need at least one of those.
+    assert len(states) >= 3 and states["escalated"] >= 1, states
 
-    level = Counter(c["level"] for c in cases if c["level"]).most_common(1)[0][0]
+    level = Counter(c["level"] for c in cases if c["state"] == "escalated").most_common(1)[0][0]
     sample = next(c for c in cases if c["assignee"])
     who = ["--customer", sample["customer_id"], "--assignee", sample["assignee"]]
     escalated, at_level, narrowed, page, text, verified = cli.run_all(
@@ -365,7 +365,9 @@ def test_demo_then_list_with_filters_and_verify_all(cli: Cli):
     assert {c["state"] for c in escalated["cases"]} == {"escalated"}
 
     at_level = json.loads(at_level.stdout)
-    assert at_level["total"] == sum(1 for c in cases if c["level"] == level)
+    assert at_level["total"] == sum(
+        1 for c in cases if (c["state"], c["level"]) == ("escalated", level)
+    )
     assert {(c["state"], c["level"]) for c in at_level["cases"]} == {("escalated", level)}
 
     narrowed = json.loads(narrowed.stdout)
