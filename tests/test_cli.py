@@ -590,3 +590,13 @@ def test_sla_commands_update_clocks_sweep_deliver_and_check(cli: Cli):
     ledger = cli.ok("case", "clocks", case_id)
     summary = next(line for line in ledger.splitlines() if line.startswith("deadlines: "))
     assert "breached" in summary and "late" in summary and "overdue" not in summary
+
+
+def test_the_cli_starts_without_importing_prefect():
+    """Every CLI call pays for what `flows.cli` imports; Prefect alone costs ~2 s, so
+    only the commands that run flows import it, when they run."""
+    code = "import sys, flows.cli; print('prefect' in sys.modules)"
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert shown == "False"

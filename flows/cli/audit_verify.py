@@ -4,6 +4,7 @@ outside the database (`tierflow replay --verify` stays as the old spelling)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,6 @@ import typer
 from flows.cli import history
 from flows.cli.common import JsonOpt, audit_app, runtime
 from flows.cli.render import emit_json, out
-from flows.runs import utcnow
 from states.anchor import AnchorCheck, anchor_verified, check_anchors
 from states.audit import Verification, verify_all, verify_case
 from states.audit_key import create_key
@@ -71,7 +71,7 @@ def audit_anchor(anchor_file: AnchorFileOpt = None, as_json: JsonOpt = False) ->
     the latest anchor) is anchored. Exit 1, writing nothing, otherwise."""
     rt = runtime()
     path = _anchor_file(anchor_file)
-    run = anchor_verified(rt.db, rt.audit_key(), path, utcnow())
+    run = anchor_verified(rt.db, rt.audit_key(), path, datetime.now(UTC))
     if run.written is None:
         _report(run.checks, run.previous, path, False, as_json)
         raise NotAnchored(f"nothing anchored: the history does not verify (see above); {path}")
