@@ -173,22 +173,27 @@ def test_the_format_2_hashed_bytes_are_the_documented_json_array(
     event.command_id, event.prev_hash, event.idempotency_key = command_id, GENESIS, key
     event.recorded_at = recorded
     documented = documented_bytes(
-        [
-            2,
-            case_id,
-            seq,
-            kind,
-            occurred.isoformat(),
-            None if recorded is None else recorded.isoformat(),
-            actor,
-            *states,
-            payload,
-            key,
-            command_id,
-            GENESIS,
-        ]
+        _documented_fields(2, case_id, seq, event, occurred, recorded, states, payload)
     )
     assert event.canonical() == documented
+
+
+def _documented_fields(fmt, case_id, seq, event, occurred, recorded, states, payload) -> list:
+    """The fields formats 2 and 3 hash, in their documented order."""
+    return [
+        fmt,
+        case_id,
+        seq,
+        event.type,
+        occurred.isoformat(),
+        None if recorded is None else recorded.isoformat(),
+        event.actor,
+        *states,
+        payload,
+        event.idempotency_key,
+        event.command_id,
+        GENESIS,
+    ]
 
 
 @settings(max_examples=300, deadline=None)
@@ -207,20 +212,9 @@ def test_the_format_3_hashed_bytes_are_format_2s_array_written_by_orjson(
     event = Event(kind, occurred, actor, *states, payload, idempotency_key=key)
     event.command_id, event.recorded_at = command_id, recorded
     seal([event], case_id, seq - 1, GENESIS)
-    array = [
-        event.format,
-        case_id,
-        seq,
-        kind,
-        occurred.isoformat(),
-        None if recorded is None else recorded.isoformat(),
-        actor,
-        *states,
-        payload,
-        key,
-        command_id,
-        GENESIS,
-    ]
+    array = _documented_fields(
+        event.format, case_id, seq, event, occurred, recorded, states, payload
+    )
     if any(isinstance(v, int) and not -(2**63) <= v < 2**64 for v in payload.values()):
         assert event.format == 2
         assert event.canonical() == documented_bytes(array)
