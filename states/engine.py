@@ -419,22 +419,34 @@ class Engine:
             return {}
         found: dict[str, Result] = {}
         rows = conn.execute(
-            select(EVENT.c.idempotency_key, EVENT.c.command_id, EVENT.c.command_hash).where(
-                EVENT.c.idempotency_key.in_(list(keyed))
-            )
+            select(
+                EVENT.c.idempotency_key,
+                EVENT.c.case_id,
+                EVENT.c.seq,
+                EVENT.c.command_id,
+                EVENT.c.command_hash,
+            ).where(EVENT.c.idempotency_key.in_(list(keyed)))
         ).all()
-        for key, command_id, command_hash in rows:
+        for key, case_id, first_seq, command_id, command_hash in rows:
             if command_hash != fingerprint(keyed[key]):
                 raise IdempotencyConflict(key)
+            # The keyed event is its command's first: the rest follow it on the case's
+            # chain (read through the (case, seq) key; command ids are not indexed).
             events = [
                 row_to_event(row)
                 for row in conn.execute(
-                    select(EVENT).where(EVENT.c.command_id == command_id).order_by(EVENT.c.seq)
+                    select(EVENT)
+                    .where(
+                        EVENT.c.case_id == case_id,
+                        EVENT.c.seq >= first_seq,
+                        EVENT.c.command_id == command_id,
+                    )
+                    .order_by(EVENT.c.seq)
                 )
             ]
             version = conn.execute(
                 select(EVENT.c.command_id)
-                .where(EVENT.c.case_id == events[0].case_id, EVENT.c.seq <= events[-1].seq)
+                .where(EVENT.c.case_id == case_id, EVENT.c.seq <= events[-1].seq)
                 .distinct()
             ).all()
             last = events[-1]

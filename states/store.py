@@ -25,6 +25,7 @@ from sqlalchemy import (
     Engine,
     MetaData,
     QueuePool,
+    Table,
     create_engine,
     event,
     inspect,
@@ -345,33 +346,58 @@ def _drop_unused_flow_run_log(conn: Connection) -> None:
 def _allow_suppressed_notifications(conn: Connection) -> None:
     """2 → 3: a notification may be ``suppressed`` (imported history sends nothing). The
     status check is part of the table: PostgreSQL replaces the constraint; SQLite, which
-    cannot, copies the rows into the table as now defined (its indexes made after)."""
-    table = Notification.__table__
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("ALTER TABLE notification DROP CONSTRAINT ck_notification_status"))
-        allowed = ", ".join(f"'{status}'" for status in NOTIFICATION_STATUSES)
-        conn.execute(
-            text(
-                "ALTER TABLE notification ADD CONSTRAINT ck_notification_status "
-                f"CHECK (status IN ({allowed}))"
-            )
-        )
+    cannot, copies the rows into the table as now defined."""
+    if conn.dialect.name != "postgresql":
+        _rebuild_sqlite_table(conn, Notification.__table__)
         return
-    new = table.to_metadata(MetaData(), name="notification_new")
+    conn.execute(text("ALTER TABLE notification DROP CONSTRAINT ck_notification_status"))
+    allowed = ", ".join(f"'{status}'" for status in NOTIFICATION_STATUSES)
+    conn.execute(
+        text(
+            "ALTER TABLE notification ADD CONSTRAINT ck_notification_status "
+            f"CHECK (status IN ({allowed}))"
+        )
+    )
+
+
+def _slim_write_indexes(conn: Connection) -> None:
+    """3 → 4: drop the indexes every command wrote a page of and no query needed (each a
+    prefix of another, the command-id index, the idempotency keys' NULLs); the key's
+    uniqueness moves to a partial index. SQLite cannot drop a column's UNIQUE: the
+    event table is copied into the table as now defined (once, at ``tierflow init``)."""
+    for name in ("ix_case_state_level", "ix_case_event_occurred", "ix_case_event_command_id"):
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("ALTER TABLE case_event DROP CONSTRAINT IF EXISTS case_event_idempotency_key_key")
+        )
+        return  # create_all's sequel (_create_missing_indexes) makes the partial index
+    _rebuild_sqlite_table(conn, CaseEvent.__table__)
+
+
+def _rebuild_sqlite_table(conn: Connection, table: Table) -> None:
+    """Copy `table`'s rows into the table as the model now defines it (SQLite alters no
+    constraint in place), then make its indexes."""
+    metadata = MetaData()
+    for referred in {fk.column.table for fk in table.foreign_keys}:
+        referred.to_metadata(metadata)  # so the copy's REFERENCES clauses resolve
+    new = table.to_metadata(metadata, name=f"{table.name}_new")
     new.indexes.clear()
     new.create(conn)
     columns = ", ".join(f'"{column.name}"' for column in table.columns)
-    conn.execute(
-        text(f"INSERT INTO notification_new ({columns}) SELECT {columns} FROM notification")
-    )
-    conn.execute(text("DROP TABLE notification"))
-    conn.execute(text("ALTER TABLE notification_new RENAME TO notification"))
+    conn.execute(text(f'INSERT INTO "{new.name}" ({columns}) SELECT {columns} FROM "{table.name}"'))
+    conn.execute(text(f'DROP TABLE "{table.name}"'))
+    conn.execute(text(f'ALTER TABLE "{new.name}" RENAME TO "{table.name}"'))
     for index in table.indexes:
         index.create(conn)
 
 
 #: Schema migrations, by the version they start from (each runs in the init transaction).
-_MIGRATIONS = {1: _drop_unused_flow_run_log, 2: _allow_suppressed_notifications}
+_MIGRATIONS = {
+    1: _drop_unused_flow_run_log,
+    2: _allow_suppressed_notifications,
+    3: _slim_write_indexes,
+}
 
 
 def register_process(

@@ -20,6 +20,7 @@ from states.outbox import NOTIFICATION
 from states.policy import load_policy
 from states.process import ProcessDefinition
 from states.store import CASE, EVENT, init_schema, load_events, read_connection
+from states.tables import SCHEMA_VERSION
 from tests.conftest import sqlite_db
 from tests.test_cli import Cli, error_line
 
@@ -430,4 +431,4 @@ def test_init_upgrades_a_database_from_before_suppressed_notifications(
     with read_connection(db) as conn:
         statuses = conn.execute(select(NOTIFICATION.c.status).order_by(NOTIFICATION.c.id)).all()
         version = conn.execute(text("SELECT schema_version FROM schema_info")).scalar_one()
-    assert [s for (s,) in statuses] == ["pending", "suppressed"] and version == 3
+    assert [s for (s,) in statuses] == ["pending", "suppressed"] and version == SCHEMA_VERSION

@@ -394,3 +394,91 @@ def test_reading_a_database_that_was_never_created_creates_no_file(tmp_path: Pat
     with pytest.raises(StoreError, match=r"no database at .*; run `tierflow init` first"):
         make_engine(f"sqlite:///{path}", create=False)
     assert not path.parent.exists()
+
+
+def test_an_idempotency_key_is_unique_in_the_schema_and_a_missing_one_is_not(eng, db):
+    case_id = open_assigned(eng)
+    eng.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="a", idempotency_key="k"))
+    eng.apply(Act(case_id=case_id, trigger="customer_replied", actor="a"))  # no key: NULL
+    assert counts(db)[1] == 4
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), db.begin() as conn:
+        conn.execute(
+            text(
+                f"UPDATE case_event SET idempotency_key = 'k' WHERE case_id = {case_id} AND seq = 4"
+            )
+        )
+
+
+_SCHEMA_3_INDEXES = {
+    "ix_case_state_level": '"case" (state, level)',
+    "ix_case_event_occurred": "case_event (occurred_at)",
+    "ix_case_event_command_id": "case_event (command_id)",
+}
+
+
+def _downgrade_to_schema_3(db: SAEngine) -> None:
+    """Give `db` schema 3's shape: the key unique on every row, three more indexes."""
+    with db.begin() as conn:
+        conn.execute(text("DROP INDEX uq_case_event_idempotency_key"))
+        if db.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "ALTER TABLE case_event ADD CONSTRAINT case_event_idempotency_key_key "
+                    "UNIQUE (idempotency_key)"
+                )
+            )
+        else:
+            ddl = conn.execute(
+                text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'case_event'")
+            ).scalar_one()
+            old = ddl.replace("CREATE TABLE case_event", "CREATE TABLE case_event_old", 1)
+            conn.execute(text(old.rstrip().removesuffix(")") + ", UNIQUE (idempotency_key))"))
+            conn.execute(text("INSERT INTO case_event_old SELECT * FROM case_event"))
+            conn.execute(text("DROP TABLE case_event"))
+            conn.execute(text("ALTER TABLE case_event_old RENAME TO case_event"))
+            for index in EVENT.indexes:
+                if index.name != "uq_case_event_idempotency_key":
+                    index.create(conn)
+        for name, target in _SCHEMA_3_INDEXES.items():
+            conn.execute(text(f"CREATE INDEX {name} ON {target}"))
+        conn.execute(text("UPDATE schema_info SET schema_version = 3"))
+
+
+def test_init_upgrades_a_schema_3_database_keeping_every_event_and_key(eng, db, definition):
+    from states.audit import chain_problems
+    from tests.test_dashboard_scale import _index_names
+
+    case_id = open_assigned(eng)
+    keyed = Act(case_id=case_id, trigger="wait_on_customer", actor="a", idempotency_key="w")
+    first = eng.apply(keyed)
+    eng.close()
+    _downgrade_to_schema_3(db)
+    assert set(_SCHEMA_3_INDEXES) <= _index_names(db)
+    with read_connection(db) as conn:
+        before = conn.execute(select(EVENT).order_by(EVENT.c.id)).all()
+    init_schema(db)
+    names = _index_names(db)
+    assert not set(_SCHEMA_3_INDEXES) & names and "uq_case_event_idempotency_key" in names
+    with read_connection(db) as conn:
+        assert conn.execute(select(EVENT).order_by(EVENT.c.id)).all() == before
+        version = conn.execute(text("SELECT schema_version FROM schema_info")).scalar_one()
+        assert chain_problems(store.load_events(conn, case_id)) == []
+    assert version == store.SCHEMA_VERSION
+    again = Engine(db, definition, clock=lambda: MONDAY).apply(keyed)
+    assert again.replayed and [e.hash for e in again.events] == [e.hash for e in first.events]
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), db.begin() as conn:
+        conn.execute(text("UPDATE case_event SET idempotency_key = 'w' WHERE seq = 1"))
+
+
+def test_a_key_lookup_reads_the_partial_key_index(eng, db):
+    open_assigned(eng)
+    query = "SELECT case_id FROM case_event WHERE idempotency_key IN ('a', 'b')"
+    with read_connection(db) as conn:
+        if db.dialect.name == "sqlite":
+            plan = " ".join(
+                str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}")
+            )
+        else:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(conn.execute(text(f"EXPLAIN {query}")).scalars())
+    assert "uq_case_event_idempotency_key" in plan
