@@ -35,19 +35,11 @@ from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.policy import load_policy
 from states.process import load_process
-from states.store import init_schema, make_engine
+from states.store import SQLITE_PRAGMAS, init_schema, make_engine
 
 NO_SLA = Path(__file__).with_name("policies") / "no_sla.toml"
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 _WRITES = ("INSERT", "UPDATE", "DELETE")
-_PRAGMAS = (  # the pragmas states.store sets on every SQLite connection
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=30000",
-    "PRAGMA cache_size=-65536",
-    "PRAGMA mmap_size=268435456",
-)
 
 
 CONFIG_NAMES = {"process": "process only", "sla": "with SLA policy"}
@@ -106,7 +98,7 @@ class Database:
         """A bare DB-API connection with the settings tierflow's own connections have."""
         if self.path is not None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in _PRAGMAS:
+            for pragma in SQLITE_PRAGMAS:
                 conn.execute(pragma)
             return conn
         import psycopg

@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from states.case import CaseSnapshot
 from states.events import Event
-from states.store import CASE, EVENT, INDEXED
+from states.store import CASE, EVENT
 from states.tables import UTCDateTime
 
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -111,20 +111,10 @@ class BulkStatements:
     def __init__(self, dialect: Any, update_columns: tuple[str, ...]) -> None:
         self.dialect = dialect
         self.positional = dialect.positional
-        update = (
-            CASE.update()
-            .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
-            .values({name: bindparam(name) for name in update_columns})
-        )
-        self.update_sql, self._update_codec = self._compile(update, CASE, ("b_id", "b_version"))
-        # SQLite rewrites the index entries of every column an UPDATE sets, changed or
-        # not: a case whose indexed columns did not move is written without them.
-        light = (
-            CASE.update()
-            .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
-            .values({name: bindparam(name) for name in update_columns if name not in INDEXED})
-        )
-        self.light_sql, self._light_codec = self._compile(light, CASE, ("b_id", "b_version"))
+        self.update_columns = update_columns
+        #: a snapshot's update-column values, to tell later which of them changed
+        self.values_of = attrgetter(*update_columns)
+        self._updates: dict[tuple[str, ...], tuple[str, Any]] = {}
         event_columns = [c.name for c in EVENT.columns if c.name != "id"]
         self.insert_sql, self._insert_codec = self._compile(
             EVENT.insert().values({name: bindparam(name) for name in event_columns}),
@@ -291,34 +281,29 @@ class BulkStatements:
         conn: Connection,
         snaps: list[CaseSnapshot],
         read_versions: list[int],
-        indexed_unchanged: list[bool] | None = None,
+        read_values: list[tuple[Any, ...]],
     ) -> int:
         """Optimistic update of `snaps`; returns how many rows still had the version read.
 
-        `indexed_unchanged[i]` says the i-th case's indexed columns (state, level,
-        assignee) are as read, so the update may leave them out.
+        Each row is given only the columns that changed since it was read
+        (`read_values[i]`: the i-th case's `values_of` then): SQLite rewrites the
+        entries of every index on a column an UPDATE sets, changed or not, and
+        every entry rewritten is a page written (PostgreSQL skips index work too
+        when no indexed column is set). Cases that changed the same columns share
+        one statement, run with executemany.
         """
-        flags = indexed_unchanged or [False] * len(snaps)
-        if len(snaps) == 1:  # one command, one case: no sorting into light and full
-            sql, codec = (
-                (self.light_sql, self._light_codec)
-                if flags[0]
-                else (self.update_sql, self._update_codec)
+        groups: dict[tuple[str, ...], list[tuple[CaseSnapshot, int]]] = {}
+        for snap, version, before in zip(snaps, read_versions, read_values, strict=True):
+            after = self.values_of(snap)
+            changed = tuple(
+                name
+                for name, old, new in zip(self.update_columns, before, after, strict=True)
+                if old != new or type(old) is not type(new)
             )
-            row = self._rows(codec, snaps, [(snaps[0].id, read_versions[0])])[0]
-            return int(run(conn, sql, row).rowcount)
+            groups.setdefault(changed, []).append((snap, version))
         updated = 0
-        for light, sql, codec in (
-            (False, self.update_sql, self._update_codec),
-            (True, self.light_sql, self._light_codec),
-        ):
-            chosen = [
-                (snap, version)
-                for snap, version, flag in zip(snaps, read_versions, flags, strict=True)
-                if flag == light
-            ]
-            if not chosen:
-                continue
+        for changed, chosen in groups.items():
+            sql, codec = self._update(changed)
             rows = self._rows(
                 codec,
                 [snap for snap, _ in chosen],
@@ -329,6 +314,17 @@ class BulkStatements:
             else:
                 updated += sum(run(conn, sql, row).rowcount for row in rows)
         return updated
+
+    def _update(self, columns: tuple[str, ...]) -> tuple[str, Any]:
+        """The optimistic UPDATE setting `columns`, compiled once per set of columns."""
+        if columns not in self._updates:
+            stmt = (
+                CASE.update()
+                .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
+                .values({name: bindparam(name) for name in columns})
+            )
+            self._updates[columns] = self._compile(stmt, CASE, ("b_id", "b_version"))
+        return self._updates[columns]
 
     def _in(self, ids: list[int]) -> tuple[str, Any]:
         if self.positional:

@@ -106,13 +106,14 @@ class _Work:
 
     snapshots: dict[int, CaseSnapshot] = field(default_factory=dict)
     read_version: dict[int, int] = field(default_factory=dict)
-    read_keys: dict[int, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    #: each case's update-column values as read (or inserted): what its update may skip
+    read_values: dict[int, tuple[Any, ...]] = field(default_factory=dict)
 
-    def remember_read(self) -> None:
-        """Note each loaded case's version and indexed columns, as read."""
+    def remember_read(self, values_of: Callable[[CaseSnapshot], tuple[Any, ...]]) -> None:
+        """Note each loaded case's version and column values, as read."""
         for case_id, snap in self.snapshots.items():
             self.read_version[case_id] = snap.version
-            self.read_keys[case_id] = (snap.state, snap.level, snap.assignee)
+            self.read_values[case_id] = values_of(snap)
 
     events: list[Event] = field(default_factory=list)
     notifications: list[NewNotification] = field(default_factory=list)
@@ -245,7 +246,7 @@ class Engine:
             conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}
         )
         earlier = self._earlier_results(conn, commands)  # after the case locks, see _load
-        work.remember_read()
+        work.remember_read(self._bulk.values_of)
         results: list[Result] = []
         seen_keys: dict[str, Result] = {}
         for index, (command, now) in enumerate(items):
@@ -275,6 +276,7 @@ class Engine:
             snap.id = self._bulk.insert_case(conn, snap)
             work.snapshots[snap.id] = snap
             work.read_version[snap.id] = 0
+            work.read_values[snap.id] = self._bulk.values_of(snap)
         else:
             snap = work.snapshots.get(command.case_id)
             if snap is None:
@@ -335,7 +337,7 @@ class Engine:
         # takes its locks in, so two sweepers (or a sweeper and a command) on the
         # same case wait for each other instead of deadlocking on PostgreSQL.
         work.snapshots = self._load(conn, {timer.case_id for timer in timers})
-        work.remember_read()
+        work.remember_read(self._bulk.values_of)
         owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
         mine = [timer for timer in timers if timer.id in owned]
         unwarned = [
@@ -401,11 +403,8 @@ class Engine:
         if not touched:
             return
         versions = [work.read_version[snap.id] for snap in touched]  # type: ignore[index]
-        unchanged = [
-            work.read_keys.get(snap.id) == (snap.state, snap.level, snap.assignee)  # type: ignore[arg-type]
-            for snap in touched
-        ]
-        if self._bulk.update_cases(conn, touched, versions, unchanged) != len(touched):
+        before = [work.read_values[snap.id] for snap in touched]  # type: ignore[index]
+        if self._bulk.update_cases(conn, touched, versions, before) != len(touched):
             raise _Retry()
         work.timers.write(conn, self._bulk)
         if work.notifications:

@@ -482,3 +482,27 @@ def test_a_key_lookup_reads_the_partial_key_index(eng, db):
             conn.execute(text("SET enable_seqscan = off"))
             plan = " ".join(conn.execute(text(f"EXPLAIN {query}")).scalars())
     assert "uq_case_event_idempotency_key" in plan
+
+
+def test_a_case_update_sets_only_the_columns_that_changed(eng, db):
+    """Each column set is an index entry rewritten: a wait changes no indexed column."""
+    case_id = open_assigned(eng)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, _parameters, _context, _many):
+        if statement.lstrip().upper().startswith('UPDATE "CASE"'):
+            statements.append(statement)
+
+    event.listen(db, "before_cursor_execute", record)
+    try:
+        eng.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="ana"))
+    finally:
+        event.remove(db, "before_cursor_execute", record)
+    assert len(statements) == 1
+    assigned = statements[0].split(" WHERE ")[0]
+    for column in ("state", "level", "assignee", "state_entered_at", "opened_at", "priority"):
+        assert f"{column}=" not in assigned.replace(" ", "")
+    assert "waiting=" in assigned.replace(" ", "") and "version=" in assigned.replace(" ", "")
+    with read_connection(db) as conn:
+        case, _ = get_case(conn, case_id)
+    assert case.waiting and case.assignee == "ana" and case.state == "first_level"
