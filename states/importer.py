@@ -45,8 +45,13 @@ with status ``suppressed`` (due when it would have gone out). Every event
 has an idempotency key made of the file's digest, the case id and the
 event's position, so importing the same file again writes nothing; a case
 id already held by a case from another source is reported, not overwritten.
-Cases are written in batches, one transaction per batch (a batch is written
-whole or not at all), with the driver's executemany.
+The log is read as it is written: a batch of cases is read, planned, sealed
+and written in one transaction (a batch is written whole or not at all, with
+the driver's executemany), then the next, so memory holds one batch whatever
+the log's size (a CSV file, whose rows may come in any order, is grouped whole
+first). A case id that comes again in a later trace of the same file is merged
+with the first while that one is still in the batch being read, and else left
+out and counted (``rejected``).
 """
 
 from __future__ import annotations
@@ -54,22 +59,22 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from states.bulk import BulkStatements
+from states.bulk import BulkStatements, run_rows
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.errors import StoreError
 from states.events import GENESIS, seal
-from states.import_plan import CasePlan, Planner, Source
-from states.import_read import SourceCase, detect_format, file_digest, read_cases
+from states.import_plan import CasePlan, Planner, Source, Tally
+from states.import_read import LogReader, SourceCase, detect_format, file_digest
 from states.mapping import Mapping
 from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy
@@ -78,6 +83,7 @@ from states.store import CASE, EVENT, register_versions, write_transaction
 
 BATCH_CASES = 1000
 SUPPRESSED = "suppressed"
+REPEATED = "case id repeated later in the file"
 
 
 @dataclass(slots=True)
@@ -108,52 +114,48 @@ class ImportReport:
         }
 
 
-@dataclass(slots=True)
-class LoadedLog:
-    """A log read and grouped by case, ready to write."""
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """A log to import: where it is, its format, its size as stored and its identity
+    (the digest); nothing of it is parsed yet."""
 
     path: Path
+    format: str
+    size: int
     source: Source
-    cases: list[SourceCase]
-    events: int
-    read_seconds: float
 
 
-def load_log(path: str | Path, mapping: Mapping) -> LoadedLog:
-    """Read the log at `path` (its format from the mapping or the file name) and digest it."""
+def open_log(path: str | Path, mapping: Mapping) -> LogFile:
+    """The log at `path` (its format from the mapping or the file name), digested."""
     path = Path(path)
     fmt = detect_format(path, mapping.format)
-    started = time.perf_counter()
     digest = file_digest(path)
-    cases = read_cases(path, fmt, mapping.case_id, mapping.delimiter)
-    events = sum(len(case.events) for case in cases)
-    source = Source(path.name, digest, mapping)
-    return LoadedLog(path, source, cases, events, time.perf_counter() - started)
+    return LogFile(path, fmt, path.stat().st_size, Source(path.name, digest, mapping))
 
 
 def write_log(
     db: SAEngine,
-    log: LoadedLog,
+    log: LogFile,
     definition: ProcessDefinition,
     policy: Policy,
     progress: Callable[[int], None] | None = None,
     batch_cases: int = BATCH_CASES,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ImportReport:
-    """Write `log`'s cases, a batch of `batch_cases` per transaction; `progress` is told
-    how many source events each batch covered."""
+    """Read and write `log`'s cases, a batch of `batch_cases` per transaction; `progress`
+    is told how many bytes of the file (as stored) each batch took."""
     source = log.source
     report = ImportReport(log.path.name, source.digest, source.mapping.version_id)
-    report.cases, report.source_events = len(log.cases), log.events
-    report.read_seconds = log.read_seconds
-    writer = _Writer(db, definition, policy, Planner(definition, policy))
+    writer = _Writer(db, definition, policy, Planner(definition, policy, source))
+    reader = LogReader(log.path, log.format, source.mapping.case_id, source.mapping.delimiter)
     started = time.perf_counter()
-    for first in range(0, len(log.cases), batch_cases):
-        batch = log.cases[first : first + batch_cases]
-        writer.write_batch(batch, source, report, now())
+    done = 0
+    for batch in _batches(reader, batch_cases, report):
+        writer.write_batch(batch, report, now())
         if progress is not None:
-            progress(sum(len(case.events) for case in batch))
-    report.write_seconds = time.perf_counter() - started
+            progress(reader.position - done)
+            done = reader.position
+    report.write_seconds = time.perf_counter() - started - report.read_seconds
     return report
 
 
@@ -166,7 +168,35 @@ def import_log(
     batch_cases: int = BATCH_CASES,
 ) -> ImportReport:
     """Read and write the log at `path` with `mapping`; see the module docstring."""
-    return write_log(db, load_log(path, mapping), definition, policy, batch_cases=batch_cases)
+    return write_log(db, open_log(path, mapping), definition, policy, batch_cases=batch_cases)
+
+
+def _batches(reader: LogReader, size: int, report: ImportReport) -> Iterator[list[SourceCase]]:
+    """The reader's cases, `size` at a time, counted in `report` (with the time reading
+    took); a case id seen again is merged or left out (see the module docstring)."""
+    batch: dict[str, SourceCase] = {}
+    written: set[str] = set()
+    cases = iter(reader)
+    while True:
+        started = time.perf_counter()
+        case = next(cases, None)
+        report.read_seconds += time.perf_counter() - started
+        if case is not None:
+            report.source_events += len(case.events)
+            held = batch.get(case.ref)
+            if held is not None:
+                held.events.extend(case.events)
+            elif case.ref in written:
+                report.rejected[REPEATED] += len(case.events)
+            else:
+                batch[case.ref] = case
+                report.cases += 1
+        if batch and (case is None or len(batch) >= size):
+            yield list(batch.values())
+            written.update(batch)
+            batch = {}
+        if case is None:
+            return
 
 
 class _Writer:
@@ -179,15 +209,14 @@ class _Writer:
         self.planner = planner
         columns = tuple(name for name in FIELD_NAMES if name != "id")
         self.bulk = BulkStatements(db.dialect, columns)
+        self.events = _EventRows(db.dialect)
         self.registered = False
 
-    def write_batch(
-        self, batch: list[SourceCase], source: Source, report: ImportReport, at: datetime
-    ) -> None:
+    def write_batch(self, batch: list[SourceCase], report: ImportReport, at: datetime) -> None:
         """Plan and write `batch` in one transaction (all of it or none)."""
         tally = ImportReport(report.file, report.digest, report.mapping)
         try:
-            self._write(batch, source, tally, at)
+            self._write(batch, tally, at)
         except SAIntegrityError as exc:
             raise StoreError(
                 f"write refused by the database: {' '.join(str(exc.orig).split())} "
@@ -195,54 +224,39 @@ class _Writer:
             ) from None
         _add(report, tally)
 
-    def _write(
-        self, batch: list[SourceCase], source: Source, tally: ImportReport, at: datetime
-    ) -> None:
+    def _write(self, batch: list[SourceCase], tally: ImportReport, at: datetime) -> None:
         with write_transaction(self.db) as conn:
             if not self.registered:
                 register_versions(conn, self.definition, self.policy, at)
-            fresh = self._fresh(conn, batch, source, tally)
-            plans = [p for case in fresh if (p := self._plan(case, source, tally)) is not None]
+            fresh = self._fresh(conn, batch, tally)
+            planned = Tally()
+            plans = [p for case in fresh if (p := self.planner.plan(case, planned)) is not None]
+            if len(plans) < len(fresh):
+                planned.rejected["case without a usable timestamp"] += len(fresh) - len(plans)
             ids = _allocate_ids(conn, len(plans))
-            snaps, events, notices = [], [], []
+            cases, events, notices = [], [], []
             for case_id, plan in zip(ids, plans, strict=True):
-                for event in plan.events:
-                    event.recorded_at = at
-                    event.command_id = _command_id(event.idempotency_key or "")
-                seal(plan.events, case_id, 0, GENESIS)
-                snaps.append(_sealed(plan, case_id))
-                events.extend(plan.events)
+                events.extend(self.events.sealed(plan, case_id, at))
+                cases.append(_case_row(_sealed(plan, case_id)))
                 notices.extend(replace(n, case_id=case_id) for n in plan.notices)
-            self.bulk.insert_rows(conn, CASE, [_case_row(s) for s in snaps])
+            self.bulk.insert_rows(conn, CASE, cases)
             if events:
-                self.bulk.insert_events(conn, events)
+                run_rows(conn, self.events.sql, events)
             rows = [notification_row(n, at) | {"status": SUPPRESSED} for n in notices]
             self.bulk.insert_rows(conn, NOTIFICATION, rows, unless_exists="dedupe_key")
         self.registered = True
         tally.imported = len(plans)
         tally.suppressed = len(notices)
-
-    def _plan(self, case: SourceCase, source: Source, tally: ImportReport) -> CasePlan | None:
-        plan = self.planner.plan(case, source)
-        if plan is None:
-            tally.rejected["case without a usable timestamp"] += 1
-            return None
-        tally.events += len(plan.events) - 1
-        for event in plan.events[1:]:
-            payload = event.payload
-            tally.annotations += bool(payload.get("annotation"))
-            for found in payload.get("deviations", ()):
-                tally.deviations[found["kind"]] += 1
-        tally.rejected.update(plan.rejected)
-        tally.unmapped.update(plan.unmapped)
-        tally.unmapped_values.update(plan.unmapped_values)
-        return plan
+        tally.events, tally.annotations = planned.events, planned.annotations
+        for name in ("deviations", "rejected", "unmapped", "unmapped_values"):
+            getattr(tally, name).update(getattr(planned, name))
 
     def _fresh(
-        self, conn: Connection, batch: list[SourceCase], source: Source, tally: ImportReport
+        self, conn: Connection, batch: list[SourceCase], tally: ImportReport
     ) -> list[SourceCase]:
         """The cases of `batch` not imported yet; those this file imported before count as
         unchanged, those whose id another case holds as conflicts."""
+        source = self.planner.source
         fresh = []
         named = [case for case in batch if case.ref]
         tally.rejected["case without an id"] += len(batch) - len(named)
@@ -273,6 +287,62 @@ class _Writer:
         if not tally.rejected["case without an id"]:
             del tally.rejected["case without an id"]
         return fresh
+
+
+class _EventRows:
+    """Imported events as rows of ``case_event``, sealed: values in the driver's form,
+    read off the plan (the times as the ISO text the hash chain covered), without the
+    per-value conversions of :class:`states.bulk.BulkStatements`."""
+
+    def __init__(self, dialect: Any) -> None:
+        self.columns = [c.name for c in EVENT.columns if c.name != "id"]
+        compiled = EVENT.insert().values({n: bindparam(n) for n in self.columns})
+        compiled = compiled.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positional = dialect.positional
+        if self.positional:
+            assert list(compiled.positiontup) == self.columns
+        self.text_times = dialect.name == "sqlite"  # UTCDateTime's column type there
+
+    def sealed(self, plan: CasePlan, case_id: int, at: datetime) -> list[Any]:
+        """Number, chain and hash `plan`'s events as case `case_id`'s, recorded `at`."""
+        events = plan.events
+        for event in events:
+            event.recorded_at = at
+            event.command_id = _command_id(event.idempotency_key or "")
+        seal(events, case_id, 0, GENESIS)
+        recorded: Any = _sqlite_time(at.astimezone(UTC).isoformat()) if self.text_times else at
+        rows = [
+            (
+                case_id,
+                e.seq,
+                e.type,
+                _sqlite_time(iso) if self.text_times else e.occurred_at,
+                recorded,
+                e.actor,
+                e.from_state,
+                e.to_state,
+                e.from_level,
+                e.to_level,
+                e.payload_text,
+                e.command_id,
+                e.idempotency_key,
+                None,
+                e.format,
+                e.prev_hash,
+                e.hash,
+            )
+            for e, iso in zip(events, plan.times, strict=True)
+        ]
+        if self.positional:
+            return rows
+        return [dict(zip(self.columns, row, strict=True)) for row in rows]
+
+
+def _sqlite_time(iso: str) -> str:
+    """UTCDateTime's SQLite text (microseconds always written) from a UTC instant's
+    ``isoformat()``, which leaves them out when they are zero."""
+    return iso if len(iso) > 25 else f"{iso[:19]}.000000{iso[19:]}"
 
 
 def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
