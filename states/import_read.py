@@ -77,11 +77,12 @@ class LogReader:
     def __init__(self, path: Path, fmt: str, case_id: str, delimiter: str = ",") -> None:
         self.path, self.format, self.case_id, self.delimiter = path, fmt, case_id, delimiter
         self._file: IO[bytes] | None = None
+        self._read = 0  # the position once the file is closed
 
     @property
     def position(self) -> int:
         file = self._file
-        return 0 if file is None or file.closed else file.tell()
+        return self._read if file is None or file.closed else file.tell()
 
     def __iter__(self) -> Iterator[SourceCase]:
         path, fmt = self.path, self.format
@@ -96,7 +97,7 @@ class LogReader:
                     yield from _xes_cases(stream, self.case_id)
                 else:
                     yield from _csv_cases(stream, self.case_id, self.delimiter)
-                self._file = None
+                self._read, self._file = file.tell(), None
         except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise InvalidInput("file", str(path), f"a readable {fmt} log ({reason})") from None

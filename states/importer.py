@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -75,6 +76,7 @@ from states.bulk import BulkStatements, run_rows
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.errors import StoreError
 from states.events import GENESIS, seal
+from states.import_aside import ReaderAside
 from states.import_plan import CasePlan, Planner, Source, Tally
 from states.import_read import LogReader, SourceCase, detect_format, file_digest
 from states.mapping import Mapping
@@ -84,6 +86,7 @@ from states.process import ProcessDefinition
 from states.store import CASE, EVENT, register_versions, write_transaction
 
 BATCH_CASES = 1000
+ASIDE_BYTES = 1 << 20  # a second process costs ~0.1 s CPU to start
 SUPPRESSED = "suppressed"
 REPEATED = "case id repeated later in the file"
 
@@ -143,13 +146,20 @@ def write_log(
     progress: Callable[[int], None] | None = None,
     batch_cases: int = BATCH_CASES,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    aside: bool | None = None,
 ) -> ImportReport:
     """Read and write `log`'s cases, a batch of `batch_cases` per transaction; `progress`
-    is told how many bytes of the file (as stored) each batch took."""
+    is told how many bytes of the file (as stored) each batch took. `aside`: read the
+    log in a second process (:mod:`states.import_aside`); by default when the machine
+    has more than one CPU and the file is large enough (`ASIDE_BYTES`) to be worth one."""
     source = log.source
     report = ImportReport(log.path.name, source.digest, source.mapping.version_id)
     writer = _Writer(db, definition, policy, Planner(definition, policy, source))
-    reader = LogReader(log.path, log.format, source.mapping.case_id, source.mapping.delimiter)
+    if aside is None:
+        aside = (os.cpu_count() or 1) > 1 and log.size >= ASIDE_BYTES
+    reader = (ReaderAside if aside else LogReader)(
+        log.path, log.format, source.mapping.case_id, source.mapping.delimiter
+    )
     started = time.perf_counter()
     done = 0
     with _no_cycle_collection():
