@@ -240,4 +240,5 @@ def _csv_cases(handle: IO[bytes], case_id: str, delimiter: str) -> Iterator[Sour
         if case is None:
             case = cases[ref] = SourceCase(ref, {})
         case.events.append({k: v for k, v in row.items() if k is not None and v not in (None, "")})
+    text.detach()  # the file stays the caller's to close (and to tell the position of)
     yield from cases.values()

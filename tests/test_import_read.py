@@ -139,6 +139,26 @@ def test_the_reader_in_a_second_process_reads_the_same_cases(tmp_path: Path):
     aside = ReaderAside(path, "xes", "concept:name")
     assert read(path, lambda *args: aside) == read(path)
     assert aside.position == path.stat().st_size
+    table = tmp_path / "log.csv"
+    table.write_text("case;activity;when\nX;Resolved;2012-03-05 12:00\nY;Work;x\nX;Work;\n")
+    found = [
+        [(c.ref, c.events) for c in reader(table, "csv", "case", ";")]
+        for reader in (LogReader, ReaderAside)
+    ]
+    assert (
+        found[0]
+        == found[1]
+        == [
+            (
+                "X",
+                [
+                    {"case": "X", "activity": "Resolved", "when": "2012-03-05 12:00"},
+                    {"case": "X", "activity": "Work"},
+                ],
+            ),
+            ("Y", [{"case": "Y", "activity": "Work", "when": "x"}]),
+        ]
+    )
 
 
 def test_a_log_the_second_process_refuses_is_refused_as_in_this_one(tmp_path: Path):
