@@ -57,7 +57,6 @@ out and counted (``rejected``).
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import time
 from collections import Counter
@@ -68,17 +67,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from states.bulk import BulkStatements, run_rows
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.errors import StoreError
-from states.events import GENESIS, seal
 from states.import_aside import ReaderAside
 from states.import_plan import CasePlan, Planner, Source, Tally
 from states.import_read import LogReader, SourceCase, detect_format, file_digest
+from states.import_rows import EventRows
 from states.mapping import Mapping
 from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy
@@ -239,7 +238,7 @@ class _Writer:
         self.planner = planner
         columns = tuple(name for name in FIELD_NAMES if name != "id")
         self.bulk = BulkStatements(db.dialect, columns)
-        self.events = _EventRows(db.dialect)
+        self.events = EventRows(db.dialect)
         self.registered = False
 
     def write_batch(self, batch: list[SourceCase], report: ImportReport, at: datetime) -> None:
@@ -319,62 +318,6 @@ class _Writer:
         return fresh
 
 
-class _EventRows:
-    """Imported events as rows of ``case_event``, sealed: values in the driver's form,
-    read off the plan (the times as the ISO text the hash chain covered), without the
-    per-value conversions of :class:`states.bulk.BulkStatements`."""
-
-    def __init__(self, dialect: Any) -> None:
-        self.columns = [c.name for c in EVENT.columns if c.name != "id"]
-        compiled = EVENT.insert().values({n: bindparam(n) for n in self.columns})
-        compiled = compiled.compile(dialect=dialect)
-        self.sql = compiled.string
-        self.positional = dialect.positional
-        if self.positional:
-            assert list(compiled.positiontup) == self.columns
-        self.text_times = dialect.name == "sqlite"  # UTCDateTime's column type there
-
-    def sealed(self, plan: CasePlan, case_id: int, at: datetime) -> list[Any]:
-        """Number, chain and hash `plan`'s events as case `case_id`'s, recorded `at`."""
-        events = plan.events
-        for event in events:
-            event.recorded_at = at
-            event.command_id = _command_id(event.idempotency_key or "")
-        seal(events, case_id, 0, GENESIS, plan.times)
-        recorded: Any = _sqlite_time(at.astimezone(UTC).isoformat()) if self.text_times else at
-        rows = [
-            (
-                case_id,
-                e.seq,
-                e.type,
-                _sqlite_time(iso) if self.text_times else e.occurred_at,
-                recorded,
-                e.actor,
-                e.from_state,
-                e.to_state,
-                e.from_level,
-                e.to_level,
-                e.payload_text,
-                e.command_id,
-                e.idempotency_key,
-                None,
-                e.format,
-                e.prev_hash,
-                e.hash,
-            )
-            for e, iso in zip(events, plan.times, strict=True)
-        ]
-        if self.positional:
-            return rows
-        return [dict(zip(self.columns, row, strict=True)) for row in rows]
-
-
-def _sqlite_time(iso: str) -> str:
-    """UTCDateTime's SQLite text (microseconds always written) from a UTC instant's
-    ``isoformat()``, which leaves them out when they are zero."""
-    return iso if len(iso) > 25 else f"{iso[:19]}.000000{iso[19:]}"
-
-
 def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
     """The planner's fold of the case, with what sealing decided: the case id, the chain's
     head and the version (one command per event: the count of events, as `fold` says)."""
@@ -384,12 +327,6 @@ def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
     snap.id, snap.last_seq, snap.last_hash = case_id, last.seq, last.hash
     snap.version = len(plan.events)
     return snap
-
-
-def _command_id(key: str) -> str:
-    """Each imported event is a command of its own, named by its key: the same in every
-    import of the file, and 32 hex digits like the engine's."""
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _case_row(snap: Any) -> dict[str, Any]:
