@@ -103,8 +103,9 @@ class Event:
     # The payload as canonical JSON (keys sorted), set by `seal`: hashed and stored as is.
     payload_text: str | None = None
 
-    def canonical(self, payload_text: str | None = None) -> bytes:
-        """The bytes the hash covers, in this event's format (see the module docstring).
+    def canonical(self, payload_text: str | None = None, occurred: str | None = None) -> bytes:
+        """The bytes the hash covers, in this event's format (see the module docstring);
+        `occurred`: ``occurred_at.isoformat()`` when the caller has it already.
 
         Format 1: ``[format, case_id, seq, type, occurred_at, actor, from_state,
         to_state, from_level, to_level, payload, command_id, prev_hash]``.
@@ -113,7 +114,7 @@ class Event:
         command_id, prev_hash]`` (3: written by orjson). Any other format, or a format-3
         payload orjson cannot write, raises ValueError.
         """
-        occurred = _isoformat(self.occurred_at)
+        occurred = occurred or _isoformat(self.occurred_at)
         if self.format == 3:
             return self._canonical_3(occurred, payload_text)
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
@@ -164,15 +165,24 @@ class Event:
         return hashlib.sha256(self.canonical()).hexdigest()
 
 
-def seal(events: list[Event], case_id: int, last_seq: int, last_hash: str) -> str:
-    """Number and chain `events` after (`last_seq`, `last_hash`); returns the new head hash."""
+def seal(
+    events: list[Event],
+    case_id: int,
+    last_seq: int,
+    last_hash: str,
+    occurred: list[str] | None = None,
+) -> str:
+    """Number and chain `events` after (`last_seq`, `last_hash`); returns the new head hash.
+    `occurred`: each event's ``occurred_at.isoformat()``, when the caller has them (an
+    import of a log, whose events' times are all different, made them already)."""
     head = last_hash
     for offset, event in enumerate(events, start=1):
         event.case_id = case_id
         event.seq = last_seq + offset
         event.prev_hash = head
         event.format, event.payload_text = _payload_text(event.payload)
-        event.hash = head = hashlib.sha256(event.canonical(event.payload_text)).hexdigest()
+        iso = occurred[offset - 1] if occurred is not None else None
+        event.hash = head = hashlib.sha256(event.canonical(event.payload_text, iso)).hexdigest()
     return head
 
 

@@ -32,12 +32,23 @@ IMPORT_ACTOR = "import"
 
 @dataclass(slots=True)
 class CasePlan:
-    """One case's events (opened first), the notices they would have sent, and tallies."""
+    """One case's events (opened first), when each happened as ISO text (UTC, as the hash
+    chain writes times), and the notices they would have sent."""
 
     ref: str
     events: list[Event]
-    snapshot: CaseSnapshot | None = None  # the fold of `events` (id and hashes set at sealing)
-    notices: list[NewNotification] = field(default_factory=list)
+    times: list[str]
+    snapshot: CaseSnapshot  # the fold of `events` (id and hashes set at sealing)
+    notices: list[NewNotification]
+
+
+@dataclass(slots=True)
+class Tally:
+    """What planning found, counted over the cases planned with it."""
+
+    events: int = 0  # imported events planned (opened events not counted)
+    annotations: int = 0
+    deviations: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)  # source events left out, by reason
     unmapped: Counter[str] = field(default_factory=Counter)  # activity values no rule matched
     unmapped_values: Counter[str] = field(default_factory=Counter)  # e.g. impact=UNKNOWN
@@ -55,49 +66,70 @@ class Source:
         return f"import:{self.digest[:16]}:{ref}:{position}"
 
 
+#: What the planner decides for an event from where the case stands and what the event's
+#: values say (a pure function of both, memoised): the activity, whether a rule with
+#: conditions matched, the outcome, and its steps (state, level, effects, deviations,
+#: resolved level; None when the event changes nothing, not even a plain field).
+_Decision = tuple[str, bool, Outcome, tuple[Any, ...] | None]
+
+
 class Planner:
-    def __init__(self, process: ProcessDefinition, policy: Policy) -> None:
+    """Plans the cases of one source. Most events of a log repeat a few situations, so
+    what an event means is decided once per situation (:data:`_Decision`) and looked up
+    after; the rest is per event (times, owners, the changed attributes)."""
+
+    def __init__(self, process: ProcessDefinition, policy: Policy, source: Source) -> None:
         self.process = process
         self.policy = policy
+        self.source = source
         self.carrier = next(s.name for s in process.states if s.carries_level)
         self.into = {spec.dest: spec.trigger for spec in reversed(process.transitions)}
-        self._memo: dict[tuple[Any, ...], Any] = {}
         self.dest = {s.trigger: s.dest for s in reversed(process.transitions) if s.dest}
         self.working = frozenset(
             s.name for s in process.states if s.carries_level or process.allows("escalate", s.name)
         )
+        m = source.mapping
+        # the values an event's decision depends on: its activity and what the rules read
+        self._read = (*m.activity, *[n for n in m.rule_attributes if n not in m.activity])
+        self._decisions: dict[tuple[Any, ...], _Decision] = {}
+        self._key_prefix = source.key("", "")[: -len("::")]
 
-    def plan(self, case: SourceCase, source: Source) -> CasePlan | None:
+    def plan(self, case: SourceCase, tally: Tally) -> CasePlan | None:
         """The events of `case`, or None when no event of it has a usable time."""
-        mapping = source.mapping
-        plan = CasePlan(case.ref, [])
+        mapping = self.source.mapping
         timed = []
-        for event in case.events:
-            at = _instant(event.attrs.get(mapping.timestamp), mapping)
-            if at is None:
-                plan.rejected["timestamp missing or not ISO 8601"] += 1
+        for position, attrs in enumerate(case.events):
+            found = _instant(attrs.get(mapping.timestamp), mapping)
+            if found is None:
+                tally.rejected["timestamp missing or not ISO 8601"] += 1
             else:
-                timed.append((at, event.position, event.attrs))
+                timed.append((found[0], position, found[1], attrs))
         if not timed:
             return None
-        timed.sort(key=lambda item: (item[0], item[1]))
-        first = {**case.attrs, **timed[0][2]}
+        timed.sort(key=_at)  # stable: ties keep the file's order
+        first = {**case.attrs, **timed[0][3]}
         priority, _ = mapping.priority_of(first)  # an unmapped value is counted per event
-        opened = self._opened(case, source, first, priority, timed[0][0])
-        plan.events.append(opened)
-        snap = new_snapshot(opened)
+        opened = self._opened(case, first, priority, timed[0][0])
+        plan = CasePlan(case.ref, [opened], [timed[0][2]], new_snapshot(opened), [])
         previous: dict[str, str] = {}
-        for at, position, attrs in timed:
-            event = self._event(plan, snap, source, at, position, attrs, previous)
+        key_prefix = f"{self._key_prefix}:{case.ref}:"
+        for at, position, iso, attrs in timed:
+            event = self._event(plan, tally, at, attrs, previous)
+            event.payload["position"] = position
+            event.idempotency_key = f"{key_prefix}{position}"
+            if event.payload.get("effects") and "escalate" in event.payload["effects"]:
+                self._notify(plan, event)
             plan.events.append(event)
-            evolve(snap, event)
+            plan.times.append(iso)
+            evolve(plan.snapshot, event)
             previous = attrs
-        plan.snapshot = snap
+        tally.events += len(timed)
         return plan
 
     def _opened(
-        self, case: SourceCase, source: Source, first: dict[str, str], priority: str, at: datetime
+        self, case: SourceCase, first: dict[str, str], priority: str, at: datetime
     ) -> Event:
+        source = self.source
         m = source.mapping
         payload = {
             "customer_id": (first.get(m.customer_id or "") or "unknown").strip() or "unknown",
@@ -121,75 +153,94 @@ class Planner:
         }
         actor = first.get(m.resource or "") or IMPORT_ACTOR
         event = Event("opened", at, actor, None, self.process.initial, None, None, payload)
-        return _keyed(event, source.key(case.ref, "case"))
+        event.idempotency_key = source.key(case.ref, "case")
+        return event
 
     def _event(
         self,
         plan: CasePlan,
-        snap: CaseSnapshot,
-        source: Source,
+        tally: Tally,
         at: datetime,
-        position: int,
         attrs: dict[str, str],
         previous: dict[str, str],
     ) -> Event:
-        m = source.mapping
-        activity = m.activity_of(attrs)
-        outcome, explicit = m.evaluate(activity, attrs)
+        m = self.source.mapping
+        snap = plan.snapshot
+        situation = (snap.state, snap.level, snap.acknowledged, snap.waiting)
+        key = (*situation, *map(attrs.get, self._read))
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decisions[key] = self._decide(situation, attrs)
+        activity, explicit, outcome, steps = decision
+        payload: dict[str, Any] = {"activity": activity}
         if not explicit:
-            plan.unmapped[activity] += 1
-        resource = attrs.get(m.resource or "")
-        payload: dict[str, Any] = {"activity": activity, "position": position}
+            tally.unmapped[activity] += 1
+            payload["unmapped"] = True
         priority, raw = m.priority_of(attrs) if m.priority in attrs else (snap.priority, None)
         if raw is not None:
-            plan.unmapped_values[f"{m.priority}={raw}"] += 1
-        if explicit and not outcome.annotate:  # an unmapped event changes nothing either
-            key = (snap.state, snap.level, snap.acknowledged, snap.waiting, outcome)
-            steps = self._memo.get(key)
-            if steps is None:  # a pure function of the key: most events repeat one
-                steps = self._memo[key] = self._steps(snap, outcome)
+            tally.unmapped_values[f"{m.priority}={raw}"] += 1
+        if steps is None:
+            state, level, sets = snap.state, snap.level, None
+        else:
             state, level, effects, deviations, resolved_level = steps
             sets = self._sets(snap, outcome, attrs, m, None if raw else priority)
-        else:
-            state, level, effects, deviations, resolved_level = snap.state, snap.level, [], [], None
-            sets = {}
-        if effects:
-            payload["effects"] = effects
-        if deviations:
-            payload["deviations"] = deviations
-        if sets:
-            payload["set"] = sets
-        if resolved_level:
-            payload["resolved_level"] = resolved_level
-        if not effects and not sets and state == snap.state and level == snap.level:
+            if effects:
+                payload["effects"] = effects
+            if deviations:
+                payload["deviations"] = deviations
+                for found in deviations:
+                    tally.deviations[found["kind"]] += 1
+            if sets:
+                payload["set"] = sets
+            if resolved_level:
+                payload["resolved_level"] = resolved_level
+        if not sets and not payload.get("effects") and state == snap.state and level == snap.level:
             payload["annotation"] = True
-        if not explicit:
-            payload["unmapped"] = True
+            tally.annotations += 1
         shown = m.recorded_elsewhere
         payload["attributes"] = {
-            k: v for k, v in attrs.items() - previous.items() if k not in shown
+            k: v for k, v in attrs.items() if k not in shown and previous.get(k) != v
         }
-        event = Event(
-            IMPORTED, at, resource or IMPORT_ACTOR, snap.state, state, snap.level, level, payload
-        )
-        key = source.key(plan.ref, position)
-        if "escalate" in effects:
-            recipients = self.policy.recipients.get(level or "", ())
-            subject = f"Case {plan.ref} escalated to {level} (imported history, not sent)"
-            for recipient in recipients:
-                plan.notices.append(
-                    NewNotification(
-                        None, "escalated", recipient, subject, activity, f"{key}:{recipient}", at
-                    )
+        resource = attrs.get(m.resource or "") or IMPORT_ACTOR
+        return Event(IMPORTED, at, resource, snap.state, state, snap.level, level, payload)
+
+    def _decide(self, situation: tuple[Any, ...], attrs: dict[str, str]) -> _Decision:
+        m = self.source.mapping
+        activity = m.activity_of(attrs)
+        outcome, explicit = m.evaluate(activity, attrs)
+        if not explicit or outcome.annotate:  # an unmapped event changes nothing either
+            return activity, explicit, outcome, None
+        return activity, explicit, outcome, self._steps(*situation, outcome)
+
+    def _notify(self, plan: CasePlan, event: Event) -> None:
+        """The notices an escalation would have sent: recorded, never sent."""
+        level = event.to_level
+        activity = event.payload["activity"]
+        subject = f"Case {plan.ref} escalated to {level} (imported history, not sent)"
+        for recipient in self.policy.recipients.get(level or "", ()):
+            plan.notices.append(
+                NewNotification(
+                    None,
+                    "escalated",
+                    recipient,
+                    subject,
+                    activity,
+                    f"{event.idempotency_key}:{recipient}",
+                    event.occurred_at,
                 )
-        return _keyed(event, key)
+            )
 
     def _steps(
-        self, snap: CaseSnapshot, outcome: Outcome
+        self,
+        state: str,
+        level: str | None,
+        ack: bool | None,
+        waiting: bool,
+        outcome: Outcome,
     ) -> tuple[str, str | None, list[str], list[dict[str, Any]], str | None]:
-        """The triggers that take `snap` where `outcome` says, with their deviations."""
+        """The triggers that take a case in `state` at `level` (acknowledged or not, waiting
+        or not) where `outcome` says, with their deviations."""
         process = self.process
-        state, level, ack = snap.state, snap.level, snap.acknowledged
         effects: list[str] = []
         deviations: list[dict[str, Any]] = []
 
@@ -239,7 +290,7 @@ class Planner:
         if outcome.acknowledge and process.state(state).carries_level and ack is False:
             fire("acknowledge")
             ack = True
-        if outcome.waiting is not None and outcome.waiting != snap.waiting and target == state:
+        if outcome.waiting is not None and outcome.waiting != waiting and target == state:
             fire("wait_on_customer" if outcome.waiting else "customer_replied")
         resolved_level = None
         if target not in self.working and (outcome.state is not None or target != state):
@@ -290,12 +341,13 @@ def _level(name: str) -> str | None:
     return None if name == FIRST_LEVEL else name
 
 
-def _keyed(event: Event, key: str) -> Event:
-    event.idempotency_key = key
-    return event
+def _at(item: tuple[Any, ...]) -> datetime:
+    return item[0]  # type: ignore[no-any-return]
 
 
-def _instant(text: str | None, mapping: Mapping) -> datetime | None:
+def _instant(text: str | None, mapping: Mapping) -> tuple[datetime, str] | None:
+    """The UTC instant `text` names (in the mapping's zone when it names none), and its
+    ISO text as the hash chain writes it."""
     if not text:
         return None
     try:
@@ -304,4 +356,5 @@ def _instant(text: str | None, mapping: Mapping) -> datetime | None:
         return None
     if at.tzinfo is None:
         at = at.replace(tzinfo=mapping.timezone)
-    return at.astimezone(UTC)
+    at = at.astimezone(UTC)
+    return at, at.isoformat()

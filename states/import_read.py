@@ -1,17 +1,15 @@
 """Reading external event logs: XES (IEEE 1849) and CSV, plain or gzipped.
 
 XES is read through defusedxml's expat reader (no DTDs' entities, no external
-references: a log is data from elsewhere), streamed in 64 KiB chunks. Its
-SAX layer builds an attributes object and calls a method per element; on a
-40 MB log that was most of the time, so the element callbacks are set on the
-defused expat parser directly (the defusing handlers stay as defusedxml set
-them). ``xml.etree`` iterparse is slower still here (its defused parser is
-the pure-Python one).
+references: a log is data from elsewhere), streamed in 64 KiB chunks, with
+expat's element callbacks set on the defused parser directly (the defusing
+handlers stay as defusedxml set them): its SAX layer's attributes object and
+method per element cost more than the parse. ``xml.etree`` iterparse is slower
+still here (its defused parser is the pure-Python one).
 
-Both readers yield :class:`SourceEvent` values grouped into
-:class:`SourceCase` values by case id, in the order cases first appear; the
-events of a case keep their position in the file (the import sorts them by
-time, and keys them by position).
+Both readers yield :class:`SourceCase` values: a case id, the trace's own
+attributes (XES) and the attributes of each event, in the order the file lists
+them (a position the import keys events by; it sorts them by time).
 """
 
 from __future__ import annotations
@@ -35,16 +33,10 @@ _ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id"})
 
 
 @dataclass(slots=True)
-class SourceEvent:
-    position: int  # 0-based, in the order the file lists the case's events
-    attrs: dict[str, str]
-
-
-@dataclass(slots=True)
 class SourceCase:
     ref: str
     attrs: dict[str, str] = field(default_factory=dict)  # trace attributes (XES)
-    events: list[SourceEvent] = field(default_factory=list)
+    events: list[dict[str, str]] = field(default_factory=list)  # in file order
 
 
 def file_digest(path: Path) -> str:
@@ -73,76 +65,109 @@ def detect_format(path: Path, declared: str | None) -> str:
     )
 
 
-def _open(path: Path) -> IO[bytes]:
-    try:
-        handle = path.open("rb")
-        magic = handle.read(2)
-        handle.seek(0)
-    except OSError as exc:
-        raise InvalidInput("file", str(path), f"a readable file ({exc.strerror or exc})") from None
-    return gzip.GzipFile(fileobj=handle) if magic == b"\x1f\x8b" else handle  # type: ignore[return-value]
+class LogReader:
+    """The cases of a log, grouped by `case_id` (a trace attribute in XES, falling back
+    to an event attribute; a column in CSV), read as they are iterated.
+
+    XES is streamed: each trace is yielded as soon as it is read (a case id repeated in a
+    later trace comes again, as its own case); a CSV file may list a case's rows
+    anywhere, so it is read whole first. `position` says how far into the file (bytes
+    as stored, compressed or not) the reader has got."""
+
+    def __init__(self, path: Path, fmt: str, case_id: str, delimiter: str = ",") -> None:
+        self.path, self.format, self.case_id, self.delimiter = path, fmt, case_id, delimiter
+        self._file: IO[bytes] | None = None
+        self._read = 0  # the position once the file is closed
+
+    @property
+    def position(self) -> int:
+        file = self._file
+        return self._read if file is None or file.closed else file.tell()
+
+    def __iter__(self) -> Iterator[SourceCase]:
+        path, fmt = self.path, self.format
+        try:
+            with path.open("rb") as file:
+                self._file = file
+                stream: IO[bytes] = file
+                if file.read(2) == b"\x1f\x8b":
+                    stream = gzip.GzipFile(fileobj=file)  # type: ignore[assignment]
+                file.seek(0)
+                if fmt == "xes":
+                    yield from _xes_cases(stream, self.case_id)
+                else:
+                    yield from _csv_cases(stream, self.case_id, self.delimiter)
+                self._read, self._file = file.tell(), None
+        except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise InvalidInput("file", str(path), f"a readable {fmt} log ({reason})") from None
 
 
-def read_cases(path: Path, fmt: str, case_id: str, delimiter: str = ",") -> list[SourceCase]:
-    """Every case of the log, grouped by `case_id` (a trace attribute in XES, falling back
-    to an event attribute; a column in CSV)."""
-    reader = _xes_traces if fmt == "xes" else _csv_rows
-    cases: dict[str, SourceCase] = {}
-    try:
-        with _open(path) as handle:
-            for ref, trace_attrs, events in reader(handle, case_id, delimiter):
-                case = cases.get(ref)
-                if case is None:
-                    case = cases[ref] = SourceCase(ref, trace_attrs)
-                for attrs in events:
-                    case.events.append(SourceEvent(len(case.events), attrs))
-    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
-        raise InvalidInput("file", str(path), f"a readable {fmt} log ({exc})") from None
-    return list(cases.values())
+# What an element is, for the XES reader (by its local name: prefixes are dropped).
+_OTHER, _ATTRIBUTE, _EVENT, _TRACE = 0, 1, 2, 3
+_KINDS = {"event": _EVENT, "trace": _TRACE} | {tag: _ATTRIBUTE for tag in _ATTRIBUTE_TAGS}
+_OUTSIDE = 1 << 30  # the depth attributes go to when the reader is in no trace
 
 
-def _xes_traces(
-    handle: IO[bytes], case_id: str, _delimiter: str
-) -> Iterator[tuple[str, dict[str, str], list[dict[str, str]]]]:
-    """Traces as (case id, trace attributes, event attributes). Attributes nested in
-    attributes, and those of the log and its globals, are skipped."""
-    done: list[tuple[str, dict[str, str], list[dict[str, str]]]] = []
-    trace: dict[str, str] = {}
-    events: list[dict[str, str]] = []
-    event: dict[str, str] = {}
-    into: dict[str, str] | None = None  # where an attribute element at this depth goes
-    nested = 0  # depth inside attribute elements
-    attribute_tags = _ATTRIBUTE_TAGS
+def _xes_cases(handle: IO[bytes], case_id: str) -> Iterator[SourceCase]:
+    """Traces as cases: a trace's and each of its events' own attributes (the elements
+    directly inside them); attributes nested in attributes or lists, and those of the log
+    and its globals, are skipped.
+
+    expat calls Python for every element, and that call is most of the time a log takes:
+    so no Python is called when an element ends (expat appends its name to `ends`, in C),
+    and where an element sits is told by depth instead: the depth of an element starting
+    now is the count of starts so far less the count of ends. An event (or trace) has
+    ended when an element starts at its depth or above."""
+    done: list[SourceCase] = []
+    ends: list[str] = []
+    kinds = dict(_KINDS)
+    starts = 0  # elements started since the last trace began, plus that trace's depth - 1
+    into: dict[str, str] = {}  # where an attribute at depth `into_depth` goes
+    into_depth = _OUTSIDE
+    trace: SourceCase | None = None
+    trace_depth = 0
 
     def start(name: str, attrs: list[str]) -> None:
-        nonlocal trace, events, event, into, nested
-        if name in attribute_tags:
-            if not nested and into is not None:
-                if attrs[0] == "key" and len(attrs) > 3:
+        nonlocal starts
+        starts += 1
+        if kinds.get(name) == _ATTRIBUTE:  # most elements: keep this path short
+            depth = starts - len(ends)
+            if depth == into_depth:
+                if len(attrs) == 4 and attrs[0] == "key" and attrs[2] == "value":
                     into[attrs[1]] = attrs[3]
                 else:
-                    named = dict(zip(attrs[::2], attrs[1::2], strict=False))
-                    into[named.get("key", "")] = named.get("value", "")
-            nested += 1
-        elif name == "event" and into is trace:
-            event = into = {}
-        elif name == "trace":
-            trace, events = {}, []
-            into = trace
+                    into[_value(attrs, "key")] = _value(attrs, "value")
+                return
+            if depth > into_depth:  # inside an attribute or a list
+                return
+        element(name, attrs, starts - len(ends))
 
-    def end(name: str) -> None:
-        nonlocal into, nested
-        if nested:
-            nested -= 1
-        elif name == "event" and into is event:
-            events.append(event)
-            into = trace
-        elif name == "trace":
-            ref = trace.get(case_id) or (events[0].get(case_id, "") if events else "")
-            done.append((ref, trace, events))
-            into = None
+    def element(name: str, attrs: list[str], depth: int) -> None:
+        """Any element but an attribute where `into` takes it: ends what ended, begins
+        events and traces, and takes a trace's attributes that follow an event."""
+        nonlocal starts, into, into_depth, trace, trace_depth
+        kind = kinds.get(name)
+        if kind is None:
+            kind = kinds[name] = _KINDS.get(name.rpartition(":")[2], _OTHER)
+        if trace is not None and depth <= trace_depth + 1 and into is not trace.attrs:
+            into, into_depth = trace.attrs, trace_depth + 1  # the event ended
+        if trace is not None and depth <= trace_depth:  # the trace ended
+            done.append(_named(trace, case_id))
+            trace, into, into_depth = None, {}, _OUTSIDE
+        if kind == _ATTRIBUTE and depth == into_depth:
+            into[_value(attrs, "key")] = _value(attrs, "value")
+        elif kind == _EVENT and trace is not None and depth == trace_depth + 1:
+            event: dict[str, str] = {}
+            trace.events.append(event)
+            into, into_depth = event, depth + 1
+        elif kind == _TRACE:
+            trace, trace_depth = SourceCase("", {}), depth
+            into, into_depth = trace.attrs, depth + 1
+            starts = depth  # count again from here, so that `ends` stays short
+            ends.clear()
 
-    parser = _FastParser(start, end)
+    parser = _FastParser(start, ends.append)
     try:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             parser.feed(chunk)
@@ -160,6 +185,22 @@ def _xes_traces(
             raise
         raise InvalidInput("file", "(XES)", f"well-formed XML ({exc})") from None
     yield from done
+    if trace is not None:
+        yield _named(trace, case_id)
+
+
+def _value(attrs: list[str], name: str) -> str:
+    """The XML attribute `name` of an element, from expat's flat [name, value, ...] list."""
+    for i in range(0, len(attrs) - 1, 2):
+        if attrs[i] == name:
+            return attrs[i + 1]
+    return ""
+
+
+def _named(trace: SourceCase, case_id: str) -> SourceCase:
+    events = trace.events
+    trace.ref = trace.attrs.get(case_id) or (events[0].get(case_id, "") if events else "")
+    return trace
 
 
 class _FastParser(DefusedExpatParser):
@@ -186,14 +227,18 @@ class _Ignore:
         return lambda *args: None
 
 
-def _csv_rows(
-    handle: IO[bytes], case_id: str, delimiter: str
-) -> Iterator[tuple[str, dict[str, str], list[dict[str, str]]]]:
+def _csv_cases(handle: IO[bytes], case_id: str, delimiter: str) -> Iterator[SourceCase]:
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     rows = csv.DictReader(text, delimiter=delimiter)
     if rows.fieldnames is None or case_id not in rows.fieldnames:
         found = ", ".join(rows.fieldnames or []) or "no header"
         raise InvalidInput("source.case_id", case_id, f"a column of the CSV file ({found})")
+    cases: dict[str, SourceCase] = {}
     for row in rows:
-        attrs = {k: v for k, v in row.items() if k is not None and v not in (None, "")}
-        yield row.get(case_id) or "", {}, [attrs]
+        ref = row.get(case_id) or ""
+        case = cases.get(ref)
+        if case is None:
+            case = cases[ref] = SourceCase(ref, {})
+        case.events.append({k: v for k, v in row.items() if k is not None and v not in (None, "")})
+    text.detach()  # the file stays the caller's to close (and to tell the position of)
+    yield from cases.values()

@@ -45,16 +45,23 @@ with status ``suppressed`` (due when it would have gone out). Every event
 has an idempotency key made of the file's digest, the case id and the
 event's position, so importing the same file again writes nothing; a case
 id already held by a case from another source is reported, not overwritten.
-Cases are written in batches, one transaction per batch (a batch is written
-whole or not at all), with the driver's executemany.
+The log is read as it is written: a batch of cases is read, planned, sealed
+and written in one transaction (a batch is written whole or not at all, with
+the driver's executemany), then the next, so memory holds one batch whatever
+the log's size (a CSV file, whose rows may come in any order, is grouped whole
+first). A case id that comes again in a later trace of the same file is merged
+with the first while that one is still in the batch being read, and else left
+out and counted (``rejected``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import gc
+import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,12 +71,13 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
-from states.bulk import BulkStatements
+from states.bulk import BulkStatements, run_rows
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.errors import StoreError
-from states.events import GENESIS, seal
-from states.import_plan import CasePlan, Planner, Source
-from states.import_read import SourceCase, detect_format, file_digest, read_cases
+from states.import_aside import ReaderAside
+from states.import_plan import CasePlan, Planner, Source, Tally
+from states.import_read import LogReader, SourceCase, detect_format, file_digest
+from states.import_rows import EventRows
 from states.mapping import Mapping
 from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy
@@ -77,7 +85,9 @@ from states.process import ProcessDefinition
 from states.store import CASE, EVENT, register_versions, write_transaction
 
 BATCH_CASES = 1000
+ASIDE_BYTES = 1 << 20  # a second process costs ~0.1 s CPU to start
 SUPPRESSED = "suppressed"
+REPEATED = "case id repeated later in the file"
 
 
 @dataclass(slots=True)
@@ -108,52 +118,56 @@ class ImportReport:
         }
 
 
-@dataclass(slots=True)
-class LoadedLog:
-    """A log read and grouped by case, ready to write."""
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """A log to import: where it is, its format, its size as stored and its identity
+    (the digest); nothing of it is parsed yet."""
 
     path: Path
+    format: str
+    size: int
     source: Source
-    cases: list[SourceCase]
-    events: int
-    read_seconds: float
 
 
-def load_log(path: str | Path, mapping: Mapping) -> LoadedLog:
-    """Read the log at `path` (its format from the mapping or the file name) and digest it."""
+def open_log(path: str | Path, mapping: Mapping) -> LogFile:
+    """The log at `path` (its format from the mapping or the file name), digested."""
     path = Path(path)
     fmt = detect_format(path, mapping.format)
-    started = time.perf_counter()
     digest = file_digest(path)
-    cases = read_cases(path, fmt, mapping.case_id, mapping.delimiter)
-    events = sum(len(case.events) for case in cases)
-    source = Source(path.name, digest, mapping)
-    return LoadedLog(path, source, cases, events, time.perf_counter() - started)
+    return LogFile(path, fmt, path.stat().st_size, Source(path.name, digest, mapping))
 
 
 def write_log(
     db: SAEngine,
-    log: LoadedLog,
+    log: LogFile,
     definition: ProcessDefinition,
     policy: Policy,
     progress: Callable[[int], None] | None = None,
     batch_cases: int = BATCH_CASES,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    aside: bool | None = None,
 ) -> ImportReport:
-    """Write `log`'s cases, a batch of `batch_cases` per transaction; `progress` is told
-    how many source events each batch covered."""
+    """Read and write `log`'s cases, a batch of `batch_cases` per transaction; `progress`
+    is told how many bytes of the file (as stored) each batch took. `aside`: read the
+    log in a second process (:mod:`states.import_aside`); by default when the machine
+    has more than one CPU and the file is large enough (`ASIDE_BYTES`) to be worth one."""
     source = log.source
     report = ImportReport(log.path.name, source.digest, source.mapping.version_id)
-    report.cases, report.source_events = len(log.cases), log.events
-    report.read_seconds = log.read_seconds
-    writer = _Writer(db, definition, policy, Planner(definition, policy))
+    writer = _Writer(db, definition, policy, Planner(definition, policy, source))
+    if aside is None:
+        aside = (os.cpu_count() or 1) > 1 and log.size >= ASIDE_BYTES
+    reader = (ReaderAside if aside else LogReader)(
+        log.path, log.format, source.mapping.case_id, source.mapping.delimiter
+    )
     started = time.perf_counter()
-    for first in range(0, len(log.cases), batch_cases):
-        batch = log.cases[first : first + batch_cases]
-        writer.write_batch(batch, source, report, now())
-        if progress is not None:
-            progress(sum(len(case.events) for case in batch))
-    report.write_seconds = time.perf_counter() - started
+    done = 0
+    with _no_cycle_collection():
+        for batch in _batches(reader, batch_cases, report):
+            writer.write_batch(batch, report, now())
+            if progress is not None:
+                progress(reader.position - done)
+                done = reader.position
+    report.write_seconds = time.perf_counter() - started - report.read_seconds
     return report
 
 
@@ -166,7 +180,52 @@ def import_log(
     batch_cases: int = BATCH_CASES,
 ) -> ImportReport:
     """Read and write the log at `path` with `mapping`; see the module docstring."""
-    return write_log(db, load_log(path, mapping), definition, policy, batch_cases=batch_cases)
+    return write_log(db, open_log(path, mapping), definition, policy, batch_cases=batch_cases)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused while a log is imported, as it was before after.
+
+    An import makes some ten container objects an event (the source attributes, the
+    event, its payload, the rows), all freed by reference counting when their batch
+    is written: there is no cycle to find. But the collector counts them, and every
+    few batches scans the whole heap for cycles (a tenth of the import's time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _batches(reader: LogReader, size: int, report: ImportReport) -> Iterator[list[SourceCase]]:
+    """The reader's cases, `size` at a time, counted in `report` (with the time reading
+    took); a case id seen again is merged or left out (see the module docstring)."""
+    batch: dict[str, SourceCase] = {}
+    written: set[str] = set()
+    cases = iter(reader)
+    while True:
+        started = time.perf_counter()
+        case = next(cases, None)
+        report.read_seconds += time.perf_counter() - started
+        if case is not None:
+            report.source_events += len(case.events)
+            held = batch.get(case.ref)
+            if held is not None:
+                held.events.extend(case.events)
+            elif case.ref in written:
+                report.rejected[REPEATED] += len(case.events)
+            else:
+                batch[case.ref] = case
+                report.cases += 1
+        if batch and (case is None or len(batch) >= size):
+            yield list(batch.values())
+            written.update(batch)
+            batch = {}
+        if case is None:
+            return
 
 
 class _Writer:
@@ -179,15 +238,14 @@ class _Writer:
         self.planner = planner
         columns = tuple(name for name in FIELD_NAMES if name != "id")
         self.bulk = BulkStatements(db.dialect, columns)
+        self.events = EventRows(db.dialect)
         self.registered = False
 
-    def write_batch(
-        self, batch: list[SourceCase], source: Source, report: ImportReport, at: datetime
-    ) -> None:
+    def write_batch(self, batch: list[SourceCase], report: ImportReport, at: datetime) -> None:
         """Plan and write `batch` in one transaction (all of it or none)."""
         tally = ImportReport(report.file, report.digest, report.mapping)
         try:
-            self._write(batch, source, tally, at)
+            self._write(batch, tally, at)
         except SAIntegrityError as exc:
             raise StoreError(
                 f"write refused by the database: {' '.join(str(exc.orig).split())} "
@@ -195,54 +253,39 @@ class _Writer:
             ) from None
         _add(report, tally)
 
-    def _write(
-        self, batch: list[SourceCase], source: Source, tally: ImportReport, at: datetime
-    ) -> None:
+    def _write(self, batch: list[SourceCase], tally: ImportReport, at: datetime) -> None:
         with write_transaction(self.db) as conn:
             if not self.registered:
                 register_versions(conn, self.definition, self.policy, at)
-            fresh = self._fresh(conn, batch, source, tally)
-            plans = [p for case in fresh if (p := self._plan(case, source, tally)) is not None]
+            fresh = self._fresh(conn, batch, tally)
+            planned = Tally()
+            plans = [p for case in fresh if (p := self.planner.plan(case, planned)) is not None]
+            if len(plans) < len(fresh):
+                planned.rejected["case without a usable timestamp"] += len(fresh) - len(plans)
             ids = _allocate_ids(conn, len(plans))
-            snaps, events, notices = [], [], []
+            cases, events, notices = [], [], []
             for case_id, plan in zip(ids, plans, strict=True):
-                for event in plan.events:
-                    event.recorded_at = at
-                    event.command_id = _command_id(event.idempotency_key or "")
-                seal(plan.events, case_id, 0, GENESIS)
-                snaps.append(_sealed(plan, case_id))
-                events.extend(plan.events)
+                events.extend(self.events.sealed(plan, case_id, at))
+                cases.append(_case_row(_sealed(plan, case_id)))
                 notices.extend(replace(n, case_id=case_id) for n in plan.notices)
-            self.bulk.insert_rows(conn, CASE, [_case_row(s) for s in snaps])
+            self.bulk.insert_rows(conn, CASE, cases)
             if events:
-                self.bulk.insert_events(conn, events)
+                run_rows(conn, self.events.sql, events)
             rows = [notification_row(n, at) | {"status": SUPPRESSED} for n in notices]
             self.bulk.insert_rows(conn, NOTIFICATION, rows, unless_exists="dedupe_key")
         self.registered = True
         tally.imported = len(plans)
         tally.suppressed = len(notices)
-
-    def _plan(self, case: SourceCase, source: Source, tally: ImportReport) -> CasePlan | None:
-        plan = self.planner.plan(case, source)
-        if plan is None:
-            tally.rejected["case without a usable timestamp"] += 1
-            return None
-        tally.events += len(plan.events) - 1
-        for event in plan.events[1:]:
-            payload = event.payload
-            tally.annotations += bool(payload.get("annotation"))
-            for found in payload.get("deviations", ()):
-                tally.deviations[found["kind"]] += 1
-        tally.rejected.update(plan.rejected)
-        tally.unmapped.update(plan.unmapped)
-        tally.unmapped_values.update(plan.unmapped_values)
-        return plan
+        tally.events, tally.annotations = planned.events, planned.annotations
+        for name in ("deviations", "rejected", "unmapped", "unmapped_values"):
+            getattr(tally, name).update(getattr(planned, name))
 
     def _fresh(
-        self, conn: Connection, batch: list[SourceCase], source: Source, tally: ImportReport
+        self, conn: Connection, batch: list[SourceCase], tally: ImportReport
     ) -> list[SourceCase]:
         """The cases of `batch` not imported yet; those this file imported before count as
         unchanged, those whose id another case holds as conflicts."""
+        source = self.planner.source
         fresh = []
         named = [case for case in batch if case.ref]
         tally.rejected["case without an id"] += len(batch) - len(named)
@@ -284,12 +327,6 @@ def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
     snap.id, snap.last_seq, snap.last_hash = case_id, last.seq, last.hash
     snap.version = len(plan.events)
     return snap
-
-
-def _command_id(key: str) -> str:
-    """Each imported event is a command of its own, named by its key: the same in every
-    import of the file, and 32 hex digits like the engine's."""
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _case_row(snap: Any) -> dict[str, Any]:

@@ -129,14 +129,16 @@ class Mapping(VersionedText):
     def evaluate(self, activity: str, attrs: dict[str, str]) -> tuple[Outcome, bool]:
         """The outcome of an event, and whether a rule with conditions matched it
         (False: the event's values are unmapped; only defaults applied)."""
-        key = (activity, *[attrs.get(name) for name in self._read])
+        key = (activity, *[attrs.get(name) for name in self.rule_attributes])
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = self._evaluate(activity, attrs)
         return found
 
     @cached_property
-    def _read(self) -> tuple[str, ...]:
+    def rule_attributes(self) -> tuple[str, ...]:
+        """The source attributes the rules' conditions read (activity aside): an event's
+        outcome depends on its activity and these alone."""
         names = {c.attribute for r in self.rules for c in r.conditions if c.attribute != "activity"}
         return tuple(sorted(names))
 

@@ -9,7 +9,7 @@ import typer
 
 from flows.cli import render
 from flows.cli.common import JsonOpt, audit_app, runtime
-from states.importer import ImportReport, load_log, write_log
+from states.importer import ImportReport, open_log, write_log
 from states.mapping import load_mapping
 
 
@@ -33,8 +33,8 @@ def import_command(
     times, deviations from the process marked; nothing is sent; importing the same file
     again changes nothing."""
     rt = runtime()
-    log = load_log(file, load_mapping(mapping, rt.process))
-    with render.progress("importing", log.events) as advance:
+    log = open_log(file, load_mapping(mapping, rt.process))
+    with render.progress("importing", log.size, in_bytes=True) as advance:
         report = write_log(rt.db, log, rt.process, rt.policy, progress=advance)
     if as_json:
         render.emit_json(report.as_dict())

@@ -16,7 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from states.case import CaseSnapshot
@@ -172,9 +179,10 @@ def case_list(cases: list[CaseSnapshot], total: int, now: datetime, as_json: boo
 
 
 @contextmanager
-def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
+def progress(label: str, total: int, in_bytes: bool = False) -> Iterator[Callable[[int], None]]:
     """A progress bar on a terminal's stderr; nothing when stderr is a file or a pipe
-    (a bar there is an empty line that would make a one-line error two)."""
+    (a bar there is an empty line that would make a one-line error two). `in_bytes`:
+    the counts are bytes (shown as kB, MB)."""
     bar_console = Console(stderr=True)
     if not bar_console.is_terminal:
         yield lambda _: None
@@ -182,7 +190,7 @@ def progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
     with Progress(
         TextColumn(label),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn() if in_bytes else MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=bar_console,
         transient=True,
