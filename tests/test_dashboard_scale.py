@@ -12,11 +12,13 @@ from sqlalchemy import event, select, text
 
 from benchmarks.generate_cases import generate
 from states import aging, pipeline_view
+from states.audit import verify_all
 from states.clock_sql import NO_DEADLINE
 from states.clocks import CLOCKS, iso
 from states.policy import load_policy
 from states.process import load_process
 from states.store import CASE, init_schema, make_engine, read_connection
+from states.timers import TIMER
 from states.view_filter import ViewFilter
 
 NEW_INDEXES = (
@@ -153,3 +155,53 @@ def test_the_load_fixture_holds_what_it_was_asked_for(desk):
     assert cases == 3000
     assert abs(events - 30000) < 30000 * 0.05
     assert order < events * 0.01  # interleaved by time, as the engine stores them
+
+
+@pytest.mark.slow
+def test_every_generated_case_verifies(desk):
+    """Chains in the current format, case rows the fold of their events, the process and
+    policy they name stored: what ``tierflow audit verify`` checks."""
+    db, _ = desk
+    results = verify_all(db)
+    assert len(results) == 3000
+    assert [(r.case_id, r.problems, r.first_broken) for r in results if not r.ok] == []
+
+
+@pytest.mark.slow
+def test_the_load_fixture_has_the_schema_init_schema_makes(desk, tmp_path):
+    db, _ = desk
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    init_schema(fresh)
+    query = text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+    schemas = []
+    for engine in (db, fresh):
+        with read_connection(engine) as conn:
+            schemas.append(conn.execute(query).all())
+    fresh.dispose()
+    assert schemas[0] == schemas[1]
+
+
+@pytest.mark.slow
+def test_every_running_deadline_ahead_has_its_pending_timer(desk):
+    """The sweep finds what the clocks say is due: a pending breach (or follow-up due)
+    timer of the clock's round at each deadline not yet reached, and none for a clock
+    that stopped or breached."""
+    db, now = desk
+    at = iso(now)
+    running = {
+        (case_id, clock, "due" if clock == "follow_up" else "breach", state["armed_seq"]): state
+        for case_id, clocks in _clocks(db, ViewFilter(), open_only=False)
+        for clock, state in clocks.items()
+        if state.get("status") == "running" and not state["breached"]
+    }
+    ahead = {key for key, state in running.items() if state["deadline"] > at}
+    with read_connection(db) as conn:
+        pending = set(
+            conn.execute(
+                select(TIMER.c.case_id, TIMER.c.clock, TIMER.c.kind, TIMER.c.generation).where(
+                    TIMER.c.status == "pending", TIMER.c.kind != "warning"
+                )
+            ).all()
+        )
+    assert ahead
+    assert ahead <= pending <= set(running)  # a deadline just passed: its sweep is due
