@@ -22,7 +22,7 @@ from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 
-from states.commands import Act, OpenCase
+from states.commands import Act, OpenCase, Update
 from states.demo_shares import BPIC_2013, quantile_draw, share
 
 TEAMS = {"billing": 30, "delivery": 22, "returns": 15, "accounts": 12, "technical": 9}
@@ -36,6 +36,13 @@ SUBJECTS = [
     ("Wrong item received", "I received a different model than the one I ordered."),
     ("Warranty repair refused", "The repair shop refuses the warranty."),
     ("Account locked", "I cannot log in since the last update."),
+]
+MESSAGES = [
+    "Any news on my case?",
+    "I sent the receipt by mail yesterday.",
+    "Please call me back in the afternoon.",
+    "Here is the order number you asked for.",
+    "The photos of the damage are attached.",
 ]
 REASONS = [
     "refund above authority",
@@ -58,7 +65,7 @@ class Step:
     first-level agent), so a step the case has moved past is dropped."""
 
     at: datetime
-    act: Act
+    act: Act | Update
     planner: str | None = None
 
 
@@ -76,6 +83,12 @@ def act(trigger: str, actor: str, **fields: Any) -> Act:
     return Act(case_id=0, trigger=trigger, actor=actor, **fields)
 
 
+@lru_cache(maxsize=64)
+def message(text: str) -> Update:
+    """A customer's message recorded on the case (case 1: commands are values here)."""
+    return Update(case_id=1, actor="intake", message=text)
+
+
 def person(level: str, rng: random.Random) -> str:
     return f"{level}-{rng.randrange(PEOPLE[level]) + 1:02d}"
 
@@ -83,9 +96,10 @@ def person(level: str, rng: random.Random) -> str:
 class Desk:
     """Draws case plans from one random stream (`rng`)."""
 
-    def __init__(self, rng: random.Random, waits: float = 1.2) -> None:
+    def __init__(self, rng: random.Random, messages: float = 4.0) -> None:
         self.rng = rng
-        self.waits = waits  # mean wait/reply pairs per worked case (tuned by the caller)
+        self.messages = messages  # mean customer messages per worked case (tuned by the caller)
+        self.waited = share("waited") / (1 - share("first_contact"))
         self.first_contact = share("first_contact") / share("top_level", "first_level")
         self._tables: dict[int, tuple[list[str], list[int]]] = {}
 
@@ -141,13 +155,13 @@ class Desk:
             min(took * 0.05, timedelta(minutes=rng.uniform(2, 90))),
             act("assign", agent, assignee=agent),
         )
-        for _ in range(self._poisson(self.waits)):
+        if rng.random() < self.waited:
             start = rng.uniform(0.05, 0.85)
             add(took * start, act("wait_on_customer", agent, note="asked for a receipt"))
-            add(
-                took * (start + rng.uniform(0.01, 0.1)),
-                act("customer_replied", agent, note="receipt received"),
-            )
+            replied = act("customer_replied", agent, note="receipt received")
+            add(took * (start + rng.uniform(0.01, 0.1)), replied)
+        for _ in range(self._poisson(self.messages)):
+            add(took * rng.uniform(0.02, 0.95), message(rng.choice(MESSAGES)))
         holder, planner = agent, None
         for rank, level in enumerate(climb):
             after = took * (0.5 + 0.4 * rank / len(climb) + rng.uniform(0.0, 0.05))

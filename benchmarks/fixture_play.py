@@ -31,7 +31,8 @@ import orjson
 from benchmarks.fixture_plan import CasePlan, Desk, Step, act, person
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.clocks import replaces_timers, timers_for
-from states.decide import Decider, DueTimer
+from states.commands import Update
+from states.decide import Decider, Decision, DueTimer
 from states.errors import CommandError
 from states.events import GENESIS, Event, apply_change, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
@@ -131,6 +132,8 @@ def _overtaken(snap: CaseSnapshot, step: Step) -> bool:
     """Whether the case moved past the level that planned `step` (as states.demo skips
     such steps): an escalation or acknowledgement planned for a level it has left, a
     first-level escalation of a case an intake point or a timer already escalated."""
+    if isinstance(step.act, Update):
+        return False  # a customer writes whatever happened
     trigger = step.act.trigger
     if trigger == "acknowledge":
         return snap.level != step.planner or snap.acknowledged is not False
@@ -169,7 +172,7 @@ class _Game:
             elif step_at is not None and step_at <= now:
                 _, _, step = heapq.heappop(self.queue)
                 if not _overtaken(self.snap, step):
-                    self.decide(lambda s=step: self.decider.act(self.snap, s.act, s.at), step.at)
+                    self.decide(lambda s=step: self._command(s), step.at)
             else:
                 break
         self.finish()
@@ -192,6 +195,11 @@ class _Game:
                 step = Step(when, act("acknowledge", holder, assignee=holder), snap.level)
                 self.order += 1
                 heapq.heappush(self.queue, (when, self.order, step))
+
+    def _command(self, step: Step) -> Decision:
+        if isinstance(step.act, Update):
+            return self.decider.update(self.snap, step.act, step.at, 0)
+        return self.decider.act(self.snap, step.act, step.at)
 
     def _next_fire(self) -> datetime:
         due, timer_id = self.pending[0][:2]

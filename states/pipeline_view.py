@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import permutations
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +28,9 @@ from sqlalchemy import (
 
 from states.clock_sql import business_before, clock_field, is_running
 from states.clocks import CLOCKS, iso
+from states.json_sql import moved
 from states.policy import Policy
+from states.process import ProcessDefinition
 from states.store import CASE, EVENT
 from states.view_filter import ViewFilter
 
@@ -122,19 +125,50 @@ def _events(where: ViewFilter, since: datetime, until: datetime, *columns: Any) 
     return query
 
 
-def flows(conn: Connection, where: ViewFilter, since: datetime, until: datetime) -> list[Flow]:
-    """How many times cases moved from one state (or level) to another in the period."""
-    keys = (EVENT.c.from_state, EVENT.c.from_level, EVENT.c.to_state, EVENT.c.to_level)
-    query = (
-        _events(where, since, until, *keys, func.count())
-        .where(
-            EVENT.c.from_state.is_not(None),
-            (EVENT.c.from_state != EVENT.c.to_state)
-            | EVENT.c.from_level.is_distinct_from(EVENT.c.to_level),
+def flows(
+    conn: Connection,
+    where: ViewFilter,
+    since: datetime,
+    until: datetime,
+    process: ProcessDefinition,
+) -> list[Flow]:
+    """How many times cases moved from one place (state, and level where the state has
+    one) of `process` to another in the period.
+
+    Each pair of places is counted as a range of the partial index of moves
+    (``ix_case_event_moves``: moves only, by from, to and time), all in one statement:
+    the database reads the moves of the period once and sorts nothing. With a filter
+    each move is joined to its case, and only moves are."""
+    dialect = conn.dialect.name
+    counted = []
+    for origin, target in permutations(_places(process), 2):
+        query = _events(where, since, until, func.count().label("n")).where(
+            EVENT.c.from_state == origin[0],
+            _same(EVENT.c.from_level, origin[1]),
+            EVENT.c.to_state == target[0],
+            _same(EVENT.c.to_level, target[1]),
+            moved(dialect),
         )
-        .group_by(*keys)
-    )
-    return [Flow(*row) for row in conn.execute(query)]
+        counted.append(
+            select(*(literal(v, String) for v in (*origin, *target)), query.scalar_subquery())
+        )
+    found = []
+    for part in range(0, len(counted), _COMPOUND):  # SQLite: 500 selects in a compound
+        rows = conn.execute(union_all(*counted[part : part + _COMPOUND])).all()
+        found += [Flow(*row) for row in rows if row[4]]
+    return found
+
+
+_COMPOUND = 400
+
+
+def _places(process: ProcessDefinition) -> list[tuple[str, str | None]]:
+    """Where a case can be: each state, with each level of the ladder where it has one."""
+    return [
+        (state.name, level)
+        for state in process.states
+        for level in (process.level_names if state.carries_level else (None,))
+    ]
 
 
 def waiting_times(
@@ -290,14 +324,20 @@ class PipelineFigures:
 
 
 def pipeline(
-    conn: Connection, where: ViewFilter, policy: Policy, now: datetime, horizon: timedelta
+    conn: Connection,
+    where: ViewFilter,
+    policy: Policy,
+    now: datetime,
+    horizon: timedelta,
+    process: ProcessDefinition,
 ) -> PipelineFigures:
-    """The Pipeline page's figures as of `now` (flows over the filter's period)."""
+    """The Pipeline page's figures as of `now` (flows over the filter's period, between
+    the places of `process`)."""
     since = where.since(now)
     urgent, counts = deadlines(conn, where, now, horizon)
     return PipelineFigures(
         positions=positions(conn, where, policy, now),
-        flows=flows(conn, where, since, now),
+        flows=flows(conn, where, since, now, process),
         waiting=waiting_times(conn, where, policy, now),
         deadlines=urgent,
         deadline_counts=counts,

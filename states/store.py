@@ -47,6 +47,7 @@ from states.errors import ConnectionLost, StoreError
 from states.events import Event
 from states.tables import (
     NOTIFICATION_STATUSES,
+    RETIRED_INDEXES,
     SCHEMA_VERSION,
     Case,
     CaseEvent,
@@ -325,10 +326,13 @@ def init_schema(engine: Engine) -> None:
 
 def _create_missing_indexes(conn: Connection) -> None:
     """Indexes added to a table after it was created: ``create_all`` skips the existing
-    tables, and with them their new indexes (those the dashboard reads through)."""
+    tables, and with them their new indexes (those the dashboard reads through); and
+    indexes this release no longer has, which every write would still pay for."""
     for table in SQLModel.metadata.sorted_tables:
         for index in table.indexes:  # IF NOT EXISTS: reflection skips expression indexes
             conn.execute(CreateIndex(index, if_not_exists=True))
+    for name in RETIRED_INDEXES:
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
 def _schema_version(conn: Connection) -> int | None:
