@@ -11,7 +11,7 @@ calendar (see :func:`waiting_times`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import permutations
 from typing import Any
 
@@ -20,10 +20,12 @@ from sqlalchemy import (
     Select,
     String,
     case,
+    column,
     func,
     literal,
     select,
     union_all,
+    values,
 )
 
 from states.clock_sql import business_before, clock_field, is_running
@@ -32,6 +34,7 @@ from states.json_sql import moved
 from states.policy import Policy
 from states.process import ProcessDefinition
 from states.store import CASE, EVENT
+from states.tables import UTCDateTime
 from states.view_filter import ViewFilter
 
 #: Edges of the waiting-time buckets, in business hours (8 business hours = 1 working day).
@@ -116,9 +119,16 @@ def _same(column: Any, value: Any) -> Any:
     return column.is_(None) if value is None else column == value
 
 
-def _events(where: ViewFilter, since: datetime, until: datetime, *columns: Any) -> Select[Any]:
+def _events(
+    where: ViewFilter,
+    since: datetime,
+    until: datetime,
+    *columns: Any,
+    until_included: bool = True,
+) -> Select[Any]:
     """`columns` of the events in the period, of cases the filter keeps."""
-    query = select(*columns).where(EVENT.c.occurred_at >= since, EVENT.c.occurred_at <= until)
+    end = EVENT.c.occurred_at <= until if until_included else EVENT.c.occurred_at < until
+    query = select(*columns).where(EVENT.c.occurred_at >= since, end)
     conditions = _cases(where)
     if conditions:
         query = query.join(CASE, CASE.c.id == EVENT.c.case_id).where(*conditions)
@@ -280,20 +290,36 @@ def escalations(
 def activity(
     conn: Connection, where: ViewFilter, since: datetime, until: datetime
 ) -> list[tuple[date, str, int]]:
-    """Cases opened, resolved and escalated per UTC day of the period."""
-    day = _utc_day(conn.dialect.name)
-    rows = conn.execute(
-        _events(where, since, until, day, EVENT.c.type, func.count())
-        .where(EVENT.c.type.in_(tuple(ACTIVITY)))
-        .group_by(day, EVENT.c.type)
+    """Cases opened, resolved and escalated per UTC day of the period.
+
+    Each day and kind is counted as a range of ``ix_case_event_type_occurred``: a list
+    of the period's days (``VALUES``) with one correlated count per kind, so the database
+    counts index entries and neither computes a day for each event nor sorts them."""
+    bounds = []
+    day = datetime.combine(since.astimezone(UTC).date(), time(), UTC)
+    while day <= until:
+        bounds.append((day.date().isoformat(), max(day, since), day + timedelta(days=1)))
+        day += timedelta(days=1)
+    days = (
+        values(
+            column("day", String), column("lo", UTCDateTime), column("hi", UTCDateTime), name="days"
+        )
+        .data(bounds)
+        .cte("days")
     )
-    return sorted((date.fromisoformat(str(d)[:10]), ACTIVITY[t], n) for d, t, n in rows)
-
-
-def _utc_day(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", EVENT.c.occurred_at), "YYYY-MM-DD")
-    return func.substr(EVENT.c.occurred_at, 1, 10)  # stored as UTC ISO 8601 text
+    counts = [
+        _events(where, days.c.lo, days.c.hi, func.count(), until_included=False)
+        .where(EVENT.c.type == kind, EVENT.c.occurred_at <= until)
+        .scalar_subquery()
+        for kind in ACTIVITY
+    ]
+    found = [
+        (date.fromisoformat(label), name, n)
+        for label, *numbers in conn.execute(select(days.c.day, *counts))
+        for name, n in zip(ACTIVITY.values(), numbers, strict=True)
+        if n
+    ]
+    return sorted(found)
 
 
 def breaches(
