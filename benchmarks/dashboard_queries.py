@@ -56,7 +56,7 @@ def pipeline(
     """The Pipeline page's queries, in its order; seconds each."""
     since = where.since(now)
     calls: dict[str, Callable[[], Any]] = {
-        "positions": lambda: pipeline_view.positions(conn, where, policy, now),
+        "positions": lambda: pipeline_view.positions(conn, where, policy, now, process),
         "flows": lambda: pipeline_view.flows(conn, where, since, now, process),
         "waiting_times": lambda: pipeline_view.waiting_times(conn, where, policy, now),
         "deadlines": lambda: pipeline_view.deadlines(conn, where, now, timedelta(days=1)),

@@ -55,13 +55,14 @@ DEADLINE_ROWS = 50
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Cases sitting in one state (and level), and how long the middle one has waited."""
+    """Cases sitting in one state (and level), and how long the middle one has waited
+    (None for a state only a reopen leaves: its cases are closed, not waiting)."""
 
     state: str
     level: str | None
     cases: int
-    median_entered_at: datetime
-    median_wait: timedelta  # business time
+    median_entered_at: datetime | None
+    median_wait: timedelta | None  # business time
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,26 +94,51 @@ def _open() -> Any:
     return CASE.c.resolved_at.is_(None)
 
 
-def positions(conn: Connection, where: ViewFilter, policy: Policy, now: datetime) -> list[Position]:
+def positions(
+    conn: Connection,
+    where: ViewFilter,
+    policy: Policy,
+    now: datetime,
+    process: ProcessDefinition | None = None,
+) -> list[Position]:
     """Cases per state and level, each with the median time in that state (business time
-    in the default calendar; the median is read by the database, one row per group)."""
-    counts = conn.execute(
-        select(CASE.c.state, CASE.c.level, func.count())
-        .where(*_cases(where))
-        .group_by(CASE.c.state, CASE.c.level)
-    ).all()
+    in the default calendar; the median is read by the database, one row per group).
+
+    With `process`, the states only a reopen leaves (closed: followed up, most of a
+    desk's cases) have no median wait, and without a filter they are counted as every case
+    less the others: the counts then read the open and resolved cases' index entries
+    and the table's page count, not an entry per case."""
+    closed = _final_states(process) if process is not None else set()
+    conditions = _cases(where)
+    grouped = select(CASE.c.state, CASE.c.level, func.count()).group_by(CASE.c.state, CASE.c.level)
+    if closed and not conditions and len(closed) == 1:
+        counts = conn.execute(grouped.where(CASE.c.state.not_in(closed))).all()
+        total = conn.execute(select(func.count()).select_from(CASE)).scalar_one()
+        rest = total - sum(n for _, _, n in counts)
+        counts += [(state, None, rest) for state in closed if rest]
+    else:
+        counts = conn.execute(grouped.where(*conditions)).all()
     calendar = policy.calendar(policy.default_calendar)
     found = []
     for state, level, count in counts:
+        if state in closed:
+            found.append(Position(state, level, count, None, None))
+            continue
         middle = conn.execute(
             select(CASE.c.state_entered_at)
-            .where(*_cases(where), CASE.c.state == state, _same(CASE.c.level, level))
+            .where(*conditions, CASE.c.state == state, _same(CASE.c.level, level))
             .order_by(CASE.c.state_entered_at)
             .limit(1)
             .offset(count // 2)
         ).scalar_one()
         found.append(Position(state, level, count, middle, calendar.elapsed(middle, now)))
     return found
+
+
+def _final_states(process: ProcessDefinition) -> set[str]:
+    """States no transition leaves but a reopen: closed cases (followed up)."""
+    left = {s for spec in process.transitions if spec.trigger != "reopen" for s in spec.sources}
+    return {state.name for state in process.states if state.name not in left}
 
 
 def _same(column: Any, value: Any) -> Any:
@@ -362,7 +388,7 @@ def pipeline(
     since = where.since(now)
     urgent, counts = deadlines(conn, where, now, horizon)
     return PipelineFigures(
-        positions=positions(conn, where, policy, now),
+        positions=positions(conn, where, policy, now, process),
         flows=flows(conn, where, since, now, process),
         waiting=waiting_times(conn, where, policy, now),
         deadlines=urgent,

@@ -3,6 +3,7 @@ indexes and say exactly what every case's clocks say; new indexes reach old data
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from states.clock_sql import NO_DEADLINE
 from states.clocks import CLOCKS, iso
 from states.policy import load_policy
 from states.process import load_process
-from states.store import CASE, init_schema, make_engine, read_connection
+from states.store import CASE, EVENT, init_schema, make_engine, read_connection
 from states.timers import TIMER
 from states.view_filter import ViewFilter
 
@@ -56,6 +57,59 @@ def _running(clocks: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 FILTERS = [ViewFilter(), ViewFilter(team="billing"), ViewFilter(priority="low", channel="email")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", FILTERS, ids=["all", "team", "priority+channel"])
+def test_positions_count_every_case_and_give_closed_ones_no_wait(desk, where):
+    """Followed-up cases (closed: only a reopen leaves the state) are counted, without a filter as
+    every case less the others, and have no median wait; every other place has its
+    median entry."""
+    db, now = desk
+    process = load_process()
+    groups: dict[tuple[str, str | None], list[datetime]] = {}
+    columns = (CASE.c.state, CASE.c.level, CASE.c.state_entered_at)
+    with read_connection(db) as conn:
+        for state, level, entered in conn.execute(select(*columns).where(*where.case_conditions())):
+            groups.setdefault((state, level), []).append(entered)
+        found = pipeline_view.positions(conn, where, load_policy(None, process), now, process)
+    assert {(p.state, p.level): p.cases for p in found} == {k: len(v) for k, v in groups.items()}
+    medians = {(p.state, p.level): p.median_entered_at for p in found}
+    expected = {k: sorted(v)[len(v) // 2] for k, v in groups.items() if k[0] != "followed_up"}
+    assert medians == {**expected, ("followed_up", None): None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", FILTERS, ids=["all", "team", "priority+channel"])
+def test_flows_and_activity_count_every_event_of_the_period(desk, where):
+    """Moves counted per pair of the process's places, and opened, resolved, escalated per
+    day from index ranges, are what the events of the period say, one by one."""
+    db, now = desk
+    since = where.since(now)
+    columns = (EVENT.c.occurred_at, EVENT.c.type, EVENT.c.from_state, EVENT.c.from_level)
+    columns += (EVENT.c.to_state, EVENT.c.to_level)
+    with read_connection(db) as conn:
+        events = conn.execute(
+            select(*columns)
+            .join(CASE, CASE.c.id == EVENT.c.case_id)
+            .where(*where.case_conditions())
+        ).all()
+        flows = pipeline_view.flows(conn, where, since, now, load_process())
+        activity = pipeline_view.activity(conn, where, since, now)
+    period = [e for e in events if since <= e.occurred_at <= now]
+    moves = Counter(
+        (e.from_state, e.from_level, e.to_state, e.to_level)
+        for e in period
+        if e.from_state is not None and (e.from_state, e.from_level) != (e.to_state, e.to_level)
+    )
+    days = Counter(
+        (e.occurred_at.date(), pipeline_view.ACTIVITY[e.type])
+        for e in period
+        if e.type in pipeline_view.ACTIVITY
+    )
+    assert {(f.from_state, f.from_level, f.to_state, f.to_level): f.count for f in flows} == moves
+    assert activity == sorted((day, kind, n) for (day, kind), n in days.items())
+    assert moves and days
 
 
 @pytest.mark.slow
