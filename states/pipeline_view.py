@@ -109,10 +109,12 @@ def positions(
     less the others: the counts then read the open and resolved cases' index entries
     and the table's page count, not an entry per case."""
     closed = _final_states(process) if process is not None else set()
+    others = [state.name for state in process.states] if process is not None else []
     conditions = _cases(where)
     grouped = select(CASE.c.state, CASE.c.level, func.count()).group_by(CASE.c.state, CASE.c.level)
     if closed and not conditions and len(closed) == 1:
-        counts = conn.execute(grouped.where(CASE.c.state.not_in(closed))).all()
+        kept = [name for name in others if name not in closed]
+        counts = conn.execute(grouped.where(CASE.c.state.in_(kept))).all()  # index ranges
         total = conn.execute(select(func.count()).select_from(CASE)).scalar_one()
         rest = total - sum(n for _, _, n in counts)
         counts += [(state, None, rest) for state in closed if rest]
