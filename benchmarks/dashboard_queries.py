@@ -42,7 +42,7 @@ from benchmarks.generate_cases import generate
 from states import aging, pipeline_view
 from states.audit import replay
 from states.policy import Policy, load_policy
-from states.process import load_process
+from states.process import ProcessDefinition, load_process
 from states.readonly import make_readonly_engine
 from states.store import CASE
 from states.view_filter import ViewFilter
@@ -51,13 +51,13 @@ TARGETS_MS = {"pipeline": 300, "cases": 200, "replay": 50}
 
 
 def pipeline(
-    conn: Connection, where: ViewFilter, policy: Policy, now: datetime
+    conn: Connection, where: ViewFilter, policy: Policy, now: datetime, process: ProcessDefinition
 ) -> dict[str, Timing]:
     """The Pipeline page's queries, in its order; seconds each."""
     since = where.since(now)
     calls: dict[str, Callable[[], Any]] = {
-        "positions": lambda: pipeline_view.positions(conn, where, policy, now),
-        "flows": lambda: pipeline_view.flows(conn, where, since, now),
+        "positions": lambda: pipeline_view.positions(conn, where, policy, now, process),
+        "flows": lambda: pipeline_view.flows(conn, where, since, now, process),
         "waiting_times": lambda: pipeline_view.waiting_times(conn, where, policy, now),
         "deadlines": lambda: pipeline_view.deadlines(conn, where, now, timedelta(days=1)),
         "escalations": lambda: pipeline_view.escalations(conn, where, since, now),
@@ -126,9 +126,11 @@ def measure(path: Path, repeat: int, seed: int) -> dict[str, Any]:
                 "count_case_event": count(conn, "case_event"),
             }
             for name, where in filters.items():
-                run[f"pipeline {name}"] = pipeline(conn, where, policy, now)
+                run[f"pipeline {name}"] = pipeline(conn, where, policy, now, process)
                 run[f"pipeline() {name}"] = _seconds(  # the page's one call
-                    lambda w=where: pipeline_view.pipeline(conn, w, policy, now, timedelta(days=1))
+                    lambda w=where: pipeline_view.pipeline(
+                        conn, w, policy, now, timedelta(days=1), process
+                    )
                 )
                 for sort in ("age", "next_deadline"):  # the page's default, the urgent first
                     run[f"cases {name} by {sort}"] = cases_page(conn, where, policy, now, sort)

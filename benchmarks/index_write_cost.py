@@ -27,7 +27,7 @@ DASHBOARD_INDEXES = [f"ix_case_deadline_{clock}" for clock in DEADLINE_CLOCKS] +
     "ix_case_state_level_entered",
     "ix_case_open_state_entered",
     "ix_case_event_type_occurred",
-    "ix_case_event_occurred_moves",
+    "ix_case_event_moves",
 ]
 
 

@@ -149,7 +149,8 @@ def main() -> None:
         return
     print(
         f"{args.cycles:,} life cycles of 6 steps, one commit per step, SQLite WAL "
-        f"synchronous=NORMAL wal_autocheckpoint=10000 on both sides, interleaved in turns of {args.chunk} ({machine()})"
+        "synchronous=NORMAL wal_autocheckpoint=10000 on both sides, "
+        f"interleaved in turns of {args.chunk} ({machine()})"
     )
     print(f"SpiffWorkflow (BPMN, JSON serializer)  : {results['spiffworkflow_per_s']:>7} /s")
     for config, name in (("process", "without SLA policy"), ("sla", "with SLA policy   ")):

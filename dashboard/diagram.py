@@ -74,6 +74,8 @@ def _label(title: str, where: dict, state: str, level: str | None) -> str:
     position = where.get((state, level))
     if position is None:
         return f"{title}\n0 cases"
+    if position.median_wait is None:  # closed cases (only a reopen leaves): not waiting
+        return f"{title}\n{position.cases} cases"
     wait = format_duration(position.median_wait, in_hours=True)
     return f"{title}\n{position.cases} cases\nmedian wait {wait}"
 

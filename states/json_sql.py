@@ -8,7 +8,8 @@ bound parameter, which no index matches; :func:`clock_value` writes it out, on
 SQLite ``json_extract(clocks, '$.resolution.deadline')``, on PostgreSQL
 ``(clocks -> 'resolution' ->> 'deadline')``, the same text in the index and in
 the query. Clock and field names are checked (letters, digits, underscores), so
-the literal path cannot carry anything else.
+the literal path cannot carry anything else. :func:`moved` spells the condition of
+the partial index of moves the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, literal_column
+from sqlalchemy import ColumnElement, String, TextClause, literal_column, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -65,3 +66,13 @@ def _other(element: clock_value, compiler: Any, **kw: Any) -> str:
 def running(column: Any, clock: str) -> ColumnElement[bool]:
     """The condition "this clock runs", as the partial deadline indexes state it."""
     return clock_value(column, clock, "status") == RUNNING
+
+
+def moved(dialect: str) -> TextClause:
+    """The condition "this event moved its case to another state or level", as the
+    partial index of moves (``ix_case_event_moves``) and the queries on it spell it: a
+    database uses a partial index only for a query that states its condition."""
+    differs = "IS DISTINCT FROM" if dialect == "postgresql" else "IS NOT"
+    return text(
+        f"from_state IS NOT NULL AND (from_state <> to_state OR from_level {differs} to_level)"
+    )

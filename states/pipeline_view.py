@@ -11,7 +11,8 @@ calendar (see :func:`waiting_times`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from itertools import permutations
 from typing import Any
 
 from sqlalchemy import (
@@ -19,16 +20,21 @@ from sqlalchemy import (
     Select,
     String,
     case,
+    column,
     func,
     literal,
     select,
     union_all,
+    values,
 )
 
 from states.clock_sql import business_before, clock_field, is_running
 from states.clocks import CLOCKS, iso
+from states.json_sql import moved
 from states.policy import Policy
+from states.process import ProcessDefinition
 from states.store import CASE, EVENT
+from states.tables import UTCDateTime
 from states.view_filter import ViewFilter
 
 #: Edges of the waiting-time buckets, in business hours (8 business hours = 1 working day).
@@ -49,13 +55,14 @@ DEADLINE_ROWS = 50
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Cases sitting in one state (and level), and how long the middle one has waited."""
+    """Cases sitting in one state (and level), and how long the middle one has waited
+    (None for a state only a reopen leaves: its cases are closed, not waiting)."""
 
     state: str
     level: str | None
     cases: int
-    median_entered_at: datetime
-    median_wait: timedelta  # business time
+    median_entered_at: datetime | None
+    median_wait: timedelta | None  # business time
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,20 +94,41 @@ def _open() -> Any:
     return CASE.c.resolved_at.is_(None)
 
 
-def positions(conn: Connection, where: ViewFilter, policy: Policy, now: datetime) -> list[Position]:
+def positions(
+    conn: Connection,
+    where: ViewFilter,
+    policy: Policy,
+    now: datetime,
+    process: ProcessDefinition | None = None,
+) -> list[Position]:
     """Cases per state and level, each with the median time in that state (business time
-    in the default calendar; the median is read by the database, one row per group)."""
-    counts = conn.execute(
-        select(CASE.c.state, CASE.c.level, func.count())
-        .where(*_cases(where))
-        .group_by(CASE.c.state, CASE.c.level)
-    ).all()
+    in the default calendar; the median is read by the database, one row per group).
+
+    With `process`, the states only a reopen leaves (closed: followed up, most of a
+    desk's cases) have no median wait, and without a filter they are counted as every case
+    less the others: the counts then read the open and resolved cases' index entries
+    and the table's page count, not an entry per case."""
+    closed = _final_states(process) if process is not None else set()
+    others = [state.name for state in process.states] if process is not None else []
+    conditions = _cases(where)
+    grouped = select(CASE.c.state, CASE.c.level, func.count()).group_by(CASE.c.state, CASE.c.level)
+    if closed and not conditions and len(closed) == 1:
+        kept = [name for name in others if name not in closed]
+        counts = conn.execute(grouped.where(CASE.c.state.in_(kept))).all()  # index ranges
+        total = conn.execute(select(func.count()).select_from(CASE)).scalar_one()
+        rest = total - sum(n for _, _, n in counts)
+        counts += [(state, None, rest) for state in closed if rest]
+    else:
+        counts = conn.execute(grouped.where(*conditions)).all()
     calendar = policy.calendar(policy.default_calendar)
     found = []
     for state, level, count in counts:
+        if state in closed:
+            found.append(Position(state, level, count, None, None))
+            continue
         middle = conn.execute(
             select(CASE.c.state_entered_at)
-            .where(*_cases(where), CASE.c.state == state, _same(CASE.c.level, level))
+            .where(*conditions, CASE.c.state == state, _same(CASE.c.level, level))
             .order_by(CASE.c.state_entered_at)
             .limit(1)
             .offset(count // 2)
@@ -109,32 +137,76 @@ def positions(conn: Connection, where: ViewFilter, policy: Policy, now: datetime
     return found
 
 
+def _final_states(process: ProcessDefinition) -> set[str]:
+    """States no transition leaves but a reopen: closed cases (followed up)."""
+    left = {s for spec in process.transitions if spec.trigger != "reopen" for s in spec.sources}
+    return {state.name for state in process.states if state.name not in left}
+
+
 def _same(column: Any, value: Any) -> Any:
     return column.is_(None) if value is None else column == value
 
 
-def _events(where: ViewFilter, since: datetime, until: datetime, *columns: Any) -> Select[Any]:
+def _events(
+    where: ViewFilter,
+    since: datetime,
+    until: datetime,
+    *columns: Any,
+    until_included: bool = True,
+) -> Select[Any]:
     """`columns` of the events in the period, of cases the filter keeps."""
-    query = select(*columns).where(EVENT.c.occurred_at >= since, EVENT.c.occurred_at <= until)
+    end = EVENT.c.occurred_at <= until if until_included else EVENT.c.occurred_at < until
+    query = select(*columns).where(EVENT.c.occurred_at >= since, end)
     conditions = _cases(where)
     if conditions:
         query = query.join(CASE, CASE.c.id == EVENT.c.case_id).where(*conditions)
     return query
 
 
-def flows(conn: Connection, where: ViewFilter, since: datetime, until: datetime) -> list[Flow]:
-    """How many times cases moved from one state (or level) to another in the period."""
-    keys = (EVENT.c.from_state, EVENT.c.from_level, EVENT.c.to_state, EVENT.c.to_level)
-    query = (
-        _events(where, since, until, *keys, func.count())
-        .where(
-            EVENT.c.from_state.is_not(None),
-            (EVENT.c.from_state != EVENT.c.to_state)
-            | EVENT.c.from_level.is_distinct_from(EVENT.c.to_level),
+def flows(
+    conn: Connection,
+    where: ViewFilter,
+    since: datetime,
+    until: datetime,
+    process: ProcessDefinition,
+) -> list[Flow]:
+    """How many times cases moved from one place (state, and level where the state has
+    one) of `process` to another in the period.
+
+    Each pair of places is counted as a range of the partial index of moves
+    (``ix_case_event_moves``: moves only, by from, to and time), all in one statement:
+    the database reads the moves of the period once and sorts nothing. With a filter
+    each move is joined to its case, and only moves are."""
+    dialect = conn.dialect.name
+    counted = []
+    for origin, target in permutations(_places(process), 2):
+        query = _events(where, since, until, func.count().label("n")).where(
+            EVENT.c.from_state == origin[0],
+            _same(EVENT.c.from_level, origin[1]),
+            EVENT.c.to_state == target[0],
+            _same(EVENT.c.to_level, target[1]),
+            moved(dialect),
         )
-        .group_by(*keys)
-    )
-    return [Flow(*row) for row in conn.execute(query)]
+        counted.append(
+            select(*(literal(v, String) for v in (*origin, *target)), query.scalar_subquery())
+        )
+    found = []
+    for part in range(0, len(counted), _COMPOUND):  # SQLite: 500 selects in a compound
+        rows = conn.execute(union_all(*counted[part : part + _COMPOUND])).all()
+        found += [Flow(*row) for row in rows if row[4]]
+    return found
+
+
+_COMPOUND = 400
+
+
+def _places(process: ProcessDefinition) -> list[tuple[str, str | None]]:
+    """Where a case can be: each state, with each level of the ladder where it has one."""
+    return [
+        (state.name, level)
+        for state in process.states
+        for level in (process.level_names if state.carries_level else (None,))
+    ]
 
 
 def waiting_times(
@@ -246,20 +318,36 @@ def escalations(
 def activity(
     conn: Connection, where: ViewFilter, since: datetime, until: datetime
 ) -> list[tuple[date, str, int]]:
-    """Cases opened, resolved and escalated per UTC day of the period."""
-    day = _utc_day(conn.dialect.name)
-    rows = conn.execute(
-        _events(where, since, until, day, EVENT.c.type, func.count())
-        .where(EVENT.c.type.in_(tuple(ACTIVITY)))
-        .group_by(day, EVENT.c.type)
+    """Cases opened, resolved and escalated per UTC day of the period.
+
+    Each day and kind is counted as a range of ``ix_case_event_type_occurred``: a list
+    of the period's days (``VALUES``) with one correlated count per kind, so the database
+    counts index entries and neither computes a day for each event nor sorts them."""
+    bounds = []
+    day = datetime.combine(since.astimezone(UTC).date(), time(), UTC)
+    while day <= until:
+        bounds.append((day.date().isoformat(), max(day, since), day + timedelta(days=1)))
+        day += timedelta(days=1)
+    days = (
+        values(
+            column("day", String), column("lo", UTCDateTime), column("hi", UTCDateTime), name="days"
+        )
+        .data(bounds)
+        .cte("days")
     )
-    return sorted((date.fromisoformat(str(d)[:10]), ACTIVITY[t], n) for d, t, n in rows)
-
-
-def _utc_day(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return func.to_char(func.timezone("UTC", EVENT.c.occurred_at), "YYYY-MM-DD")
-    return func.substr(EVENT.c.occurred_at, 1, 10)  # stored as UTC ISO 8601 text
+    counts = [
+        _events(where, days.c.lo, days.c.hi, func.count(), until_included=False)
+        .where(EVENT.c.type == kind, EVENT.c.occurred_at <= until)
+        .scalar_subquery()
+        for kind in ACTIVITY
+    ]
+    found = [
+        (date.fromisoformat(label), name, n)
+        for label, *numbers in conn.execute(select(days.c.day, *counts))
+        for name, n in zip(ACTIVITY.values(), numbers, strict=True)
+        if n
+    ]
+    return sorted(found)
 
 
 def breaches(
@@ -290,14 +378,20 @@ class PipelineFigures:
 
 
 def pipeline(
-    conn: Connection, where: ViewFilter, policy: Policy, now: datetime, horizon: timedelta
+    conn: Connection,
+    where: ViewFilter,
+    policy: Policy,
+    now: datetime,
+    horizon: timedelta,
+    process: ProcessDefinition,
 ) -> PipelineFigures:
-    """The Pipeline page's figures as of `now` (flows over the filter's period)."""
+    """The Pipeline page's figures as of `now` (flows over the filter's period, between
+    the places of `process`)."""
     since = where.since(now)
     urgent, counts = deadlines(conn, where, now, horizon)
     return PipelineFigures(
-        positions=positions(conn, where, policy, now),
-        flows=flows(conn, where, since, now),
+        positions=positions(conn, where, policy, now, process),
+        flows=flows(conn, where, since, now, process),
         waiting=waiting_times(conn, where, policy, now),
         deadlines=urgent,
         deadline_counts=counts,

@@ -48,6 +48,7 @@ from states.errors import ConnectionLost, StoreError
 from states.events import Event
 from states.tables import (
     NOTIFICATION_STATUSES,
+    RETIRED_INDEXES,
     SCHEMA_VERSION,
     Case,
     CaseEvent,
@@ -337,10 +338,13 @@ def init_schema(engine: Engine) -> None:
 
 def _create_missing_indexes(conn: Connection) -> None:
     """Indexes added to a table after it was created: ``create_all`` skips the existing
-    tables, and with them their new indexes (those the dashboard reads through)."""
+    tables, and with them their new indexes (those the dashboard reads through); and
+    indexes this release no longer has, which every write would still pay for."""
     for table in SQLModel.metadata.sorted_tables:
         for index in table.indexes:  # IF NOT EXISTS: reflection skips expression indexes
             conn.execute(CreateIndex(index, if_not_exists=True))
+    for name in RETIRED_INDEXES:
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
 def _schema_version(conn: Connection) -> int | None:
@@ -372,12 +376,11 @@ def _allow_suppressed_notifications(conn: Connection) -> None:
 
 
 def _slim_write_indexes(conn: Connection) -> None:
-    """3 → 4: drop the indexes every command wrote a page of and no query needed (each a
-    prefix of another, the command-id index, the idempotency keys' NULLs); the key's
-    uniqueness moves to a partial index. SQLite cannot drop a column's UNIQUE: the
-    event table is copied into the table as now defined (once, at ``tierflow init``)."""
-    for name in ("ix_case_state_level", "ix_case_event_occurred", "ix_case_event_command_id"):
-        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    """3 → 4: the idempotency keys' NULLs are no longer indexed (every event wrote a page
+    of them): the key's uniqueness moves to a partial index. SQLite cannot drop a
+    column's UNIQUE: the event table is copied into the table as now defined (once, at
+    ``tierflow init``). The other indexes retired (tables.RETIRED_INDEXES) are dropped
+    on every init."""
     if conn.dialect.name == "postgresql":
         conn.execute(
             text("ALTER TABLE case_event DROP CONSTRAINT IF EXISTS case_event_idempotency_key_key")

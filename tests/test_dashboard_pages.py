@@ -320,7 +320,7 @@ def test_the_page_queries_read_the_same_history_on_sqlite_and_postgresql(
     with read_connection(db) as conn:
         rows, total = aging(conn, where, AgingQuery(), policy, now)
         urgent, counts = deadlines(conn, where, now, timedelta(days=1))
-        moves = pipeline_view.flows(conn, where, since, now)
+        moves = pipeline_view.flows(conn, where, since, now, definition)
         days = pipeline_view.activity(conn, where, since, now)
         missed = pipeline_view.breaches(conn, where, since, now)
         reasons = escalations(conn, where, since, now)

@@ -3,6 +3,7 @@ indexes and say exactly what every case's clocks say; new indexes reach old data
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,11 +13,13 @@ from sqlalchemy import event, select, text
 
 from benchmarks.generate_cases import generate
 from states import aging, pipeline_view
+from states.audit import verify_all
 from states.clock_sql import NO_DEADLINE
 from states.clocks import CLOCKS, iso
 from states.policy import load_policy
 from states.process import load_process
-from states.store import CASE, init_schema, make_engine, read_connection
+from states.store import CASE, EVENT, init_schema, make_engine, read_connection
+from states.timers import TIMER
 from states.view_filter import ViewFilter
 
 NEW_INDEXES = (
@@ -25,7 +28,7 @@ NEW_INDEXES = (
     "ix_case_state_level_entered",
     "ix_case_open_state_entered",
     "ix_case_event_type_occurred",
-    "ix_case_event_occurred_moves",
+    "ix_case_event_moves",
 )
 
 
@@ -54,6 +57,59 @@ def _running(clocks: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 FILTERS = [ViewFilter(), ViewFilter(team="billing"), ViewFilter(priority="low", channel="email")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", FILTERS, ids=["all", "team", "priority+channel"])
+def test_positions_count_every_case_and_give_closed_ones_no_wait(desk, where):
+    """Followed-up cases (closed: only a reopen leaves the state) are counted, without a filter as
+    every case less the others, and have no median wait; every other place has its
+    median entry."""
+    db, now = desk
+    process = load_process()
+    groups: dict[tuple[str, str | None], list[datetime]] = {}
+    columns = (CASE.c.state, CASE.c.level, CASE.c.state_entered_at)
+    with read_connection(db) as conn:
+        for state, level, entered in conn.execute(select(*columns).where(*where.case_conditions())):
+            groups.setdefault((state, level), []).append(entered)
+        found = pipeline_view.positions(conn, where, load_policy(None, process), now, process)
+    assert {(p.state, p.level): p.cases for p in found} == {k: len(v) for k, v in groups.items()}
+    medians = {(p.state, p.level): p.median_entered_at for p in found}
+    expected = {k: sorted(v)[len(v) // 2] for k, v in groups.items() if k[0] != "followed_up"}
+    assert medians == {**expected, ("followed_up", None): None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", FILTERS, ids=["all", "team", "priority+channel"])
+def test_flows_and_activity_count_every_event_of_the_period(desk, where):
+    """Moves counted per pair of the process's places, and opened, resolved, escalated per
+    day from index ranges, are what the events of the period say, one by one."""
+    db, now = desk
+    since = where.since(now)
+    columns = (EVENT.c.occurred_at, EVENT.c.type, EVENT.c.from_state, EVENT.c.from_level)
+    columns += (EVENT.c.to_state, EVENT.c.to_level)
+    with read_connection(db) as conn:
+        events = conn.execute(
+            select(*columns)
+            .join(CASE, CASE.c.id == EVENT.c.case_id)
+            .where(*where.case_conditions())
+        ).all()
+        flows = pipeline_view.flows(conn, where, since, now, load_process())
+        activity = pipeline_view.activity(conn, where, since, now)
+    period = [e for e in events if since <= e.occurred_at <= now]
+    moves = Counter(
+        (e.from_state, e.from_level, e.to_state, e.to_level)
+        for e in period
+        if e.from_state is not None and (e.from_state, e.from_level) != (e.to_state, e.to_level)
+    )
+    days = Counter(
+        (e.occurred_at.date(), pipeline_view.ACTIVITY[e.type])
+        for e in period
+        if e.type in pipeline_view.ACTIVITY
+    )
+    assert {(f.from_state, f.from_level, f.to_state, f.to_level): f.count for f in flows} == moves
+    assert activity == sorted((day, kind, n) for (day, kind), n in days.items())
+    assert moves and days
 
 
 @pytest.mark.slow
@@ -153,3 +209,53 @@ def test_the_load_fixture_holds_what_it_was_asked_for(desk):
     assert cases == 3000
     assert abs(events - 30000) < 30000 * 0.05
     assert order < events * 0.01  # interleaved by time, as the engine stores them
+
+
+@pytest.mark.slow
+def test_every_generated_case_verifies(desk):
+    """Chains in the current format, case rows the fold of their events, the process and
+    policy they name stored: what ``tierflow audit verify`` checks."""
+    db, _ = desk
+    results = verify_all(db)
+    assert len(results) == 3000
+    assert [(r.case_id, r.problems, r.first_broken) for r in results if not r.ok] == []
+
+
+@pytest.mark.slow
+def test_the_load_fixture_has_the_schema_init_schema_makes(desk, tmp_path):
+    db, _ = desk
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    init_schema(fresh)
+    query = text("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+    schemas = []
+    for engine in (db, fresh):
+        with read_connection(engine) as conn:
+            schemas.append(conn.execute(query).all())
+    fresh.dispose()
+    assert schemas[0] == schemas[1]
+
+
+@pytest.mark.slow
+def test_every_running_deadline_ahead_has_its_pending_timer(desk):
+    """The sweep finds what the clocks say is due: a pending breach (or follow-up due)
+    timer of the clock's round at each deadline not yet reached, and none for a clock
+    that stopped or breached."""
+    db, now = desk
+    at = iso(now)
+    running = {
+        (case_id, clock, "due" if clock == "follow_up" else "breach", state["armed_seq"]): state
+        for case_id, clocks in _clocks(db, ViewFilter(), open_only=False)
+        for clock, state in clocks.items()
+        if state.get("status") == "running" and not state["breached"]
+    }
+    ahead = {key for key, state in running.items() if state["deadline"] > at}
+    with read_connection(db) as conn:
+        pending = set(
+            conn.execute(
+                select(TIMER.c.case_id, TIMER.c.clock, TIMER.c.kind, TIMER.c.generation).where(
+                    TIMER.c.status == "pending", TIMER.c.kind != "warning"
+                )
+            ).all()
+        )
+    assert ahead
+    assert ahead <= pending <= set(running)  # a deadline just passed: its sweep is due

@@ -411,7 +411,6 @@ def test_an_idempotency_key_is_unique_in_the_schema_and_a_missing_one_is_not(eng
 
 _SCHEMA_3_INDEXES = {
     "ix_case_state_level": '"case" (state, level)',
-    "ix_case_event_occurred": "case_event (occurred_at)",
     "ix_case_event_command_id": "case_event (command_id)",
 }
 

@@ -22,7 +22,8 @@ def render() -> None:
     since = where.since(now)
     horizon = st.sidebar.selectbox("At risk within", list(HORIZONS), index=1, key="horizon")
     with common.connection() as conn:
-        seen = view.pipeline(conn, where, runtime.policy, now, timedelta(hours=HORIZONS[horizon]))
+        horizon_span = timedelta(hours=HORIZONS[horizon])
+        seen = view.pipeline(conn, where, runtime.policy, now, horizon_span, runtime.process)
     positions, urgent_counts = seen.positions, seen.deadline_counts
     st.caption(
         f"As of {now:%Y-%m-%d %H:%M} UTC. Flows over the last {where.period_days} days "
