@@ -20,7 +20,8 @@ import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
-from operator import attrgetter, itemgetter
+from itertools import compress
+from operator import attrgetter, itemgetter, ne
 from typing import Any
 
 import orjson
@@ -294,12 +295,7 @@ class BulkStatements:
         """
         groups: dict[tuple[str, ...], list[tuple[CaseSnapshot, int]]] = {}
         for snap, version, before in zip(snaps, read_versions, read_values, strict=True):
-            after = self.values_of(snap)
-            changed = tuple(
-                name
-                for name, old, new in zip(self.update_columns, before, after, strict=True)
-                if old != new or type(old) is not type(new)
-            )
+            changed = tuple(compress(self.update_columns, map(ne, before, self.values_of(snap))))
             groups.setdefault(changed, []).append((snap, version))
         updated = 0
         for changed, chosen in groups.items():
