@@ -31,6 +31,13 @@ pytestmark = [pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+# Prefect looks for work on timers of its own: the server schedules the runs of a new
+# deployment within 5 s, the runner polls for them every 10 s. Polling every second
+# changes when a due run is seen, not what runs.
+PROMPT = {
+    "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+}
 SWEEP_EVERY_5S = 'format = 1\ntimezone = "UTC"\n[schedules.sweep_timers]\ninterval = "PT5S"\n'
 
 
@@ -146,7 +153,7 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
     answer, and SIGTERM leaves no process behind (the dashboard's included)."""
     schedules = tmp_path / "schedules.toml"
     schedules.write_text(SWEEP_EVERY_5S)
-    env = environment(tmp_path / "home", TIERFLOW_SCHEDULES_FILE=str(schedules))
+    env = environment(tmp_path / "home", TIERFLOW_SCHEDULES_FILE=str(schedules), **PROMPT)
     runtime = runtime_for(env, monkeypatch)
     open_overdue_case(runtime)
     port = free_port()
