@@ -41,6 +41,18 @@ postgres = pytest.mark.skipif(_PG_REASON is not None, reason=_PG_REASON or "")
 
 
 @pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """One Prefect test server for the session (Prefect's advice: a session-scoped
+    `prefect_test_harness`), this process's API from then on; yields its URL, for the
+    processes a test starts against it. Starting one costs 10-20 s."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="session")
 def definition() -> ProcessDefinition:
     return load_process()
 
