@@ -5,8 +5,8 @@ run, with an environment, stdin, stdout and stderr of the call's own. What would
 the process ends the call the same way: an exception that escapes `main` is written to
 stderr as a traceback with exit status 1, `SystemExit` gives its status, so a result
 reads as a real process's does (`subprocess.CompletedProcess`) and every check below
-holds both. A call costs tens of milliseconds where a process costs about a second,
-nearly all of it importing; stories make as many calls as they need.
+holds both. A call costs 5-16 ms where a process costs about a second, nearly all of it
+importing; stories make as many calls as they need.
 
 `ProcessCli` runs the same calls as real processes, for what only a process shows:
 start-up, the exit status the shell sees, and that the in-process result is the same.
