@@ -7,7 +7,11 @@ reason when no server answers.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -58,9 +62,26 @@ def definition() -> ProcessDefinition:
 
 
 def sqlite_db(tmp_path: Path) -> SAEngine:
-    db = make_engine(f"sqlite:///{tmp_path / 'tierflow.db'}")
+    """The database `tierflow.db` in `tmp_path`, initialised (`init_schema`). A new one is
+    a copy of a file initialised once per session: 2 ms where `init_schema` takes 16."""
+    path = tmp_path / "tierflow.db"
+    if path.exists():
+        db = make_engine(f"sqlite:///{path}")
+        init_schema(db)
+        return db
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_initialised_sqlite_file(), path)
+    return make_engine(f"sqlite:///{path}")
+
+
+@functools.cache
+def _initialised_sqlite_file() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="tierflow-initialised-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    db = make_engine(f"sqlite:///{folder / 'tierflow.db'}")
     init_schema(db)
-    return db
+    db.dispose()
+    return folder / "tierflow.db"
 
 
 @pytest.fixture
