@@ -40,8 +40,8 @@ from states.queries import get_case
 from states.store import CASE, load_events, make_engine, read_connection
 from states.sweep import sweep
 from states.tables import ClockSegment, Timer
+from tests.clirun import Cli
 from tests.conftest import MONDAY, sqlite_db
-from tests.test_cli import Cli
 from tests.test_import import MAPPING as IMPORT_MAPPING
 from tests.test_import import hours as import_at
 from tests.test_import import xes as import_xes
@@ -323,7 +323,6 @@ def test_from_and_to_select_cases_by_when_they_were_opened(sqlite: SAEngine) -> 
 # -- the command ------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # two subprocesses
 def test_backtest_command_reports_in_json_and_writes_nothing(tmp_path: Path) -> None:
     cli = Cli(tmp_path / "home")
     cli.ok("init")
@@ -349,7 +348,6 @@ def test_backtest_command_reports_in_json_and_writes_nothing(tmp_path: Path) -> 
     assert "outcome changes: 0 clock rounds in 0 cases" in text
 
 
-@pytest.mark.slow
 def test_backtest_command_refuses_a_bad_policy_in_one_line(tmp_path: Path) -> None:
     cli = Cli(tmp_path / "home")
     cli.ok("init")

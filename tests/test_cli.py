@@ -1,29 +1,25 @@
-"""The `tierflow` command line, run as a real process against its own SQLite file.
+"""The `tierflow` command line against its own SQLite file, one story per test.
 
-Each test gets a fresh ``TIERFLOW_HOME`` (and no ``TIERFLOW_DATABASE_URL``).
-A subprocess costs about a second, so each test follows one story and makes
-all its assertions along the way.
+Each test gets a fresh ``TIERFLOW_HOME`` (and no ``TIERFLOW_DATABASE_URL``). The calls
+run in-process through the real entry point (:mod:`tests.clirun`); the last tests run
+`tierflow` as real processes, for what only a process shows, and check that a process
+says exactly what the in-process call says.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import sqlite3
 import subprocess
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow  # about a second per subprocess
+from tests.clirun import Cli, ProcessCli, error_line
 
-REPO = Path(__file__).resolve().parents[1]
 # Customers write brackets; the terminal output must show them, not read them as markup.
 SUBJECT = "Late [/b] delivery [urgent]"
 NOTICE = "Our specialist team takes over: they can decide on your refund directly."
@@ -43,83 +39,6 @@ TRIGGER_OPTIONS = {
 }
 ALL_TRIGGER_OPTIONS = set().union(*TRIGGER_OPTIONS.values())
 COMMON_OPTIONS = {"--actor", "--expected-version", "--idempotency-key", "--at", "--json"}
-
-
-class Cli:
-    """`tierflow` with a data directory of its own."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TIERFLOW_")}
-        self.env.update(
-            TIERFLOW_HOME=str(home), COLUMNS="200", NO_COLOR="1", PYTHONWARNINGS="ignore"
-        )
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "flows.cli", *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    def ok(self, *args: str) -> str:
-        result = self.run(*args)
-        assert result.returncode == 0, f"tierflow {' '.join(args)}: {result.stderr}"
-        assert "Traceback" not in result.stderr
-        return result.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json"))
-
-    def run_all(self, commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
-        """Run independent commands side by side (each one is mostly interpreter start-up)."""
-        with ThreadPoolExecutor(max_workers=max(os.cpu_count() or 2, 2)) as pool:
-            return list(pool.map(lambda args: self.run(*args), commands))
-
-    def refused(self, *args: str) -> str:
-        """Run a command that must fail: one 'error:' line, no traceback, nothing written."""
-        before = self.rows()
-        line = error_line(self.run(*args))
-        after = self.rows()
-        assert after == before, f"rows changed from {before} to {after}"
-        return line
-
-    def rows(self) -> dict[str, int]:
-        """Rows per table, read behind the CLI's back."""
-        path = self.home / "tierflow.db"
-        if not path.exists():
-            return {}
-        with sqlite3.connect(path) as conn:
-            tables = [
-                name
-                for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            ]
-            return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-
-    def show(self, case_id: int) -> dict[str, Any]:
-        return self.json("case", "show", str(case_id))
-
-    def tamper(self, sql: str, *params: Any) -> None:
-        with sqlite3.connect(self.home / "tierflow.db") as conn:
-            assert conn.execute(sql, params).rowcount == 1
-
-
-def error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The one 'error:' line of a failed command (no traceback, nothing on stdout)."""
-    command = " ".join(result.args[3:])
-    assert result.returncode != 0, f"tierflow {command} succeeded: {result.stdout}"
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr[-2000:]
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, (
-        f"tierflow {command}: expected one line on stderr, got "
-        f"{len(lines)}:\n{result.stderr[-2000:]}"
-    )
-    assert lines[0].startswith("error: "), lines[0]
-    assert result.stdout == "", result.stdout
-    return lines[0]
 
 
 @pytest.fixture
@@ -600,3 +519,37 @@ def test_the_cli_starts_without_importing_prefect():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert shown == "False"
+
+
+# What only a process shows. Each call below runs as a real `tierflow` process; its exit
+# status and both streams must be the in-process call's, byte for byte, which is what lets
+# the stories above run in-process.
+PROCESS_CALLS = [
+    (["--help"], 0),
+    (["replay", "1"], 0),  # a table: the width a piped process prints at
+    (["frobnicate"], 2),  # a usage error, from click
+    (["case", "show", "999"], 1),  # a TierflowError, from the domain
+    (["replay", "--all", "--verify"], 1),  # a report on stdout and a failing status
+]
+
+
+@pytest.mark.slow  # real processes, each about a second
+def test_a_real_process_exits_and_prints_what_the_in_process_call_does(tmp_path: Path, subtests):
+    process, in_process = ProcessCli(tmp_path / "home"), Cli(tmp_path / "home")
+    in_process.ok("init")
+    process.ok("case", "open", "--customer", "C1", "--subject", SUBJECT, "--amount", "800")
+    in_process.ok("case", "open", "--customer", "C2", "--subject", "S")
+    in_process.tamper("UPDATE case_event SET actor = 'mallory' WHERE case_id = 2 AND seq = 1")
+    results = process.run_all([args for args, _ in PROCESS_CALLS])
+    for (args, status), result in zip(PROCESS_CALLS, results, strict=True):
+        with subtests.test(" ".join(args)):
+            assert result.returncode == status, result.stderr[-2000:]
+            assert "Traceback" not in result.stderr
+            if status and not result.stdout:
+                error_line(result)
+            same = in_process.run(*args)
+            assert (same.returncode, same.stdout, same.stderr) == (
+                result.returncode,
+                result.stdout,
+                result.stderr,
+            )

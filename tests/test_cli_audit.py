@@ -1,5 +1,5 @@
-"""`tierflow audit case|snapshot|verify|anchor|key`, run as real processes: what an
-auditor types, one story per test (each subprocess costs about a second)."""
+"""`tierflow audit case|snapshot|verify|anchor|key`: what an auditor types, one story
+per test, through the real entry point (in-process, :mod:`tests.clirun`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import Cli, error_line
-
-pytestmark = pytest.mark.slow
+from tests.clirun import Cli, error_line
 
 NOTICE = "Our specialist team takes over."
 

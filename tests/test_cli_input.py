@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
@@ -18,7 +17,6 @@ from typing import NamedTuple
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from flows import cli
 from states.case import CHANNELS, PRIORITIES, TIERS
@@ -26,8 +24,7 @@ from states.fields import MAX_ID, MAX_NAME, MAX_TEXT
 from states.points import POINTS
 from states.policy import default_policy_path
 from states.process import default_process_path
-
-RUNNER = CliRunner()
+from tests.clirun import isolated, release
 
 
 class Run(NamedTuple):
@@ -37,7 +34,8 @@ class Run(NamedTuple):
 
 
 class Home:
-    """A TIERFLOW_HOME and `tierflow` run in-process against it."""
+    """A TIERFLOW_HOME and `tierflow` run in-process against it (as :mod:`tests.clirun`
+    runs it; an exception that escapes the entry point fails the test as it stands)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -46,16 +44,12 @@ class Home:
                     "TIERFLOW_NOTIFY_SINK": None, "COLUMNS": "200"}  # fmt: skip
 
     def run(self, *args: str, **env: str) -> Run:
-        with RUNNER.isolation(env={**self.env, **env}) as (out, err, _):
+        with isolated({**self.env, **env}) as written:
             try:
                 code = cli.main(list(args))
             finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                runtime = cli.common._state.pop("rt", None)
-                if runtime is not None and "db" in runtime.__dict__:
-                    runtime.db.dispose()  # one engine per call: close its files now
-            return Run(code, out.getvalue().decode(), err.getvalue().decode())
+                release(cli.common._state.pop("rt", None))  # one engine per call: close it now
+        return Run(code, written["stdout"], written["stderr"])
 
     def ok(self, *args: str, **env: str) -> str:
         result = self.run(*args, **env)

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.test_cli import Cli, error_line
-
-pytestmark = pytest.mark.slow
+from tests.clirun import Cli, error_line
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from states.policy import load_policy
 from states.process import ProcessDefinition
 from states.store import read_connection
 from states.sweep import sweep
+from tests.clirun import Cli
 from tests.conftest import MONDAY
-from tests.test_cli import Cli
 from tests.test_import import MAPPING, hours, xes
 
 

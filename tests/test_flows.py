@@ -12,7 +12,6 @@ import json
 import mailbox
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,7 +29,6 @@ from prefect.client.schemas.filters import (
     TaskRunFilterState,
     TaskRunFilterStateName,
 )
-from prefect.testing.utilities import prefect_test_harness
 from sqlalchemy import select, text, update
 
 from flows.deliver_notifications import deliver_notifications
@@ -54,14 +52,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("prefect")]
 TIMER = Timer.__table__
 
 
-@pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
-
-
 @pytest.fixture
-def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None) -> Runtime:
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_api: str) -> Runtime:
     """A data directory of its own, initialised, as a scheduled run would find it."""
     for name in ("TIERFLOW_DATABASE_URL", "TIERFLOW_SCHEDULES_FILE", "TIERFLOW_POLICY_FILE"):
         monkeypatch.delenv(name, raising=False)

@@ -21,8 +21,8 @@ from states.policy import load_policy
 from states.process import ProcessDefinition
 from states.store import CASE, EVENT, init_schema, load_events, read_connection
 from states.tables import SCHEMA_VERSION
+from tests.clirun import Cli, error_line
 from tests.conftest import sqlite_db
-from tests.test_cli import Cli, error_line
 
 BPIC = Path("/work/shared/data/bpic2013_incidents.xes.gz")
 T0 = datetime(2012, 3, 5, 9, 0, tzinfo=UTC)  # a Monday

@@ -1,6 +1,8 @@
 """The running system, end to end, with real processes: `tierflow serve` with its own
 Prefect server firing a due timer on schedule and stopping cleanly on SIGTERM; and
-`tierflow deploy` to a work pool run by a `prefect worker` against PostgreSQL."""
+`tierflow deploy` to a work pool run by a `prefect worker` against PostgreSQL (on the
+session's Prefect test server, `prefect_api`: deploy and worker need a server, not a
+new one)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import psycopg
 import pytest
 
 from flows.runtime import Runtime
-from flows.serve import api_ready, free_port, settings_env, url_answers
+from flows.serve import free_port, settings_env, url_answers
 from states.commands import OpenCase
 from states.runlog import RunRecord, recent_runs
 from states.settings import load_settings
@@ -31,6 +33,13 @@ pytestmark = [pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 PREFECT = str(Path(sys.executable).with_name("prefect"))
+# Prefect looks for work on timers of its own: the server schedules the runs of a new
+# deployment within 5 s, the runner polls for them every 10 s. Polling every second
+# changes when a due run is seen, not what runs.
+PROMPT = {
+    "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+}
 SWEEP_EVERY_5S = 'format = 1\ntimezone = "UTC"\n[schedules.sweep_timers]\ninterval = "PT5S"\n'
 
 
@@ -146,7 +155,7 @@ def test_serve_fires_a_due_timer_on_schedule_and_stops_cleanly(
     answer, and SIGTERM leaves no process behind (the dashboard's included)."""
     schedules = tmp_path / "schedules.toml"
     schedules.write_text(SWEEP_EVERY_5S)
-    env = environment(tmp_path / "home", TIERFLOW_SCHEDULES_FILE=str(schedules))
+    env = environment(tmp_path / "home", TIERFLOW_SCHEDULES_FILE=str(schedules), **PROMPT)
     runtime = runtime_for(env, monkeypatch)
     open_overdue_case(runtime)
     port = free_port()
@@ -233,34 +242,6 @@ def pg_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def prefect_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    log = tmp_path / "prefect-server.log"
-    env = environment(tmp_path / "server")
-    Path(env["PREFECT_HOME"]).mkdir(parents=True)
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while not api_ready(api_url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the Prefect server did not start:\n{log.read_text()[-3000:]}"
-                )
-            time.sleep(0.5)
-        yield api_url
-    finally:
-        stop_group(server)
-
-
 def stop_group(process: subprocess.Popen[Any]) -> None:
     """SIGTERM a child's process group, SIGKILL it if it is still there after 30 s."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -278,7 +259,7 @@ def stop_group(process: subprocess.Popen[Any]) -> None:
 @pytest.mark.postgres
 @pytest.mark.xdist_group("serve")
 def test_a_worker_runs_deployed_flows_against_postgresql(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_database: str, prefect_server: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_database: str, prefect_api: str
 ) -> None:
     schedules = tmp_path / "schedules.toml"
     schedules.write_text(
@@ -290,7 +271,8 @@ def test_a_worker_runs_deployed_flows_against_postgresql(
         tmp_path / "home",
         TIERFLOW_SCHEDULES_FILE=str(schedules),
         TIERFLOW_DATABASE_URL=pg_database,
-        PREFECT_API_URL=prefect_server,
+        PREFECT_API_URL=prefect_api,
+        PREFECT_WORKER_QUERY_SECONDS="1",  # default 10: when the worker looks, not what it runs
     )
     runtime = runtime_for(env, monkeypatch)
     open_overdue_case(runtime)

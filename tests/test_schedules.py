@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from flows.schedule_edit import set_schedule
 from flows.schedules import SHIPPED, FlowParameter, load_schedules, parse_schedules
 from states.errors import ScheduleError
+from tests.clirun import Cli, ProcessCli
 
 CATALOGUE = {
     "sweep_timers": {"batch_size": FlowParameter(int)},
@@ -29,7 +29,6 @@ CATALOGUE = {
     "verify_audit": {},
 }
 NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
-REPO = Path(__file__).resolve().parent.parent
 
 
 def one(body: str, head: str = 'format = 1\ntimezone = "Europe/Brussels"\n') -> str:
@@ -215,26 +214,20 @@ def test_any_cron_text_is_either_refused_clearly_or_runs_forward(cron: str) -> N
     assert runs[0] > NOW
 
 
-@pytest.mark.slow
 class TestCommands:
-    """`tierflow schedules …` and `tierflow run` as a user types them."""
+    """`tierflow schedules …` and `tierflow run` as a user types them (in-process through
+    the real entry point, :mod:`tests.clirun`; the flow run as a real process)."""
 
     @pytest.fixture
-    def cli(self, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TIERFLOW_", "PREFECT_"))}
-        env.update(TIERFLOW_HOME=str(tmp_path), COLUMNS="200", PREFECT_LOGGING_LEVEL="WARNING")
+    def home(self, tmp_path: Path) -> Cli:
+        home = Cli(tmp_path)
+        home.env.update({name: None for name in os.environ if name.startswith("PREFECT_")})
+        home.env["PREFECT_LOGGING_LEVEL"] = "WARNING"
+        return home
 
-        def run(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "flows.cli", *args],
-                cwd=REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-
-        return run
+    @pytest.fixture
+    def cli(self, home: Cli) -> Callable[..., subprocess.CompletedProcess[str]]:
+        return home.run
 
     def test_list_shows_next_runs_as_json(self, cli: Callable[..., Any]) -> None:
         result = cli("schedules", "list", "--json", "--count", "2")
@@ -275,8 +268,11 @@ class TestCommands:
         unknown = cli("run", "sweep", "--json")
         assert unknown.returncode == 2 and "allowed: sweep_timers" in unknown.stderr
 
-    def test_run_without_a_server_does_the_work_and_logs_it(self, cli: Callable[..., Any]) -> None:
-        assert cli("init").returncode == 0
-        result = cli("run", "sweep_timers", "-p", "batch_size=50", "--json")
+    @pytest.mark.slow  # a real process: no Prefect server or settings but its own
+    def test_run_without_a_server_does_the_work_and_logs_it(self, home: Cli) -> None:
+        home.ok("init")
+        process = ProcessCli(home.home)
+        process.env = home.env
+        result = process.run("run", "sweep_timers", "-p", "batch_size=50", "--json")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["claimed"] == 0
