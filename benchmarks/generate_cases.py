@@ -1,29 +1,35 @@
 """A load fixture: a SQLite tierflow database with a million cases and ten million events.
 
     python benchmarks/generate_cases.py /tmp/tf-1m.db [--cases 1000000] [--events 10000000]
-        [--days 730] [--seed 1] [--workers 2] [--verify 200]
+        [--days 730] [--seed 1] [--workers 2] [--verify 200] [--templates 20000]
 
-A database tierflow reads as its own: every case is played through the engine's
-decisions (:mod:`benchmarks.fixture_play`: guards, escalation points, SLA clocks, the
-timer sweep), its events sealed in the current format and chained, its case row the
-fold of its events, its timers and clock-ledger segments those its clock changes made;
-``tierflow audit verify`` passes on it (`--verify` checks a sample at the end). What
-happens to the cases is drawn from a real desk's shares (:mod:`benchmarks.fixture_plan`):
-cases opened evenly over the last `--days` (730: the BPI Challenge 2013 log spans two
-years; a million cases is a desk of about 1,400 a day), ids in opening order, each
-case's life cut at now, about `--events` / `--cases` events a case (the customer messages
-are tuned to it; BPIC has 8.7 events a case).
+A database tierflow reads as its own: `--templates` cases are played through the
+engine's decisions (:mod:`benchmarks.fixture_play`: guards, escalation points, SLA
+clocks, the timer sweep) and the others are cloned from them
+(:mod:`benchmarks.fixture_clone`: a template opened whole weeks earlier or later, cut
+at now, with its own id, customer, agents and chain); every case's events are sealed in
+the current format and chained, its case row is the fold of its events, its timers and
+clock-ledger segments those its clock changes made; ``tierflow audit verify`` passes on
+it (`--verify` checks a sample at the end). What happens to the cases is drawn from a
+real desk's shares (:mod:`benchmarks.fixture_plan`): cases opened evenly over the last
+`--days` (730: the BPI Challenge 2013 log spans two years; a million cases is a desk of
+about 1,400 a day), ids in opening order, each case's life cut at now, about `--events`
+/ `--cases` events a case (the customer messages are tuned to it; BPIC has 8.7 events a
+case). With as many templates as cases, every case is played.
 
 Written straight to SQLite, into the schema tierflow's ``init_schema`` creates (checked
 at the end: ``sqlite_master`` is the same as a fresh database's): `--workers` processes
-play slabs of cases while this one writes them, in opening order, with the raw driver's
-``executemany`` in one transaction (journal and sync off while loading); events go in
-the order they happened across cases, as the engine appends them; the secondary
-indexes are dropped for the load and built once at the end.
+play the templates, then clone slabs of cases into scratch files this one copies in,
+in opening order (:mod:`benchmarks.fixture_write`; journal and sync off while loading);
+events go in the order they happened across cases, as the engine appends them; the
+secondary indexes of the other tables are dropped for the load and built once at the
+end. The figures printed: counts, seconds by phase (templates; clone and write, of which
+the writer was busy; indexes; verify) and processor seconds by process.
 
-Approximations, said so: the business calendar is the policy's (exact), but the times
-are drawn, not lived; notifications and flow-run log rows are not written; timer ids
-are ``case id * 128 + n``.
+Approximations, said so: the business calendar is the policy's (exact for templates;
+clones carry their template's deadlines, see :mod:`benchmarks.fixture_clone`), but the
+times are drawn, not lived; notifications and flow-run log rows are not written; timer
+ids are ``case id * 128 + n``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import resource
 import sqlite3
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,6 +68,7 @@ from states.store import init_schema, make_engine, read_connection, register_pro
 from states.tables import PolicyVersion
 
 SLAB = 2000  # cases a worker plays or clones at a time
+AHEAD = 4  # slabs a worker may have ready before the writer takes them
 TEMPLATES = 20_000  # cases played through the engine; the others are cloned from them
 _LOAD_PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1048576", "temp_store=MEMORY")
 
@@ -252,12 +260,20 @@ def generate(
 
 
 def _map(workers: int, function: Any, items: list[Any]) -> Iterator[Any]:
-    """`function` over `items`, in order, in `workers` forked processes (0: here)."""
+    """`function` over `items`, in order, in `workers` forked processes (0: here), at
+    most `AHEAD` a worker ahead of the caller: the writer is the slower, and each slab
+    waiting for it is a scratch file in memory."""
     if workers <= 0:
         yield from map(function, items)
         return
     with get_context("fork").Pool(workers) as pool:
-        yield from pool.imap(function, items)
+        waiting: deque[Any] = deque()
+        for item in items:
+            waiting.append(pool.apply_async(function, (item,)))
+            if len(waiting) > AHEAD * workers:
+                yield waiting.popleft().get()
+        while waiting:
+            yield waiting.popleft().get()
         pool.close()
         pool.join()
 
