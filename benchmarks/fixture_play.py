@@ -110,6 +110,10 @@ class Rows:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     timers: list[list[Any]] = field(default_factory=list)
     segments: list[tuple[Any, ...]] = field(default_factory=list)
+    # For a case played as a template (benchmarks.fixture_clone): when each timer was
+    # cancelled, and after each command (its instant, the last seq) the case row.
+    cancelled: dict[int, str] = field(default_factory=dict)
+    marks: list[tuple[str, int, tuple[Any, ...]]] | None = None
 
 
 class Player:
@@ -255,6 +259,8 @@ class _Game:
                 )
             )
         self.last_at = at
+        if self.rows.marks is not None:
+            self.rows.marks.append((when, snap.last_seq, self._row()))
 
     def _timers(self, event: Event, clocks: dict[str, Any], when: str) -> None:
         current = clocks
@@ -263,7 +269,7 @@ class _Game:
             state = apply_change(current, change)
             current = {**current, name: state}
             if replaces_timers(change):
-                self._cancel(name)
+                self._cancel(name, when)
             for kind, due in timers_for(change, state):
                 self._arm(name, kind, event.seq, due, when)
             segment = change.get("segment")
@@ -294,11 +300,12 @@ class _Game:
         entry = (datetime.fromisoformat(due), timer_id, clock, kind, generation)
         heapq.heappush(self.pending, entry)
 
-    def _cancel(self, clock: str) -> None:
+    def _cancel(self, clock: str, when: str) -> None:
         kept = []
         for entry in self.pending:
             if entry[2] == clock:
                 self.timers[entry[1]][6] = "cancelled"
+                self.rows.cancelled[entry[1]] = when
             else:
                 kept.append(entry)
         if len(kept) != len(self.pending):
@@ -307,10 +314,13 @@ class _Game:
 
     def finish(self) -> None:
         """The case row as its events leave it, and its timers."""
+        self.rows.cases.append(self._row())
+        self.rows.timers.extend(self.timers.values())
+
+    def _row(self) -> tuple[Any, ...]:
         snap = self.snap
         snap.version = self.commands
-        self.rows.cases.append(tuple(_stored(name, getattr(snap, name)) for name in CASE_COLUMNS))
-        self.rows.timers.extend(self.timers.values())
+        return tuple(_stored(name, getattr(snap, name)) for name in CASE_COLUMNS)
 
 
 def _stored(name: str, value: Any) -> Any:

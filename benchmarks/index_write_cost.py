@@ -3,7 +3,9 @@
 every index, and on one with the dashboard's indexes dropped, alternating; processor
 time per command (wall clock beside it), median of the rounds.
 
-    python benchmarks/index_write_cost.py [--cases 150] [--rounds 4]
+    python benchmarks/index_write_cost.py [--cases 150] [--rounds 4] [--indexes NAME ...]
+
+`--indexes`: the indexes dropped on the other side (default: the dashboard's).
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ DASHBOARD_INDEXES = [f"ix_case_deadline_{clock}" for clock in DEADLINE_CLOCKS] +
 ]
 
 
-def one_run(cases: int, with_indexes: bool) -> tuple[float, float]:
+def one_run(cases: int, with_indexes: bool, indexes: list[str]) -> tuple[float, float]:
     """Processor and wall milliseconds per command."""
     path = Path(tempfile.mkdtemp()) / "tierflow.db"
     db = make_engine(f"sqlite:///{path}")
     init_schema(db)
     if not with_indexes:
         with db.begin() as conn:
-            for name in DASHBOARD_INDEXES:
+            for name in indexes:
                 conn.execute(text(f"DROP INDEX {name}"))
     engine = make_tierflow(db, "sla")
     run_life_cycles(engine, 1, 20)  # warm-up
@@ -53,15 +55,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--indexes", nargs="+", default=DASHBOARD_INDEXES)
     args = parser.parse_args()
     runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
     for r in range(args.rounds):
         for side in (r % 2 == 0, r % 2 != 0):
-            runs[side].append(one_run(args.cases, side))
+            runs[side].append(one_run(args.cases, side, args.indexes))
     for side, figures in runs.items():
         cpu = statistics.median(f[0] for f in figures)
         wall = statistics.median(f[1] for f in figures)
-        name = "with the dashboard indexes   " if side else "without the dashboard indexes"
+        name = "with the indexes   " if side else "without the indexes"
         print(
             f"{name}: {cpu:.3f} ms processor, {wall:.3f} ms wall per command "
             f"(runs: {', '.join(f'{f[0]:.3f}' for f in figures)})"

@@ -32,11 +32,14 @@ NEW_INDEXES = (
 )
 
 
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory: pytest.TempPathFactory) -> tuple[SAEngine, datetime]:
-    """3,000 generated cases over 90 days: a few hundred open, with running clocks."""
+@pytest.fixture(scope="module", params=[3000, 1000], ids=["played", "cloned"])
+def desk(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[SAEngine, datetime]:
+    """3,000 generated cases over 90 days: a few hundred open, with running clocks; every
+    case played through the engine, or cloned from 1,000 played ones (as the million is)."""
     path = tmp_path_factory.mktemp("scale") / "desk.db"
-    generate(path, cases=3000, events=30000, days=90, seed=4, workers=1)
+    generate(path, cases=3000, events=30000, days=90, seed=4, workers=1, templates=request.param)
     return make_engine(f"sqlite:///{path}"), datetime.now(UTC)
 
 
@@ -219,6 +222,19 @@ def test_every_generated_case_verifies(desk):
     results = verify_all(db)
     assert len(results) == 3000
     assert [(r.case_id, r.problems, r.first_broken) for r in results if not r.ok] == []
+
+
+@pytest.mark.slow
+def test_cloned_cases_are_cases_of_their_own(desk):
+    """A clone has its own chain and customer, and timer ids that name it (the sweep's
+    events cite them)."""
+    db, _ = desk
+    with read_connection(db) as conn:
+        heads = conn.execute(select(CASE.c.last_hash, CASE.c.customer_id)).all()
+        timers = conn.execute(select(TIMER.c.id, TIMER.c.case_id)).all()
+    assert len({head for head, _ in heads}) == 3000
+    assert len({customer for _, customer in heads}) > 2500
+    assert all(timer_id // 128 == case_id for timer_id, case_id in timers)
 
 
 @pytest.mark.slow
