@@ -49,20 +49,22 @@ def text(field: str, value: Any, *, required: bool = False, nullable: bool = Tru
     _unicode(field, value)
 
 
+_NAME_ALLOWED = f"a name of 1 to {MAX_NAME} characters without control characters"
+
+
 def name(field: str, value: Any, *, required: bool = False) -> None:
     """A name or key: None (unless `required`), or 1 to MAX_NAME printable characters."""
     if value is None and not required:
         return
-    allowed = f"a name of 1 to {MAX_NAME} characters without control characters"
     if not isinstance(value, str):
-        raise InvalidInput(field, value, allowed)
+        raise InvalidInput(field, value, _NAME_ALLOWED)
     if not value.strip():
         blank = "a non-empty name" + ("" if required else ", or leave the option out")
         raise InvalidInput(field, value, blank)
     if len(value) > MAX_NAME:
-        raise InvalidInput(field, _cut(value), allowed)
+        raise InvalidInput(field, _cut(value), _NAME_ALLOWED)
     if _CONTROL.search(value):
-        raise InvalidInput(field, value, allowed)
+        raise InvalidInput(field, value, _NAME_ALLOWED)
     _unicode(field, value)
 
 
