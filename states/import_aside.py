@@ -27,6 +27,7 @@ from states.errors import InvalidInput
 from states.import_read import LogReader, SourceCase
 
 FRAME_CASES = 250
+PIPE_BYTES = 8 << 20  # room for several frames in the pipe
 _HEADER = struct.Struct("<Q")
 
 
@@ -48,6 +49,7 @@ class ReaderAside:
             env=env,
         )
         assert child.stdout is not None and child.stderr is not None
+        _widen(child.stdout)
         try:
             while (frame := _receive(child.stdout)) is not None:
                 kind = frame[0]
@@ -68,6 +70,22 @@ class ReaderAside:
             child.wait()
             child.stdout.close()
             child.stderr.close()
+
+
+def _widen(stream: IO[bytes]) -> None:
+    """Let the child run ahead of the importer by a few frames: a pipe holds 64 KiB, a
+    fraction of a frame, so while the importer wrote a batch the child stood blocked,
+    and the importer then waited for most of the next batch to be read. Linux lets a
+    pipe grow (``F_SETPIPE_SZ``) up to ``/proc/sys/fs/pipe-max-size``; elsewhere, or
+    when refused, the pipe stays as it is."""
+    try:
+        import fcntl
+
+        command = fcntl.F_SETPIPE_SZ  # type: ignore[attr-defined]  # Linux only
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+        fcntl.fcntl(stream.fileno(), command, min(limit, PIPE_BYTES))
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
 
 
 def _receive(stream: IO[bytes]) -> Any:
