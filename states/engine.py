@@ -44,7 +44,6 @@ from states.errors import (
     CommandError,
     ConcurrencyConflict,
     ConnectionLost,
-    IdempotencyConflict,
     InvalidInput,
     OutOfOrder,
     StoreError,
@@ -54,12 +53,11 @@ from states.machine import ProcessMachine
 from states.outbox import NOTIFICATION, NewNotification, notification_row
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
+from states.results import FireReport, Result, as_replay, earlier_results
 from states.store import (
     CASE,
-    EVENT,
     HeldConnections,
     register_versions,
-    row_to_event,
     write_transaction,
 )
 from states.timers import TimerWrites, adopt_warnings, mark_fired
@@ -82,18 +80,6 @@ _UPDATE_COLUMNS = tuple(name for name in FIELD_NAMES if name not in _IMMUTABLE)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class Result:
-    """What one command did. ``replayed`` is True for an idempotent repeat."""
-
-    case_id: int
-    version: int
-    state: str
-    level: str | None
-    events: list[Event] = field(default_factory=list)
-    replayed: bool = False
 
 
 class _Retry(Exception):
@@ -119,19 +105,6 @@ class _Work:
     notifications: list[NewNotification] = field(default_factory=list)
     timers: TimerWrites = field(default_factory=TimerWrites)
     recorded_at: datetime | None = None  # when this transaction writes its events down
-
-
-@dataclass(slots=True)
-class FireReport:
-    """What one call of `fire_timers` did."""
-
-    owned: int = 0  # claims still ours when firing
-    adopted: int = 0  # warnings fired along with their breach, whoever had claimed them
-    effective: int = 0  # timers whose clock was still armed: they wrote events
-    events: int = 0
-    notifications: int = 0
-    #: effective timers by clock and kind, e.g. {"acknowledge breach": 2, "follow_up due": 1}
-    by_kind: dict[str, int] = field(default_factory=dict)
 
 
 class Engine:
@@ -245,14 +218,14 @@ class Engine:
         work.snapshots = self._load(
             conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}
         )
-        earlier = self._earlier_results(conn, commands)  # after the case locks, see _load
+        earlier = earlier_results(conn, commands)  # after the case locks, see _load
         work.remember_read(self._bulk.values_of)
         results: list[Result] = []
         seen_keys: dict[str, Result] = {}
         for index, (command, now) in enumerate(items):
             key = command.idempotency_key
             if key is not None and (key in earlier or key in seen_keys):
-                results.append(earlier.get(key) or _as_replay(seen_keys[key]))
+                results.append(earlier.get(key) or as_replay(seen_keys[key]))
                 continue
             try:
                 result = self._apply_one(conn, work, command, now)
@@ -411,54 +384,6 @@ class Engine:
             rows = [notification_row(notice, work.recorded_at) for notice in work.notifications]
             self._bulk.insert_rows(conn, NOTIFICATION, rows, unless_exists="dedupe_key")
 
-    def _earlier_results(self, conn: Connection, commands: Sequence[Command]) -> dict[str, Result]:
-        """Results of commands whose idempotency key was already applied (and stored)."""
-        keyed = {c.idempotency_key: c for c in commands if c.idempotency_key}
-        if not keyed:
-            return {}
-        found: dict[str, Result] = {}
-        rows = conn.execute(
-            select(
-                EVENT.c.idempotency_key,
-                EVENT.c.case_id,
-                EVENT.c.seq,
-                EVENT.c.command_id,
-                EVENT.c.command_hash,
-            ).where(EVENT.c.idempotency_key.in_(list(keyed)))
-        ).all()
-        for key, case_id, first_seq, command_id, command_hash in rows:
-            if command_hash != fingerprint(keyed[key]):
-                raise IdempotencyConflict(key)
-            # The keyed event is its command's first: the rest follow it on the case's
-            # chain (read through the (case, seq) key; command ids are not indexed).
-            events = [
-                row_to_event(row)
-                for row in conn.execute(
-                    select(EVENT)
-                    .where(
-                        EVENT.c.case_id == case_id,
-                        EVENT.c.seq >= first_seq,
-                        EVENT.c.command_id == command_id,
-                    )
-                    .order_by(EVENT.c.seq)
-                )
-            ]
-            version = conn.execute(
-                select(EVENT.c.command_id)
-                .where(EVENT.c.case_id == case_id, EVENT.c.seq <= events[-1].seq)
-                .distinct()
-            ).all()
-            last = events[-1]
-            found[key] = Result(
-                last.case_id,
-                len(version),
-                last.to_state,
-                last.to_level,  # type: ignore[arg-type]
-                events,
-                replayed=True,
-            )
-        return found
-
     def _register(self, conn: Connection, now: datetime) -> None:
         register_versions(conn, self.definition, self.policy, now)
 
@@ -475,12 +400,6 @@ def _command_id() -> str:
     The 64 random bits after the nanoseconds keep two writers apart; `random` is
     reseeded in forked children, and an id names a command, it guards no secret."""
     return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
-
-
-def _as_replay(result: Result) -> Result:
-    return Result(
-        result.case_id, result.version, result.state, result.level, result.events, replayed=True
-    )
 
 
 def _first_case(commands: Sequence[Command]) -> Any:
