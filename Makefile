@@ -47,6 +47,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,bench]'
 	$(BIN)/python benchmarks/single_apply.py
+	$(BIN)/python benchmarks/pages_per_command.py
 	$(BIN)/python benchmarks/peer_spiffworkflow.py
 	$(BIN)/python benchmarks/apply_throughput.py
 	$(BIN)/python benchmarks/timer_sweep.py
@@ -55,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/flow_overhead.py
 	$(BIN)/python benchmarks/intake.py
 	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/import.py
 
 ## make lock: re-pin the full dependency set after changing pyproject.toml.
 lock:
