@@ -47,9 +47,8 @@ def measure(config: str, cases: int) -> dict[str, Any]:
         pages = _logged_pages(Path(f"{db.path}-wal"))
         owners = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
         try:
-            owner = dict(
-                (page, name) for name, page in owners.execute("SELECT name, pageno FROM dbstat")
-            )
+            pages_of = owners.execute("SELECT name, pageno FROM dbstat")
+            owner = {page: name for name, page in pages_of}
         finally:
             owners.close()
         engine.close()

@@ -43,9 +43,7 @@ def _sqlite_time_text(value: datetime) -> str:
     """UTCDateTime's SQLite text, memoised: a batch repeats the same few instants."""
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
-    return (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat(
-        timespec="microseconds"
-    )
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 @lru_cache(maxsize=8192)
@@ -295,11 +293,6 @@ class BulkStatements:
         when no indexed column is set). Cases that changed the same columns share
         one statement, run with executemany.
         """
-        if len(snaps) == 1:  # one command, one case: no grouping
-            snap = snaps[0]
-            sql, codec = self._update(self._changed(snap, read_values[0]))
-            row = self._rows(codec, snaps, [(snap.id, read_versions[0])])[0]
-            return int(run(conn, sql, row).rowcount)
         groups: dict[tuple[str, ...], list[tuple[CaseSnapshot, int]]] = {}
         for snap, version, before in zip(snaps, read_versions, read_values, strict=True):
             groups.setdefault(self._changed(snap, before), []).append((snap, version))

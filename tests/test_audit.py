@@ -157,13 +157,17 @@ def test_the_hashed_bytes_are_the_documented_json_array(
     assert event.canonical() == documented
 
 
-@settings(max_examples=300, deadline=None)
-@given(
+#: What formats 2 and 3 seal besides format 1's fields: the key and both times.
+_SEALED_FIELDS = {
     **_EVENT_FIELDS,
-    key=_MAYBE_TEXT,
-    occurred=st.datetimes(timezones=st.just(UTC)),
-    recorded=st.none() | st.datetimes(timezones=st.just(UTC)),
-)
+    "key": _MAYBE_TEXT,
+    "occurred": st.datetimes(timezones=st.just(UTC)),
+    "recorded": st.none() | st.datetimes(timezones=st.just(UTC)),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(**_SEALED_FIELDS)
 def test_the_format_2_hashed_bytes_are_the_documented_json_array(
     case_id, seq, kind, actor, states, payload, command_id, key, occurred, recorded
 ):
@@ -197,12 +201,7 @@ def _documented_fields(fmt, case_id, seq, event, occurred, recorded, states, pay
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    **_EVENT_FIELDS,
-    key=_MAYBE_TEXT,
-    occurred=st.datetimes(timezones=st.just(UTC)),
-    recorded=st.none() | st.datetimes(timezones=st.just(UTC)),
-)
+@given(**_SEALED_FIELDS)
 def test_the_format_3_hashed_bytes_are_format_2s_array_written_by_orjson(
     case_id, seq, kind, actor, states, payload, command_id, key, occurred, recorded
 ):
