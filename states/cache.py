@@ -32,6 +32,17 @@ class SnapshotCache:
                     taken[case_id] = snap
         return taken
 
+    def take(self, case_ids: Iterable[int]) -> dict[int, CaseSnapshot]:
+        """The cached snapshots of `case_ids`, unchecked: for a writer that holds the
+        database's only write lock (SQLite) and whose write checks the version anyway."""
+        taken: dict[int, CaseSnapshot] = {}
+        with self._lock:
+            for case_id in case_ids:
+                snap = self._items.pop(case_id, None)
+                if snap is not None:
+                    taken[case_id] = snap
+        return taken
+
     def put_all(self, snaps: Iterable[CaseSnapshot]) -> None:
         if not self.size:
             return

@@ -101,6 +101,8 @@ class _Work:
             self.read_version[case_id] = snap.version
             self.read_values[case_id] = values_of(snap)
 
+    #: cases taken from the cache without reading their version (see Engine._load)
+    unchecked: set[int] = field(default_factory=set)
     events: list[Event] = field(default_factory=list)
     notifications: list[NewNotification] = field(default_factory=list)
     timers: TimerWrites = field(default_factory=TimerWrites)
@@ -127,6 +129,7 @@ class Engine:
         self._bulk = BulkStatements(db.dialect, _UPDATE_COLUMNS)
         self._registered = False
         self._cache = SnapshotCache(cache_size)
+        self._one_writer = db.dialect.name == "sqlite"
         #: the connection each thread's write transactions run on (SQLite; see HeldConnections)
         self.connections = HeldConnections(db)
 
@@ -156,8 +159,11 @@ class Engine:
             return []
         commands = [command for command, _ in items]
         pinned = any(not isinstance(c, OpenCase) and c.expected_version for c in commands)
+        trust = self._one_writer and not pinned
         return self._transaction(
-            lambda conn: self._apply_batch(conn, items, recorded_at), pinned, _first_case(commands)
+            lambda conn: self._apply_batch(conn, items, recorded_at, trust),
+            pinned,
+            _first_case(commands),
         )
 
     def fire_timers(
@@ -210,13 +216,14 @@ class Engine:
         conn: Connection,
         items: Sequence[tuple[Command, datetime]],
         recorded_at: datetime | None,
+        trust: bool = False,
     ) -> tuple[list[Result], _Work]:
         commands = [command for command, _ in items]
         if not self._registered:
             self._register(conn, items[0][1] if items else self._now(None))
         work = _Work(recorded_at=recorded_at or self._now(None))
         work.snapshots = self._load(
-            conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}
+            conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}, work, trust
         )
         earlier = earlier_results(conn, commands)  # after the case locks, see _load
         work.remember_read(self._bulk.values_of)
@@ -230,6 +237,8 @@ class Engine:
             try:
                 result = self._apply_one(conn, work, command, now)
             except CommandError as exc:
+                if work.unchecked and self._stale(conn, work):
+                    raise _Retry() from None  # decided on an old snapshot: again, on a fresh one
                 if len(commands) == 1:
                     raise
                 raise BatchFailed(index, exc) from exc
@@ -309,7 +318,7 @@ class Engine:
         # Case rows first, timer rows after: the order every write transaction
         # takes its locks in, so two sweepers (or a sweeper and a command) on the
         # same case wait for each other instead of deadlocking on PostgreSQL.
-        work.snapshots = self._load(conn, {timer.case_id for timer in timers})
+        work.snapshots = self._load(conn, {timer.case_id for timer in timers}, work)
         work.remember_read(self._bulk.values_of)
         owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
         mine = [timer for timer in timers if timer.id in owned]
@@ -356,16 +365,35 @@ class Engine:
         customer = command.customer_id.strip()
         return self._bulk.count_opened(conn, customer, now - point.within, now) + 1
 
-    def _load(self, conn: Connection, case_ids: set[int]) -> dict[int, CaseSnapshot]:
-        """Snapshots of `case_ids`: cached ones whose version is still current, others read."""
+    def _load(
+        self, conn: Connection, case_ids: set[int], work: _Work, trust: bool = False
+    ) -> dict[int, CaseSnapshot]:
+        """Snapshots of `case_ids`: cached ones whose version is still current, others read.
+
+        With `trust` (SQLite, whose ``BEGIN IMMEDIATE`` admits one writer at a time, and
+        no expected version to compare), cached snapshots are taken without reading their
+        version: a snapshot another process has since moved on fails the write (its next
+        sequence number is taken, its version no longer matches) or, refused, is checked
+        before the refusal is reported (:meth:`_stale`); the retry reads the case afresh.
+        The read it saves was a tenth of a command's time."""
         if not case_ids:
             return {}
-        current = self._bulk.versions(conn, case_ids)
-        found = self._cache.take_current(current)
-        missing = [cid for cid in current if cid not in found]
+        if trust:
+            found = self._cache.take(case_ids)
+            work.unchecked = set(found)
+            missing = [cid for cid in case_ids if cid not in found]
+        else:
+            current = self._bulk.versions(conn, case_ids)
+            found = self._cache.take_current(current)
+            missing = [cid for cid in current if cid not in found]
         if missing:
             found.update(self._bulk.load_cases(conn, missing))
         return found
+
+    def _stale(self, conn: Connection, work: _Work) -> bool:
+        """Whether a case taken unchecked from the cache has a newer version stored."""
+        stored = self._bulk.versions(conn, work.unchecked)
+        return any(stored.get(cid) != work.read_version[cid] for cid in work.unchecked)
 
     def _write(self, conn: Connection, work: _Work) -> None:
         if work.events:

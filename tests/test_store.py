@@ -25,6 +25,7 @@ from states.errors import (
     GuardFailed,
     IdempotencyConflict,
     InvalidInput,
+    InvalidTransition,
     StoreError,
 )
 from states.queries import CaseFilter, get_case, list_cases
@@ -140,6 +141,60 @@ def test_a_stale_cached_snapshot_is_never_used(db, definition):
     second.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="b"))
     result = first.apply(Act(case_id=case_id, trigger="customer_replied", actor="a"))
     assert result.version == 4
+
+
+def test_a_cached_snapshot_another_writer_moved_on_fails_its_write_and_is_read_again(
+    db, definition
+):
+    """The command is allowed in the cached state and in the stored one: the write with
+    the cached sequence number and version must not land; the retry appends after the
+    other writer's events, on one unbroken chain."""
+    first, second = (Engine(db, definition, clock=lambda: MONDAY) for _ in range(2))
+    case_id = open_assigned(first)
+    second.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="b"))
+    second.apply(Act(case_id=case_id, trigger="customer_replied", actor="b"))
+    result = first.apply(
+        Act(case_id=case_id, trigger="escalate", actor="a", reason="r", notice=NOTICE)
+    )
+    assert result.version == 5
+    with read_connection(db) as conn:
+        case, events = get_case(conn, case_id)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert [e.type for e in events][-3:] == ["wait_on_customer", "customer_replied", "escalate"]
+    assert all(e.prev_hash == before.hash for before, e in zip(events, events[1:]))
+    assert case.level == result.level
+
+
+def test_a_refusal_is_judged_on_the_stored_case_not_a_cached_one(db, definition):
+    """Allowed in the cached state (assigned), refused in the stored one (resolved): the
+    error names the stored state, and nothing is written."""
+    first, second = (Engine(db, definition, clock=lambda: MONDAY) for _ in range(2))
+    case_id = open_assigned(first)
+    second.apply(Act(case_id=case_id, trigger="resolve", actor="b", note="done"))
+    before = counts(db)
+    with pytest.raises(InvalidTransition, match="from state 'resolved'"):
+        first.apply(Act(case_id=case_id, trigger="wait_on_customer", actor="a"))
+    assert counts(db) == before
+
+
+def test_a_batch_is_judged_on_the_stored_case_not_a_cached_one(db, definition):
+    """On the cached case (assigned) the batch's first command fails; on the stored one
+    (resolved) the first passes and the second fails, which is what must be reported."""
+    first, second = (Engine(db, definition, clock=lambda: MONDAY) for _ in range(2))
+    case_id = open_assigned(first)
+    second.apply(Act(case_id=case_id, trigger="resolve", actor="b", note="done"))
+    before = counts(db)
+    with pytest.raises(BatchFailed) as raised:
+        first.apply_many(
+            [
+                Act(case_id=case_id, trigger="follow_up", actor="a"),
+                Act(case_id=case_id, trigger="wait_on_customer", actor="a"),
+            ]
+        )
+    assert raised.value.index == 1
+    assert isinstance(raised.value.cause, InvalidTransition)
+    assert raised.value.cause.state == "followed_up"
+    assert counts(db) == before
 
 
 def test_concurrent_writers_on_one_case_serialise_without_lost_updates(db, definition):
