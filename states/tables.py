@@ -26,7 +26,7 @@ from sqlmodel import Field, SQLModel
 from states.json_sql import clock_value, moved, running
 
 SCHEMA_VERSION = 4  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
-# 4: fewer indexes written by every command (see store._MIGRATIONS)
+# 4: fewer indexes written by every command (see states.migrations)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
