@@ -172,9 +172,11 @@ def generate(
     verify: int = 200,
     console: Console | None = None,
     templates: int = TEMPLATES,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Write the fixture to `path` (which must not exist); counts, seconds by phase, and
-    how many of `verify` cases drawn at random passed ``verify_case``."""
+    """Write the fixture to `path` (which must not exist), as of `now` (default: the
+    clock); counts, seconds by phase, and how many of `verify` cases drawn at random
+    passed ``verify_case``. The same seed and `now` write the same cases."""
     console = console or Console(stderr=True)
     started, cpu = time.perf_counter(), time.process_time()
     schema = _create(path)
@@ -191,7 +193,7 @@ def generate(
     ).fetchall()
     for name, _ in indexes:
         db.execute(f'DROP INDEX "{name}"')
-    now, rng = datetime.now(UTC), random.Random(seed)
+    now, rng = now or datetime.now(UTC), random.Random(seed)
     pool_openings = openings(min(templates, cases), days, now, rng)
     pairs = assign(cases, pool_openings, days, now, rng)
     horizon, per_case = now - WEEK * min(weeks for _, weeks in pairs), events / cases

@@ -13,6 +13,8 @@ projection written behind the engine's back is reported. It covers:
   keyed command's first event) the report names the field and both values;
 * the links and the numbering of the chain;
 * the case row against the replayed history, field by field;
+* each event's stored team, priority, channel and assignee (not hashed: see
+  :mod:`states.dimensions`) against the case as the history says it stood then;
 * the stored text of the process and the policy the case ran under: its
   digest must match the text and the version the case recorded.
 """
@@ -27,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from states.case import FIELD_NAMES, CaseSnapshot
+from states.dimensions import mismatches
 from states.errors import CaseNotFound, IntegrityError
 from states.events import GENESIS, Event, fold
 from states.store import CASE, load_events, read_connection, row_to_snapshot
@@ -293,11 +296,13 @@ def verify_case(
     if not events:
         result.problems.append("the case has no history")
         return result
+    stamped: list[str] = []
     try:
-        replayed = fold(events)
+        replayed = fold(events, lambda event, snap: stamped.extend(mismatches(event, snap)))
     except (KeyError, TypeError, ValueError) as exc:
         result.problems.append(f"history cannot be replayed: {type(exc).__name__}: {exc}")
         return result
+    result.problems.extend(stamped)
     result.problems.extend(projection_problems(stored, replayed))
     return result
 

@@ -38,6 +38,7 @@ from states.cache import SnapshotCache
 from states.case import FIELD_NAMES, CaseSnapshot
 from states.commands import Command, OpenCase, Update, fingerprint
 from states.decide import Decider, Decision, DueTimer
+from states.dimensions import stamp
 from states.errors import (
     BatchFailed,
     CaseNotFound,
@@ -298,10 +299,12 @@ class Engine:
         if start:  # the snapshot was built from the opened event already
             snap.last_seq, snap.last_hash = events[0].seq, events[0].hash
             work.timers.record(events[0], {}, now)
+            stamp(events[0], snap)
         for event in events[start:]:
             if event.payload.get("clocks"):
                 work.timers.record(event, snap.clocks, now)
             evolve(snap, event)
+            stamp(event, snap)
         snap.version += 1
         work.events.extend(events)
         for notice in decision.notifications:

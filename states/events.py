@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -102,6 +103,12 @@ class Event:
     command_hash: str | None = None
     # The payload as canonical JSON (keys sorted), set by `seal`: hashed and stored as is.
     payload_text: str | None = None
+    # Not covered by the hash: the case's team, priority, channel and assignee once this
+    # event applied (see states.dimensions), what a period's counts are filtered by.
+    team: str | None = None
+    priority: str | None = None
+    channel: str | None = None
+    assignee: str | None = None
 
     def canonical(self, payload_text: str | None = None, occurred: str | None = None) -> bytes:
         """The bytes the hash covers, in this event's format (see the module docstring);
@@ -252,11 +259,16 @@ def evolve(snap: CaseSnapshot, event: Event) -> None:
         handler(snap, event)
 
 
-def fold(events: list[Event]) -> CaseSnapshot:
-    """Rebuild a case from its full history (the first event must be ``opened``)."""
+def fold(
+    events: list[Event], each: Callable[[Event, CaseSnapshot], None] | None = None
+) -> CaseSnapshot:
+    """Rebuild a case from its full history (the first event must be ``opened``);
+    `each` sees every event with the case as it stood once that event applied."""
     if not events or events[0].type != "opened":
         raise ValueError("a case history starts with an 'opened' event")
     snap = new_snapshot(events[0])
+    if each is not None:
+        each(events[0], snap)
     versions = {events[0].command_id}
     for event in events[1:]:
         try:
@@ -265,6 +277,8 @@ def fold(events: list[Event]) -> CaseSnapshot:
             raise ValueError(
                 f"event #{event.seq} ({event.type}) cannot be replayed: {type(exc).__name__} {exc}"
             ) from None
+        if each is not None:
+            each(event, snap)
         if event.command_id not in versions:
             versions.add(event.command_id)
             snap.version += 1

@@ -19,6 +19,7 @@ from typing import Any
 
 from states.case import CaseSnapshot
 from states.deviations import DISALLOWED, deviation, rank, step_deviations
+from states.dimensions import stamp
 from states.events import Event, evolve, new_snapshot
 from states.import_read import SourceCase
 from states.mapping import Mapping, Outcome
@@ -111,6 +112,7 @@ class Planner:
         priority, _ = mapping.priority_of(first)  # an unmapped value is counted per event
         opened = self._opened(case, first, priority, timed[0][0])
         plan = CasePlan(case.ref, [opened], [timed[0][2]], new_snapshot(opened), [])
+        stamp(opened, plan.snapshot)
         previous: dict[str, str] = {}
         key_prefix = f"{self._key_prefix}:{case.ref}:"
         for at, position, iso, attrs in timed:
@@ -122,6 +124,7 @@ class Planner:
             plan.events.append(event)
             plan.times.append(iso)
             evolve(plan.snapshot, event)
+            stamp(event, plan.snapshot)
             previous = attrs
         tally.events += len(timed)
         return plan

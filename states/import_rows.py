@@ -55,6 +55,10 @@ class EventRows:
                 e.format,
                 e.prev_hash,
                 e.hash,
+                e.team,
+                e.priority,
+                e.channel,
+                e.assignee,
             )
             for e, iso in zip(events, plan.times, strict=True)
         ]

@@ -3,9 +3,40 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, MetaData, Table, text
+from contextlib import suppress
+from functools import partial
+from itertools import groupby
+from operator import attrgetter
 
-from states.tables import NOTIFICATION_STATUSES, CaseEvent, Notification
+from sqlalchemy import (
+    Connection,
+    MetaData,
+    Table,
+    bindparam,
+    func,
+    inspect,
+    select,
+    text,
+    update,
+)
+
+from states.case import CaseSnapshot
+from states.dimensions import DIMENSIONS, of
+from states.events import Event, fold
+from states.store import CASE, EVENT, row_to_event
+from states.tables import DEADLINE_CLOCKS, NOTIFICATION_STATUSES, CaseEvent, Notification
+
+#: Indexes whose columns schema 5 changed (the filters were added last): dropped, then
+#: made anew by init (states.store._create_missing_indexes) from the models.
+_WIDENED = (
+    "ix_case_state_level_entered",
+    "ix_case_open_state_entered",
+    "ix_case_event_type_occurred",
+    "ix_case_event_moves",
+    *(f"ix_case_deadline_{clock}" for clock in DEADLINE_CLOCKS),
+)
+#: Cases whose events are read and stamped at a time (their events, ~10 a case, in memory).
+_CASES_AT_A_TIME = 2_000
 
 
 def _drop_unused_flow_run_log(conn: Connection) -> None:
@@ -53,7 +84,8 @@ def _rebuild_sqlite_table(conn: Connection, table: Table) -> None:
     new = table.to_metadata(metadata, name=f"{table.name}_new")
     new.indexes.clear()
     new.create(conn)
-    columns = ", ".join(f'"{column.name}"' for column in table.columns)
+    present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    columns = ", ".join(f'"{c.name}"' for c in table.columns if c.name in present)
     conn.execute(text(f'INSERT INTO "{new.name}" ({columns}) SELECT {columns} FROM "{table.name}"'))
     conn.execute(text(f'DROP TABLE "{table.name}"'))
     conn.execute(text(f'ALTER TABLE "{new.name}" RENAME TO "{table.name}"'))
@@ -61,9 +93,48 @@ def _rebuild_sqlite_table(conn: Connection, table: Table) -> None:
         index.create(conn)
 
 
+def _stamp_event_dimensions(conn: Connection) -> None:
+    """4 → 5: every event carries the case's team, priority, channel and assignee once it
+    applied (states.dimensions): the columns are added and filled from each case's fold of
+    its own history, a few thousand cases at a time; the indexes that end with them are
+    made anew. A history that cannot be replayed is left unstamped (the audit reports
+    it, and its stamps then)."""
+    present = {column["name"] for column in inspect(conn).get_columns("case_event")}
+    for name in DIMENSIONS:  # a schema-3 table copied by _slim_write_indexes has them
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE case_event ADD COLUMN {name} VARCHAR"))
+    for name in _WIDENED:
+        conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
+    stamp = (
+        update(EVENT)
+        .where(EVENT.c.case_id == bindparam("b_case"), EVENT.c.seq == bindparam("b_seq"))
+        .values({name: bindparam(f"b_{name}") for name in DIMENSIONS})
+    )
+    last = conn.execute(select(func.max(CASE.c.id))).scalar_one() or 0
+    for first in range(1, last + 1, _CASES_AT_A_TIME):
+        rows = conn.execute(
+            select(EVENT)
+            .where(EVENT.c.case_id.between(first, first + _CASES_AT_A_TIME - 1))
+            .order_by(EVENT.c.case_id, EVENT.c.seq)
+        ).all()
+        values: list[dict[str, object]] = []
+        for _, group in groupby(rows, key=attrgetter("case_id")):
+            with suppress(ValueError):  # from the event it cannot be replayed at, unstamped
+                fold([row_to_event(row) for row in group], partial(_stamp_values, values))
+        if values:
+            conn.execute(stamp, values)
+
+
+def _stamp_values(values: list[dict[str, object]], event: Event, snap: CaseSnapshot) -> None:
+    """The parameters of `event`'s stamp (`snap`: the case once it applied)."""
+    found = dict(zip((f"b_{name}" for name in DIMENSIONS), of(snap), strict=True))
+    values.append({"b_case": event.case_id, "b_seq": event.seq, **found})
+
+
 #: Schema migrations, by the version they start from (each runs in the init transaction).
 MIGRATIONS = {
     1: _drop_unused_flow_run_log,
     2: _allow_suppressed_notifications,
     3: _slim_write_indexes,
+    4: _stamp_event_dimensions,
 }

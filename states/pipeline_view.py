@@ -2,10 +2,12 @@
 in a period, what is about to breach. SQL aggregates and bounded reads only: nothing
 here loads every case, so the page costs the same at a thousand cases or a million.
 
-Where cases sit is as of `now`; flows (transitions, opened, resolved, escalated,
-breaches) are counted over the filter's period. Team and assignee are the case's
-as it stands now. Waiting times are business time in the policy's default
-calendar (see :func:`waiting_times`).
+Where cases sit is as of `now`, filtered by each case's team, priority, channel and
+assignee as it stands now; flows (transitions, opened, resolved, escalated, breaches)
+are counted over the filter's period, filtered by the case's as they stood once each
+event applied (:mod:`states.dimensions`: a case billing escalated and the senior team
+resolved is billing's escalation and the senior team's resolution). Waiting times are
+business time in the policy's default calendar (see :func:`waiting_times`).
 """
 
 from __future__ import annotations
@@ -86,10 +88,6 @@ class Deadline:
     assignee: str | None
 
 
-def _cases(where: ViewFilter) -> list[Any]:
-    return where.case_conditions()
-
-
 def _open() -> Any:
     return CASE.c.resolved_at.is_(None)
 
@@ -105,19 +103,26 @@ def positions(
     in the default calendar; the median is read by the database, one row per group).
 
     With `process`, the states only a reopen leaves (closed: followed up, most of a
-    desk's cases) have no median wait, and without a filter they are counted as every case
-    less the others: the counts then read the open and resolved cases' index entries
-    and the table's page count, not an entry per case."""
+    desk's cases) have no median wait. The other states are counted as ranges of
+    ``ix_case_state_level_entered``, a filter compared in the index (its last columns);
+    the closed cases as every case less the others without a filter (the table's count,
+    not an entry per case), and with one as the closed state's range of that index."""
     closed = _final_states(process) if process is not None else set()
     others = [state.name for state in process.states] if process is not None else []
-    conditions = _cases(where)
+    conditions = where.case_conditions()
     grouped = select(CASE.c.state, CASE.c.level, func.count()).group_by(CASE.c.state, CASE.c.level)
-    if closed and not conditions and len(closed) == 1:
-        kept = [name for name in others if name not in closed]
-        counts = conn.execute(grouped.where(CASE.c.state.in_(kept))).all()  # index ranges
-        total = conn.execute(select(func.count()).select_from(CASE)).scalar_one()
-        rest = total - sum(n for _, _, n in counts)
-        counts += [(state, None, rest) for state in closed if rest]
+    if len(closed) == 1:
+        (final,) = closed
+        kept = [name for name in others if name != final]
+        counts = conn.execute(grouped.where(CASE.c.state.in_(kept), *conditions)).all()
+        if conditions:
+            rest = conn.execute(
+                select(func.count()).where(CASE.c.state == final, *conditions)
+            ).scalar_one()
+        else:
+            total = conn.execute(select(func.count()).select_from(CASE)).scalar_one()
+            rest = total - sum(n for _, _, n in counts)
+        counts += [(final, None, rest)] if rest else []
     else:
         counts = conn.execute(grouped.where(*conditions)).all()
     calendar = policy.calendar(policy.default_calendar)
@@ -154,13 +159,10 @@ def _events(
     *columns: Any,
     until_included: bool = True,
 ) -> Select[Any]:
-    """`columns` of the events in the period, of cases the filter keeps."""
+    """`columns` of the events in the period that the filter keeps (by the team, priority,
+    channel and assignee each event carries: the case's once it applied)."""
     end = EVENT.c.occurred_at <= until if until_included else EVENT.c.occurred_at < until
-    query = select(*columns).where(EVENT.c.occurred_at >= since, end)
-    conditions = _cases(where)
-    if conditions:
-        query = query.join(CASE, CASE.c.id == EVENT.c.case_id).where(*conditions)
-    return query
+    return select(*columns).where(EVENT.c.occurred_at >= since, end, *where.conditions(EVENT))
 
 
 def flows(
@@ -175,8 +177,8 @@ def flows(
 
     Each pair of places is counted as a range of the partial index of moves
     (``ix_case_event_moves``: moves only, by from, to and time), all in one statement:
-    the database reads the moves of the period once and sorts nothing. With a filter
-    each move is joined to its case, and only moves are."""
+    the database reads the moves of the period once and sorts nothing. A filter is
+    compared in the index too (its last columns are the event's filters)."""
     dialect = conn.dialect.name
     counted = []
     for origin, target in permutations(_places(process), 2):
@@ -224,7 +226,7 @@ def waiting_times(
     ).label("bucket")
     rows = conn.execute(
         select(CASE.c.state, bucket, func.count())
-        .where(*_cases(where), _open())
+        .where(*where.case_conditions(), _open())
         .group_by(CASE.c.state, bucket)
     )
     found: dict[str, list[int]] = {}
@@ -253,7 +255,7 @@ def deadlines(
     rows = []
     for clock in CLOCKS:
         deadline = clock_field(clock, "deadline")
-        due = (*_cases(where), is_running(clock), deadline < until)
+        due = (*where.case_conditions(), is_running(clock), deadline < until)
         for kind, bound in (("breached", deadline <= at), ("at risk", deadline > at)):
             kinds.append(  # ranges of the index: counted without reading a case's JSON
                 select(literal(kind, String).label("kind"), func.count().label("n")).where(

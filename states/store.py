@@ -426,4 +426,8 @@ def row_to_event(row: Any, payload: dict[str, Any] | None = None) -> Event:
         hash=row.hash,
         recorded_at=row.recorded_at,
         command_hash=row.command_hash,
+        team=row.team,
+        priority=row.priority,
+        channel=row.channel,
+        assignee=row.assignee,
     )

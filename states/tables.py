@@ -25,8 +25,14 @@ from sqlmodel import Field, SQLModel
 
 from states.json_sql import clock_value, moved, running
 
-SCHEMA_VERSION = 4  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
-# 4: fewer indexes written by every command (see states.migrations)
+SCHEMA_VERSION = 5  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
+# 4: fewer indexes written by every command; 5: events carry the case's team, priority,
+# channel and assignee (see states.migrations)
+
+#: The dashboard's filters (states.dimensions), last in its indexes: a filtered count
+#: reads the same index range as an unfiltered one and compares them there, with no
+#: lookup of a row per entry.
+_FILTERS = ("team", "priority", "channel", "assignee")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -77,12 +83,16 @@ class Case(SQLModel, table=True):
         # per state and level walks this index instead of sorting a state's cases; it is
         # also the index of every lookup by state, or state and level (an index on those
         # two alone cost each move a page more and served no query this one does not)...
-        Index("ix_case_state_level_entered", "state", "level", "state_entered_at"),
+        Index("ix_case_state_level_entered", "state", "level", "state_entered_at", *_FILTERS),
         # ...and the open cases (aging table, waiting times) are read without the closed.
+        # resolved_at (NULL in every entry) makes it covering for SQLite, which reads the
+        # row for a column of the index's condition that the index does not hold.
         Index(
             "ix_case_open_state_entered",
             "state",
             "state_entered_at",
+            *_FILTERS,
+            "resolved_at",
             sqlite_where=text("resolved_at IS NULL"),
             postgresql_where=text("resolved_at IS NULL"),
         ),
@@ -127,7 +137,8 @@ class Case(SQLModel, table=True):
 #: Clocks whose running deadlines are indexed (every clock of states.clocks.CLOCKS): the
 #: dashboard's deadlines at risk or breached, and the aging table's most urgent open
 #: cases, are read from these partial indexes, not from every case's JSON (at a million
-#: cases, seconds). The expressions are spelled by states.json_sql, as the queries are.
+#: cases, seconds). The expressions are spelled by states.json_sql, as the queries are;
+#: the filters follow the deadline (a filtered count reads no row).
 DEADLINE_CLOCKS: tuple[str, ...] = (
     "first_response",
     "acknowledge",
@@ -139,6 +150,7 @@ for _clock in DEADLINE_CLOCKS:
     Index(
         f"ix_case_deadline_{_clock}",
         clock_value(Case.__table__.c.clocks, _clock, "deadline"),
+        *(Case.__table__.c[name] for name in _FILTERS),
         sqlite_where=running(Case.__table__.c.clocks, _clock),
         postgresql_where=running(Case.__table__.c.clocks, _clock),
     )
@@ -163,7 +175,7 @@ class CaseEvent(SQLModel, table=True):
         ),
         # The dashboard's counts of one kind of event in a period (escalations, breaches,
         # cases opened and resolved per day) read only those events.
-        Index("ix_case_event_type_occurred", "type", "occurred_at"),
+        Index("ix_case_event_type_occurred", "type", "occurred_at", *_FILTERS),
         # The pipeline's moves between states and levels in a period: each move (from one
         # state and level to another) counted as a range of this index, moves only (a third
         # of the events), so the count reads no other event and sorts nothing. The
@@ -175,6 +187,7 @@ class CaseEvent(SQLModel, table=True):
             "to_state",
             "to_level",
             "occurred_at",
+            *_FILTERS,
             sqlite_where=moved("sqlite"),
             postgresql_where=moved("postgresql"),
         ),
@@ -198,6 +211,12 @@ class CaseEvent(SQLModel, table=True):
     format: int = 1
     prev_hash: str
     hash: str
+    # Not hashed: the case's team, priority, channel and assignee once the event applied
+    # (states.dimensions), what the dashboard filters a period's counts by.
+    team: str | None = None
+    priority: str | None = None
+    channel: str | None = None
+    assignee: str | None = None
 
 
 #: Indexes earlier releases created and this one does not: `init_schema` drops them.

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, select
+from sqlalchemy import ColumnElement, Connection, Table, select
 
 from states import fields as check
 from states.case import CHANNELS, PRIORITIES
+from states.dimensions import DIMENSIONS
 from states.errors import InvalidInput
 from states.store import CASE
 
@@ -83,9 +84,15 @@ class ViewFilter:
 
     def case_conditions(self) -> list[ColumnElement[bool]]:
         """WHERE conditions on the case table (team and assignee as the case stands now)."""
+        return self.conditions(CASE)
+
+    def conditions(self, table: Table) -> list[ColumnElement[bool]]:
+        """WHERE conditions on `table`'s team, priority, channel and assignee columns: the
+        case's (as it stands now), or an event's (as the case stood once the event
+        applied, see states.dimensions)."""
         return [
-            CASE.c[column] == value
-            for column in ("team", "priority", "channel", "assignee")
+            table.c[column] == value
+            for column in DIMENSIONS
             if (value := getattr(self, column)) is not None
         ]
 

@@ -7,6 +7,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from pathlib import Path
 
 import psycopg
@@ -161,7 +162,7 @@ def test_a_cached_snapshot_another_writer_moved_on_fails_its_write_and_is_read_a
         case, events = get_case(conn, case_id)
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert [e.type for e in events][-3:] == ["wait_on_customer", "customer_replied", "escalate"]
-    assert all(e.prev_hash == before.hash for before, e in zip(events, events[1:]))
+    assert all(e.prev_hash == before.hash for before, e in pairwise(events))
     assert case.level == result.level
 
 
