@@ -76,3 +76,27 @@ def moved(dialect: str) -> TextClause:
     return text(
         f"from_state IS NOT NULL AND (from_state <> to_state OR from_level {differs} to_level)"
     )
+
+
+class not_indexed(FunctionElement[str]):
+    """``not_indexed(column)``: the column, which SQLite's planner then will not look up
+    through an index of its own. SQLite (no statistics) takes an index whose first column
+    a condition names as the best for it: for a filter on assignee, the agent's cases,
+    whose clocks it then reads, instead of the running deadlines' index that holds the
+    assignee too (146 ms against 16 at a million cases). On SQLite the column is written
+    ``+column`` (unary plus, which keeps the value, text included); other databases
+    plan from statistics and get the column as it is."""
+
+    type = String()
+    inherit_cache = True
+    name = "not_indexed"
+
+
+@compiles(not_indexed)
+def _plain(element: not_indexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(not_indexed, "sqlite")
+def _plus(element: not_indexed, compiler: Any, **kw: Any) -> str:
+    return f"+{compiler.process(element.clauses, **kw)}"

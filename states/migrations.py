@@ -33,6 +33,7 @@ _WIDENED = (
     "ix_case_open_state_entered",
     "ix_case_event_type_occurred",
     "ix_case_event_moves",
+    "ix_case_assignee",
     *(f"ix_case_deadline_{clock}" for clock in DEADLINE_CLOCKS),
 )
 #: Cases whose events are read and stamped at a time (their events, ~10 a case, in memory).

@@ -105,8 +105,9 @@ def positions(
     With `process`, the states only a reopen leaves (closed: followed up, most of a
     desk's cases) have no median wait. The other states are counted as ranges of
     ``ix_case_state_level_entered``, a filter compared in the index (its last columns);
-    the closed cases as every case less the others without a filter (the table's count,
-    not an entry per case), and with one as the closed state's range of that index."""
+    the closed cases as every case the filter keeps less the others: without a filter
+    the table's count (its pages' counts, not an entry per case), with one a count of
+    ``ix_case_assignee``'s narrow entries (a range of it for an assignee)."""
     closed = _final_states(process) if process is not None else set()
     others = [state.name for state in process.states] if process is not None else []
     conditions = where.case_conditions()
@@ -115,13 +116,8 @@ def positions(
         (final,) = closed
         kept = [name for name in others if name != final]
         counts = conn.execute(grouped.where(CASE.c.state.in_(kept), *conditions)).all()
-        if conditions:
-            rest = conn.execute(
-                select(func.count()).where(CASE.c.state == final, *conditions)
-            ).scalar_one()
-        else:
-            total = conn.execute(select(func.count()).select_from(CASE)).scalar_one()
-            rest = total - sum(n for _, _, n in counts)
+        total = conn.execute(select(func.count()).select_from(CASE).where(*conditions))
+        rest = total.scalar_one() - sum(n for _, _, n in counts)
         counts += [(final, None, rest)] if rest else []
     else:
         counts = conn.execute(grouped.where(*conditions)).all()
@@ -255,7 +251,8 @@ def deadlines(
     rows = []
     for clock in CLOCKS:
         deadline = clock_field(clock, "deadline")
-        due = (*where.case_conditions(), is_running(clock), deadline < until)
+        # Through the clock's index of running deadlines, which ends with the filters.
+        due = (*where.conditions(CASE, indexed=False), is_running(clock), deadline < until)
         for kind, bound in (("breached", deadline <= at), ("at risk", deadline > at)):
             kinds.append(  # ranges of the index: counted without reading a case's JSON
                 select(literal(kind, String).label("kind"), func.count().label("n")).where(

@@ -19,6 +19,7 @@ from states import fields as check
 from states.case import CHANNELS, PRIORITIES
 from states.dimensions import DIMENSIONS
 from states.errors import InvalidInput
+from states.json_sql import not_indexed
 from states.store import CASE
 
 PERIOD_DAYS: tuple[int, ...] = (1, 7, 30, 90, 365)
@@ -86,12 +87,14 @@ class ViewFilter:
         """WHERE conditions on the case table (team and assignee as the case stands now)."""
         return self.conditions(CASE)
 
-    def conditions(self, table: Table) -> list[ColumnElement[bool]]:
+    def conditions(self, table: Table, indexed: bool = True) -> list[ColumnElement[bool]]:
         """WHERE conditions on `table`'s team, priority, channel and assignee columns: the
         case's (as it stands now), or an event's (as the case stood once the event
-        applied, see states.dimensions)."""
+        applied, see states.dimensions). Not `indexed`: no index is looked up by them
+        (see states.json_sql.not_indexed), for reads through another index."""
+        spell = (lambda column: column) if indexed else not_indexed
         return [
-            table.c[column] == value
+            spell(table.c[column]) == value
             for column in DIMENSIONS
             if (value := getattr(self, column)) is not None
         ]
