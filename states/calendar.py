@@ -153,7 +153,7 @@ class BusinessCalendar:
         if span is not None and instant + duration <= span[1]:
             return instant + duration  # due before the current opening closes
         remaining = duration
-        for intervals, open_time in self._open_days_from(instant):
+        for _, (intervals, open_time) in self._open_days_from(instant):
             if remaining > open_time:
                 remaining -= open_time
                 continue
@@ -174,7 +174,7 @@ class BusinessCalendar:
         if span is not None and end_at <= span[1]:
             return end_at - start_at  # both inside one opening (a command seconds later)
         total = timedelta(0)
-        for intervals, open_time in self._open_days_from(start_at):
+        for _, (intervals, open_time) in self._open_days_from(start_at):
             if intervals[-1][1] <= end_at:
                 total += open_time
                 continue
@@ -275,34 +275,38 @@ class BusinessCalendar:
         return None
 
     def _next_open(self, instant: datetime) -> datetime:
-        intervals, _ = next(self._open_days_from(instant))
+        _, (intervals, _) = next(self._open_days_from(instant))
         return intervals[0][0]
 
-    def _open_days_from(self, instant: datetime) -> Iterator[_Day]:
+    def _open_days_from(self, instant: datetime) -> Iterator[tuple[date, _Day]]:
         """Each working day's open intervals after `instant`, cut to start at it; endless."""
-        first_day = instant.astimezone(self._zone).date() - _ONE_DAY
-        for _, (intervals, open_time) in self._working_days(first_day):
-            if intervals[0][0] >= instant:
-                yield intervals, open_time
-                continue
-            cut = tuple(
-                (max(opens, instant), closes) for opens, closes in intervals if closes > instant
-            )
-            if cut:
-                yield cut, _total(cut)
+        return self._working_days(instant.astimezone(self._zone).date() - _ONE_DAY, instant)
 
-    def _working_days(self, first: date) -> Iterator[tuple[date, _Day]]:
-        """Working days from `first` on, each with its open intervals; endless."""
-        day, closed_run = first, 0
+    def _working_days(
+        self, first: date, after: datetime | None = None
+    ) -> Iterator[tuple[date, _Day]]:
+        """Working days from `first` on, each with its open intervals and their length;
+        endless. With `after`, only the open time after that instant, days without any
+        skipped. One generator for both: `add` and `elapsed` walk each day of a target
+        through here, and a second generator layer on top was a third of the walk."""
+        day, closed_run, known = first, 0, self._days
         while True:
-            schedule = self._day(day)
-            if schedule[0]:
-                closed_run = 0
-                yield day, schedule
-            else:
+            schedule = known.get(day) or self._day(day)
+            intervals = schedule[0]
+            if not intervals:
                 closed_run += 1
                 if closed_run > _MAX_CLOSED_RUN:
                     raise ValueError(f"calendar {self.name} is closed for ten years after {day}")
+            elif after is None or intervals[0][0] >= after:
+                closed_run = 0
+                yield day, schedule
+            else:
+                closed_run = 0
+                cut = tuple(
+                    (max(opens, after), closes) for opens, closes in intervals if closes > after
+                )
+                if cut:
+                    yield day, (cut, _total(cut))
             day += _ONE_DAY
 
     def _day(self, day: date) -> _Day:

@@ -73,8 +73,9 @@ class ClockPlanner:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.timed = bool(policy.targets) or policy.follow_up_days is not None
-        # The policy never changes: its answer for a kind of case is looked up once.
-        self._targets: dict[tuple[str | None, ...], Target | None] = {}
+        # The policy never changes: its answer for a kind of case is looked up once,
+        # with what a starting clock's state says of it (see `_described`).
+        self._targets: dict[tuple[str | None, ...], tuple[Target, dict[str, Any]] | None] = {}
 
     def changes(
         self, case: CaseSnapshot, event: Event, seq: int, now: datetime
@@ -144,44 +145,41 @@ class ClockPlanner:
     ) -> list[dict[str, Any]]:
         out = []
         for name in names:
-            target = self._target(case, name, level)
-            if target is None:
+            found = self._target(case, name, level)
+            if found is None:
                 continue
+            target, described = found
             previous = case.clocks.get(name)
+            started = iso(now)
+            # unset fields are left out: the state is stored on every case update
             state: dict[str, Any] = {
                 "gen": (previous["gen"] + 1) if previous else 1,
                 "status": "running",
-                "level": level,
-                "calendar": target.calendar.name,
-                "target": target.text or f"{target.working_days} working days",
-                "target_s": int(target.duration.total_seconds()) if target.duration else None,
-                "working_days": target.working_days,
-                "warning_at": target.warning_at,
-                "source": target.source_key,
-                "calendar_key": target.calendar_key,
+                **described,
                 "consumed_s": 0,
-                "started_at": iso(now),
-                "since": iso(now),
+                "started_at": started,
+                "since": started,
                 "since_reason": reason,
                 "warned": False,
                 "breached": False,
-                "outcome": None,
             }
             if name == "follow_up":
                 state["deadline"] = iso(target.due_at(now))
-                state["warn_at"] = None
                 state["armed_seq"] = seq
             elif case.waiting and name in self.policy.paused_while_waiting:
-                state.update(status="paused", deadline=None, warn_at=None, armed_seq=None)
+                state["status"] = "paused"  # not armed: no deadline, warning or armed_seq
             else:
                 self._arm(state, now, seq)
-            # unset fields are left out: the state is stored on every case update
-            state = {key: value for key, value in state.items() if value is not None}
+                if state["warn_at"] is None:
+                    del state["warn_at"]
             out.append({"clock": name, "op": "start", "state": state})
         return out
 
-    def _target(self, case: CaseSnapshot, name: str, level: str | None) -> Target | None:
-        """`Policy.target` of clock `name` for `case`, memoised (a refusal is not)."""
+    def _target(
+        self, case: CaseSnapshot, name: str, level: str | None
+    ) -> tuple[Target, dict[str, Any]] | None:
+        """`Policy.target` of clock `name` for `case` and its description, memoised (a
+        refusal is not)."""
         key = (name, case.priority, level, case.customer_tier, case.team, case.channel)
         if key in self._targets:
             return self._targets[key]
@@ -195,8 +193,8 @@ class ClockPlanner:
         )
         if len(self._targets) >= _TARGETS_KEPT:  # teams are free text: keep it bounded
             self._targets.clear()
-        self._targets[key] = target
-        return target
+        found = self._targets[key] = None if target is None else (target, _described(target, level))
+        return found
 
     def _arm(self, state: dict[str, Any], now: datetime, seq: int) -> None:
         """Deadline (and warning) of a running clock: the remaining target from `now`."""
@@ -275,6 +273,23 @@ class ClockPlanner:
         new = dict(state, status="running", since=iso(now), since_reason=reason, outcome=None)
         self._arm(new, now, seq)
         return [_change("resolution", "resume", state, new)]
+
+
+def _described(target: Target, level: str | None) -> dict[str, Any]:
+    """What a starting clock's state says of its target and level, set fields only, in the
+    order they are stored. The same for every start of that target (a policy is frozen):
+    `ClockPlanner` keeps it with the target, and copies it into each state it starts."""
+    described = {
+        "level": level,
+        "calendar": target.calendar.name,
+        "target": target.text or f"{target.working_days} working days",
+        "target_s": int(target.duration.total_seconds()) if target.duration else None,
+        "working_days": target.working_days,
+        "warning_at": target.warning_at,
+        "source": target.source_key,
+        "calendar_key": target.calendar_key,
+    }
+    return {key: value for key, value in described.items() if value is not None}
 
 
 _MISSING = object()

@@ -45,9 +45,18 @@ _DUE_TIMER = (
 
 @dataclass(slots=True)
 class TimerWrites:
-    """Net timer and ledger changes of one batch, in the order they happened."""
+    """Net timer and ledger changes of one batch, in the order they happened.
+
+    `cancel` names every (case, clock) whose timers the batch replaced; `write`
+    sends the database only those of clocks that had a state before the batch
+    (`unarmed` holds the others). Timers are only ever armed from a clock's
+    changes, which give the case that clock's state, and a state is never
+    removed, nor a case: a clock without one has no timer row to cancel. So a
+    case's opening and its first escalation send no cancelling statement.
+    """
 
     cancel: set[tuple[int, str]] = field(default_factory=set)
+    unarmed: set[tuple[int, str]] = field(default_factory=set)
     arm: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
     segments: list[dict[str, Any]] = field(default_factory=list)
 
@@ -56,6 +65,8 @@ class TimerWrites:
         current = clocks
         for change in event.payload.get("clocks") or ():
             key = (event.case_id, change["clock"])
+            if change["clock"] not in current:
+                self.unarmed.add(key)  # type: ignore[arg-type]
             state = apply_change(current, change)
             current = {**current, change["clock"]: state}
             if replaces_timers(change):
@@ -86,7 +97,7 @@ class TimerWrites:
                 )
 
     def write(self, conn: Connection, bulk: BulkStatements) -> None:
-        bulk.cancel_timers(conn, sorted(self.cancel))
+        bulk.cancel_timers(conn, sorted(self.cancel - self.unarmed))
         bulk.insert_rows(conn, TIMER, [row for rows in self.arm.values() for row in rows])
         bulk.insert_rows(conn, SEGMENT, self.segments)
 

@@ -524,6 +524,41 @@ def test_timers_of_a_stopped_clock_are_cancelled_with_the_stop_and_never_fire(
     assert [v.problems for v in verify_all(db) if not v.ok] == []
 
 
+def test_only_clocks_that_ran_before_have_their_timers_cancelled(
+    db: SAEngine, definition: ProcessDefinition, reference: Reference
+) -> None:
+    """Opening a case and its first escalation start clocks that never ran: no timer row
+    can be theirs, so no cancelling statement is sent; a clock that ran has its own
+    (and only its own) timers cancelled, here first_response by the assignment."""
+    engine = Engine(db, definition, reference.policy)
+    cancelled: list[Any] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *rest: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE TIMER"):
+            many = rest[-1]
+            cancelled.extend(parameters if many else [parameters])
+
+    event.listen(db, "before_cursor_execute", capture)
+    try:
+        case_id = engine.apply(OpenCase(customer_id="C1", subject="Refund"), MONDAY).case_id
+        assert cancelled == []
+        assign, escalate = escalation(case_id)
+        engine.apply(assign, MONDAY)
+        assert [tuple(p.values()) if isinstance(p, dict) else tuple(p) for p in cancelled] == [
+            (case_id, "first_response")
+        ]
+        cancelled.clear()
+        engine.apply(escalate, MONDAY)
+        assert cancelled == []  # acknowledge and escalation start for the first time
+    finally:
+        event.remove(db, "before_cursor_execute", capture)
+    assert clock_timers(db, case_id, "first_response") == {
+        "warning": "cancelled",
+        "breach": "cancelled",
+    }
+    assert clock_timers(db, case_id, "acknowledge") == {"warning": "pending", "breach": "pending"}
+
+
 # -- random interleavings -------------------------------------------------------------------
 
 WORKERS = ("A", "B", "C")
