@@ -72,7 +72,7 @@ class Template:
         assert rows.marks is not None
         marks = [(at, seq, _splits(row)) for at, seq, row in rows.marks]
         events = [
-            (*row[:5], _split(row[5]), *row[6:10], _split(row[10]), *row[11:20], _split(row[20]))
+            (*row[:5], _split(row[5]), *row[6:10], _split(row[10]), *row[11:20], *_splits(row[20:]))
             for row in rows.events
         ]
         segments = [_splits(row) for row in rows.segments]
@@ -149,10 +149,8 @@ def clone(
         event = Event(kind, instant, actor, *moves, _NO_PAYLOAD, case_id, seq, command_id)
         event.format, event.prev_hash, event.recorded_at = format_, head, instant
         sealed = hashlib.sha256(event.canonical(payload)).hexdigest()
-        team_priority_channel, assignee = row[17:20], row[20]
-        assignee = text(assignee) if assignee.__class__ is tuple else assignee
         append((when, case_id, seq, kind, when, actor, *moves, payload, command_id, None, None,
-                format_, head, sealed, *team_priority_channel, assignee))  # fmt: skip
+                format_, head, sealed, *row[17:20], *spell.texts(row[20:])))  # fmt: skip
         head = sealed
     case = spell.texts(case_row)
     case[_ID], case[_LAST_HASH] = case_id, head

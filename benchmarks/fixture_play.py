@@ -33,7 +33,7 @@ from states.case import FIELD_NAMES, CaseSnapshot
 from states.clocks import replaces_timers, timers_for
 from states.commands import Update
 from states.decide import Decider, Decision, DueTimer
-from states.dimensions import DIMENSIONS, of
+from states.dimensions import COLUMNS, derived
 from states.errors import CommandError
 from states.events import GENESIS, Event, apply_change, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
@@ -60,7 +60,7 @@ EVENT_COLUMNS = (
     "format",
     "prev_hash",
     "hash",
-    *DIMENSIONS,
+    *COLUMNS,
 )
 CASE_COLUMNS = FIELD_NAMES
 TIMER_COLUMNS = (
@@ -258,7 +258,7 @@ class _Game:
                     event.format,
                     event.prev_hash,
                     event.hash,
-                    *of(snap),
+                    *derived(event, snap),
                 )
             )
         self.last_at = at

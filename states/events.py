@@ -103,12 +103,16 @@ class Event:
     command_hash: str | None = None
     # The payload as canonical JSON (keys sorted), set by `seal`: hashed and stored as is.
     payload_text: str | None = None
-    # Not covered by the hash: the case's team, priority, channel and assignee once this
-    # event applied (see states.dimensions), what a period's counts are filtered by.
+    # Not covered by the hash (see states.dimensions): the case's team, priority, channel
+    # and assignee once this event applied, what a period's counts are filtered by; the
+    # payload's point, reason and clock, what they are grouped by.
     team: str | None = None
     priority: str | None = None
     channel: str | None = None
     assignee: str | None = None
+    point: str | None = None
+    reason: str | None = None
+    clock: str | None = None
 
     def canonical(self, payload_text: str | None = None, occurred: str | None = None) -> bytes:
         """The bytes the hash covers, in this event's format (see the module docstring);

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam
 
+from states.dimensions import COLUMNS
 from states.events import GENESIS, seal
 from states.import_plan import CasePlan
 from states.store import EVENT
@@ -55,10 +56,7 @@ class EventRows:
                 e.format,
                 e.prev_hash,
                 e.hash,
-                e.team,
-                e.priority,
-                e.channel,
-                e.assignee,
+                *(getattr(e, name) for name in COLUMNS),
             )
             for e, iso in zip(events, plan.times, strict=True)
         ]

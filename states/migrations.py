@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 
 from states.case import CaseSnapshot
-from states.dimensions import DIMENSIONS, of
+from states.dimensions import COLUMNS, derived
 from states.events import Event, fold
 from states.store import CASE, EVENT, row_to_event
 from states.tables import DEADLINE_CLOCKS, NOTIFICATION_STATUSES, CaseEvent, Notification
@@ -101,7 +101,7 @@ def _stamp_event_dimensions(conn: Connection) -> None:
     made anew. A history that cannot be replayed is left unstamped (the audit reports
     it, and its stamps then)."""
     present = {column["name"] for column in inspect(conn).get_columns("case_event")}
-    for name in DIMENSIONS:  # a schema-3 table copied by _slim_write_indexes has them
+    for name in COLUMNS:  # a schema-3 table copied by _slim_write_indexes has them
         if name not in present:
             conn.execute(text(f"ALTER TABLE case_event ADD COLUMN {name} VARCHAR"))
     for name in _WIDENED:
@@ -109,7 +109,7 @@ def _stamp_event_dimensions(conn: Connection) -> None:
     stamp = (
         update(EVENT)
         .where(EVENT.c.case_id == bindparam("b_case"), EVENT.c.seq == bindparam("b_seq"))
-        .values({name: bindparam(f"b_{name}") for name in DIMENSIONS})
+        .values({name: bindparam(f"b_{name}") for name in COLUMNS})
     )
     last = conn.execute(select(func.max(CASE.c.id))).scalar_one() or 0
     for first in range(1, last + 1, _CASES_AT_A_TIME):
@@ -128,7 +128,7 @@ def _stamp_event_dimensions(conn: Connection) -> None:
 
 def _stamp_values(values: list[dict[str, object]], event: Event, snap: CaseSnapshot) -> None:
     """The parameters of `event`'s stamp (`snap`: the case once it applied)."""
-    found = dict(zip((f"b_{name}" for name in DIMENSIONS), of(snap), strict=True))
+    found = dict(zip((f"b_{name}" for name in COLUMNS), derived(event, snap), strict=True))
     values.append({"b_case": event.case_id, "b_seq": event.seq, **found})
 
 

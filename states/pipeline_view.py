@@ -303,8 +303,7 @@ def escalations(
 ) -> list[tuple[str, str, int]]:
     """Escalations in the period by escalation point ("by hand" for a person's) and reason,
     most frequent first."""
-    point = EVENT.c.payload["point"].as_string()
-    reason = EVENT.c.payload["reason"].as_string()
+    point, reason = EVENT.c.point, EVENT.c.reason  # the payload's (states.dimensions)
     rows = conn.execute(
         _events(where, since, until, point, reason, func.count().label("n"))
         .where(EVENT.c.type == "escalate")
@@ -353,7 +352,7 @@ def breaches(
     conn: Connection, where: ViewFilter, since: datetime, until: datetime
 ) -> dict[str, int]:
     """Breaches per clock in the period."""
-    clock = EVENT.c.payload["clock"].as_string()
+    clock = EVENT.c.clock  # the payload's (states.dimensions)
     rows = conn.execute(
         _events(where, since, until, clock, func.count())
         .where(EVENT.c.type == "sla_breached")

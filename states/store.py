@@ -42,6 +42,7 @@ from sqlalchemy.schema import CreateIndex
 from sqlmodel import SQLModel
 
 from states.case import FIELD_NAMES, CaseSnapshot
+from states.dimensions import COLUMNS
 from states.errors import ConnectionLost, StoreError
 from states.events import Event
 from states.tables import (
@@ -426,8 +427,5 @@ def row_to_event(row: Any, payload: dict[str, Any] | None = None) -> Event:
         hash=row.hash,
         recorded_at=row.recorded_at,
         command_hash=row.command_hash,
-        team=row.team,
-        priority=row.priority,
-        channel=row.channel,
-        assignee=row.assignee,
+        **{name: row._mapping[name] for name in COLUMNS},
     )

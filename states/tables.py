@@ -180,8 +180,9 @@ class CaseEvent(SQLModel, table=True):
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
         # The dashboard's counts of one kind of event in a period (escalations, breaches,
-        # cases opened and resolved per day) read only those events.
-        Index("ix_case_event_type_occurred", "type", "occurred_at", *_FILTERS),
+        # cases opened and resolved per day) read only those events; breaches per clock
+        # read nothing else. (Not the reason: free text, longer than PostgreSQL indexes.)
+        Index("ix_case_event_type_occurred", "type", "occurred_at", *_FILTERS, "point", "clock"),
         # The pipeline's moves between states and levels in a period: each move (from one
         # state and level to another) counted as a range of this index, moves only (a third
         # of the events), so the count reads no other event and sorts nothing. The
@@ -217,12 +218,16 @@ class CaseEvent(SQLModel, table=True):
     format: int = 1
     prev_hash: str
     hash: str
-    # Not hashed: the case's team, priority, channel and assignee once the event applied
-    # (states.dimensions), what the dashboard filters a period's counts by.
+    # Not hashed (states.dimensions): the case's team, priority, channel and assignee
+    # once the event applied, what the dashboard filters a period's counts by; the
+    # payload's escalation point, reason and clock, what it groups them by.
     team: str | None = None
     priority: str | None = None
     channel: str | None = None
     assignee: str | None = None
+    point: str | None = None
+    reason: str | None = None
+    clock: str | None = None
 
 
 #: Indexes earlier releases created and this one does not: `init_schema` drops them.

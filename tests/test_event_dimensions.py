@@ -5,6 +5,7 @@ with it, checked by the audit, and filled in for older databases by `tierflow in
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy.exc import SAWarning
 from states import pipeline_view
 from states.audit import verify_case
 from states.commands import Act, OpenCase, Update
-from states.dimensions import DIMENSIONS
+from states.dimensions import COLUMNS, DIMENSIONS
 from states.engine import Engine
 from states.policy import load_policy
 from states.process import load_process
@@ -102,7 +103,7 @@ def test_each_event_stores_the_case_once_it_applied(db, definition):
     ]
 
 
-@pytest.mark.parametrize("name", DIMENSIONS)
+@pytest.mark.parametrize("name", COLUMNS)
 def test_the_audit_reports_an_edited_event_filter_value(db, definition, name):
     """Not hashed (derived from the history), but checked against the history's fold."""
     case_id = _handed_over(db, definition)
@@ -116,6 +117,25 @@ def test_the_audit_reports_an_edited_event_filter_value(db, definition, name):
         check = verify_case(conn, case_id)
     assert not check.ok and check.first_broken is None  # the chain itself holds
     assert any(f"event #2 (assign): field {name} is 'forged'" in p for p in check.problems)
+
+
+def test_escalations_are_grouped_by_the_point_and_reason_copied_from_their_payload(db, definition):
+    eng = Engine(db, definition)
+    case_id = eng.apply(OpenCase(customer_id="C1", subject="Refund"), MONDAY).case_id
+    escalate = Act(case_id=case_id, trigger="escalate", actor="ana", reason="legal threat")
+    notice = "Our specialists take over."
+    eng.apply(replace(escalate, point="legal_risk", notice=notice), MONDAY + HOUR / 2)
+    eng.close()
+    with read_connection(db) as conn:
+        stored = conn.execute(
+            select(EVENT.c.payload, EVENT.c.point, EVENT.c.reason, EVENT.c.clock).where(
+                EVENT.c.type == "escalate"
+            )
+        ).one()
+        found = pipeline_view.escalations(conn, ViewFilter(), MONDAY, MONDAY + HOUR)
+    payload = stored.payload
+    assert tuple(stored)[1:] == (payload["point"], payload["reason"], None)
+    assert found == [("legal_risk", "legal threat", 1)]
 
 
 #: Schema 4's definitions of the indexes schema 5 ends with the filters.
@@ -132,7 +152,7 @@ def _downgrade_to_schema_4(db: SAEngine) -> None:
     with db.begin() as conn:
         for name in (*_SCHEMA_4_INDEXES, "ix_case_event_moves"):
             conn.execute(text(f"DROP INDEX {name}"))
-        for name in DIMENSIONS:
+        for name in COLUMNS:
             conn.execute(text(f"ALTER TABLE case_event DROP COLUMN {name}"))
         for name, target in _SCHEMA_4_INDEXES.items():
             conn.execute(text(f"CREATE INDEX {name} ON {target}"))
@@ -152,7 +172,7 @@ def test_init_fills_in_the_filters_of_a_schema_4_databases_events(db, definition
     with read_connection(db) as conn:
         stamped = conn.execute(select(EVENT).order_by(EVENT.c.id)).all()
     _downgrade_to_schema_4(db)
-    assert not set(DIMENSIONS) & {c["name"] for c in inspect(db).get_columns("case_event")}
+    assert not set(COLUMNS) & {c["name"] for c in inspect(db).get_columns("case_event")}
     init_schema(db)
     with read_connection(db) as conn:
         assert conn.execute(select(EVENT).order_by(EVENT.c.id)).all() == stamped
