@@ -28,7 +28,8 @@ from states.case import PRIORITIES, TIERS
 from states.durations import parse_duration
 from states.errors import InvalidInput, PolicyError
 from states.horizon import check_reach
-from states.points import PointSet, read_notices, read_points
+from states.points import PointSet
+from states.points_config import read_notices, read_points
 from states.process import FIRST_LEVEL, ProcessDefinition, load_process
 from states.tomlsource import TomlSource, VersionedText, parse_toml, read_toml
 
