@@ -2,8 +2,9 @@
 
 The policy file configures each point (``[points.NAME]``, read by
 :mod:`states.points_config`); this module holds those definitions, evaluates them
-against a case and renders the customer notice an automatic escalation sends. Everything is pure: callers
-pass what needs I/O (the customer's recent case count) and the clock.
+against a case and renders the customer notice an automatic escalation sends.
+Everything is pure: callers pass what needs I/O (the customer's recent case count)
+and the clock.
 
 Matches come strongest first: ``legal_risk``, ``priority``,
 ``repeat_customer``, ``authority``. The engine acts on the first

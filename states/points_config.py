@@ -63,7 +63,7 @@ def _placeholders() -> str:
 
 
 class ConfigReader(Protocol):
-    """What the policy reader offers the point readers (see states.policy)."""
+    """What the policy reader offers the point readers (see states.policy_config)."""
 
     ladder: tuple[str, ...]
 
