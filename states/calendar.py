@@ -216,11 +216,8 @@ class BusinessCalendar:
 
     @classmethod
     def from_config(cls, name: str, table: Mapping[str, Any], source: str) -> BusinessCalendar:
-        """Build the calendar ``[calendars.<name>]`` of a policy file.
-
-        Every problem raises `PolicyError(source, "calendars.<name>.<key>", ...)`
-        saying what is wrong and what is allowed.
-        """
+        """The calendar ``[calendars.<name>]`` of a policy file (its checks and errors:
+        :func:`states.calendar_config.calendar_arguments`)."""
         return cls(**calendar_arguments(name, table, source))
 
     # -- internals -----------------------------------------------------------

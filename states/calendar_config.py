@@ -76,6 +76,7 @@ def calendar_arguments(name: str, table: Mapping[str, Any], source: str) -> dict
 
 
 def offset(wall: time, is_end: bool = False) -> timedelta:
+    """`wall` as time since the day's midnight; as an end, 00:00 is the next midnight."""
     if is_end and wall == MIDNIGHT:
         return _ONE_DAY
     return timedelta(

@@ -16,6 +16,7 @@ the audit against the same fold (:func:`mismatches`), so an edit of one is repor
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from states.case import CaseSnapshot
@@ -27,6 +28,7 @@ DIMENSIONS: tuple[str, ...] = ("team", "priority", "channel", "assignee")
 CAUSES: tuple[str, ...] = ("point", "reason", "clock")
 #: The event columns this module keeps: derived from the history, not hashed.
 COLUMNS: tuple[str, ...] = DIMENSIONS + CAUSES
+_DIMENSIONS_OF = attrgetter(*DIMENSIONS)
 
 
 def derived(event: Any, snap: CaseSnapshot) -> tuple[Any, ...]:
@@ -34,7 +36,7 @@ def derived(event: Any, snap: CaseSnapshot) -> tuple[Any, ...]:
     the causes are the payload's own, where they are text."""
     payload = event.payload
     causes = (value if isinstance(value := payload.get(name), str) else None for name in CAUSES)
-    return (snap.team, snap.priority, snap.channel, snap.assignee, *causes)
+    return (*_DIMENSIONS_OF(snap), *causes)
 
 
 def stamp(event: Any, snap: CaseSnapshot) -> None:

@@ -55,7 +55,7 @@ def _period(db: SAEngine, where: ViewFilter) -> tuple[dict, list, list]:
 
 
 def _policy():
-    return load_policy(None, load_process())
+    return load_policy()
 
 
 @pytest.mark.parametrize(
