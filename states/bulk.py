@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from states.case import CaseSnapshot
 from states.events import Event
-from states.store import CASE, EVENT
+from states.store import CASE, EVENT, driver_cursor
 from states.tables import UTCDateTime
 
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -69,10 +69,9 @@ def run(conn: Connection, sql: str, params: Any = (), many: bool = False) -> Any
     """Execute `sql` on the driver cursor of `conn`'s connection (inside its transaction)
     and return the cursor; see the module docstring."""
     fairy = conn.connection
-    cursor = fairy.cursor()
-    listeners = conn.dispatch.before_cursor_execute
-    if listeners:
-        listeners(conn, cursor, sql, params, None, many)
+    cursor = driver_cursor(fairy.dbapi_connection)
+    if conn._has_events or conn.engine._has_events:  # SQLAlchemy's own test, cheaper
+        conn.dispatch.before_cursor_execute(conn, cursor, sql, params, None, many)
     try:
         if many:
             cursor.executemany(sql, params)

@@ -271,8 +271,30 @@ def _begin(conn: Connection) -> Any:
     """Begin a write transaction on `conn`'s driver connection; returns that connection."""
     driver = conn.connection.dbapi_connection  # what the driver gave (no async adapters)
     if conn.dialect.name == "sqlite":
-        _driver_call(conn, lambda: driver.execute("BEGIN IMMEDIATE"))
+        _driver_call(conn, lambda: driver_cursor(driver).execute("BEGIN IMMEDIATE"))
     return driver
+
+
+_kept_cursor: tuple[Any, Any] = (None, None)
+
+
+def driver_cursor(driver: Any) -> Any:
+    """A cursor of `driver` (a DB-API connection): the one made for the last statement
+    when that ran on the same connection, else a new one (then kept).
+
+    The engine's statements run on the driver's cursor (see :mod:`states.bulk`), some
+    ten per command, and making a cursor through the pool's proxy cost about as much
+    Python as SQLite's execution of a small statement. A cursor serves any number of
+    statements in turn: each caller fetches what it needs before the next statement.
+    One slot, a tuple swapped whole, so threads never share a cursor: a thread writes
+    on a connection no other thread uses meanwhile, and a cursor is only taken for the
+    very connection it was made on."""
+    global _kept_cursor
+    kept, cursor = _kept_cursor
+    if kept is not driver:
+        cursor = driver.cursor()
+        _kept_cursor = (driver, cursor)
+    return cursor
 
 
 def _driver_call(conn: Connection, call: Any) -> Any:
