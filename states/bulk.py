@@ -17,11 +17,11 @@ as SQLAlchemy's exceptions (a lost connection invalidates it, as SQLAlchemy does
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import compress
-from operator import attrgetter, itemgetter, ne
+from operator import attrgetter, ne
 from typing import Any
 
 import orjson
@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from states.case import CaseSnapshot
 from states.events import Event
+from states.parameters import parameter_maker
 from states.store import CASE, EVENT, driver_cursor
 from states.tables import UTCDateTime
 
@@ -114,9 +115,9 @@ class BulkStatements:
         self.update_columns = update_columns
         #: a snapshot's update-column values, to tell later which of them changed
         self.values_of = attrgetter(*update_columns)
-        self._updates: dict[tuple[str, ...], tuple[str, Any]] = {}
+        self._updates: dict[tuple[str, ...], tuple[str, Callable[..., Any]]] = {}
         event_columns = [c.name for c in EVENT.columns if c.name != "id"]
-        self.insert_sql, self._insert_codec = self._compile(
+        self.insert_sql, self._event_row = self._compile(
             EVENT.insert().values({name: bindparam(name) for name in event_columns}),
             EVENT,
             (),
@@ -126,7 +127,7 @@ class BulkStatements:
         new_case = CASE.insert().values(
             {name: bindparam(name) for name in self.case_columns if name != "id"}
         )
-        self.case_insert_sql, self._case_codec = self._compile(
+        self.case_insert_sql, self._case_row = self._compile(
             new_case.returning(CASE.c.id), CASE, ()
         )
         opened = CASE.c.opened_at
@@ -149,7 +150,7 @@ class BulkStatements:
             if (reader := self._processor(CASE.c[name], "result")) is not None
         ]
         self._lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
-        self._dict_inserts: dict[tuple[str, tuple[str, ...], str | None], Any] = {}
+        self._dict_inserts: dict[tuple[str, tuple[str, ...], str | None], tuple[str, Any]] = {}
         quote = dialect.identifier_preparer.quote
         self._select = (
             f"SELECT {', '.join(quote(n) for n in self.case_columns)} "
@@ -174,36 +175,27 @@ class BulkStatements:
         table: Any,
         extra: tuple[str, ...],
         read_as: dict[str, str] | None = None,
-    ) -> tuple[str, Any]:
-        """Compile `stmt`; rows are read off objects by attribute (`read_as` renames an
-        attribute whose value is already in database form, e.g. serialised JSON)."""
+        keyed: bool = False,
+    ) -> tuple[str, Callable[..., Any]]:
+        """Compile `stmt` and make the function that gives its parameters for one object.
+
+        Values are read off the object by attribute, or by key with `keyed` (dict rows);
+        `read_as` renames an attribute whose value is already in database form (e.g.
+        serialised JSON). The values of `extra` parameters follow the object as
+        arguments, in order."""
         read_as = read_as or {}
         compiled = stmt.compile(dialect=self.dialect)
         names = list(compiled.positiontup) if self.positional else list(compiled.binds)
         names = [n for n in names if n not in extra]
-        procs = [
-            (i, p)
-            for i, n in enumerate(names)
-            if n not in read_as and (p := self._processor(table.c[n], "bind")) is not None
-        ]
-        getter = attrgetter(*(read_as.get(n, n) for n in names))
-        return compiled.string, (names, getter, procs, extra)
-
-    def _rows(self, codec: Any, objects: list[Any], tails: list[tuple[Any, ...]]) -> list[Any]:
-        names, getter, procs, extra = codec
-        rows: list[Any] = []
-        for obj, tail in zip(objects, tails, strict=True):
-            values = list(getter(obj))
-            for i, proc in procs:
-                if values[i] is not None:
-                    values[i] = proc(values[i])
-            values.extend(tail)
-            rows.append(
-                tuple(values)
-                if self.positional
-                else dict(zip([*names, *extra], values, strict=True))
+        columns = [
+            (
+                read_as.get(n, n),
+                None if n in read_as else self._processor(table.c[n], "bind"),
             )
-        return rows
+            for n in names
+        ]
+        keys = [*names, *extra] if not self.positional else None
+        return compiled.string, parameter_maker(columns, len(extra), keys, keyed)
 
     def cancel_timers(self, conn: Connection, keys: Iterable[tuple[int, str]]) -> None:
         """Cancel the live timers of each (case, clock) in `keys`."""
@@ -239,25 +231,15 @@ class BulkStatements:
                     postgresql_insert if self.dialect.name == "postgresql" else sqlite_insert
                 )
                 stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=[unless_exists])
-            sql, (names, _, procs, _) = self._compile(
-                stmt.values({name: bindparam(name) for name in columns}), table, ()
+            self._dict_inserts[key] = self._compile(
+                stmt.values({name: bindparam(name) for name in columns}), table, (), keyed=True
             )
-            self._dict_inserts[key] = (sql, names, itemgetter(*names), procs)
-        sql, names, getter, procs = self._dict_inserts[key]
-        params: list[Any] = []
-        for row in rows:
-            values = list(getter(row))
-            for i, proc in procs:
-                if values[i] is not None:
-                    values[i] = proc(values[i])
-            params.append(
-                tuple(values) if self.positional else dict(zip(names, values, strict=True))
-            )
-        run_rows(conn, sql, params)
+        sql, parameters = self._dict_inserts[key]
+        run_rows(conn, sql, [parameters(row) for row in rows])
 
     def insert_case(self, conn: Connection, snap: CaseSnapshot) -> int:
         """Insert a new case row from `snap`; returns its id."""
-        row = self._rows(self._case_codec, [snap], [()])[0]
+        row = self._case_row(snap)
         return int(run(conn, self.case_insert_sql, row).fetchone()[0])
 
     def count_opened(
@@ -273,8 +255,8 @@ class BulkStatements:
         return int(run(conn, self._recent_sql, params).fetchone()[0])
 
     def insert_events(self, conn: Connection, events: list[Event]) -> None:
-        rows = self._rows(self._insert_codec, events, [()] * len(events))
-        run_rows(conn, self.insert_sql, rows)
+        event_row = self._event_row
+        run_rows(conn, self.insert_sql, [event_row(event) for event in events])
 
     def update_cases(
         self,
@@ -297,12 +279,8 @@ class BulkStatements:
             groups.setdefault(self._changed(snap, before), []).append((snap, version))
         updated = 0
         for changed, chosen in groups.items():
-            sql, codec = self._update(changed)
-            rows = self._rows(
-                codec,
-                [snap for snap, _ in chosen],
-                [(snap.id, version) for snap, version in chosen],
-            )
+            sql, parameters = self._update(changed)
+            rows = [parameters(snap, snap.id, version) for snap, version in chosen]
             if self.dialect.supports_sane_multi_rowcount or len(rows) == 1:
                 updated += run_rows(conn, sql, rows).rowcount
             else:
@@ -313,7 +291,7 @@ class BulkStatements:
         """The update columns whose value on `snap` differs from `before`."""
         return tuple(compress(self.update_columns, map(ne, before, self.values_of(snap))))
 
-    def _update(self, columns: tuple[str, ...]) -> tuple[str, Any]:
+    def _update(self, columns: tuple[str, ...]) -> tuple[str, Callable[..., Any]]:
         """The optimistic UPDATE setting `columns`, compiled once per set of columns."""
         if columns not in self._updates:
             stmt = (
