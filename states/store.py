@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -224,8 +224,7 @@ class HeldConnections:
         return conn
 
 
-@contextmanager
-def write_transaction(engine: Engine, held: HeldConnections | None = None) -> Iterator[Connection]:
+def write_transaction(engine: Engine, held: HeldConnections | None = None) -> WriteTransaction:
     """One write transaction: commits on success, rolls back on any error.
 
     The transaction is begun and ended on the driver connection (SQLite:
@@ -240,38 +239,85 @@ def write_transaction(engine: Engine, held: HeldConnections | None = None) -> It
     :class:`ConnectionLost` (nothing was written); every other database error
     becomes a one-line StoreError.
     """
-    committing = False
-    kept = held.get() if held is not None else None
-    try:
-        with engine.connect() if kept is None else nullcontext(kept) as conn:
-            driver = _begin(conn)
+    return WriteTransaction(engine, held)
+
+
+class WriteTransaction:
+    """The context manager :func:`write_transaction` returns, written out as a class: a
+    generator-based one cost a command more Python (its generator, and a
+    ``nullcontext`` around a kept connection) than the rest of beginning and ending."""
+
+    __slots__ = ("_conn", "_driver", "_engine", "_held", "_pooled")
+
+    def __init__(self, engine: Engine, held: HeldConnections | None) -> None:
+        self._engine = engine
+        self._held = held
+
+    def __enter__(self) -> Connection:
+        kept = self._held.get() if self._held is not None else None
+        self._pooled = kept is None
+        try:
+            conn = self._conn = self._engine.connect() if kept is None else kept
             try:
-                yield conn
-                committing = True
-                if conn.in_transaction():  # SQLAlchemy joined: let it end its bookkeeping
-                    conn.commit()
-                else:
-                    _driver_call(conn, driver.commit)
+                self._driver = _begin(conn)
             except BaseException:
-                if not conn.invalidated:
-                    if conn.in_transaction():
-                        conn.rollback()
-                    else:
-                        _driver_call(conn, driver.rollback)
+                self._close()
                 raise
-    except SAIntegrityError:
-        raise
-    except DBAPIError as exc:
+        except SAIntegrityError:
+            raise
+        except DBAPIError as exc:
+            raise self._error(exc, committing=False) from None
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, _tb: Any) -> None:
+        conn = self._conn
+        committing = exc is None
+        try:
+            try:
+                if committing:
+                    if conn.in_transaction():  # SQLAlchemy joined: let it end its bookkeeping
+                        conn.commit()
+                    else:
+                        _driver_call(conn, self._driver.commit)
+                else:
+                    self._rollback()
+            except BaseException:
+                if committing:
+                    self._rollback()
+                raise
+            finally:
+                self._close()
+        except SAIntegrityError:
+            raise
+        except DBAPIError as error:
+            raise self._error(error, committing) from None
+        if isinstance(exc, DBAPIError) and not isinstance(exc, SAIntegrityError):
+            raise self._error(exc, committing=False) from None
+
+    def _rollback(self) -> None:
+        conn = self._conn
+        if not conn.invalidated:
+            if conn.in_transaction():
+                conn.rollback()
+            else:
+                _driver_call(conn, self._driver.rollback)
+
+    def _close(self) -> None:
+        if self._pooled:
+            self._conn.close()
+
+    def _error(self, exc: DBAPIError, committing: bool) -> Exception:
+        """What a database error in the transaction is raised as (see write_transaction)."""
         if exc.connection_invalidated and not committing:
-            raise ConnectionLost(str(_store_error(exc, engine)), transient=True) from None
-        raise _store_error(exc, engine) from None
+            return ConnectionLost(str(_store_error(exc, self._engine)), transient=True)
+        return _store_error(exc, self._engine)
 
 
 def _begin(conn: Connection) -> Any:
     """Begin a write transaction on `conn`'s driver connection; returns that connection."""
     driver = conn.connection.dbapi_connection  # what the driver gave (no async adapters)
     if conn.dialect.name == "sqlite":
-        _driver_call(conn, lambda: driver_cursor(driver).execute("BEGIN IMMEDIATE"))
+        _driver_call(conn, driver_cursor(driver).execute, "BEGIN IMMEDIATE")
     return driver
 
 
@@ -297,11 +343,11 @@ def driver_cursor(driver: Any) -> Any:
     return cursor
 
 
-def _driver_call(conn: Connection, call: Any) -> Any:
-    """`call()` on the driver, its errors raised as SQLAlchemy's (a lost connection is
+def _driver_call(conn: Connection, call: Any, *args: Any) -> Any:
+    """`call(*args)` on the driver, its errors raised as SQLAlchemy's (a lost connection is
     invalidated, as SQLAlchemy's own execution path does)."""
     try:
-        return call()
+        return call(*args)
     except conn.dialect.loaded_dbapi.Error as exc:
         lost = conn.dialect.is_disconnect(exc, conn.connection, None)
         if lost:
