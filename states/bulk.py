@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from itertools import compress
 from operator import attrgetter, ne
 from typing import Any
@@ -35,22 +34,9 @@ from states.events import Event
 from states.parameters import parameter_maker
 from states.store import CASE, EVENT, driver_cursor
 from states.tables import UTCDateTime
+from states.time_texts import sqlite_time_text, sqlite_time_value
 
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
-
-
-@lru_cache(maxsize=8192)
-def _sqlite_time_text(value: datetime) -> str:
-    """UTCDateTime's SQLite text, memoised: a batch repeats the same few instants."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-@lru_cache(maxsize=8192)
-def _sqlite_time_value(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _json_text(value: Any) -> str:
@@ -159,7 +145,7 @@ class BulkStatements:
 
     def _processor(self, column: Any, kind: str) -> Any:
         if self.dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
-            return _sqlite_time_text if kind == "bind" else _sqlite_time_value
+            return sqlite_time_text if kind == "bind" else sqlite_time_value
         if isinstance(column.type, JSON) and kind == "bind":
             return _clocks_text if column.name == "clocks" else _json_text
         if isinstance(column.type, JSON) and self.dialect.name == "sqlite":
