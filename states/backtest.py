@@ -168,7 +168,13 @@ class Replayer:
             writes.record(event, before, at)
             for _, clock in writes.cancel:
                 pending[clock] = [
-                    _Pending(row["due_at"], next(self._ids), clock, row["kind"], row["generation"])
+                    _Pending(
+                        datetime.fromisoformat(row["due_at"]),
+                        next(self._ids),
+                        clock,
+                        row["kind"],
+                        row["generation"],
+                    )
                     for row in writes.arm.get((event.case_id, clock), ())  # type: ignore[call-overload]
                 ]
         current = before

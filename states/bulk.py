@@ -34,7 +34,7 @@ from states.events import Event
 from states.parameters import parameter_maker
 from states.store import CASE, EVENT, driver_cursor
 from states.tables import UTCDateTime
-from states.time_texts import sqlite_time_text, sqlite_time_value
+from states.time_texts import sqlite_time, sqlite_time_value, time_from_text
 
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 
@@ -144,13 +144,17 @@ class BulkStatements:
         )
 
     def _processor(self, column: Any, kind: str) -> Any:
+        """The bind or result processor of `column`'s values; a time column's bind
+        processor also takes ISO-8601 text (see states.time_texts.sqlite_time)."""
         if self.dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
-            return sqlite_time_text if kind == "bind" else sqlite_time_value
+            return sqlite_time if kind == "bind" else sqlite_time_value
         if isinstance(column.type, JSON) and kind == "bind":
             return _clocks_text if column.name == "clocks" else _json_text
         if isinstance(column.type, JSON) and self.dialect.name == "sqlite":
             return orjson.loads  # 3x the standard decoder (psycopg decodes JSON itself)
         impl = column.type.dialect_impl(self.dialect)
+        if kind == "bind" and isinstance(column.type, UTCDateTime):
+            return time_from_text(impl.bind_processor(self.dialect))
         if kind == "bind":
             return impl.bind_processor(self.dialect)
         return impl.result_processor(self.dialect, None)

@@ -8,8 +8,10 @@ for less Python than ``isoformat``. On PostgreSQL the driver takes datetimes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
 _THREE_DIGITS = tuple(f"{n:03d}" for n in range(1000))
@@ -45,3 +47,34 @@ def sqlite_time_value(text: str) -> datetime:
     """The aware datetime of a SQLite time text (memoised, as the texts repeat)."""
     value = datetime.fromisoformat(text)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def sqlite_time(value: datetime | str) -> str:
+    """UTCDateTime's SQLite text of an aware datetime, or of the ISO-8601 text of one:
+    clock states keep their instants as text, and timers and ledger segments take them
+    as they are instead of through a datetime and back."""
+    if value.__class__ is str:
+        return _sqlite_iso_text(value)  # type: ignore[arg-type]
+    return sqlite_time_text(value)  # type: ignore[arg-type]
+
+
+def _sqlite_iso_text(text: str) -> str:
+    """The stored text of an instant given as ISO-8601 text (still parsed: a text that is
+    not a time, or a naive one, is refused as before).
+
+    Clock states write ``isoformat(timespec="seconds")`` of UTC times
+    (``2026-11-02T15:24:00+00:00``): such a text, with the separators where that format
+    puts them, becomes the stored one by inserting the microseconds."""
+    value = datetime.fromisoformat(text)
+    if len(text) == 25 and text[4:17:3] == "--T::" and text.endswith("+00:00"):
+        return f"{text[:19]}.000000+00:00"
+    return sqlite_time_text(value)
+
+
+def time_from_text(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`bind` (a UTCDateTime bind processor that takes datetimes), taking ISO-8601 text too."""
+
+    def process(value: Any) -> Any:
+        return bind(datetime.fromisoformat(value) if value.__class__ is str else value)
+
+    return process

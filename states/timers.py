@@ -53,6 +53,10 @@ class TimerWrites:
     changes, which give the case that clock's state, and a state is never
     removed, nor a case: a clock without one has no timer row to cancel. So a
     case's opening and its first escalation send no cancelling statement.
+
+    The rows' times from clock states (a timer's ``due_at``, a segment's
+    ``started_at`` and ``ended_at``) are those states' ISO-8601 texts, which the
+    statements take as they are (see :func:`states.time_texts.sqlite_time`).
     """
 
     cancel: set[tuple[int, str]] = field(default_factory=set)
@@ -79,22 +83,14 @@ class TimerWrites:
                         "clock": change["clock"],
                         "kind": kind,
                         "generation": event.seq,
-                        "due_at": datetime.fromisoformat(due_at),
+                        "due_at": due_at,  # the clock state's text (see BulkStatements)
                         "status": "pending",
                         "created_at": now,
                     }
                 )
             segment = change.get("segment")
             if segment:
-                self.segments.append(
-                    {
-                        **segment,
-                        "case_id": event.case_id,
-                        "seq": event.seq,
-                        "started_at": datetime.fromisoformat(segment["started_at"]),
-                        "ended_at": datetime.fromisoformat(segment["ended_at"]),
-                    }
-                )
+                self.segments.append({**segment, "case_id": event.case_id, "seq": event.seq})
 
     def write(self, conn: Connection, bulk: BulkStatements) -> None:
         bulk.cancel_timers(conn, sorted(self.cancel - self.unarmed))
