@@ -50,7 +50,8 @@ class OpenCase:
         check.choice("channel", self.channel, CHANNELS)
         check.choice("customer_tier", self.customer_tier, TIERS)
         for name in ("team", "external_ref", "idempotency_key"):
-            check.name(name, getattr(self, name))
+            if (value := getattr(self, name)) is not None:
+                check.name(name, value)
         check.name("actor", self.actor, required=True)
         if self.amount_claimed is not None:
             object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
@@ -87,17 +88,22 @@ class Act:
         _case_number(self.case_id)
         check.choice("trigger", self.trigger, TRIGGERS)
         check.name("actor", self.actor, required=True)
+        # Unset fields (most of them, on every command) skip the call to their check.
         for name in ("assignee", "team", "to_level", "idempotency_key"):  # blank is never one
-            check.name(name, getattr(self, name))
+            if (value := getattr(self, name)) is not None:
+                check.name(name, value)
         for name in ("reason", "evidence", "notice", "note", "comment"):
-            check.text(name, getattr(self, name))
+            if (value := getattr(self, name)) is not None:
+                check.text(name, value)
         if self.satisfaction is not None:
             check.whole_number("satisfaction", self.satisfaction, 1, 5)
         if self.point is not None:
             check.choice("point", self.point, POINTS)
-        _version(self.expected_version)
-        if not isinstance(self.extra, dict) or not all(isinstance(k, str) for k in self.extra):
-            raise InvalidInput("extra", self.extra, "a dict with text keys")
+        if self.expected_version is not None:
+            _version(self.expected_version)
+        extra = self.extra
+        if not isinstance(extra, dict) or (extra and not all(isinstance(k, str) for k in extra)):
+            raise InvalidInput("extra", extra, "a dict with text keys")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +126,16 @@ class Update:
     def __post_init__(self) -> None:
         _case_number(self.case_id)
         check.name("actor", self.actor, required=True)
-        check.text("message", self.message)
+        if self.message is not None:
+            check.text("message", self.message)
         if self.priority is not None:
             check.choice("priority", self.priority, PRIORITIES)
         if self.customer_tier is not None:
             check.choice("customer_tier", self.customer_tier, TIERS)
-        _version(self.expected_version)
-        check.name("idempotency_key", self.idempotency_key)
+        if self.expected_version is not None:
+            _version(self.expected_version)
+        if self.idempotency_key is not None:
+            check.name("idempotency_key", self.idempotency_key)
         if self.amount_claimed is not None:
             object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
 
