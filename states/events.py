@@ -129,8 +129,7 @@ class Event:
         """
         occurred = occurred or _isoformat(self.occurred_at)
         if self.format == 3:
-            recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
-            return self._canonical_3(occurred, recorded, payload_text)
+            return self._canonical_3(occurred, payload_text)
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
         if self.format == 2:
             recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
@@ -148,7 +147,8 @@ class Event:
         tail += _scalar(self.prev_hash)
         return f"[{head},{payload},{tail}]".encode()
 
-    def _canonical_3(self, occurred: str, recorded: str | None, payload_text: str | None) -> bytes:
+    def _canonical_3(self, occurred: str, payload_text: str | None) -> bytes:
+        recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
         payload = self.payload if payload_text is None else orjson.Fragment(payload_text)
         try:
             return orjson.dumps(
@@ -189,39 +189,19 @@ def seal(
     `occurred`: each event's ``occurred_at.isoformat()``, when the caller has them (an
     import of a log, whose events' times are all different, made them already)."""
     head = last_hash
-    instants = _Instants()
     for offset, event in enumerate(events, start=1):
         event.case_id = case_id
         event.seq = last_seq + offset
         event.prev_hash = head
         event.format, text = _payload_text(event.payload)
         event.payload_text = text
-        iso = occurred[offset - 1] if occurred is not None else instants.text(event.occurred_at)
+        iso = occurred[offset - 1] if occurred is not None else _isoformat(event.occurred_at)
         if event.format == 3:  # what a new event is sealed in: straight to its writer
-            recorded = None if event.recorded_at is None else instants.text(event.recorded_at)
-            canonical = event._canonical_3(iso, recorded, text)
+            canonical = event._canonical_3(iso, text)
         else:
             canonical = event.canonical(text, iso)
         event.hash = head = _sha256(canonical).hexdigest()
     return head
-
-
-class _Instants:
-    """``isoformat()`` of the instants one :func:`seal` meets, kept by identity: its events
-    share when they happened and when they were recorded, and each is a new instant, so
-    the shared memo of :func:`_isoformat` missed, and hashing an aware datetime for it cost
-    about as much as formatting it."""
-
-    __slots__ = ("_texts",)
-
-    def __init__(self) -> None:
-        self._texts: dict[int, str] = {}  # by id(): the events keep the instants alive
-
-    def text(self, at: datetime) -> str:
-        text = self._texts.get(id(at))
-        if text is None:
-            text = self._texts[id(at)] = at.isoformat()
-        return text
 
 
 def _payload_text(payload: dict[str, Any]) -> tuple[int, str]:
