@@ -139,7 +139,7 @@ class Engine:
         self.connections.close()
 
     def apply(self, command: Command, now: datetime | None = None) -> Result:
-        return self.apply_many([command], now)[0]
+        return self.apply_many((command,), now)[0]
 
     def apply_many(self, commands: Sequence[Command], now: datetime | None = None) -> list[Result]:
         """Apply `commands` in order, in one transaction; returns one Result per command.
@@ -147,22 +147,25 @@ class Engine:
         `now` is when they happened (default: the clock, which is then also when
         they were recorded); it may not be earlier than a case's last event."""
         at = self._now(now)
-        return self._timed([(command, at) for command in commands], None if now else at)
+        batch = list(commands)
+        return self._timed(batch, [at] * len(batch), None if now else at)
 
     def apply_timed(self, items: Sequence[tuple[Command, datetime]]) -> list[Result]:
         """Like `apply_many`, each command with its own time (imports, demo data, timers)."""
-        return self._timed([(command, self._now(at)) for command, at in items], None)
+        return self._timed(
+            [command for command, _ in items], [self._now(at) for _, at in items], None
+        )
 
     def _timed(
-        self, items: list[tuple[Command, datetime]], recorded_at: datetime | None
+        self, commands: list[Command], times: list[datetime], recorded_at: datetime | None
     ) -> list[Result]:
-        if not items:
+        """Apply `commands`, the i-th at `times[i]`, in one transaction (retried)."""
+        if not commands:
             return []
-        commands = [command for command, _ in items]
-        pinned = any(not isinstance(c, OpenCase) and c.expected_version for c in commands)
+        pinned = any([not isinstance(c, OpenCase) and c.expected_version for c in commands])
         trust = self._one_writer and not pinned
         return self._transaction(
-            lambda conn: self._apply_batch(conn, items, recorded_at, trust),
+            lambda conn: self._apply_batch(conn, commands, times, recorded_at, trust),
             pinned,
             _first_case(commands),
         )
@@ -215,13 +218,13 @@ class Engine:
     def _apply_batch(
         self,
         conn: Connection,
-        items: Sequence[tuple[Command, datetime]],
+        commands: list[Command],
+        times: list[datetime],
         recorded_at: datetime | None,
         trust: bool = False,
     ) -> tuple[list[Result], _Work]:
-        commands = [command for command, _ in items]
         if not self._registered:
-            self._register(conn, items[0][1] if items else self._now(None))
+            self._register(conn, times[0])
         work = _Work(recorded_at=recorded_at or self._now(None))
         work.snapshots = self._load(
             conn, {c.case_id for c in commands if not isinstance(c, OpenCase)}, work, trust
@@ -230,13 +233,13 @@ class Engine:
         work.remember_read(self._bulk.values_of)
         results: list[Result] = []
         seen_keys: dict[str, Result] = {}
-        for index, (command, now) in enumerate(items):
+        for index, command in enumerate(commands):
             key = command.idempotency_key
             if key is not None and (key in earlier or key in seen_keys):
                 results.append(earlier.get(key) or as_replay(seen_keys[key]))
                 continue
             try:
-                result = self._apply_one(conn, work, command, now)
+                result = self._apply_one(conn, work, command, times[index])
             except CommandError as exc:
                 if work.unchecked and self._stale(conn, work):
                     raise _Retry() from None  # decided on an old snapshot: again, on a fresh one
@@ -288,21 +291,24 @@ class Engine:
         """Seal `decision`'s events onto `snap`'s chain, fold them in, queue their writes."""
         events = decision.events
         command_id = _command_id()
+        recorded_at = work.recorded_at
         for event in events:
             event.command_id = command_id
             event.command_hash = command_hash
-        events[0].idempotency_key = key
-        for event in events:
-            event.recorded_at = work.recorded_at
+            event.recorded_at = recorded_at
+        first = events[0]
+        first.idempotency_key = key
         seal(events, snap.id, snap.last_seq, snap.last_hash)  # type: ignore[arg-type]
-        start = 1 if events[0].type == "opened" else 0
-        if start:  # the snapshot was built from the opened event already
-            snap.last_seq, snap.last_hash = events[0].seq, events[0].hash
-            work.timers.record(events[0], {}, now)
-            stamp(events[0], snap)
-        for event in events[start:]:
+        timers = work.timers
+        folded = events
+        if first.type == "opened":  # the snapshot was built from the opened event already
+            snap.last_seq, snap.last_hash = first.seq, first.hash
+            timers.record(first, {}, now)
+            stamp(first, snap)
+            folded = events[1:]
+        for event in folded:
             if event.payload.get("clocks"):
-                work.timers.record(event, snap.clocks, now)
+                timers.record(event, snap.clocks, now)
             evolve(snap, event)
             stamp(event, snap)
         snap.version += 1
@@ -429,8 +435,9 @@ def _command_id() -> str:
     """32 hex digits, time first: new ids land at the end of the command_id index instead
     of on a random page of it (a random id dirtied one index page per command written).
     The 64 random bits after the nanoseconds keep two writers apart; `random` is
-    reseeded in forked children, and an id names a command, it guards no secret."""
-    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
+    reseeded in forked children, and an id names a command, it guards no secret.
+    One number formatted once (the nanoseconds fit 64 bits until 2554)."""
+    return f"{time.time_ns() << 64 | random.getrandbits(64):032x}"
 
 
 def _first_case(commands: Sequence[Command]) -> Any:

@@ -72,6 +72,7 @@ def _scalar(value: str | int | None) -> str:
 
 
 GENESIS = "0" * 64
+_sha256 = hashlib.sha256
 
 
 @lru_cache(maxsize=4096)
@@ -192,9 +193,14 @@ def seal(
         event.case_id = case_id
         event.seq = last_seq + offset
         event.prev_hash = head
-        event.format, event.payload_text = _payload_text(event.payload)
-        iso = occurred[offset - 1] if occurred is not None else None
-        event.hash = head = hashlib.sha256(event.canonical(event.payload_text, iso)).hexdigest()
+        event.format, text = _payload_text(event.payload)
+        event.payload_text = text
+        iso = occurred[offset - 1] if occurred is not None else _isoformat(event.occurred_at)
+        if event.format == 3:  # what a new event is sealed in: straight to its writer
+            canonical = event._canonical_3(iso, text)
+        else:
+            canonical = event.canonical(text, iso)
+        event.hash = head = _sha256(canonical).hexdigest()
     return head
 
 

@@ -17,8 +17,8 @@ The limits:
 * case ids and versions: whole numbers up to :data:`MAX_ID`, the range of the
   ``integer`` columns of PostgreSQL (SQLite's are wider; both refuse the same).
 
-Every check is a few ``isinstance`` tests and one regex search at most: they
-run on every command.
+Every check is a few ``isinstance`` tests and one regex search at most (none for
+the usual name: ``str.isprintable`` clears it of both): they run on every command.
 """
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ def name(field: str, value: Any, *, required: bool = False) -> None:
         raise InvalidInput(field, value, blank)
     if len(value) > MAX_NAME:
         raise InvalidInput(field, _cut(value), _NAME_ALLOWED)
-    if _CONTROL.search(value):
-        raise InvalidInput(field, value, _NAME_ALLOWED)
-    _unicode(field, value)
+    if not value.isprintable():  # control characters and lone surrogates never are
+        if _CONTROL.search(value):
+            raise InvalidInput(field, value, _NAME_ALLOWED)
+        _unicode(field, value)
 
 
 def choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -4,6 +4,7 @@ store and the other not, never reaches it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
 
 from states.audit import verify_case
-from states.commands import Act, OpenCase, Update
+from states.commands import Act, OpenCase, Update, fingerprint
 from states.engine import Engine
 from states.errors import CaseNotFound, InvalidInput
 from states.fields import MAX_ID, MAX_NAME, MAX_TEXT
@@ -211,3 +212,43 @@ def test_act_either_refuses_a_value_or_keeps_it_with_its_type(value: Any, field:
 )
 def test_amounts_as_decimal_int_or_text_are_accepted(value: Any, amount: str):
     assert OpenCase(**OPEN, amount_claimed=value).amount_claimed == Decimal(amount)
+
+
+@pytest.mark.parametrize(
+    ("command", "digest"),
+    [
+        (
+            OpenCase(
+                customer_id="C1",
+                subject="Réclamation",
+                amount_claimed=Decimal("12.50"),
+                idempotency_key="k",
+            ),
+            "34643645d4581ceb7fd453e72b40e1e0c0f4e371a401867361ba8d4318467545",
+        ),
+        (
+            Update(case_id=3, actor="ana", priority="high", idempotency_key="k"),
+            "be16944d9ff6a90b778915132e53e7ffd923e7aa06eaf4fed0dd0655fb996417",
+        ),
+        (
+            Act(case_id=1, trigger="assign", actor="ana", assignee="ana", idempotency_key="k1"),
+            "e4cfce95dcfb482208cf973f0fa078f0d4b07fc5bf8c3df600012fae3a37e5be",
+        ),
+    ],
+)
+def test_a_commands_fingerprint_is_the_one_stored_with_earlier_commands(command, digest):
+    """Digests are stored with each keyed command's events and compared with retries
+    later: the same command gives the same digest, release after release."""
+    assert fingerprint(command) == digest
+
+
+def test_a_fingerprint_reads_extra_as_asdict_does():
+    """A dataclass in `extra` is written as its fields (asdict's recursion), not its str."""
+
+    @dataclass
+    class Point:
+        x: int
+
+    with_point = Act(**ACT, extra={"at": Point(1)})
+    with_dict = Act(**ACT, extra={"at": {"x": 1}})
+    assert fingerprint(with_point) == fingerprint(with_dict)

@@ -15,9 +15,11 @@ from sqlalchemy.exc import SAWarning
 
 from states import pipeline_view
 from states.audit import verify_case
+from states.case import FIELD_NAMES, CaseSnapshot
 from states.commands import Act, OpenCase, Update
-from states.dimensions import COLUMNS, DIMENSIONS
+from states.dimensions import COLUMNS, DIMENSIONS, derived, stamp
 from states.engine import Engine
+from states.events import Event
 from states.policy import load_policy
 from states.process import load_process
 from states.store import EVENT, SCHEMA_VERSION, init_schema, read_connection
@@ -189,3 +191,18 @@ def test_init_fills_in_the_filters_of_a_schema_4_databases_events(db, definition
     for name in (*_SCHEMA_4_INDEXES, "ix_case_event_moves"):
         assert set(DIMENSIONS) <= set(indexes[name]), name
     assert _period(db, ViewFilter(team="alpha"))[0] == {("open", "first_level"): 1}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{}, {"point": "legal_risk", "reason": "lawyer", "clock": "resolve"}, {"point": 3}],
+)
+def test_stamp_gives_each_event_what_derived_says(payload):
+    """`stamp` names the columns one by one (it runs on every event written): it must
+    set each to the value `derived` (what the audit checks) gives."""
+    case = {"team": "beta", "priority": "high", "channel": "chat", "assignee": "ana"}
+    snap = CaseSnapshot(**{**dict.fromkeys(FIELD_NAMES), **case})
+    event = Event("escalate", MONDAY, "ana", "open", "open", None, "manager", payload)
+    stamp(event, snap)
+    assert tuple(getattr(event, name) for name in COLUMNS) == derived(event, snap)
+    assert tuple(getattr(event, name) for name in DIMENSIONS) == tuple(case.values())
