@@ -27,7 +27,7 @@ be timezone-aware, and datetime outputs are in UTC.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -128,8 +128,7 @@ class BusinessCalendar:
         ``elapsed(start, add(start, d)) == d`` and `add` grows with `duration`.
         """
         instant = _utc("start", start)
-        if not isinstance(duration, timedelta) or duration < timedelta(0):
-            raise InvalidInput("duration", duration, "a timedelta of zero or more")
+        _check_duration(duration)
         if self.always_open:
             return instant + duration
         # Deadlines are armed in batches at one instant (a sweep, an import) from a few
@@ -139,22 +138,58 @@ class BusinessCalendar:
         if due is None:
             if len(self._sums) >= _DAY_CACHE_LIMIT:
                 self._sums.clear()
-            due = self._sums[key] = self._add(instant, duration)
+            due = self._sums[key] = self._add_all(instant, [duration])[0]
         return due
 
-    def _add(self, instant: datetime, duration: timedelta) -> datetime:
+    def add_all(self, start: datetime, durations: Iterable[timedelta]) -> dict[timedelta, datetime]:
+        """`add(start, duration)` for each of `durations`, keyed by duration.
+
+        One walk over the days serves them all: the clocks an event arms start
+        at its instant, and a clock's warning and deadline are two sums from
+        the same start, so arming them one `add` at a time walked the same
+        days two to four times.
+        """
+        instant = _utc("start", start)
+        wanted = set(durations)
+        for duration in wanted:
+            _check_duration(duration)
+        if self.always_open:
+            return {duration: instant + duration for duration in wanted}
+        sums = self._sums
+        found = {}
+        for duration in wanted:
+            due = sums.get((instant, duration))
+            if due is not None:
+                found[duration] = due
+        missing = sorted(wanted.difference(found))
+        if missing:
+            if len(sums) + len(missing) > _DAY_CACHE_LIMIT:
+                sums.clear()
+            for duration, due in zip(missing, self._add_all(instant, missing), strict=True):
+                found[duration] = sums[(instant, duration)] = due
+        return found
+
+    def _add_all(self, instant: datetime, durations: list[timedelta]) -> list[datetime]:
+        """`add` of each of `durations` (ascending) from `instant`, in one walk. Each
+        ends on the day its remaining time fits in, exactly as a walk of its own would:
+        the remaining time on a day is the duration less the open time of the days
+        before (`walked`), and timedelta sums are exact."""
+        dues: list[datetime] = []
         span = self._open_span(instant)
-        if span is not None and instant + duration <= span[1]:
-            return instant + duration  # due before the current opening closes
-        remaining = duration
+        if span is not None:
+            for duration in durations:
+                if instant + duration > span[1]:
+                    break
+                dues.append(instant + duration)  # due before the current opening closes
+        wanted, walked = len(durations), timedelta(0)
+        if len(dues) == wanted:
+            return dues
         for _, (intervals, open_time) in self._open_days_from(instant):
-            if remaining > open_time:
-                remaining -= open_time
-                continue
-            for opens_at, closes_at in intervals:
-                if remaining <= closes_at - opens_at:
-                    return opens_at + remaining
-                remaining -= closes_at - opens_at
+            while (remaining := durations[len(dues)] - walked) <= open_time:
+                dues.append(_within(intervals, remaining))
+                if len(dues) == wanted:
+                    return dues
+            walked += open_time
         raise AssertionError("unreachable: open days never run out")
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
@@ -306,6 +341,21 @@ class BusinessCalendar:
 
     def _instant(self, day: date, wall: time) -> datetime:
         return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)
+
+
+def _within(intervals: tuple[Interval, ...], remaining: timedelta) -> datetime:
+    """Where `remaining` business time runs out in a day's `intervals` (their total is at
+    least `remaining`): a deadline on a closing time is that closing time."""
+    for opens_at, closes_at in intervals:
+        if remaining <= closes_at - opens_at:
+            return opens_at + remaining
+        remaining -= closes_at - opens_at
+    raise AssertionError("unreachable: the day's open time holds the remaining time")
+
+
+def _check_duration(duration: Any) -> None:
+    if not isinstance(duration, timedelta) or duration < timedelta(0):
+        raise InvalidInput("duration", duration, "a timedelta of zero or more")
 
 
 def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
