@@ -175,7 +175,8 @@ class BusinessCalendar:
         the remaining time on a day is the duration less the open time of the days
         before (`walked`), and timedelta sums are exact."""
         dues: list[datetime] = []
-        span = self._open_span(instant)
+        day = instant.astimezone(self._zone).date()
+        span = self._open_span(instant, day)
         if span is not None:
             for duration in durations:
                 if instant + duration > span[1]:
@@ -184,7 +185,7 @@ class BusinessCalendar:
         wanted, walked = len(durations), timedelta(0)
         if len(dues) == wanted:
             return dues
-        for _, (intervals, open_time) in self._open_days_from(instant):
+        for _, (intervals, open_time) in self._open_days_from(instant, day):
             while (remaining := durations[len(dues)] - walked) <= open_time:
                 dues.append(_within(intervals, remaining))
                 if len(dues) == wanted:
@@ -199,11 +200,12 @@ class BusinessCalendar:
             return timedelta(0)
         if self.always_open:
             return end_at - start_at
-        span = self._open_span(start_at)
+        day = start_at.astimezone(self._zone).date()
+        span = self._open_span(start_at, day)
         if span is not None and end_at <= span[1]:
             return end_at - start_at  # both inside one opening (a command seconds later)
         total = timedelta(0)
-        for _, (intervals, open_time) in self._open_days_from(start_at):
+        for _, (intervals, open_time) in self._open_days_from(start_at, day):
             if intervals[-1][1] <= end_at:
                 total += open_time
                 continue
@@ -257,12 +259,11 @@ class BusinessCalendar:
 
     # -- internals -----------------------------------------------------------
 
-    def _open_span(self, instant: datetime) -> tuple[datetime, datetime] | None:
-        """The open interval of `instant`'s local day that holds it, when nothing of the
-        day before is open after it; else None. Within it, business time is real time:
-        the shortcut `add` and `elapsed` take for the short spans most calls measure,
-        with the results the walk over the days (`_open_days_from`) gives."""
-        day = instant.astimezone(self._zone).date()
+    def _open_span(self, instant: datetime, day: date) -> tuple[datetime, datetime] | None:
+        """The open interval of `instant`'s local day (`day`) that holds it, when nothing
+        of the day before is open after it; else None. Within it, business time is real
+        time: the shortcut `add` and `elapsed` take for the short spans most calls
+        measure, with the results the walk over the days (`_open_days_from`) gives."""
         for opens_at, closes_at in self._day(day)[0]:
             if opens_at <= instant < closes_at:
                 before = self._day(day - _ONE_DAY)[0]
@@ -270,12 +271,14 @@ class BusinessCalendar:
         return None
 
     def _next_open(self, instant: datetime) -> datetime:
-        _, (intervals, _) = next(self._open_days_from(instant))
+        day = instant.astimezone(self._zone).date()
+        _, (intervals, _) = next(self._open_days_from(instant, day))
         return intervals[0][0]
 
-    def _open_days_from(self, instant: datetime) -> Iterator[tuple[date, _Day]]:
-        """Each working day's open intervals after `instant`, cut to start at it; endless."""
-        return self._working_days(instant.astimezone(self._zone).date() - _ONE_DAY, instant)
+    def _open_days_from(self, instant: datetime, day: date) -> Iterator[tuple[date, _Day]]:
+        """Each working day's open intervals after `instant` (on local date `day`), cut to
+        start at it; endless."""
+        return self._working_days(day - _ONE_DAY, instant)
 
     def _working_days(
         self, first: date, after: datetime | None = None
@@ -295,6 +298,8 @@ class BusinessCalendar:
             elif after is None or intervals[0][0] >= after:
                 closed_run = 0
                 yield day, schedule
+            elif intervals[-1][1] <= after:
+                closed_run = 0  # all of it before `after` (the day before the first)
             else:
                 closed_run = 0
                 cut = tuple(
