@@ -218,15 +218,15 @@ class ClockPlanner:
         """
         wanted: dict[str, list[timedelta]] = {}
         for state, sums in arming:
-            wanted.setdefault(state["calendar"], []).extend(s for s in sums if s is not None)
+            wanted.setdefault(state["calendar"], []).extend(sums)
         due = {
             name: self.policy.calendar(name).add_all(now, durations)
             for name, durations in wanted.items()
         }
-        for state, (until_deadline, until_warning) in arming:
+        for state, sums in arming:
             dues = due[state["calendar"]]
-            state["deadline"] = iso(dues[until_deadline])
-            state["warn_at"] = None if until_warning is None else iso(dues[until_warning])
+            state["deadline"] = iso(dues[sums[0]])
+            state["warn_at"] = iso(dues[sums[1]]) if len(sums) > 1 else None
             state["armed_seq"] = seq
 
     def _close(
@@ -316,8 +316,9 @@ _MISSING = object()
 _ARMING = ("deadline", "warn_at", "armed_seq")
 _ESCALATING = ("acknowledge", "escalation")
 
-_Arming = tuple[timedelta, timedelta | None]
-"""Business time from now to a running clock's deadline, and to its warning (None: none)."""
+_Arming = tuple[timedelta, ...]
+"""Business time from now to a running clock's deadline, then to its warning if it has
+one to give."""
 _Found = tuple[Target, dict[str, Any], _Arming | None]
 """A clock's target for a kind of case, its description, and the sums that arm its start."""
 
@@ -330,7 +331,8 @@ def _arming(state: Mapping[str, Any]) -> _Arming:
     consumed = timedelta(seconds=state.get("consumed_s", 0))
     warn_after = target * state["warning_at"] if state.get("warning_at") else None
     warns = warn_after is not None and not state.get("warned") and warn_after > consumed
-    return max(target - consumed, timedelta(0)), warn_after - consumed if warns else None
+    until_deadline = max(target - consumed, timedelta(0))
+    return (until_deadline, warn_after - consumed) if warns else (until_deadline,)
 
 
 def _spent(state: dict[str, Any]) -> bool:
