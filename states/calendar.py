@@ -368,6 +368,9 @@ def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
 
 
 def _utc(field_name: str, value: Any) -> datetime:
+    """`value` as a UTC datetime, refused when it is not a timezone-aware datetime."""
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value  # what the engine passes: as the conversion below would return it
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidInput(field_name, value, "a timezone-aware datetime")
     return value.astimezone(UTC)
