@@ -50,7 +50,8 @@ _Day = tuple[tuple[Interval, ...], timedelta]
 """One local day's open intervals in UTC, in order, and their total length."""
 
 _ONE_DAY = timedelta(days=1)
-_CLOSED_DAY: _Day = ((), timedelta(0))
+_ZERO = timedelta(0)
+_CLOSED_DAY: _Day = ((), _ZERO)
 _DAY_CACHE_LIMIT = 20_000
 _MAX_CLOSED_RUN = 3_660
 
@@ -182,7 +183,7 @@ class BusinessCalendar:
                 if instant + duration > span[1]:
                     break
                 dues.append(instant + duration)  # due before the current opening closes
-        wanted, walked = len(durations), timedelta(0)
+        wanted, walked = len(durations), _ZERO
         if len(dues) == wanted:
             return dues
         for _, (intervals, open_time) in self._open_days_from(instant, day):
@@ -197,14 +198,14 @@ class BusinessCalendar:
         """Business time between two instants; zero if `end` is not after `start`."""
         start_at, end_at = _utc("start", start), _utc("end", end)
         if end_at <= start_at:
-            return timedelta(0)
+            return _ZERO
         if self.always_open:
             return end_at - start_at
         day = start_at.astimezone(self._zone).date()
         span = self._open_span(start_at, day)
         if span is not None and end_at <= span[1]:
             return end_at - start_at  # both inside one opening (a command seconds later)
-        total = timedelta(0)
+        total = _ZERO
         for _, (intervals, open_time) in self._open_days_from(start_at, day):
             if intervals[-1][1] <= end_at:
                 total += open_time
@@ -359,12 +360,12 @@ def _within(intervals: tuple[Interval, ...], remaining: timedelta) -> datetime:
 
 
 def _check_duration(duration: Any) -> None:
-    if not isinstance(duration, timedelta) or duration < timedelta(0):
+    if not isinstance(duration, timedelta) or duration < _ZERO:
         raise InvalidInput("duration", duration, "a timedelta of zero or more")
 
 
 def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
-    return sum((closes_at - opens_at for opens_at, closes_at in intervals), timedelta(0))
+    return sum((closes_at - opens_at for opens_at, closes_at in intervals), _ZERO)
 
 
 def _utc(field_name: str, value: Any) -> datetime:
