@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from states.clocks import iso
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
 from states.ledger import MISSED, clock_views, deadline_summary
@@ -818,3 +819,13 @@ def test_a_sweep_counts_what_is_due_first_and_reports_each_batch(world):
     report = sweep(world.engine, at, worker="test", batch=4, on_batch=steps.append)
     assert (steps, report.claimed, report.fired) == ([4, 2], 6, 6)
     assert count_due(world.db, now=at) == 0
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 1),
+        timezones=st.sampled_from([UTC, ZoneInfo("Europe/Brussels"), ZoneInfo("Asia/Kolkata")]),
+    )
+)
+def test_stored_instants_read_as_isoformat_to_the_second(at):
+    assert iso(at) == at.isoformat(timespec="seconds")
