@@ -59,7 +59,6 @@ _STOPS = {
 }
 
 
-@lru_cache(maxsize=4096)
 def iso(at: datetime) -> str:
     """`at` to the second in ISO 8601, as clock states, ledger rows and timers store it.
 
@@ -67,10 +66,17 @@ def iso(at: datetime) -> str:
     command stores several new instants (deadlines, warnings, its own time): a
     UTC datetime, what the engine and the calendars hand over, is put together
     from its date's ISO text and two-digit fields instead, the same text for a
-    third of the cost."""
+    third of the cost, and remembered (a command's own time is stored several
+    times). Only UTC datetimes are remembered: an equal instant in another zone
+    reads differently."""
     if at.__class__ is datetime and at.tzinfo is UTC:
-        return f"{_iso_date(at.date())}T{_TWO[at.hour]}:{_TWO[at.minute]}:{_TWO[at.second]}+00:00"
+        return _iso_utc(at)
     return at.isoformat(timespec="seconds")
+
+
+@lru_cache(maxsize=4096)
+def _iso_utc(at: datetime) -> str:
+    return f"{_iso_date(at.date())}T{_TWO[at.hour]}:{_TWO[at.minute]}:{_TWO[at.second]}+00:00"
 
 
 _TWO = tuple(f"{number:02d}" for number in range(60))
