@@ -27,7 +27,7 @@ be timezone-aware, and datetime outputs are in UTC.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -50,7 +50,8 @@ _Day = tuple[tuple[Interval, ...], timedelta]
 """One local day's open intervals in UTC, in order, and their total length."""
 
 _ONE_DAY = timedelta(days=1)
-_CLOSED_DAY: _Day = ((), timedelta(0))
+_ZERO = timedelta(0)
+_CLOSED_DAY: _Day = ((), _ZERO)
 _DAY_CACHE_LIMIT = 20_000
 _MAX_CLOSED_RUN = 3_660
 
@@ -128,8 +129,7 @@ class BusinessCalendar:
         ``elapsed(start, add(start, d)) == d`` and `add` grows with `duration`.
         """
         instant = _utc("start", start)
-        if not isinstance(duration, timedelta) or duration < timedelta(0):
-            raise InvalidInput("duration", duration, "a timedelta of zero or more")
+        _check_duration(duration)
         if self.always_open:
             return instant + duration
         # Deadlines are armed in batches at one instant (a sweep, an import) from a few
@@ -139,36 +139,74 @@ class BusinessCalendar:
         if due is None:
             if len(self._sums) >= _DAY_CACHE_LIMIT:
                 self._sums.clear()
-            due = self._sums[key] = self._add(instant, duration)
+            due = self._sums[key] = self._add_all(instant, [duration])[0]
         return due
 
-    def _add(self, instant: datetime, duration: timedelta) -> datetime:
-        span = self._open_span(instant)
-        if span is not None and instant + duration <= span[1]:
-            return instant + duration  # due before the current opening closes
-        remaining = duration
-        for _, (intervals, open_time) in self._open_days_from(instant):
-            if remaining > open_time:
-                remaining -= open_time
-                continue
-            for opens_at, closes_at in intervals:
-                if remaining <= closes_at - opens_at:
-                    return opens_at + remaining
-                remaining -= closes_at - opens_at
+    def add_all(self, start: datetime, durations: Iterable[timedelta]) -> dict[timedelta, datetime]:
+        """`add(start, duration)` for each of `durations`, keyed by duration.
+
+        One walk over the days serves them all: the clocks an event arms start
+        at its instant, and a clock's warning and deadline are two sums from
+        the same start, so arming them one `add` at a time walked the same
+        days two to four times.
+        """
+        instant = _utc("start", start)
+        wanted = set(durations)
+        for duration in wanted:
+            _check_duration(duration)
+        if self.always_open:
+            return {duration: instant + duration for duration in wanted}
+        sums = self._sums
+        found = {}
+        for duration in wanted:
+            due = sums.get((instant, duration))
+            if due is not None:
+                found[duration] = due
+        missing = sorted(wanted.difference(found))
+        if missing:
+            if len(sums) + len(missing) > _DAY_CACHE_LIMIT:
+                sums.clear()
+            for duration, due in zip(missing, self._add_all(instant, missing), strict=True):
+                found[duration] = sums[(instant, duration)] = due
+        return found
+
+    def _add_all(self, instant: datetime, durations: list[timedelta]) -> list[datetime]:
+        """`add` of each of `durations` (ascending) from `instant`, in one walk. Each
+        ends on the day its remaining time fits in, exactly as a walk of its own would:
+        the remaining time on a day is the duration less the open time of the days
+        before (`walked`), and timedelta sums are exact."""
+        dues: list[datetime] = []
+        day = instant.astimezone(self._zone).date()
+        span = self._open_span(instant, day)
+        if span is not None:
+            for duration in durations:
+                if instant + duration > span[1]:
+                    break
+                dues.append(instant + duration)  # due before the current opening closes
+        wanted, walked = len(durations), _ZERO
+        if len(dues) == wanted:
+            return dues
+        for _, (intervals, open_time) in self._open_days_from(instant, day):
+            while (remaining := durations[len(dues)] - walked) <= open_time:
+                dues.append(_within(intervals, remaining))
+                if len(dues) == wanted:
+                    return dues
+            walked += open_time
         raise AssertionError("unreachable: open days never run out")
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between two instants; zero if `end` is not after `start`."""
         start_at, end_at = _utc("start", start), _utc("end", end)
         if end_at <= start_at:
-            return timedelta(0)
+            return _ZERO
         if self.always_open:
             return end_at - start_at
-        span = self._open_span(start_at)
+        day = start_at.astimezone(self._zone).date()
+        span = self._open_span(start_at, day)
         if span is not None and end_at <= span[1]:
             return end_at - start_at  # both inside one opening (a command seconds later)
-        total = timedelta(0)
-        for _, (intervals, open_time) in self._open_days_from(start_at):
+        total = _ZERO
+        for _, (intervals, open_time) in self._open_days_from(start_at, day):
             if intervals[-1][1] <= end_at:
                 total += open_time
                 continue
@@ -222,12 +260,11 @@ class BusinessCalendar:
 
     # -- internals -----------------------------------------------------------
 
-    def _open_span(self, instant: datetime) -> tuple[datetime, datetime] | None:
-        """The open interval of `instant`'s local day that holds it, when nothing of the
-        day before is open after it; else None. Within it, business time is real time:
-        the shortcut `add` and `elapsed` take for the short spans most calls measure,
-        with the results the walk over the days (`_open_days_from`) gives."""
-        day = instant.astimezone(self._zone).date()
+    def _open_span(self, instant: datetime, day: date) -> tuple[datetime, datetime] | None:
+        """The open interval of `instant`'s local day (`day`) that holds it, when nothing
+        of the day before is open after it; else None. Within it, business time is real
+        time: the shortcut `add` and `elapsed` take for the short spans most calls
+        measure, with the results the walk over the days (`_open_days_from`) gives."""
         for opens_at, closes_at in self._day(day)[0]:
             if opens_at <= instant < closes_at:
                 before = self._day(day - _ONE_DAY)[0]
@@ -235,12 +272,14 @@ class BusinessCalendar:
         return None
 
     def _next_open(self, instant: datetime) -> datetime:
-        _, (intervals, _) = next(self._open_days_from(instant))
+        day = instant.astimezone(self._zone).date()
+        _, (intervals, _) = next(self._open_days_from(instant, day))
         return intervals[0][0]
 
-    def _open_days_from(self, instant: datetime) -> Iterator[tuple[date, _Day]]:
-        """Each working day's open intervals after `instant`, cut to start at it; endless."""
-        return self._working_days(instant.astimezone(self._zone).date() - _ONE_DAY, instant)
+    def _open_days_from(self, instant: datetime, day: date) -> Iterator[tuple[date, _Day]]:
+        """Each working day's open intervals after `instant` (on local date `day`), cut to
+        start at it; endless."""
+        return self._working_days(day - _ONE_DAY, instant)
 
     def _working_days(
         self, first: date, after: datetime | None = None
@@ -260,6 +299,8 @@ class BusinessCalendar:
             elif after is None or intervals[0][0] >= after:
                 closed_run = 0
                 yield day, schedule
+            elif intervals[-1][1] <= after:
+                closed_run = 0  # all of it before `after` (the day before the first)
             else:
                 closed_run = 0
                 cut = tuple(
@@ -308,11 +349,29 @@ class BusinessCalendar:
         return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)
 
 
+def _within(intervals: tuple[Interval, ...], remaining: timedelta) -> datetime:
+    """Where `remaining` business time runs out in a day's `intervals` (their total is at
+    least `remaining`): a deadline on a closing time is that closing time."""
+    for opens_at, closes_at in intervals:
+        if remaining <= closes_at - opens_at:
+            return opens_at + remaining
+        remaining -= closes_at - opens_at
+    raise AssertionError("unreachable: the day's open time holds the remaining time")
+
+
+def _check_duration(duration: Any) -> None:
+    if not isinstance(duration, timedelta) or duration < _ZERO:
+        raise InvalidInput("duration", duration, "a timedelta of zero or more")
+
+
 def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
-    return sum((closes_at - opens_at for opens_at, closes_at in intervals), timedelta(0))
+    return sum((closes_at - opens_at for opens_at, closes_at in intervals), _ZERO)
 
 
 def _utc(field_name: str, value: Any) -> datetime:
+    """`value` as a UTC datetime, refused when it is not a timezone-aware datetime."""
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value  # what the engine passes: as the conversion below would return it
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidInput(field_name, value, "a timezone-aware datetime")
     return value.astimezone(UTC)

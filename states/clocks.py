@@ -35,7 +35,8 @@ fires on time while the case waits.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -58,9 +59,32 @@ _STOPS = {
 }
 
 
-@lru_cache(maxsize=4096)
 def iso(at: datetime) -> str:
+    """`at` to the second in ISO 8601, as clock states, ledger rows and timers store it.
+
+    ``isoformat`` takes some 12,000 instructions (its generic formatting), and a
+    command stores several new instants (deadlines, warnings, its own time): a
+    UTC datetime, what the engine and the calendars hand over, is put together
+    from its date's ISO text and two-digit fields instead, the same text for a
+    third of the cost, and remembered (a command's own time is stored several
+    times). Only UTC datetimes are remembered: an equal instant in another zone
+    reads differently."""
+    if at.__class__ is datetime and at.tzinfo is UTC:
+        return _iso_utc(at)
     return at.isoformat(timespec="seconds")
+
+
+@lru_cache(maxsize=4096)
+def _iso_utc(at: datetime) -> str:
+    return f"{_iso_date(at.date())}T{_TWO[at.hour]}:{_TWO[at.minute]}:{_TWO[at.second]}+00:00"
+
+
+_TWO = tuple(f"{number:02d}" for number in range(60))
+
+
+@lru_cache(maxsize=1024)
+def _iso_date(day: date) -> str:
+    return day.isoformat()
 
 
 def is_active(state: dict[str, Any] | None) -> bool:
@@ -75,7 +99,7 @@ class ClockPlanner:
         self.timed = bool(policy.targets) or policy.follow_up_days is not None
         # The policy never changes: its answer for a kind of case is looked up once,
         # with what a starting clock's state says of it (see `_described`).
-        self._targets: dict[tuple[str | None, ...], tuple[Target, dict[str, Any]] | None] = {}
+        self._targets: dict[tuple[str | None, ...], _Found | None] = {}
 
     def changes(
         self, case: CaseSnapshot, event: Event, seq: int, now: datetime
@@ -97,9 +121,8 @@ class ClockPlanner:
         if kind == "opened":
             out += self._start_all(case, ("first_response", "resolution"), None, seq, now, reason)
         elif kind == "escalate":
-            out += self._start_all(case, ("acknowledge",), event.to_level, seq, now, reason)
-            if not is_active(clocks.get("escalation")):
-                out += self._start_all(case, ("escalation",), event.to_level, seq, now, reason)
+            starting = ("acknowledge",) if is_active(clocks.get("escalation")) else _ESCALATING
+            out += self._start_all(case, starting, event.to_level, seq, now, reason)
         elif kind == "resolve":
             out += self._start_all(case, ("follow_up",), None, seq, now, reason)
         elif kind == "reopen":
@@ -144,11 +167,12 @@ class ClockPlanner:
         reason: str,
     ) -> list[dict[str, Any]]:
         out = []
+        arming: list[tuple[dict[str, Any], _Arming]] = []
         for name in names:
             found = self._target(case, name, level)
             if found is None:
                 continue
-            target, described = found
+            target, described, sums = found
             previous = case.clocks.get(name)
             started = iso(now)
             # unset fields are left out: the state is stored on every case update
@@ -169,17 +193,18 @@ class ClockPlanner:
             elif case.waiting and name in self.policy.paused_while_waiting:
                 state["status"] = "paused"  # not armed: no deadline, warning or armed_seq
             else:
-                self._arm(state, now, seq)
+                arming.append((state, sums))  # nothing consumed or warned yet
+            out.append({"clock": name, "op": "start", "state": state})
+        if arming:
+            self._arm_all(arming, now, seq)
+            for state, _ in arming:
                 if state["warn_at"] is None:
                     del state["warn_at"]
-            out.append({"clock": name, "op": "start", "state": state})
         return out
 
-    def _target(
-        self, case: CaseSnapshot, name: str, level: str | None
-    ) -> tuple[Target, dict[str, Any]] | None:
-        """`Policy.target` of clock `name` for `case` and its description, memoised (a
-        refusal is not)."""
+    def _target(self, case: CaseSnapshot, name: str, level: str | None) -> _Found | None:
+        """`Policy.target` of clock `name` for `case`, its description and the sums that
+        arm it at its start, memoised (a refusal is not)."""
         key = (name, case.priority, level, case.customer_tier, case.team, case.channel)
         if key in self._targets:
             return self._targets[key]
@@ -193,21 +218,39 @@ class ClockPlanner:
         )
         if len(self._targets) >= _TARGETS_KEPT:  # teams are free text: keep it bounded
             self._targets.clear()
-        found = self._targets[key] = None if target is None else (target, _described(target, level))
+        if target is None:
+            found = None
+        else:
+            described = _described(target, level)
+            sums = _arming(described) if "target_s" in described else None
+            found = (target, described, sums)
+        self._targets[key] = found
         return found
 
     def _arm(self, state: dict[str, Any], now: datetime, seq: int) -> None:
         """Deadline (and warning) of a running clock: the remaining target from `now`."""
-        calendar = self.policy.calendar(state["calendar"])
-        target = timedelta(seconds=state["target_s"])
-        consumed = timedelta(seconds=state["consumed_s"])
-        state["deadline"] = iso(calendar.add(now, max(target - consumed, timedelta(0))))
-        warn_after = target * state["warning_at"] if state.get("warning_at") else None
-        if warn_after is not None and not state["warned"] and warn_after > consumed:
-            state["warn_at"] = iso(calendar.add(now, warn_after - consumed))
-        else:
-            state["warn_at"] = None
-        state["armed_seq"] = seq
+        self._arm_all([(state, _arming(state))], now, seq)
+
+    def _arm_all(
+        self, arming: list[tuple[dict[str, Any], _Arming]], now: datetime, seq: int
+    ) -> None:
+        """Set each state's deadline (and warning): its `_arming` sums added to `now`.
+
+        The clocks an event arms share `now` (and most a calendar), so each calendar
+        adds all their sums in one walk over its days (`BusinessCalendar.add_all`).
+        """
+        wanted: dict[str, list[timedelta]] = {}
+        for state, sums in arming:
+            wanted.setdefault(state["calendar"], []).extend(sums)
+        due = {
+            name: self.policy.calendar(name).add_all(now, durations)
+            for name, durations in wanted.items()
+        }
+        for state, sums in arming:
+            dues = due[state["calendar"]]
+            state["deadline"] = iso(dues[sums[0]])
+            state["warn_at"] = iso(dues[sums[1]]) if len(sums) > 1 else None
+            state["armed_seq"] = seq
 
     def _close(
         self, name: str, state: dict[str, Any], now: datetime, reason: str
@@ -294,6 +337,25 @@ def _described(target: Target, level: str | None) -> dict[str, Any]:
 
 _MISSING = object()
 _ARMING = ("deadline", "warn_at", "armed_seq")
+_ESCALATING = ("acknowledge", "escalation")
+
+_Arming = tuple[timedelta, ...]
+"""Business time from now to a running clock's deadline, then to its warning if it has
+one to give."""
+_Found = tuple[Target, dict[str, Any], _Arming | None]
+"""A clock's target for a kind of case, its description, and the sums that arm its start."""
+
+
+def _arming(state: Mapping[str, Any]) -> _Arming:
+    """What is left of the target and of its warning fraction, given the business time
+    the clock has consumed (none in a starting clock's description) and whether it has
+    warned already; a warning at 0 or one already due arms nothing."""
+    target = timedelta(seconds=state["target_s"])
+    consumed = timedelta(seconds=state.get("consumed_s", 0))
+    warn_after = target * state["warning_at"] if state.get("warning_at") else None
+    warns = warn_after is not None and not state.get("warned") and warn_after > consumed
+    until_deadline = max(target - consumed, timedelta(0))
+    return (until_deadline, warn_after - consumed) if warns else (until_deadline,)
 
 
 def _spent(state: dict[str, Any]) -> bool:

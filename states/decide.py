@@ -57,6 +57,8 @@ class Decider:
         self.process = machine.definition
         self.policy = policy
         self.clocks = ClockPlanner(policy)
+        # what every opened case records; each `version_id` formats its digest anew
+        self._versions = (machine.definition.version_id, policy.version_id)
 
     # -- commands ----------------------------------------------------------------
 
@@ -74,8 +76,8 @@ class Decider:
             "currency": process.currency,
             "external_ref": command.external_ref,
             "team": command.team,
-            "process_version": process.version_id,
-            "policy_version": self.policy.version_id,
+            "process_version": self._versions[0],
+            "policy_version": self._versions[1],
         }
         opened = Event(
             "opened", now, command.actor, None, process.initial, None, None, payload, seq=1

@@ -8,6 +8,7 @@ All times are fixed; Brussels changes clocks on 2026-03-29 (23-hour day) and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tomllib
 from datetime import UTC, date, datetime, timedelta
@@ -576,3 +577,23 @@ def test_elapsed_is_what_a_minute_counter_counts(drawn, minutes):
     end = start + timedelta(minutes=minutes)
 
     assert business.elapsed(start, end) == counter.elapsed(start, end)
+
+
+@settings(max_examples=150, deadline=None)
+@given(counted_calendars(), st.lists(st.integers(0, 1_500), min_size=1, max_size=5))
+def test_add_all_is_the_first_instant_a_minute_counter_reaches_each_duration(drawn, minutes):
+    business, counter, start = drawn
+
+    assert business.add_all(start, [timedelta(minutes=m) for m in minutes]) == {
+        timedelta(minutes=m): counter.reach(start, m) for m in minutes
+    }
+
+
+@properties
+@given(business_calendars, starts, st.lists(durations, min_size=1, max_size=5))
+def test_add_all_is_add_of_each_duration(business, start, wanted):
+    fresh = dataclasses.replace(business)  # no sums remembered: one walk for all of them
+
+    assert fresh.add_all(start, wanted) == {
+        duration: business.add(start, duration) for duration in wanted
+    }

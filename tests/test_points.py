@@ -111,6 +111,14 @@ def test_a_phrase_inside_a_longer_word_never_matches(phrase, before, after):
     assert match_phrases([phrase], before + phrase + after) == []
 
 
+@given(phrases=st.lists(_PHRASE, max_size=6), data=st.data())
+def test_several_phrases_match_as_each_phrase_alone_does(phrases, data):
+    pieces = st.one_of(_NON_WORD, _WORD_CHARS, *([st.sampled_from(phrases)] if phrases else []))
+    text = "".join(data.draw(st.lists(pieces, max_size=8)))
+
+    assert match_phrases(phrases, text) == [p for p in phrases if match_phrases([p], text)]
+
+
 # -- legal risk ----------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from states.clocks import iso
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
 from states.ledger import MISSED, clock_views, deadline_summary
@@ -818,3 +819,10 @@ def test_a_sweep_counts_what_is_due_first_and_reports_each_batch(world):
     report = sweep(world.engine, at, worker="test", batch=4, on_batch=steps.append)
     assert (steps, report.claimed, report.fired) == ([4, 2], 6, 6)
     assert count_due(world.db, now=at) == 0
+
+
+@given(st.datetimes(datetime(2, 1, 1), datetime(9998, 12, 31), timezones=st.just(UTC)))
+def test_stored_instants_read_as_isoformat_to_the_second_in_any_zone(at):
+    for zone in (UTC, ZoneInfo("Europe/Brussels"), ZoneInfo("Asia/Kolkata")):
+        local = at.astimezone(zone)  # the same instant: each zone reads it its own way
+        assert iso(local) == local.isoformat(timespec="seconds")
