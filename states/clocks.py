@@ -36,13 +36,14 @@ fires on time while the case waits.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from states.case import CaseSnapshot
 from states.events import Event
 from states.policy import Policy, Target
+from states.time_texts import utc_seconds_text
 
 CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
 ACTIVE = ("running", "paused")
@@ -74,17 +75,7 @@ def iso(at: datetime) -> str:
     return at.isoformat(timespec="seconds")
 
 
-@lru_cache(maxsize=4096)
-def _iso_utc(at: datetime) -> str:
-    return f"{_iso_date(at.date())}T{_TWO[at.hour]}:{_TWO[at.minute]}:{_TWO[at.second]}+00:00"
-
-
-_TWO = tuple(f"{number:02d}" for number in range(60))
-
-
-@lru_cache(maxsize=1024)
-def _iso_date(day: date) -> str:
-    return day.isoformat()
+_iso_utc = lru_cache(maxsize=4096)(utc_seconds_text)
 
 
 def is_active(state: dict[str, Any] | None) -> bool:
