@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from itertools import compress
-from operator import attrgetter, ne
+from operator import attrgetter, itemgetter, ne
 from typing import Any
 
 import orjson
@@ -128,7 +128,10 @@ class BulkStatements:
         )  # ix_case_customer_opened
         compiled = recent.compile(dialect=dialect)
         self._recent_sql = compiled.string
-        self._recent_names = list(compiled.positiontup) if self.positional else None
+        #: the dict of count_opened's values, as the driver takes them
+        self._recent_params: Callable[[dict[str, Any]], Any] = (
+            itemgetter(*compiled.positiontup) if self.positional else dict
+        )
         self._time = self._processor(opened, "bind") or (lambda value: value)
         self._readers = [
             (i, reader)
@@ -136,12 +139,18 @@ class BulkStatements:
             if (reader := self._processor(CASE.c[name], "result")) is not None
         ]
         self._lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
-        self._dict_inserts: dict[tuple[str, tuple[str, ...], str | None], tuple[str, Any]] = {}
+        #: compiled dict-row inserts, by (table, unless_exists, the rows' keys in order...)
+        self._dict_inserts: dict[tuple[Any, ...], tuple[str, Callable[..., Any]]] = {}
         quote = dialect.identifier_preparer.quote
         self._select = (
             f"SELECT {', '.join(quote(n) for n in self.case_columns)} "
             f"FROM {quote(CASE.name)} WHERE id IN "
         )
+        marks = ("?", "?") if self.positional else ("%(c)s", "%(k)s")
+        self._cancel_sql = (
+            f"UPDATE timer SET status = 'cancelled' WHERE case_id = {marks[0]} AND "
+            f"clock = {marks[1]} AND status IN ('pending', 'claimed')"
+        )  # uq_timer_generation's (case_id, clock) prefix
 
     def _processor(self, column: Any, kind: str) -> Any:
         """The bind or result processor of `column`'s values; a time column's bind
@@ -187,19 +196,15 @@ class BulkStatements:
         keys = [*names, *extra] if not self.positional else None
         return compiled.string, parameter_maker(columns, len(extra), keys, keyed)
 
-    def cancel_timers(self, conn: Connection, keys: Iterable[tuple[int, str]]) -> None:
+    def cancel_timers(self, conn: Connection, keys: list[tuple[int, str]]) -> None:
         """Cancel the live timers of each (case, clock) in `keys`."""
-        marks = ("?", "?") if self.positional else ("%(c)s", "%(k)s")
-        sql = (
-            f"UPDATE timer SET status = 'cancelled' WHERE case_id = {marks[0]} AND "
-            f"clock = {marks[1]} AND status IN ('pending', 'claimed')"
-        )  # uq_timer_generation's (case_id, clock) prefix
-        params = [
-            (case_id, clock) if self.positional else {"c": case_id, "k": clock}
-            for case_id, clock in keys
-        ]
-        if params:
-            run_rows(conn, sql, params)
+        if not keys:
+            return
+        if self.positional:  # the keys are the parameter rows already
+            run_rows(conn, self._cancel_sql, keys)
+        else:
+            params = [{"c": case_id, "k": clock} for case_id, clock in keys]
+            run_rows(conn, self._cancel_sql, params)
 
     def insert_rows(
         self,
@@ -212,20 +217,23 @@ class BulkStatements:
         with `unless_exists` (a unique column), rows whose value is taken are skipped."""
         if not rows:
             return
-        columns = tuple(rows[0])
-        key = (table.name, columns, unless_exists)
-        if key not in self._dict_inserts:
+        key = (table, unless_exists, *rows[0])
+        compiled = self._dict_inserts.get(key)
+        if compiled is None:
             stmt = table.insert()
             if unless_exists is not None:
                 dialect_insert = (
                     postgresql_insert if self.dialect.name == "postgresql" else sqlite_insert
                 )
                 stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=[unless_exists])
-            self._dict_inserts[key] = self._compile(
-                stmt.values({name: bindparam(name) for name in columns}), table, (), keyed=True
-            )
-        sql, parameters = self._dict_inserts[key]
-        run_rows(conn, sql, [parameters(row) for row in rows])
+            values = {name: bindparam(name) for name in rows[0]}
+            compiled = self._compile(stmt.values(values), table, (), keyed=True)
+            self._dict_inserts[key] = compiled
+        sql, parameters = compiled
+        if len(rows) == 1:
+            run(conn, sql, parameters(rows[0]))
+        else:
+            run(conn, sql, [parameters(row) for row in rows], many=True)
 
     def insert_case(self, conn: Connection, snap: CaseSnapshot) -> int:
         """Insert a new case row from `snap`; returns its id."""
@@ -236,13 +244,12 @@ class BulkStatements:
         self, conn: Connection, customer_id: str, since: datetime, until: datetime
     ) -> int:
         """Cases of `customer_id` opened in [since, until] (through ix_case_customer_opened)."""
-        since_at, until_at = self._time(since), self._time(until)
-        values = {"customer_id": customer_id, "since": since_at, "until": until_at}
-        if self._recent_names is not None:
-            params: Any = tuple(values[name] for name in self._recent_names)
-        else:
-            params = values
-        return int(run(conn, self._recent_sql, params).fetchone()[0])
+        values = {
+            "customer_id": customer_id,
+            "since": self._time(since),
+            "until": self._time(until),
+        }
+        return int(run(conn, self._recent_sql, self._recent_params(values)).fetchone()[0])
 
     def insert_events(self, conn: Connection, events: list[Event]) -> None:
         event_row = self._event_row
@@ -264,6 +271,10 @@ class BulkStatements:
         when no indexed column is set). Cases that changed the same columns share
         one statement, run with executemany.
         """
+        if len(snaps) == 1:  # a single command's case: no grouping
+            snap = snaps[0]
+            sql, parameters = self._update(self._changed(snap, read_values[0]))
+            return run(conn, sql, parameters(snap, snap.id, read_versions[0])).rowcount  # type: ignore[no-any-return]
         groups: dict[tuple[str, ...], list[tuple[CaseSnapshot, int]]] = {}
         for snap, version, before in zip(snaps, read_versions, read_values, strict=True):
             groups.setdefault(self._changed(snap, before), []).append((snap, version))
@@ -283,14 +294,15 @@ class BulkStatements:
 
     def _update(self, columns: tuple[str, ...]) -> tuple[str, Callable[..., Any]]:
         """The optimistic UPDATE setting `columns`, compiled once per set of columns."""
-        if columns not in self._updates:
+        compiled = self._updates.get(columns)
+        if compiled is None:
             stmt = (
                 CASE.update()
                 .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
                 .values({name: bindparam(name) for name in columns})
             )
-            self._updates[columns] = self._compile(stmt, CASE, ("b_id", "b_version"))
-        return self._updates[columns]
+            compiled = self._updates[columns] = self._compile(stmt, CASE, ("b_id", "b_version"))
+        return compiled
 
     def _in(self, ids: list[int]) -> tuple[str, Any]:
         if self.positional:

@@ -407,13 +407,18 @@ class Engine:
     def _write(self, conn: Connection, work: _Work) -> None:
         if work.events:
             self._bulk.insert_events(conn, work.events)
-        touched = [
-            snap for cid, snap in work.snapshots.items() if snap.version != work.read_version[cid]
-        ]
+        read_version, read_values = work.read_version, work.read_values
+        touched: list[CaseSnapshot] = []
+        versions: list[int] = []
+        before: list[tuple[Any, ...]] = []
+        for case_id, snap in work.snapshots.items():
+            version = read_version[case_id]
+            if snap.version != version:
+                touched.append(snap)
+                versions.append(version)
+                before.append(read_values[case_id])
         if not touched:
             return
-        versions = [work.read_version[snap.id] for snap in touched]  # type: ignore[index]
-        before = [work.read_values[snap.id] for snap in touched]  # type: ignore[index]
         if self._bulk.update_cases(conn, touched, versions, before) != len(touched):
             raise _Retry()
         work.timers.write(conn, self._bulk)

@@ -168,6 +168,19 @@ def _store_error(exc: DBAPIError, engine: Engine) -> StoreError:
     )
 
 
+_process_id = os.getpid()
+
+
+def _forked() -> None:
+    """Note the child's process id: a kept connection is never used across a fork.
+    (`os.getpid` per transaction was a system call each, and ``os.fork`` runs this.)"""
+    global _process_id
+    _process_id = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class HeldConnections:
     """One connection per thread, kept by a long-lived writer (the engine) between its
     transactions, for a SQLite file only.
@@ -208,7 +221,9 @@ class HeldConnections:
             return None
         local = self._local
         conn = getattr(local, "conn", None)
-        if conn is None or conn.invalidated or conn.closed or local.pid != os.getpid():
+        # `_dbapi_connection is None`: what Connection.invalidated and .closed both test
+        # first, and neither holds without it (one test instead of two properties)
+        if conn is None or conn._dbapi_connection is None or local.pid != _process_id:
             error = self.engine.dialect.loaded_dbapi.Error
             try:
                 proxied = self.engine.raw_connection()
@@ -217,7 +232,7 @@ class HeldConnections:
                 raise _store_error(wrapped, self.engine) from None
             proxied.detach()
             conn = Connection(self.engine, connection=proxied)
-            local.conn, local.pid = conn, os.getpid()
+            local.conn, local.pid = conn, _process_id
             with self._lock:
                 self._kept = [c for c in self._kept if not c.closed]
                 self._kept.append(conn)

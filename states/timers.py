@@ -93,9 +93,16 @@ class TimerWrites:
                 self.segments.append({**segment, "case_id": event.case_id, "seq": event.seq})
 
     def write(self, conn: Connection, bulk: BulkStatements) -> None:
-        bulk.cancel_timers(conn, sorted(self.cancel - self.unarmed))
-        bulk.insert_rows(conn, TIMER, [row for rows in self.arm.values() for row in rows])
-        bulk.insert_rows(conn, SEGMENT, self.segments)
+        """Send the batch's net changes: each kind of statement only when it has rows
+        (most commands change one or two of the three)."""
+        if self.cancel:
+            bulk.cancel_timers(conn, sorted(self.cancel - self.unarmed))
+        if self.arm:
+            armed = self.arm.values()
+            rows = next(iter(armed)) if len(armed) == 1 else [r for rows in armed for r in rows]
+            bulk.insert_rows(conn, TIMER, rows)
+        if self.segments:
+            bulk.insert_rows(conn, SEGMENT, self.segments)
 
 
 def claim_due(
