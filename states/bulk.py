@@ -233,7 +233,7 @@ class BulkStatements:
         if len(rows) == 1:
             run(conn, sql, parameters(rows[0]))
         else:
-            run(conn, sql, [parameters(row) for row in rows], many=True)
+            run(conn, sql, list(map(parameters, rows)), many=True)
 
     def insert_case(self, conn: Connection, snap: CaseSnapshot) -> int:
         """Insert a new case row from `snap`; returns its id."""

@@ -301,7 +301,8 @@ class WriteTransaction:
                     self._rollback()
                 raise
             finally:
-                self._close()
+                if self._pooled:
+                    conn.close()
         except SAIntegrityError:
             raise
         except DBAPIError as error:

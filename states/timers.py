@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, select, text, update
@@ -98,9 +99,7 @@ class TimerWrites:
         if self.cancel:
             bulk.cancel_timers(conn, sorted(self.cancel - self.unarmed))
         if self.arm:
-            armed = self.arm.values()
-            rows = next(iter(armed)) if len(armed) == 1 else [r for rows in armed for r in rows]
-            bulk.insert_rows(conn, TIMER, rows)
+            bulk.insert_rows(conn, TIMER, list(chain.from_iterable(self.arm.values())))
         if self.segments:
             bulk.insert_rows(conn, SEGMENT, self.segments)
 
