@@ -200,11 +200,12 @@ class BulkStatements:
         """Cancel the live timers of each (case, clock) in `keys`."""
         if not keys:
             return
-        if self.positional:  # the keys are the parameter rows already
-            run_rows(conn, self._cancel_sql, keys)
-        else:
-            params = [{"c": case_id, "k": clock} for case_id, clock in keys]
-            run_rows(conn, self._cancel_sql, params)
+        rows: list[Any] = (
+            keys  # the parameter rows already
+            if self.positional
+            else [{"c": case_id, "k": clock} for case_id, clock in keys]
+        )
+        run_rows(conn, self._cancel_sql, rows)
 
     def insert_rows(
         self,
@@ -273,7 +274,8 @@ class BulkStatements:
         """
         if len(snaps) == 1:  # a single command's case: no grouping
             snap = snaps[0]
-            sql, parameters = self._update(self._changed(snap, read_values[0]))
+            changed = self._changed(snap, read_values[0])
+            sql, parameters = self._updates.get(changed) or self._update(changed)
             return run(conn, sql, parameters(snap, snap.id, read_versions[0])).rowcount  # type: ignore[no-any-return]
         groups: dict[tuple[str, ...], list[tuple[CaseSnapshot, int]]] = {}
         for snap, version, before in zip(snaps, read_versions, read_values, strict=True):
