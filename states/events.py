@@ -47,7 +47,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -56,6 +56,7 @@ import orjson
 from states.case import CaseSnapshot
 from states.fold_rules import HANDLERS, clocks_after
 from states.fold_rules import apply_change as apply_change  # re-exported
+from states.time_texts import utc_iso_text
 
 EVENT_FORMAT = 3
 FORMATS = (1, 2, 3)  # formats this release reads and verifies
@@ -75,10 +76,17 @@ GENESIS = "0" * 64
 _sha256 = hashlib.sha256
 
 
-@lru_cache(maxsize=4096)
 def _isoformat(at: datetime) -> str:
-    """Memoised: the events of a batch mostly share their instant."""
+    """``at.isoformat()``; a UTC datetime's (what the engine dates events with) put together
+    from its fields (see :mod:`states.time_texts`) and remembered, as the events of a batch
+    mostly share their instant. Only UTC datetimes are remembered: an equal instant in
+    another zone reads differently."""
+    if at.tzinfo is UTC and at.__class__ is datetime:
+        return _utc_isoformat(at)
     return at.isoformat()
+
+
+_utc_isoformat = lru_cache(maxsize=4096)(utc_iso_text)
 
 
 @dataclass(slots=True)
