@@ -262,8 +262,10 @@ def new_snapshot(event: Event) -> CaseSnapshot:
     )
 
 
-def evolve(snap: CaseSnapshot, event: Event) -> None:
-    """Fold `event` into `snap` in place (callers copy first when they must keep the old one)."""
+def evolve(snap: CaseSnapshot, event: Event, clocks: dict[str, Any] | None = None) -> None:
+    """Fold `event` into `snap` in place (callers copy first when they must keep the old one).
+    `clocks`: the clock states after `event`, when the caller has worked them out already
+    (the engine's timer bookkeeping does, see :meth:`states.timers.TimerWrites.record`)."""
     if event.to_state != snap.state:
         snap.state_entered_at = event.occurred_at
     snap.state = event.to_state
@@ -271,7 +273,9 @@ def evolve(snap: CaseSnapshot, event: Event) -> None:
     snap.updated_at = event.occurred_at
     snap.last_seq = event.seq
     snap.last_hash = event.hash
-    if event.payload.get("clocks"):
+    if clocks is not None:
+        snap.clocks = clocks
+    elif event.payload.get("clocks"):
         snap.clocks = clocks_after(snap.clocks, event)
     handler = HANDLERS.get(event.type)
     if handler is not None:
