@@ -257,7 +257,7 @@ class Engine:
             if command.external_ref is not None:
                 self._check_reference_is_free(conn, command.external_ref)
             decision = self.decider.open(command, now, self._recent_cases(conn, command, now))
-            snap = new_snapshot(decision.events[0])
+            snap = decision.opened or new_snapshot(decision.events[0])
             snap.version, snap.last_seq, snap.last_hash = 0, 0, GENESIS
             snap.id = self._bulk.insert_case(conn, snap)
             work.snapshots[snap.id] = snap
