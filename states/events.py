@@ -48,7 +48,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -73,20 +72,16 @@ def _scalar(value: str | int | None) -> str:
 
 
 GENESIS = "0" * 64
+_UNSET = object()
 _sha256 = hashlib.sha256
 
 
 def _isoformat(at: datetime) -> str:
     """``at.isoformat()``; a UTC datetime's (what the engine dates events with) put together
-    from its fields (see :mod:`states.time_texts`) and remembered, as the events of a batch
-    mostly share their instant. Only UTC datetimes are remembered: an equal instant in
-    another zone reads differently."""
+    from its fields, for a fifth of the instructions (see :mod:`states.time_texts`)."""
     if at.tzinfo is UTC and at.__class__ is datetime:
-        return _utc_isoformat(at)
+        return utc_iso_text(at)
     return at.isoformat()
-
-
-_utc_isoformat = lru_cache(maxsize=4096)(utc_iso_text)
 
 
 @dataclass(slots=True)
@@ -136,11 +131,11 @@ class Event:
         payload orjson cannot write, raises ValueError.
         """
         occurred = occurred or _isoformat(self.occurred_at)
+        recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
         if self.format == 3:
-            return self._canonical_3(occurred, payload_text)
+            return self._canonical_3(occurred, recorded, payload_text)
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
         if self.format == 2:
-            recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
             values = [self.format, self.case_id, self.seq, self.type, occurred, recorded]
             tail = f"{_scalar(self.idempotency_key)},{_scalar(self.command_id)},"
         elif self.format == 1:
@@ -155,8 +150,7 @@ class Event:
         tail += _scalar(self.prev_hash)
         return f"[{head},{payload},{tail}]".encode()
 
-    def _canonical_3(self, occurred: str, payload_text: str | None) -> bytes:
-        recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
+    def _canonical_3(self, occurred: str, recorded: str | None, payload_text: str | None) -> bytes:
         payload = self.payload if payload_text is None else orjson.Fragment(payload_text)
         try:
             return orjson.dumps(
@@ -195,17 +189,31 @@ def seal(
 ) -> str:
     """Number and chain `events` after (`last_seq`, `last_hash`); returns the new head hash.
     `occurred`: each event's ``occurred_at.isoformat()``, when the caller has them (an
-    import of a log, whose events' times are all different, made them already)."""
+    import of a log, whose events' times are all different, made them already).
+
+    The events of a command share the instants they occurred and were recorded at (the
+    same objects): each instant's text is written once, not once per event."""
     head = last_hash
+    at: datetime | None = None  # the last occurred_at written, `iso` its text
+    iso = ""
+    recorded_at: object = _UNSET  # the last recorded_at written, `recorded` its text
+    recorded: str | None = None
     for offset, event in enumerate(events, start=1):
         event.case_id = case_id
         event.seq = last_seq + offset
         event.prev_hash = head
         event.format, text = _payload_text(event.payload)
         event.payload_text = text
-        iso = occurred[offset - 1] if occurred is not None else _isoformat(event.occurred_at)
+        if occurred is not None:
+            iso = occurred[offset - 1]
+        elif event.occurred_at is not at:
+            at = event.occurred_at
+            iso = _isoformat(at)
+        if event.recorded_at is not recorded_at:
+            recorded_at = event.recorded_at
+            recorded = None if event.recorded_at is None else _isoformat(event.recorded_at)
         if event.format == 3:  # what a new event is sealed in: straight to its writer
-            canonical = event._canonical_3(iso, text)
+            canonical = event._canonical_3(iso, recorded, text)
         else:
             canonical = event.canonical(text, iso)
         event.hash = head = _sha256(canonical).hexdigest()
