@@ -46,11 +46,7 @@ def utc_seconds_text(value: datetime) -> str:
 def utc_iso_text(value: datetime) -> str:
     """``value.isoformat()`` of a UTC datetime: :func:`utc_seconds_text`'s text with the
     microseconds before the offset when there are some, as ``isoformat`` writes them."""
-    micro = value.microsecond
-    if micro:
-        three = _THREE_DIGITS
-        return f"{_utc_seconds(value)}.{three[micro // 1000]}{three[micro % 1000]}+00:00"
-    return f"{_utc_seconds(value)}+00:00"
+    return _utc_text(value) if value.microsecond else utc_seconds_text(value)
 
 
 def _utc_seconds(value: datetime) -> str:
