@@ -17,7 +17,8 @@ from states.case import CaseSnapshot
 from states.clocks import ClockPlanner, is_active
 from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
 from states.errors import CommandError, InvalidInput
-from states.events import Event, apply_change, evolve, new_snapshot
+from states.events import Event, evolve, new_snapshot
+from states.fold_rules import clocks_after
 from states.guards import GuardContext
 from states.machine import ProcessMachine
 from states.money import to_minor
@@ -37,6 +38,9 @@ SYSTEM_SLA = "system:sla"
 class Decision:
     events: list[Event] = field(default_factory=list)
     notifications: list[NewNotification] = field(default_factory=list)
+    #: Decider.open's: the new case as its ``opened`` event leaves it (clocks started), not
+    #: yet numbered or stored; the engine stores it and folds the rest of the events into it
+    opened: CaseSnapshot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +87,14 @@ class Decider:
             "opened", now, command.actor, None, process.initial, None, None, payload, seq=1
         )
         snap = new_snapshot(opened)
-        changes = self.clocks.changes(snap, opened, 1, now)
-        _attach(opened, changes)
-        for change in changes:  # as new_snapshot would have, had they been there first
-            snap.clocks = {**snap.clocks, change["clock"]: apply_change(snap.clocks, change)}
-        decision = Decision([opened])
+        _attach(opened, self.clocks.changes(snap, opened, 1, now))
+        snap.clocks = clocks_after(snap.clocks, opened)  # as new_snapshot would have, had
+        # the changes been there first
+        decision = Decision([opened], opened=snap)
         texts = {"subject": command.subject, "description": command.description}
-        self._points(decision, snap, texts, recent_cases, now)
+        matches = self._matches(snap, texts, recent_cases, now)
+        if matches:  # folded into a copy: the decision keeps the case as opened
+            self._fold_points(decision, snap.copy(), matches, now)
         return decision
 
     def act(self, case: CaseSnapshot, command: Act, now: datetime) -> Decision:
@@ -132,7 +137,7 @@ class Decider:
         evolve(snap, event)
         decision = Decision([event])
         texts = {"message": command.message} if command.message else {}
-        self._points(decision, snap, texts, recent_cases, now)
+        self._fold_points(decision, snap, self._matches(snap, texts, recent_cases, now), now)
         return decision
 
     # -- timers ------------------------------------------------------------------------
@@ -303,15 +308,11 @@ class Decider:
                 tell_level=tell_level,
             )
 
-    def _points(
-        self,
-        decision: Decision,
-        snap: CaseSnapshot,
-        texts: dict[str, str],
-        recent_cases: int | None,
-        now: datetime,
-    ) -> None:
-        matches = evaluate_points(
+    def _matches(
+        self, snap: CaseSnapshot, texts: dict[str, str], recent_cases: int | None, now: datetime
+    ) -> list[PointMatch]:
+        """The escalation points `snap` meets, strongest first (see :meth:`_fold_points`)."""
+        return evaluate_points(
             self.policy,
             self.process,
             case=snap,
@@ -319,6 +320,12 @@ class Decider:
             recent_case_count=recent_cases,
             now=now,
         )
+
+    def _fold_points(
+        self, decision: Decision, snap: CaseSnapshot, matches: list[PointMatch], now: datetime
+    ) -> None:
+        """Flag `matches` (and escalate the first that says so), folding each event into
+        `snap`, the caller's scratch copy."""
         escalation = next((m for m in matches if m.action == "escalate"), None)
         for match in matches:
             if match is escalation or match.point in snap.flags:

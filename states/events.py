@@ -47,8 +47,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -56,6 +55,7 @@ import orjson
 from states.case import CaseSnapshot
 from states.fold_rules import HANDLERS, clocks_after
 from states.fold_rules import apply_change as apply_change  # re-exported
+from states.time_texts import utc_iso_text
 
 EVENT_FORMAT = 3
 FORMATS = (1, 2, 3)  # formats this release reads and verifies
@@ -72,12 +72,15 @@ def _scalar(value: str | int | None) -> str:
 
 
 GENESIS = "0" * 64
+_UNSET = object()
 _sha256 = hashlib.sha256
 
 
-@lru_cache(maxsize=4096)
 def _isoformat(at: datetime) -> str:
-    """Memoised: the events of a batch mostly share their instant."""
+    """``at.isoformat()``; a UTC datetime's (what the engine dates events with) put together
+    from its fields, for a fifth of the instructions (see :mod:`states.time_texts`)."""
+    if at.tzinfo is UTC and at.__class__ is datetime:
+        return utc_iso_text(at)
     return at.isoformat()
 
 
@@ -128,11 +131,11 @@ class Event:
         payload orjson cannot write, raises ValueError.
         """
         occurred = occurred or _isoformat(self.occurred_at)
+        recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
         if self.format == 3:
-            return self._canonical_3(occurred, payload_text)
+            return self._canonical_3(occurred, recorded, payload_text)
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
         if self.format == 2:
-            recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
             values = [self.format, self.case_id, self.seq, self.type, occurred, recorded]
             tail = f"{_scalar(self.idempotency_key)},{_scalar(self.command_id)},"
         elif self.format == 1:
@@ -147,8 +150,7 @@ class Event:
         tail += _scalar(self.prev_hash)
         return f"[{head},{payload},{tail}]".encode()
 
-    def _canonical_3(self, occurred: str, payload_text: str | None) -> bytes:
-        recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
+    def _canonical_3(self, occurred: str, recorded: str | None, payload_text: str | None) -> bytes:
         payload = self.payload if payload_text is None else orjson.Fragment(payload_text)
         try:
             return orjson.dumps(
@@ -187,17 +189,31 @@ def seal(
 ) -> str:
     """Number and chain `events` after (`last_seq`, `last_hash`); returns the new head hash.
     `occurred`: each event's ``occurred_at.isoformat()``, when the caller has them (an
-    import of a log, whose events' times are all different, made them already)."""
+    import of a log, whose events' times are all different, made them already).
+
+    The events of a command share the instants they occurred and were recorded at (the
+    same objects): each instant's text is written once, not once per event."""
     head = last_hash
+    at: datetime | None = None  # the last occurred_at written, `iso` its text
+    iso = ""
+    recorded_at: object = _UNSET  # the last recorded_at written, `recorded` its text
+    recorded: str | None = None
     for offset, event in enumerate(events, start=1):
         event.case_id = case_id
         event.seq = last_seq + offset
         event.prev_hash = head
         event.format, text = _payload_text(event.payload)
         event.payload_text = text
-        iso = occurred[offset - 1] if occurred is not None else _isoformat(event.occurred_at)
+        if occurred is not None:
+            iso = occurred[offset - 1]
+        elif event.occurred_at is not at:
+            at = event.occurred_at
+            iso = _isoformat(at)
+        if event.recorded_at is not recorded_at:
+            recorded_at = event.recorded_at
+            recorded = None if event.recorded_at is None else _isoformat(event.recorded_at)
         if event.format == 3:  # what a new event is sealed in: straight to its writer
-            canonical = event._canonical_3(iso, text)
+            canonical = event._canonical_3(iso, recorded, text)
         else:
             canonical = event.canonical(text, iso)
         event.hash = head = _sha256(canonical).hexdigest()
@@ -254,8 +270,10 @@ def new_snapshot(event: Event) -> CaseSnapshot:
     )
 
 
-def evolve(snap: CaseSnapshot, event: Event) -> None:
-    """Fold `event` into `snap` in place (callers copy first when they must keep the old one)."""
+def evolve(snap: CaseSnapshot, event: Event, clocks: dict[str, Any] | None = None) -> None:
+    """Fold `event` into `snap` in place (callers copy first when they must keep the old one).
+    `clocks`: the clock states after `event`, when the caller has worked them out already
+    (the engine's timer bookkeeping does, see :meth:`states.timers.TimerWrites.record`)."""
     if event.to_state != snap.state:
         snap.state_entered_at = event.occurred_at
     snap.state = event.to_state
@@ -263,7 +281,9 @@ def evolve(snap: CaseSnapshot, event: Event) -> None:
     snap.updated_at = event.occurred_at
     snap.last_seq = event.seq
     snap.last_hash = event.hash
-    if event.payload.get("clocks"):
+    if clocks is not None:
+        snap.clocks = clocks
+    elif event.payload.get("clocks"):
         snap.clocks = clocks_after(snap.clocks, event)
     handler = HANDLERS.get(event.type)
     if handler is not None:

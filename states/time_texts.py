@@ -43,6 +43,12 @@ def utc_seconds_text(value: datetime) -> str:
     return f"{_utc_seconds(value)}+00:00"
 
 
+def utc_iso_text(value: datetime) -> str:
+    """``value.isoformat()`` of a UTC datetime: :func:`utc_seconds_text`'s text with the
+    microseconds before the offset when there are some, as ``isoformat`` writes them."""
+    return _utc_text(value) if value.microsecond else utc_seconds_text(value)
+
+
 def _utc_seconds(value: datetime) -> str:
     ordinal = value.toordinal()
     day = _DAY_TEXTS.get(ordinal)

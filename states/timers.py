@@ -65,25 +65,33 @@ class TimerWrites:
     arm: dict[tuple[int, str], list[dict[str, Any]]] = field(default_factory=dict)
     segments: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, event: Event, clocks: dict[str, Any], now: datetime) -> None:
-        """Note `event`'s clock changes; `clocks` are the case's clock states before it."""
-        current = clocks
-        for change in event.payload.get("clocks") or ():
-            key = (event.case_id, change["clock"])
-            if change["clock"] not in current:
+    def record(self, event: Event, clocks: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """Note `event`'s clock changes; `clocks` are the case's clock states before it.
+
+        Returns the states after it, as :func:`states.fold_rules.clocks_after` gives them
+        (`clocks` itself when the event changes none): each change's new state is worked
+        out here anyway, and the fold takes them instead of working them out again."""
+        changes = event.payload.get("clocks")
+        if not changes:
+            return clocks
+        current = dict(clocks)
+        case_id, seq = event.case_id, event.seq
+        for change in changes:
+            name = change["clock"]
+            key = (case_id, name)
+            if name not in current:
                 self.unarmed.add(key)  # type: ignore[arg-type]
-            state = apply_change(current, change)
-            current = {**current, change["clock"]: state}
+            current[name] = state = apply_change(current, change)
             if replaces_timers(change):
                 self.cancel.add(key)  # type: ignore[arg-type]
                 self.arm[key] = []  # type: ignore[index]
             for kind, due_at in timers_for(change, state):
                 self.arm.setdefault(key, []).append(
                     {  # type: ignore[arg-type]
-                        "case_id": event.case_id,
-                        "clock": change["clock"],
+                        "case_id": case_id,
+                        "clock": name,
                         "kind": kind,
-                        "generation": event.seq,
+                        "generation": seq,
                         "due_at": due_at,  # the clock state's text (see BulkStatements)
                         "status": "pending",
                         "created_at": now,
@@ -91,7 +99,8 @@ class TimerWrites:
                 )
             segment = change.get("segment")
             if segment:
-                self.segments.append({**segment, "case_id": event.case_id, "seq": event.seq})
+                self.segments.append({**segment, "case_id": case_id, "seq": seq})
+        return current
 
     def write(self, conn: Connection, bulk: BulkStatements) -> None:
         """Send the batch's net changes: each kind of statement only when it has rows

@@ -5,7 +5,7 @@ every path into the engine), and both times are covered by the hash chain."""
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +16,7 @@ from states.audit import verify_case
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
 from states.errors import BatchFailed, CommandError, OutOfOrder
+from states.events import _isoformat
 from states.process import TRIGGERS
 from states.queries import get_case
 from states.store import EVENT, read_connection
@@ -200,3 +201,17 @@ def test_any_command_dated_before_the_last_event_is_refused_and_writes_nothing(
         with pytest.raises(OutOfOrder):
             eng.apply(command, when)
     assert rows(db) == before
+
+
+@given(
+    at=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(0))]),
+    )
+)
+def test_an_event_time_is_hashed_as_isoformat_writes_it(at):
+    """The hand-built text of a UTC instant is isoformat's, byte for byte (the hash covers
+    it); an instant in another zone keeps isoformat's text in that zone."""
+    assert _isoformat(at) == at.isoformat()
+    assert _isoformat(at.astimezone(UTC)) == at.astimezone(UTC).isoformat()
