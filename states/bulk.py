@@ -32,9 +32,10 @@ from sqlalchemy.exc import DBAPIError
 from states.case import CaseSnapshot
 from states.events import Event
 from states.parameters import parameter_maker
-from states.store import CASE, EVENT, driver_cursor
+from states.store import CASE, EVENT
 from states.tables import UTCDateTime
 from states.time_texts import sqlite_time, sqlite_time_value, time_from_text
+from states.transactions import driver_cursor
 
 _JSON = json.JSONEncoder(separators=(",", ":"), default=str)
 

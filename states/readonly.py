@@ -5,7 +5,7 @@ the database's, not the page's: a SQLite file is opened through a
 ``file:…?mode=ro`` URI, so the driver refuses any write, and a PostgreSQL
 session starts with ``default_transaction_read_only`` on, so the server
 refuses them. Errors reaching the database become one-line
-:class:`~states.errors.StoreError` (see :func:`states.store.read_connection`).
+:class:`~states.errors.StoreError` (see :func:`states.transactions.read_connection`).
 """
 
 from __future__ import annotations
