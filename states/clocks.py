@@ -41,6 +41,7 @@ from functools import lru_cache
 from typing import Any
 
 from states.case import CaseSnapshot
+from states.clock_effects import outcome
 from states.events import Event
 from states.policy import Policy, Target
 from states.time_texts import utc_seconds_text
@@ -274,8 +275,8 @@ class ClockPlanner:
         self, name: str, state: dict[str, Any], now: datetime, reason: str, event: Event
     ) -> dict[str, Any]:
         new, segment = self._close(name, state, now, reason)
-        outcome = _outcome(name, state, new, event)
-        new.update(status="stopped", outcome=outcome, stopped_at=iso(now))
+        ended = outcome(name, state, new, event)
+        new.update(status="stopped", outcome=ended, stopped_at=iso(now))
         return _change(name, "stop", state, new, segment)
 
     def _pause(
@@ -360,43 +361,6 @@ def _keep_deadline(new: dict[str, Any], old: dict[str, Any]) -> None:
     new.update({key: old.get(key) for key in _ARMING})
 
 
-def _outcome(name: str, old: dict[str, Any], new: dict[str, Any], event: Event) -> str:
-    """How a clock's round ended, in the words the ledger shows:
-
-    * ``met`` or ``late`` against its target; late is after the deadline: breached,
-      more business time used than the target, or stopped after a deadline already
-      reached (on a closing time, or before a wait);
-    * ``met by resolution``: a first response or an acknowledgement nobody gave
-      because the case was resolved in time (first contact, a level resolving
-      without acknowledging first);
-    * ``done`` or ``done late`` for a follow-up carried out by or after its due date;
-    * ``cancelled`` when the target stopped applying: a reopen before the follow-up,
-      a level escalated past before it acknowledged, a first response no person gave
-      because an escalation point took the case at intake.
-
-    Outcomes are stored in the events, so older histories keep the words they had."""
-    deadline = old.get("deadline")
-    past_deadline = deadline is not None and event.occurred_at > datetime.fromisoformat(deadline)
-    if name == "follow_up":
-        if event.type != "follow_up":
-            return "cancelled"
-        return "done late" if past_deadline else "done"
-    late = (
-        old["breached"]
-        or (old.get("target_s") is not None and new["consumed_s"] > old["target_s"])
-        or past_deadline
-    )
-    if late:
-        return "late"
-    if name == "acknowledge" and event.type == "escalate":
-        return "cancelled"
-    if name == "first_response" and event.actor.startswith("system:"):
-        return "cancelled"
-    if name in ("first_response", "acknowledge") and event.type == "resolve":
-        return "met by resolution"
-    return "met"
-
-
 def _change(
     name: str,
     op: str,
@@ -413,29 +377,6 @@ def _change(
     if segment is not None:
         change["segment"] = segment
     return change
-
-
-def replaces_timers(change: dict[str, Any]) -> bool:
-    """Whether `change` cancels the clock's pending timers (and arms its new ones): a
-    start or a stop, and a pause or resume that moves the deadline; not the pause or
-    resume of a spent clock, whose breach stays due when its deadline was."""
-    op = change["op"]
-    if op in ("pause", "resume"):
-        return "armed_seq" in change["state"]
-    return op in ("start", "stop")
-
-
-def timers_for(change: dict[str, Any], state: dict[str, Any]) -> list[tuple[str, str]]:
-    """(kind, due_at) of the timers a change arms, given the clock's state after it;
-    a timer firing (warn, breach, due) arms nothing new, nor does a spent clock."""
-    if not replaces_timers(change) or state["status"] != "running":
-        return []
-    out = []
-    if state.get("warn_at"):
-        out.append(("warning", state["warn_at"]))
-    if state.get("deadline") and not state["breached"]:
-        out.append(("due" if change["clock"] == "follow_up" else "breach", state["deadline"]))
-    return out
 
 
 def _reason(event: Event) -> str:

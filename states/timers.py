@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, func, select, text, update
 
 from states.bulk import BulkStatements
-from states.clocks import replaces_timers, timers_for
+from states.clock_effects import replaces_timers, timers_for
 from states.decide import DueTimer
 from states.events import Event, apply_change
 from states.store import read_connection, write_transaction
