@@ -6,7 +6,7 @@ guards, escalation points, clock changes, notices), its events are sealed by
 :func:`states.events.seal` (hash chain, current format) and folded by
 :func:`states.events.evolve` into the case, exactly as the engine does; so the case
 row is the fold of its events and ``tierflow audit verify`` passes on it. The clock
-changes each event carries arm and cancel timers (:func:`states.clocks.timers_for`, as
+changes each event carries arm and cancel timers (:func:`states.clock_effects.timers_for`, as
 :class:`states.timers.TimerWrites` records them) and close clock-ledger segments; a
 timer due before the case's next step fires through ``Decider.timer`` a few seconds
 after it is due, as a sweep running every minute fires it (warnings, breaches, missed
@@ -30,7 +30,7 @@ import orjson
 
 from benchmarks.fixture_plan import CasePlan, Desk, Step, act, person
 from states.case import FIELD_NAMES, CaseSnapshot
-from states.clocks import replaces_timers, timers_for
+from states.clock_effects import replaces_timers, timers_for
 from states.commands import Update
 from states.decide import Decider, Decision, DueTimer
 from states.dimensions import COLUMNS, derived
