@@ -232,10 +232,7 @@ class BulkStatements:
             compiled = self._compile(stmt.values(values), table, (), keyed=True)
             self._dict_inserts[key] = compiled
         sql, parameters = compiled
-        if len(rows) == 1:
-            run(conn, sql, parameters(rows[0]))
-        else:
-            run(conn, sql, list(map(parameters, rows)), many=True)
+        run_rows(conn, sql, list(map(parameters, rows)))
 
     def insert_case(self, conn: Connection, snap: CaseSnapshot) -> int:
         """Insert a new case row from `snap`; returns its id."""
@@ -276,7 +273,7 @@ class BulkStatements:
         if len(snaps) == 1:  # a single command's case: no grouping
             snap = snaps[0]
             changed = self._changed(snap, read_values[0])
-            sql, parameters = self._updates.get(changed) or self._update(changed)
+            sql, parameters = self._update(changed)
             return run(conn, sql, parameters(snap, snap.id, read_versions[0])).rowcount  # type: ignore[no-any-return]
         groups: dict[tuple[str, ...], list[tuple[CaseSnapshot, int]]] = {}
         for snap, version, before in zip(snaps, read_versions, read_values, strict=True):

@@ -128,19 +128,7 @@ class BusinessCalendar:
         on a closing time is that closing time, not the next opening; so
         ``elapsed(start, add(start, d)) == d`` and `add` grows with `duration`.
         """
-        instant = _utc("start", start)
-        _check_duration(duration)
-        if self.always_open:
-            return instant + duration
-        # Deadlines are armed in batches at one instant (a sweep, an import) from a few
-        # targets, so the same sums recur: remember them (the calendar never changes).
-        key = (instant, duration)
-        due = self._sums.get(key)
-        if due is None:
-            if len(self._sums) >= _DAY_CACHE_LIMIT:
-                self._sums.clear()
-            due = self._sums[key] = self._add_all(instant, [duration])[0]
-        return due
+        return self.add_all(start, (duration,))[duration]
 
     def add_all(self, start: datetime, durations: Iterable[timedelta]) -> dict[timedelta, datetime]:
         """`add(start, duration)` for each of `durations`, keyed by duration.
@@ -151,11 +139,14 @@ class BusinessCalendar:
         days two to four times.
         """
         instant = _utc("start", start)
-        wanted = set(durations)
-        for duration in wanted:
+        durations = tuple(durations)
+        for duration in durations:  # before hashing them: a bad one is named, not a TypeError
             _check_duration(duration)
+        wanted = set(durations)
         if self.always_open:
             return {duration: instant + duration for duration in wanted}
+        # Deadlines are armed in batches at one instant (a sweep, an import) from a few
+        # targets, so the same sums recur: remember them (the calendar never changes).
         sums = self._sums
         found = {}
         for duration in wanted:

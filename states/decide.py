@@ -88,8 +88,8 @@ class Decider:
         )
         snap = new_snapshot(opened)
         _attach(opened, self.clocks.changes(snap, opened, 1, now))
-        snap.clocks = clocks_after(snap.clocks, opened)  # as new_snapshot would have, had
-        # the changes been there first
+        # as new_snapshot would have, had the changes been in the event from the start
+        snap.clocks = clocks_after(snap.clocks, opened)
         decision = Decision([opened], opened=snap)
         texts = {"subject": command.subject, "description": command.description}
         matches = self._matches(snap, texts, recent_cases, now)
