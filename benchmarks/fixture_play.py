@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from benchmarks.fixture_plan import CasePlan, Desk, Step, act, person
-from states.case import FIELD_NAMES, CaseSnapshot
+from states.case import CASE_COLUMNS, FIELD_NAMES, CaseSnapshot
 from states.clock_effects import replaces_timers, timers_for
 from states.commands import Update
 from states.decide import Decider, Decision, DueTimer
@@ -62,7 +62,6 @@ EVENT_COLUMNS = (
     "hash",
     *COLUMNS,
 )
-CASE_COLUMNS = FIELD_NAMES
 TIMER_COLUMNS = (
     "id",
     "case_id",

@@ -17,10 +17,9 @@ from sqlalchemy import Connection, case, func, select
 
 from states import fields as check
 from states.case import PRIORITIES
-from states.clock_sql import NO_DEADLINE, next_deadline, signed_business
+from states.clock_sql import NO_DEADLINE, next_deadline, running_deadline, signed_business
 from states.clocks import CLOCKS, iso
 from states.errors import InvalidInput
-from states.json_sql import clock_value, running
 from states.policy import Policy
 from states.store import CASE
 from states.view_filter import ViewFilter
@@ -128,11 +127,11 @@ def _soonest_candidates(conn: Connection, conditions: list[Any], wanted: int) ->
     than that have a deadline at all: the page then reaches cases without one."""
     found: set[int] = set()
     for clock in CLOCKS:
-        deadline = clock_value(CASE.c.clocks, clock, "deadline")
+        deadline = running_deadline(clock)
         found.update(
             conn.execute(
                 select(CASE.c.id)
-                .where(*conditions, running(CASE.c.clocks, clock), deadline.is_not(None))
+                .where(*conditions, deadline.is_not(None))
                 .order_by(deadline, CASE.c.id)
                 .limit(wanted)
             ).scalars()

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from states.case import FIELD_NAMES, CaseSnapshot
+from states.case import DEADLINE_COLUMNS, FIELD_NAMES, CaseSnapshot
 from states.dimensions import mismatches
 from states.errors import CaseNotFound, IntegrityError
 from states.events import GENESIS, Event, fold
@@ -261,6 +261,16 @@ def projection_problems(stored: CaseSnapshot, replayed: CaseSnapshot) -> list[st
     return problems
 
 
+def deadline_problems(row: Any, replayed: CaseSnapshot) -> list[str]:
+    """Running-deadline columns of the stored row (`row`: its mapping) that differ from
+    the replayed case's: the dashboard reads deadlines there, not in the clock states."""
+    return [
+        f"field {name}: stored {row[name]!r}, replayed {getattr(replayed, name)!r}"
+        for name in DEADLINE_COLUMNS
+        if row[name] != getattr(replayed, name)
+    ]
+
+
 def _dict_differences(stored: dict, replayed: dict, prefix: str = "", most: int = 5) -> list[str]:
     found: list[str] = []
     for key in sorted(set(stored) | set(replayed), key=str):
@@ -304,6 +314,7 @@ def verify_case(
         return result
     result.problems.extend(stamped)
     result.problems.extend(projection_problems(stored, replayed))
+    result.problems.extend(deadline_problems(row._mapping, replayed))
     return result
 
 

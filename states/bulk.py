@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
-from states.case import CaseSnapshot
+from states.case import CASE_COLUMNS, FIELD_NAMES, CaseSnapshot
 from states.events import Event
 from states.parameters import parameter_maker
 from states.store import CASE, EVENT
@@ -110,9 +110,8 @@ class BulkStatements:
             (),
             read_as={"payload": "payload_text"},  # the canonical JSON the hash covered
         )
-        self.case_columns = [c.name for c in CASE.columns]
         new_case = CASE.insert().values(
-            {name: bindparam(name) for name in self.case_columns if name != "id"}
+            {name: bindparam(name) for name in CASE_COLUMNS if name != "id"}
         )
         self.case_insert_sql, self._case_row = self._compile(
             new_case.returning(CASE.c.id), CASE, ()
@@ -136,7 +135,7 @@ class BulkStatements:
         self._time = self._processor(opened, "bind") or (lambda value: value)
         self._readers = [
             (i, reader)
-            for i, name in enumerate(self.case_columns)
+            for i, name in enumerate(FIELD_NAMES)
             if (reader := self._processor(CASE.c[name], "result")) is not None
         ]
         self._lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
@@ -144,7 +143,7 @@ class BulkStatements:
         self._dict_inserts: dict[tuple[Any, ...], tuple[str, Callable[..., Any]]] = {}
         quote = dialect.identifier_preparer.quote
         self._select = (
-            f"SELECT {', '.join(quote(n) for n in self.case_columns)} "
+            f"SELECT {', '.join(quote(n) for n in FIELD_NAMES)} "  # a snapshot's fields
             f"FROM {quote(CASE.name)} WHERE id IN "
         )
         marks = ("?", "?") if self.positional else ("%(c)s", "%(k)s")

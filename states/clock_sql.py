@@ -1,11 +1,11 @@
 """SLA clocks seen from SQL, and business time measured for the few rows a page shows.
 
-A case's clocks live in its ``clocks`` JSON column (see :mod:`states.clocks`);
-these expressions read a clock's status and deadline there, on SQLite as on
-PostgreSQL (spelled by :mod:`states.json_sql` as the deadline indexes spell them),
-so that urgency is sorted and counted by the database, not by loading cases.
-Deadlines are stored as fixed-width ISO 8601 UTC text, so they compare as text
-against :func:`states.clocks.iso`.
+A case's clocks live in its ``clocks`` JSON column (see :mod:`states.clocks`); each
+clock's deadline, while the clock runs, is also a column of the case row
+(``deadline_<clock>``, :data:`states.case.DEADLINE_COLUMNS`) with an index of its own
+(``ix_case_deadline_<clock>``), so that urgency is sorted and counted by the
+database, not by loading cases. Deadlines are stored as fixed-width ISO 8601 UTC
+text, so they compare as text against :func:`states.clocks.iso`.
 """
 
 from __future__ import annotations
@@ -13,33 +13,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, case, func, literal
+from sqlalchemy import ColumnElement, func
 
 from states.calendar import BusinessCalendar
 from states.clocks import CLOCKS
-from states.json_sql import clock_value, running
 from states.store import CASE
 
 NO_DEADLINE = "9999-12-31T00:00:00+00:00"  # sorts after every real deadline
 
 
-def clock_field(clock: str, name: str) -> ColumnElement[Any]:
-    """One field of one clock's JSON state, as text, spelled as the deadline indexes
-    spell it (:mod:`states.json_sql`), so that a query on it can use them."""
-    return clock_value(CASE.c.clocks, clock, name)
-
-
 def running_deadline(clock: str) -> ColumnElement[Any]:
     """The clock's deadline while it runs, else NULL."""
-    return case(
-        (running(CASE.c.clocks, clock), clock_field(clock, "deadline")),
-        else_=literal(None, String),
-    )
+    return CASE.c[f"deadline_{clock}"]
 
 
 def is_running(clock: str) -> ColumnElement[bool]:
     """The clock runs: the condition of its deadline index (``ix_case_deadline_<clock>``)."""
-    return running(CASE.c.clocks, clock)
+    return running_deadline(clock).is_not(None)
 
 
 def next_deadline(dialect: str) -> ColumnElement[Any]:

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from states.bulk import BulkStatements
 from states.cache import SnapshotCache
-from states.case import FIELD_NAMES, CaseSnapshot
+from states.case import CASE_COLUMNS, CaseSnapshot
 from states.commands import Command, OpenCase, Update, fingerprint
 from states.decide import Decider, Decision, DueTimer
 from states.dimensions import stamp
@@ -76,7 +76,7 @@ _IMMUTABLE = frozenset(
         "process_version",
     }
 )
-_UPDATE_COLUMNS = tuple(name for name in FIELD_NAMES if name not in _IMMUTABLE)
+_UPDATE_COLUMNS = tuple(name for name in CASE_COLUMNS if name not in _IMMUTABLE)
 
 
 def utcnow() -> datetime:

@@ -72,7 +72,7 @@ from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from states.bulk import BulkStatements, run_rows
-from states.case import FIELD_NAMES, CaseSnapshot
+from states.case import CASE_COLUMNS, CaseSnapshot
 from states.errors import StoreError
 from states.import_aside import ReaderAside
 from states.import_plan import CasePlan, Planner, Source, Tally
@@ -236,7 +236,7 @@ class _Writer:
         self.definition = definition
         self.policy = policy
         self.planner = planner
-        columns = tuple(name for name in FIELD_NAMES if name != "id")
+        columns = tuple(name for name in CASE_COLUMNS if name != "id")
         self.bulk = BulkStatements(db.dialect, columns)
         self.events = EventRows(db.dialect)
         self.registered = False
@@ -330,7 +330,7 @@ def _sealed(plan: CasePlan, case_id: int) -> CaseSnapshot:
 
 
 def _case_row(snap: Any) -> dict[str, Any]:
-    return {name: getattr(snap, name) for name in FIELD_NAMES}
+    return {name: getattr(snap, name) for name in CASE_COLUMNS}
 
 
 def _allocate_ids(conn: Connection, count: int) -> list[int]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     bindparam,
+    case,
     func,
     inspect,
     select,
@@ -20,11 +21,12 @@ from sqlalchemy import (
     update,
 )
 
-from states.case import CaseSnapshot
+from states.case import DEADLINE_CLOCKS, DEADLINE_COLUMNS, CaseSnapshot
 from states.dimensions import COLUMNS, derived
 from states.events import Event, fold
+from states.json_sql import clock_value, running
 from states.store import CASE, EVENT, row_to_event
-from states.tables import DEADLINE_CLOCKS, NOTIFICATION_STATUSES, CaseEvent, Notification
+from states.tables import NOTIFICATION_STATUSES, CaseEvent, Notification
 
 #: Indexes whose columns schema 5 changed (the filters were added last): dropped, then
 #: made anew by init (states.store._create_missing_indexes) from the models.
@@ -132,10 +134,36 @@ def _stamp_values(values: list[dict[str, object]], event: Event, snap: CaseSnaps
     values.append({"b_case": event.case_id, "b_seq": event.seq, **found})
 
 
+def _hold_running_deadlines(conn: Connection) -> None:
+    """5 → 6: each clock's deadline while it runs is a column of the case row
+    (states.case.DEADLINE_COLUMNS) instead of an index on the ``clocks`` JSON, which every
+    update of a case rewrote: the old indexes are dropped, the columns added and filled
+    from the JSON in one statement; init then makes the indexes on the columns."""
+    for clock in DEADLINE_CLOCKS:
+        conn.execute(text(f"DROP INDEX IF EXISTS ix_case_deadline_{clock}"))
+    present = {column["name"] for column in inspect(conn).get_columns("case")}
+    for name in DEADLINE_COLUMNS:
+        if name not in present:
+            conn.execute(text(f'ALTER TABLE "case" ADD COLUMN {name} VARCHAR(32)'))
+    clocks = CASE.c.clocks
+    conn.execute(
+        update(CASE).values(
+            {
+                name: case(
+                    (running(clocks, clock), clock_value(clocks, clock, "deadline")),
+                    else_=None,
+                )
+                for clock, name in zip(DEADLINE_CLOCKS, DEADLINE_COLUMNS, strict=True)
+            }
+        )
+    )
+
+
 #: Schema migrations, by the version they start from (each runs in the init transaction).
 MIGRATIONS = {
     1: _drop_unused_flow_run_log,
     2: _allow_suppressed_notifications,
     3: _slim_write_indexes,
     4: _stamp_event_dimensions,
+    5: _hold_running_deadlines,
 }

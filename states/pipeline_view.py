@@ -30,7 +30,7 @@ from sqlalchemy import (
     values,
 )
 
-from states.clock_sql import business_before, clock_field, is_running
+from states.clock_sql import business_before, is_running, running_deadline
 from states.clocks import CLOCKS, iso
 from states.json_sql import moved
 from states.policy import Policy
@@ -250,7 +250,7 @@ def deadlines(
     kinds = []
     rows = []
     for clock in CLOCKS:
-        deadline = clock_field(clock, "deadline")
+        deadline = running_deadline(clock)
         # Through the clock's index of running deadlines, which ends with the filters.
         due = (*where.conditions(CASE, indexed=False), is_running(clock), deadline < until)
         for kind, bound in (("breached", deadline <= at), ("at risk", deadline > at)):

@@ -23,11 +23,12 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from states.json_sql import clock_value, moved, running
+from states.case import DEADLINE_CLOCKS, DEADLINE_COLUMNS
+from states.json_sql import moved
 
-SCHEMA_VERSION = 5  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
+SCHEMA_VERSION = 6  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
 # 4: fewer indexes written by every command; 5: events carry the case's team, priority,
-# channel and assignee (see states.migrations)
+# channel and assignee; 6: cases carry their running deadlines (see states.migrations)
 
 #: The dashboard's filters (states.dimensions), last in its indexes: a filtered count
 #: reads the same index range as an unfiltered one and compares them there, with no
@@ -138,27 +139,27 @@ class Case(SQLModel, table=True):
     last_hash: str
     clocks: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     extra: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # states.case.DEADLINE_COLUMNS: ISO texts as the clock states hold them, which sort
+    # as the instants do (fixed width, UTC)
+    deadline_first_response: str | None = Field(default=None, sa_type=String(32))
+    deadline_acknowledge: str | None = Field(default=None, sa_type=String(32))
+    deadline_resolution: str | None = Field(default=None, sa_type=String(32))
+    deadline_escalation: str | None = Field(default=None, sa_type=String(32))
+    deadline_follow_up: str | None = Field(default=None, sa_type=String(32))
 
 
-#: Clocks whose running deadlines are indexed (every clock of states.clocks.CLOCKS): the
-#: dashboard's deadlines at risk or breached, and the aging table's most urgent open
+#: Each clock's running deadline (states.case.DEADLINE_COLUMNS), indexed where it runs:
+#: the dashboard's deadlines at risk or breached, and the aging table's most urgent open
 #: cases, are read from these partial indexes, not from every case's JSON (at a million
-#: cases, seconds). The expressions are spelled by states.json_sql, as the queries are;
-#: the filters follow the deadline (a filtered count reads no row).
-DEADLINE_CLOCKS: tuple[str, ...] = (
-    "first_response",
-    "acknowledge",
-    "resolution",
-    "escalation",
-    "follow_up",
-)
-for _clock in DEADLINE_CLOCKS:
+#: cases, seconds). The filters follow the deadline (a filtered count reads no row).
+for _clock, _name in zip(DEADLINE_CLOCKS, DEADLINE_COLUMNS, strict=True):
+    _column = Case.__table__.c[_name]
     Index(
         f"ix_case_deadline_{_clock}",
-        clock_value(Case.__table__.c.clocks, _clock, "deadline"),
+        _column,
         *(Case.__table__.c[name] for name in _FILTERS),
-        sqlite_where=running(Case.__table__.c.clocks, _clock),
-        postgresql_where=running(Case.__table__.c.clocks, _clock),
+        sqlite_where=_column.is_not(None),
+        postgresql_where=_column.is_not(None),
     )
 
 

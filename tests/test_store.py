@@ -308,9 +308,9 @@ def test_event_sequence_is_unique_per_case_in_the_schema(eng, db):
 
 
 def test_case_table_columns_match_the_snapshot_fields():
-    from states.case import FIELD_NAMES
+    from states.case import DEADLINE_COLUMNS, FIELD_NAMES
 
-    assert [c.name for c in Case.__table__.columns] == list(FIELD_NAMES)
+    assert [c.name for c in Case.__table__.columns] == [*FIELD_NAMES, *DEADLINE_COLUMNS]
 
 
 def test_list_filters_on_a_point_that_marked_the_case_and_on_the_team(eng, db):
