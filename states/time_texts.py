@@ -41,10 +41,20 @@ def _utc_text(value: datetime) -> str:
     )
 
 
+#: the last two instants :func:`utc_iso_text` wrote, each with its text (newest first)
+_written: tuple[Any, str, Any, str] = (None, "", None, "")
+
+
 def utc_iso_text(value: datetime) -> str:
     """``value.isoformat()`` of a UTC datetime: :func:`utc_seconds_text`'s text with the
-    microseconds before the offset when there are some, as ``isoformat`` writes them."""
-    return _utc_text(value) if value.microsecond else utc_seconds_text(value)
+    microseconds before the offset when there are some, as ``isoformat`` writes them.
+
+    The last two are remembered, by identity (see :func:`_text_of_aware`): an event's
+    two instants are written here when it is sealed, and stored right after."""
+    global _written
+    text = _utc_text(value) if value.microsecond else utc_seconds_text(value)
+    _written = (value, text, _written[0], _written[1])
+    return text
 
 
 def _day_text(value: datetime) -> str:
@@ -88,9 +98,21 @@ sqlite_time: Callable[[datetime | str], str] = _StoredTexts().__getitem__
 
 
 def _text_of_aware(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
-    return _utc_text(value if value.tzinfo is UTC else value.astimezone(UTC))
+    """The stored text of an aware datetime; of a UTC one :func:`utc_iso_text` wrote last,
+    from that ISO text (the same text, with zero microseconds when it has none). The memo
+    is by identity, so it never answers for another object: one held there is not freed,
+    so its identity is not given to another; a datetime never changes; the memo's tuple
+    is swapped whole, so threads see one pair or the other, never a mix."""
+    zone = value.tzinfo
+    if zone is not UTC:
+        if zone is None:
+            raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
+        return _utc_text(value.astimezone(UTC))
+    last, last_text, before, before_text = _written
+    if value is last or value is before:
+        iso = last_text if value is last else before_text
+        return iso if value.microsecond else f"{iso[:19]}.000000+00:00"
+    return _utc_text(value)
 
 
 def _text_of_iso(text: str) -> str:

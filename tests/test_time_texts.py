@@ -6,8 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from states.time_texts import sqlite_time
+from states.time_texts import sqlite_time, utc_iso_text
 
 
 def _stored(value: datetime) -> str:
@@ -69,3 +71,21 @@ def test_a_refused_value_is_refused_every_time(value):
     for _ in range(2):
         with pytest.raises(ValueError):
             sqlite_time(value)
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_the_stored_text_of_an_instant_just_written_as_iso_text_is_its_own(values):
+    """The stored text of an event's instants is taken from the ISO texts their sealing
+    wrote a moment before (utc_iso_text's memo): still isoformat's text of each."""
+    for value in values:
+        assert utc_iso_text(value) == value.isoformat()
+    for value in reversed(values):
+        assert sqlite_time(value) == _stored(value)
