@@ -56,7 +56,9 @@ def _clocks_text(clocks: dict[str, Any]) -> str:
 def run(conn: Connection, sql: str, params: Any = (), many: bool = False) -> Any:
     """Execute `sql` on the driver cursor of `conn`'s connection (inside its transaction)
     and return the cursor; see the module docstring."""
-    fairy = conn.connection
+    fairy = conn._dbapi_connection  # what the `connection` property gives a live connection
+    if fairy is None:
+        fairy = conn.connection  # revalidates it, or raises as SQLAlchemy does
     cursor = driver_cursor(fairy.dbapi_connection)
     if conn._has_events or conn.engine._has_events:  # SQLAlchemy's own test, cheaper
         conn.dispatch.before_cursor_execute(conn, cursor, sql, params, None, many)
@@ -250,8 +252,7 @@ class BulkStatements:
         return int(run(conn, self._recent_sql, self._recent_params(values)).fetchone()[0])
 
     def insert_events(self, conn: Connection, events: list[Event]) -> None:
-        event_row = self._event_row
-        run_rows(conn, self.insert_sql, [event_row(event) for event in events])
+        run_rows(conn, self.insert_sql, list(map(self._event_row, events)))
 
     def update_cases(
         self,

@@ -18,44 +18,48 @@ _THREE_DIGITS = tuple(f"{n:03d}" for n in range(1000))
 _DAY_TEXTS: dict[int, str] = {}  # a date's ordinal: its ISO text
 
 
-@lru_cache(maxsize=8192)
-def sqlite_time_text(value: datetime) -> str:
-    """UTCDateTime's SQLite text, memoised: a batch repeats the same few instants."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
-    return _utc_text(value.astimezone(UTC))
+def utc_seconds_text(value: datetime) -> str:
+    """``value.isoformat(timespec="seconds")`` of a UTC datetime, from tables of digits:
+    the same text for a third of the instructions (``isoformat`` formats each field, and
+    the offset, through the general formatter: ~12,000-15,000 instructions a time, and a
+    command writes a few new instants). Spelled out here and in :func:`_utc_text` (no
+    shared helper: a call is a fifth of the cost)."""
+    two = _TWO_DIGITS
+    day = _DAY_TEXTS.get(value.toordinal()) or _day_text(value)
+    return f"{day}T{two[value.hour]}:{two[value.minute]}:{two[value.second]}+00:00"
 
 
 def _utc_text(value: datetime) -> str:
     """``value.isoformat(timespec="microseconds")`` of a UTC datetime (see
     :func:`utc_seconds_text`)."""
+    two, three = _TWO_DIGITS, _THREE_DIGITS
     micro = value.microsecond
+    day = _DAY_TEXTS.get(value.toordinal()) or _day_text(value)
     return (
-        f"{_utc_seconds(value)}.{_THREE_DIGITS[micro // 1000]}{_THREE_DIGITS[micro % 1000]}+00:00"
+        f"{day}T{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+        f".{three[micro // 1000]}{three[micro % 1000]}+00:00"
     )
 
 
-def utc_seconds_text(value: datetime) -> str:
-    """``value.isoformat(timespec="seconds")`` of a UTC datetime, from tables of digits:
-    the same text for a third of the instructions (``isoformat`` formats each field, and
-    the offset, through the general formatter: ~12,000-15,000 instructions a time, and a
-    command writes a few new instants)."""
-    return f"{_utc_seconds(value)}+00:00"
+#: the last two instants :func:`utc_iso_text` wrote, each with its text (newest first)
+_written: tuple[Any, str, Any, str] = (None, "", None, "")
 
 
 def utc_iso_text(value: datetime) -> str:
     """``value.isoformat()`` of a UTC datetime: :func:`utc_seconds_text`'s text with the
-    microseconds before the offset when there are some, as ``isoformat`` writes them."""
-    return _utc_text(value) if value.microsecond else utc_seconds_text(value)
+    microseconds before the offset when there are some, as ``isoformat`` writes them.
+
+    The last two are remembered, by identity (see :func:`_text_of_aware`): an event's
+    two instants are written here when it is sealed, and stored right after."""
+    global _written
+    text = _utc_text(value) if value.microsecond else utc_seconds_text(value)
+    _written = (value, text, _written[0], _written[1])
+    return text
 
 
-def _utc_seconds(value: datetime) -> str:
-    ordinal = value.toordinal()
-    day = _DAY_TEXTS.get(ordinal)
-    if day is None:
-        day = _DAY_TEXTS[ordinal] = value.date().isoformat()
-    two = _TWO_DIGITS
-    return f"{day}T{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+def _day_text(value: datetime) -> str:
+    day = _DAY_TEXTS[value.toordinal()] = value.date().isoformat()
+    return day
 
 
 @lru_cache(maxsize=8192)
@@ -65,18 +69,55 @@ def sqlite_time_value(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def sqlite_time(value: datetime | str) -> str:
-    """UTCDateTime's SQLite text of an aware datetime, or of the ISO-8601 text of one:
-    clock states keep their instants as text, and timers and ledger segments take them
-    as they are instead of through a datetime and back."""
-    if value.__class__ is str:
-        return _sqlite_iso_text(value)  # type: ignore[arg-type]
-    return sqlite_time_text(value)  # type: ignore[arg-type]
+class _StoredTexts(dict[Any, str]):
+    """The stored texts of the instants converted lately, by value (at most 8,192).
+
+    A command converts the same few instants several times (its time is its event's
+    ``occurred_at``, the case's ``updated_at`` and ``state_entered_at``, each new
+    timer's ``created_at``; a ledger segment starts when an earlier one ended), and a
+    dict's own lookup is the cheapest way back to a text: no Python frame on a hit.
+    Equal values have the same text (equal instants in different zones are one UTC
+    instant); a value refused is not kept, so it is refused each time."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: datetime | str) -> str:
+        text = _text_of_iso(value) if value.__class__ is str else _text_of_aware(value)  # type: ignore[arg-type]
+        if len(self) >= 8192:
+            self.clear()
+        self[value] = text
+        return text
 
 
-def _sqlite_iso_text(text: str) -> str:
+#: UTCDateTime's SQLite text of an aware datetime, or of the ISO-8601 text of one (clock
+#: states keep their instants as text, and timers and ledger segments take them as they
+#: are instead of through a datetime and back); ValueError for a naive time or a text
+#: that is no time. A dict's own lookup (see _StoredTexts): the bind processor of every
+#: SQLite time column of the engine's statements.
+sqlite_time: Callable[[datetime | str], str] = _StoredTexts().__getitem__
+
+
+def _text_of_aware(value: datetime) -> str:
+    """The stored text of an aware datetime; of a UTC one :func:`utc_iso_text` wrote last,
+    from that ISO text (the same text, with zero microseconds when it has none). The memo
+    is by identity, so it never answers for another object: one held there is not freed,
+    so its identity is not given to another; a datetime never changes; the memo's tuple
+    is swapped whole, so threads see one pair or the other, never a mix."""
+    zone = value.tzinfo
+    if zone is not UTC:
+        if zone is None:
+            raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
+        return _utc_text(value.astimezone(UTC))
+    last, last_text, before, before_text = _written
+    if value is last or value is before:
+        iso = last_text if value is last else before_text
+        return iso if value.microsecond else f"{iso[:19]}.000000+00:00"
+    return _utc_text(value)
+
+
+def _text_of_iso(text: str) -> str:
     """The stored text of an instant given as ISO-8601 text (still parsed: a text that is
-    not a time, or a naive one, is refused as before).
+    not a time, or a naive one, is refused).
 
     Clock states write ``isoformat(timespec="seconds")`` of UTC times
     (``2026-11-02T15:24:00+00:00``): such a text, with the separators where that format
@@ -84,7 +125,7 @@ def _sqlite_iso_text(text: str) -> str:
     value = datetime.fromisoformat(text)
     if len(text) == 25 and text[4:17:3] == "--T::" and text.endswith("+00:00"):
         return f"{text[:19]}.000000+00:00"
-    return sqlite_time_text(value)
+    return _text_of_aware(value)
 
 
 def time_from_text(bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
