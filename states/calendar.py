@@ -54,6 +54,7 @@ _ZERO = timedelta(0)
 _CLOSED_DAY: _Day = ((), _ZERO)
 _DAY_CACHE_LIMIT = 20_000
 _MAX_CLOSED_RUN = 3_660
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -85,8 +86,12 @@ class BusinessCalendar:
     )
     _week_open: tuple[timedelta, ...] = field(init=False, repr=False, compare=False)
     _days: dict[date, _Day] = field(default_factory=dict, init=False, repr=False, compare=False)
-    _sums: dict[tuple[datetime, timedelta], datetime] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    # memos, not part of the value (see `_sums_from` and `_stretch_of`)
+    _sums: tuple[datetime, dict[timedelta, datetime]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _stretch: tuple[datetime, datetime, date] = field(
+        default=(_END_OF_TIME, _END_OF_TIME, date.max), init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -142,24 +147,15 @@ class BusinessCalendar:
         durations = tuple(durations)
         for duration in durations:  # before hashing them: a bad one is named, not a TypeError
             _check_duration(duration)
-        wanted = set(durations)
         if self.always_open:
-            return {duration: instant + duration for duration in wanted}
-        # Deadlines are armed in batches at one instant (a sweep, an import) from a few
-        # targets, so the same sums recur: remember them (the calendar never changes).
-        sums = self._sums
-        found = {}
-        for duration in wanted:
-            due = sums.get((instant, duration))
-            if due is not None:
-                found[duration] = due
-        missing = sorted(wanted.difference(found))
+            return {duration: instant + duration for duration in durations}
+        known = self._sums_from(instant)
+        missing = sorted(set(durations).difference(known))
         if missing:
-            if len(sums) + len(missing) > _DAY_CACHE_LIMIT:
-                sums.clear()
-            for duration, due in zip(missing, self._add_all(instant, missing), strict=True):
-                found[duration] = sums[(instant, duration)] = due
-        return found
+            if len(known) + len(missing) > _DAY_CACHE_LIMIT:
+                known.clear()
+            known.update(zip(missing, self._add_all(instant, missing), strict=True))
+        return {duration: known[duration] for duration in durations}
 
     def _add_all(self, instant: datetime, durations: list[timedelta]) -> list[datetime]:
         """`add` of each of `durations` (ascending) from `instant`, in one walk. Each
@@ -167,11 +163,10 @@ class BusinessCalendar:
         the remaining time on a day is the duration less the open time of the days
         before (`walked`), and timedelta sums are exact."""
         dues: list[datetime] = []
-        day = instant.astimezone(self._zone).date()
-        span = self._open_span(instant, day)
-        if span is not None:
+        day, until = self._stretch_of(instant)
+        if until is not None:
             for duration in durations:
-                if instant + duration > span[1]:
+                if instant + duration > until:
                     break
                 dues.append(instant + duration)  # due before the current opening closes
         wanted, walked = len(durations), _ZERO
@@ -192,9 +187,8 @@ class BusinessCalendar:
             return _ZERO
         if self.always_open:
             return end_at - start_at
-        day = start_at.astimezone(self._zone).date()
-        span = self._open_span(start_at, day)
-        if span is not None and end_at <= span[1]:
+        day, until = self._stretch_of(start_at)
+        if until is not None and end_at <= until:
             return end_at - start_at  # both inside one opening (a command seconds later)
         total = _ZERO
         for _, (intervals, open_time) in self._open_days_from(start_at, day):
@@ -251,15 +245,48 @@ class BusinessCalendar:
 
     # -- internals -----------------------------------------------------------
 
+    def _sums_from(self, instant: datetime) -> dict[timedelta, datetime]:
+        """The sums from `instant` worked out already: those of the latest instant asked
+        about are kept (the calendar never changes). Deadlines are armed in batches at one
+        instant (a sweep's breaches, a batch of commands) from a few targets, so the same
+        sums recur there; an engine's next command starts from a new instant, and a memo
+        of every instant's sums only hashed its keys to find nothing."""
+        kept = self._sums
+        if kept is not None and kept[0] == instant:
+            return kept[1]
+        known: dict[timedelta, datetime] = {}
+        object.__setattr__(self, "_sums", (instant, known))
+        return known
+
+    def _stretch_of(self, instant: datetime) -> tuple[date, datetime | None]:
+        """`instant`'s local date, and the end of the open stretch holding it in which
+        business time is real time (None: there is none, see `_open_span`).
+
+        The stretch found last is kept, with its date: a day's commands fall in the
+        same opening, and an instant inside that stretch has that date and that answer
+        (a day's open intervals do not overlap, and each holds only that day's wall
+        times), so most calls need neither the time zone nor the day's intervals."""
+        opens_at, closes_at, day = self._stretch
+        if opens_at <= instant < closes_at:
+            return day, closes_at
+        day = instant.astimezone(self._zone).date()
+        span = self._open_span(instant, day)
+        if span is None:
+            return day, None
+        object.__setattr__(self, "_stretch", (*span, day))
+        return day, span[1]
+
     def _open_span(self, instant: datetime, day: date) -> tuple[datetime, datetime] | None:
-        """The open interval of `instant`'s local day (`day`) that holds it, when nothing
-        of the day before is open after it; else None. Within it, business time is real
-        time: the shortcut `add` and `elapsed` take for the short spans most calls
-        measure, with the results the walk over the days (`_open_days_from`) gives."""
+        """The part of the open interval of `instant`'s local day (`day`) holding it that no
+        open time of the day before overlaps, when `instant` lies in that part; else None.
+        Within it, business time is real time: the shortcut `add` and `elapsed` take for
+        the short spans most calls measure, with the results the walk over the days
+        (`_open_days_from`) gives."""
         for opens_at, closes_at in self._day(day)[0]:
             if opens_at <= instant < closes_at:
                 before = self._day(day - _ONE_DAY)[0]
-                return (opens_at, closes_at) if not before or before[-1][1] <= instant else None
+                since = max(opens_at, before[-1][1]) if before else opens_at
+                return (since, closes_at) if since <= instant else None
         return None
 
     def _next_open(self, instant: datetime) -> datetime:

@@ -12,8 +12,9 @@ from typing import Any
 from states.events import Event
 
 
-def outcome(name: str, old: dict[str, Any], new: dict[str, Any], event: Event) -> str:
-    """How a clock's round ended, in the words the ledger shows:
+def outcome(name: str, old: dict[str, Any], consumed_s: int, event: Event) -> str:
+    """How a clock's round ended (`old`: its state before `event`; `consumed_s`: the
+    business seconds it used in all), in the words the ledger shows:
 
     * ``met`` or ``late`` against its target; late is after the deadline: breached,
       more business time used than the target, or stopped after a deadline already
@@ -35,7 +36,7 @@ def outcome(name: str, old: dict[str, Any], new: dict[str, Any], event: Event) -
         return "done late" if past_deadline else "done"
     late = (
         old["breached"]
-        or (old.get("target_s") is not None and new["consumed_s"] > old["target_s"])
+        or (old.get("target_s") is not None and consumed_s > old["target_s"])
         or past_deadline
     )
     if late:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from states.case import CaseSnapshot
@@ -59,24 +58,22 @@ _STOPS = {
     "follow_up": ("follow_up",),
     "reopen": ("follow_up",),
 }
+_MOVING = ("opened", "escalate", "resolve", "reopen", "wait_on_customer", "customer_replied")
+"""Events that start, pause or resume clocks (besides the ones they stop: `_STOPS`)."""
 
 
 def iso(at: datetime) -> str:
     """`at` to the second in ISO 8601, as clock states, ledger rows and timers store it.
 
-    ``isoformat`` takes some 12,000 instructions (its generic formatting), and a
-    command stores several new instants (deadlines, warnings, its own time): a
-    UTC datetime, what the engine and the calendars hand over, is put together
-    from its date's ISO text and two-digit fields instead, the same text for a
-    third of the cost, and remembered (a command's own time is stored several
-    times). Only UTC datetimes are remembered: an equal instant in another zone
-    reads differently."""
+    ``isoformat`` takes some 12,000 instructions (its generic formatting): a UTC
+    datetime, what the engine and the calendars hand over, is put together from its
+    date's ISO text and two-digit fields instead (:func:`utc_seconds_text`), the same
+    text for a third of the cost. Nothing is remembered: `ClockPlanner.changes` writes
+    a command's own time once, and the deadlines it writes are new instants, whose
+    hash alone (for a memo) costs most of what their text does."""
     if at.__class__ is datetime and at.tzinfo is UTC:
-        return _iso_utc(at)
+        return utc_seconds_text(at)
     return at.isoformat(timespec="seconds")
-
-
-_iso_utc = lru_cache(maxsize=4096)(utc_seconds_text)
 
 
 def is_active(state: dict[str, Any] | None) -> bool:
@@ -104,30 +101,31 @@ class ClockPlanner:
         clocks = case.clocks
         if not clocks and not self.timed:
             return []  # a policy without targets: no clock ever starts
-        reason = _reason(event)
-        out: list[dict[str, Any]] = []
-        for name in _STOPS.get(event.type, ()):
-            if is_active(clocks.get(name)):
-                out.append(self._stop(name, clocks[name], now, reason, event))
         kind = event.type
+        stopping = [name for name in _STOPS.get(kind, ()) if is_active(clocks.get(name))]
+        if not stopping and kind not in _MOVING:
+            return []
+        # every change of the event writes its time: its text is written once, here
+        at, reason = iso(now), _reason(event)
+        out = [self._stop(name, clocks[name], now, at, reason, event) for name in stopping]
         if kind == "opened":
-            out += self._start_all(case, ("first_response", "resolution"), None, seq, now, reason)
+            out += self._start_all(case, _OPENING, None, seq, now, at, reason)
         elif kind == "escalate":
             starting = ("acknowledge",) if is_active(clocks.get("escalation")) else _ESCALATING
-            out += self._start_all(case, starting, event.to_level, seq, now, reason)
+            out += self._start_all(case, starting, event.to_level, seq, now, at, reason)
         elif kind == "resolve":
-            out += self._start_all(case, ("follow_up",), None, seq, now, reason)
+            out += self._start_all(case, ("follow_up",), None, seq, now, at, reason)
         elif kind == "reopen":
-            out += self._reopen(case, seq, now, reason)
+            out += self._reopen(case, seq, now, at, reason)
         elif kind == "wait_on_customer":
             out += [
-                self._pause(n, s, now, reason)
+                self._pause(n, s, now, at, reason)
                 for n, s in clocks.items()
                 if n in self.policy.paused_while_waiting and s["status"] == "running"
             ]
         elif kind == "customer_replied":
             out += [
-                self._resume(n, s, seq, now, reason)
+                self._resume(n, s, seq, now, at, reason)
                 for n, s in clocks.items()
                 if s["status"] == "paused"
             ]
@@ -156,6 +154,7 @@ class ClockPlanner:
         level: str | None,
         seq: int,
         now: datetime,
+        at: str,
         reason: str,
     ) -> list[dict[str, Any]]:
         out = []
@@ -166,15 +165,14 @@ class ClockPlanner:
                 continue
             target, described, sums = found
             previous = case.clocks.get(name)
-            started = iso(now)
             # unset fields are left out: the state is stored on every case update
             state: dict[str, Any] = {
                 "gen": (previous["gen"] + 1) if previous else 1,
                 "status": "running",
                 **described,
                 "consumed_s": 0,
-                "started_at": started,
-                "since": started,
+                "started_at": at,
+                "since": at,
                 "since_reason": reason,
                 "warned": False,
                 "breached": False,
@@ -245,54 +243,55 @@ class ClockPlanner:
             state["armed_seq"] = seq
 
     def _close(
-        self, name: str, state: dict[str, Any], now: datetime, reason: str
+        self, name: str, state: dict[str, Any], now: datetime, at: str, reason: str
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """End the current interval: the new state and the ledger segment it leaves."""
-        new = dict(state)
+        """End the current interval: the fields that end it (`at`, the text of `now`), in
+        the order a copy of `state` would take them, and the ledger segment it leaves."""
         since = datetime.fromisoformat(state["since"])
         counted = (
             int(self.policy.calendar(state["calendar"]).elapsed(since, now).total_seconds())
             if now > since
             else 0
         )
-        if state["status"] == "running":
-            new["consumed_s"] = state["consumed_s"] + counted
+        running = state["status"] == "running"
+        closed = {"consumed_s": state["consumed_s"] + counted} if running else {}
+        closed.update(since=at, since_reason=reason, deadline=None, warn_at=None, armed_seq=None)
         segment = {
             "clock": name,
             "generation": state["gen"],
             "status": state["status"],
             "started_at": state["since"],
-            "ended_at": iso(now),
+            "ended_at": at,
             "business_seconds": counted,
             "calendar": state["calendar"],
             "began_because": state["since_reason"],
             "ended_because": reason,
         }
-        new.update(since=iso(now), since_reason=reason, deadline=None, warn_at=None, armed_seq=None)
-        return new, segment
+        return closed, segment
 
     def _stop(
-        self, name: str, state: dict[str, Any], now: datetime, reason: str, event: Event
+        self, name: str, state: dict[str, Any], now: datetime, at: str, reason: str, event: Event
     ) -> dict[str, Any]:
-        new, segment = self._close(name, state, now, reason)
-        ended = outcome(name, state, new, event)
-        new.update(status="stopped", outcome=ended, stopped_at=iso(now))
-        return _change(name, "stop", state, new, segment)
+        fields, segment = self._close(name, state, now, at, reason)
+        consumed = fields["consumed_s"] if "consumed_s" in fields else state["consumed_s"]
+        ended = outcome(name, state, consumed, event)
+        fields.update(status="stopped", outcome=ended, stopped_at=at)
+        return _change(name, "stop", state, fields, segment)
 
     def _pause(
-        self, name: str, state: dict[str, Any], now: datetime, reason: str
+        self, name: str, state: dict[str, Any], now: datetime, at: str, reason: str
     ) -> dict[str, Any]:
-        new, segment = self._close(name, state, now, reason)
-        new["status"] = "paused"
+        fields, segment = self._close(name, state, now, at, reason)
+        new = {**state, **fields, "status": "paused"}
         if _spent(new):
             _keep_deadline(new, state)
         return _change(name, "pause", state, new, segment)
 
     def _resume(
-        self, name: str, state: dict[str, Any], seq: int, now: datetime, reason: str
+        self, name: str, state: dict[str, Any], seq: int, now: datetime, at: str, reason: str
     ) -> dict[str, Any]:
-        new, segment = self._close(name, state, now, reason)
-        new["status"] = "running"
+        fields, segment = self._close(name, state, now, at, reason)
+        new = {**state, **fields, "status": "running"}
         if _spent(new) and state.get("deadline"):
             _keep_deadline(new, state)
         else:
@@ -300,12 +299,12 @@ class ClockPlanner:
         return _change(name, "resume", state, new, segment)
 
     def _reopen(
-        self, case: CaseSnapshot, seq: int, now: datetime, reason: str
+        self, case: CaseSnapshot, seq: int, now: datetime, at: str, reason: str
     ) -> list[dict[str, Any]]:
         state = case.clocks.get("resolution")
         if state is None or self.policy.reopen_clocks == "restart":
-            return self._start_all(case, ("resolution",), None, seq, now, reason)
-        new = dict(state, status="running", since=iso(now), since_reason=reason, outcome=None)
+            return self._start_all(case, ("resolution",), None, seq, now, at, reason)
+        new = dict(state, status="running", since=at, since_reason=reason, outcome=None)
         self._arm(new, now, seq)
         return [_change("resolution", "resume", state, new)]
 
@@ -329,6 +328,7 @@ def _described(target: Target, level: str | None) -> dict[str, Any]:
 
 _MISSING = object()
 _ARMING = ("deadline", "warn_at", "armed_seq")
+_OPENING = ("first_response", "resolution")
 _ESCALATING = ("acknowledge", "escalation")
 
 _Arming = tuple[timedelta, ...]
@@ -365,14 +365,16 @@ def _change(
     name: str,
     op: str,
     old: dict[str, Any],
-    new: dict[str, Any],
+    written: dict[str, Any],
     segment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A change records only the fields that moved (a ``start`` records them all)."""
+    """A change records only the fields that moved (a ``start`` records them all): those
+    of `written` (the new state, or the fields an operation wrote) that differ in `old`.
+    A field new to the state lands after the old ones, in `written`'s order."""
     change: dict[str, Any] = {
         "clock": name,
         "op": op,
-        "state": {key: value for key, value in new.items() if old.get(key, _MISSING) != value},
+        "state": {key: value for key, value in written.items() if old.get(key, _MISSING) != value},
     }
     if segment is not None:
         change["segment"] = segment

@@ -124,14 +124,22 @@ _Patterns = tuple[tuple[str, re.Pattern[str]], ...]
 def _patterns(phrases: tuple[str, ...]) -> tuple[re.Pattern[str] | None, _Patterns]:
     """One compiled pattern per phrase: whole words, any case, any whitespace between;
     and their union (None: no phrase), which matches where any of them does. Most texts
-    hold no phrase: one scan with the union tells, instead of one per phrase."""
+    hold no phrase: one scan with the union tells, instead of one per phrase. The union
+    tests the word boundaries once around all the phrases (a branch that fails its end
+    falls back to the next), not around each: a text position after a letter is then
+    refused at once instead of once per phrase (about a fifth of the instructions)."""
     each = tuple(
         (phrase, re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE))
         for phrase in phrases
-        if (words := r"\s+".join(re.escape(word) for word in phrase.split()))
+        if (words := _words(phrase))
     )
-    union = "|".join(f"(?:{pattern.pattern})" for _, pattern in each)
-    return (re.compile(union, re.IGNORECASE) if each else None), each
+    union = "|".join(_words(phrase) for phrase, _ in each)
+    return (re.compile(rf"(?<!\w)(?:{union})(?!\w)", re.IGNORECASE) if each else None), each
+
+
+def _words(phrase: str) -> str:
+    """The pattern of `phrase`'s words, any run of whitespace between them."""
+    return r"\s+".join(re.escape(word) for word in phrase.split())
 
 
 def match_phrases(phrases: Sequence[str], text: str) -> list[str]:

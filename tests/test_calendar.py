@@ -589,6 +589,25 @@ def test_add_all_is_the_first_instant_a_minute_counter_reaches_each_duration(dra
     }
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    counted_calendars(),
+    st.lists(st.integers(0, 600), min_size=1, max_size=6),
+    st.integers(0, 1_500),
+)
+def test_a_calendar_asked_in_turn_counts_as_the_minute_counter(drawn, steps, minutes):
+    """What a calendar keeps from one call (the open stretch it found, the sums from an
+    instant) gives the next the answers it would work out afresh: a case's commands, some
+    minutes apart, each measure the business time since the one before and arm deadlines."""
+    business, counter, start = drawn
+    for step in steps:
+        later = start + timedelta(minutes=step)
+        assert business.elapsed(start, later) == counter.elapsed(start, later)
+        assert business.add(later, timedelta(minutes=minutes)) == counter.reach(later, minutes)
+        assert business.add(later, timedelta(minutes=step)) == counter.reach(later, step)
+        start = later
+
+
 @properties
 @given(business_calendars, starts, st.lists(durations, min_size=1, max_size=5))
 def test_add_all_is_add_of_each_duration(business, start, wanted):

@@ -119,6 +119,15 @@ def test_several_phrases_match_as_each_phrase_alone_does(phrases, data):
     assert match_phrases(phrases, text) == [p for p in phrases if match_phrases([p], text)]
 
 
+@given(phrase=_PHRASE, longer=_WORD, before=_NON_WORD, after=_NON_WORD)
+def test_a_phrase_that_begins_a_longer_one_does_not_hide_it(phrase, longer, before, after):
+    # the phrases are tried together: the shorter one, failing at the end of a word,
+    # must give way to the longer one starting at the same place
+    text = before + phrase + longer + after
+    assert match_phrases([phrase, phrase + longer], text) == [phrase + longer]
+    assert match_phrases(["lawyer", "lawyers"], "two lawyers") == ["lawyers"]
+
+
 # -- legal risk ----------------------------------------------------------------
 
 
