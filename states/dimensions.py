@@ -43,14 +43,19 @@ def stamp(event: Any, snap: CaseSnapshot) -> None:
     """Give `event` its :data:`COLUMNS` (`snap`: the case once the event applied): the
     values :func:`derived` gives, set by name rather than in a loop over :data:`COLUMNS`
     because every event written passes here (the loop of ``setattr`` cost five times as
-    much). The audit compares each event with :func:`derived`, so a column added there
-    and not here shows up as a mismatch in every history."""
-    event.team, event.priority, event.channel, event.assignee = _DIMENSIONS_OF(snap)
+    much; the dimensions read one by one, and a cause that is None kept from its
+    ``isinstance``, cost a third less again than `attrgetter` and three tests). The audit
+    compares each event with :func:`derived`, so a column added there and not here shows
+    up as a mismatch in every history."""
+    event.team = snap.team
+    event.priority = snap.priority
+    event.channel = snap.channel
+    event.assignee = snap.assignee
     get = event.payload.get
     point, reason, clock = get("point"), get("reason"), get("clock")
-    event.point = point if isinstance(point, str) else None
-    event.reason = reason if isinstance(reason, str) else None
-    event.clock = clock if isinstance(clock, str) else None
+    event.point = point if point is None or isinstance(point, str) else None
+    event.reason = reason if reason is None or isinstance(reason, str) else None
+    event.clock = clock if clock is None or isinstance(clock, str) else None
 
 
 def mismatches(event: Any, snap: CaseSnapshot) -> list[str]:

@@ -198,14 +198,21 @@ def seal(
     iso = ""
     recorded_at: object = _UNSET  # the last recorded_at written, `recorded` its text
     recorded: str | None = None
-    for offset, event in enumerate(events, start=1):
+    seq = last_seq
+    for event in events:
+        seq += 1
         event.case_id = case_id
-        event.seq = last_seq + offset
+        event.seq = seq
         event.prev_hash = head
-        event.format, text = _payload_text(event.payload)
+        try:  # format 3, unless orjson refuses the payload (see the module docstring)
+            text = orjson.dumps(event.payload, option=_SORTED).decode()
+            event.format = 3
+        except orjson.JSONEncodeError:
+            text = _CANONICAL.encode(event.payload)
+            event.format = 2
         event.payload_text = text
         if occurred is not None:
-            iso = occurred[offset - 1]
+            iso = occurred[seq - last_seq - 1]
         elif event.occurred_at is not at:
             at = event.occurred_at
             iso = _isoformat(at)
@@ -218,15 +225,6 @@ def seal(
             canonical = event.canonical(text, iso)
         event.hash = head = _sha256(canonical).hexdigest()
     return head
-
-
-def _payload_text(payload: dict[str, Any]) -> tuple[int, str]:
-    """The format a new event is sealed in, and its payload's JSON in that format:
-    3, unless orjson refuses the payload (see the module docstring), then 2."""
-    try:
-        return 3, orjson.dumps(payload, option=_SORTED).decode()
-    except orjson.JSONEncodeError:
-        return 2, _CANONICAL.encode(payload)
 
 
 def new_snapshot(event: Event) -> CaseSnapshot:

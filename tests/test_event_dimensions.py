@@ -193,9 +193,19 @@ def test_init_fills_in_the_filters_of_a_schema_4_databases_events(db, definition
     assert _period(db, ViewFilter(team="alpha"))[0] == {("open", "first_level"): 1}
 
 
+class _Text(str):
+    """Text of a subclass of str: a cause still, as `derived` sees it."""
+
+
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"point": "legal_risk", "reason": "lawyer", "clock": "resolve"}, {"point": 3}],
+    [
+        {},
+        {"point": "legal_risk", "reason": "lawyer", "clock": "resolve"},
+        {"point": 3},
+        {"point": None, "reason": ["a", "list"], "clock": {"a": "dict"}},
+        {"reason": _Text("a str subclass"), "clock": b"bytes"},
+    ],
 )
 def test_stamp_gives_each_event_what_derived_says(payload):
     """`stamp` names the columns one by one (it runs on every event written): it must
