@@ -1,8 +1,10 @@
 """One field of one SLA clock in a case's ``clocks`` JSON, as SQL an index can hold.
 
-The dashboard finds deadlines through indexes on these expressions (see
-:mod:`states.tables`): a database uses an expression index only when the query
-spells the expression exactly as the index does, with the JSON path written out.
+Schema 5's deadline indexes were on these expressions; schema 6 keeps the running
+deadlines in columns of their own (:data:`states.case.DEADLINE_COLUMNS`), and the
+migration fills them with these (:mod:`states.migrations`). A database uses an
+expression index only when the query spells the expression exactly as the index
+does, with the JSON path written out.
 SQLAlchemy's JSON paths (``clocks["resolution"]["deadline"]``) send the path as a
 bound parameter, which no index matches; :func:`clock_value` writes it out, on
 SQLite ``json_extract(clocks, '$.resolution.deadline')``, on PostgreSQL
@@ -64,7 +66,7 @@ def _other(element: clock_value, compiler: Any, **kw: Any) -> str:
 
 
 def running(column: Any, clock: str) -> ColumnElement[bool]:
-    """The condition "this clock runs", as the partial deadline indexes state it."""
+    """The condition "this clock runs", read from the ``clocks`` JSON."""
     return clock_value(column, clock, "status") == RUNNING
 
 

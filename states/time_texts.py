@@ -41,19 +41,14 @@ def _utc_text(value: datetime) -> str:
     )
 
 
-#: the last two instants :func:`utc_iso_text` wrote, each with its text (newest first)
-_written: tuple[Any, str, Any, str] = (None, "", None, "")
-
-
 def utc_iso_text(value: datetime) -> str:
     """``value.isoformat()`` of a UTC datetime: :func:`utc_seconds_text`'s text with the
     microseconds before the offset when there are some, as ``isoformat`` writes them.
 
-    The last two are remembered, by identity (see :func:`_text_of_aware`): an event's
-    two instants are written here when it is sealed, and stored right after."""
-    global _written
+    Its stored text is noted too (see :class:`_StoredTexts`): an event's two instants
+    are written here when it is sealed, and stored right after."""
     text = _utc_text(value) if value.microsecond else utc_seconds_text(value)
-    _written = (value, text, _written[0], _written[1])
+    _STORED.note(value, text if value.microsecond else f"{text[:19]}.000000+00:00")
     return text
 
 
@@ -83,36 +78,31 @@ class _StoredTexts(dict[Any, str]):
 
     def __missing__(self, value: datetime | str) -> str:
         text = _text_of_iso(value) if value.__class__ is str else _text_of_aware(value)  # type: ignore[arg-type]
+        self.note(value, text)
+        return text
+
+    def note(self, value: datetime | str, text: str) -> None:
+        """Keep `text` as the stored text of `value` (a text worked out elsewhere)."""
         if len(self) >= 8192:
             self.clear()
         self[value] = text
-        return text
 
 
+_STORED = _StoredTexts()
 #: UTCDateTime's SQLite text of an aware datetime, or of the ISO-8601 text of one (clock
 #: states keep their instants as text, and timers and ledger segments take them as they
 #: are instead of through a datetime and back); ValueError for a naive time or a text
 #: that is no time. A dict's own lookup (see _StoredTexts): the bind processor of every
 #: SQLite time column of the engine's statements.
-sqlite_time: Callable[[datetime | str], str] = _StoredTexts().__getitem__
+sqlite_time: Callable[[datetime | str], str] = _STORED.__getitem__
 
 
 def _text_of_aware(value: datetime) -> str:
-    """The stored text of an aware datetime; of a UTC one :func:`utc_iso_text` wrote last,
-    from that ISO text (the same text, with zero microseconds when it has none). The memo
-    is by identity, so it never answers for another object: one held there is not freed,
-    so its identity is not given to another; a datetime never changes; the memo's tuple
-    is swapped whole, so threads see one pair or the other, never a mix."""
+    """The stored text of an aware datetime."""
     zone = value.tzinfo
-    if zone is not UTC:
-        if zone is None:
-            raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
-        return _utc_text(value.astimezone(UTC))
-    last, last_text, before, before_text = _written
-    if value is last or value is before:
-        iso = last_text if value is last else before_text
-        return iso if value.microsecond else f"{iso[:19]}.000000+00:00"
-    return _utc_text(value)
+    if zone is None:
+        raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
+    return _utc_text(value if zone is UTC else value.astimezone(UTC))
 
 
 def _text_of_iso(text: str) -> str:
