@@ -27,6 +27,7 @@ be timezone-aware, and datetime outputs are in UTC.
 from __future__ import annotations
 
 import functools
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,11 +49,18 @@ from states.wallclock import Interval, offsets_around, wall_intervals
 
 _Day = tuple[tuple[Interval, ...], timedelta]
 """One local day's open intervals in UTC, in order, and their total length."""
+_Ahead = tuple[
+    datetime, date, tuple[timedelta, ...], tuple[tuple[tuple[Interval, ...], timedelta], ...], date
+]
+"""`BusinessCalendar._ahead_of`: the end of an open stretch and its local date; the open
+time from it to the end of each open day after it, ascending; each such day's intervals
+with the open time before them; and the first local date not in the table yet."""
 
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta(0)
 _CLOSED_DAY: _Day = ((), _ZERO)
 _DAY_CACHE_LIMIT = 20_000
+_AHEAD_LIMIT = 3_000  # working days: more than ten years of a five-day week (MAX_DURATION)
 _MAX_CLOSED_RUN = 3_660
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -92,6 +100,12 @@ class BusinessCalendar:
     )
     _stretch: tuple[datetime, datetime, date] = field(
         default=(_END_OF_TIME, _END_OF_TIME, date.max), init=False, repr=False, compare=False
+    )
+    _ahead: _Ahead = field(
+        default=(_END_OF_TIME, date.max, (), (), date.max), init=False, repr=False, compare=False
+    )
+    _due_days: tuple[date, int, timedelta | None, tuple[Interval, ...]] = field(
+        default=(date.max, 0, None, ()), init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
@@ -149,6 +163,11 @@ class BusinessCalendar:
             _check_duration(duration)
         if self.always_open:
             return {duration: instant + duration for duration in durations}
+        day, until = self._stretch_of(instant)
+        if until is not None:
+            dues = self._add_in_stretch(instant, day, until, durations)
+            if dues is not None:
+                return dues
         known = self._sums_from(instant)
         missing = sorted(set(durations).difference(known))
         if missing:
@@ -179,6 +198,68 @@ class BusinessCalendar:
                     return dues
             walked += open_time
         raise AssertionError("unreachable: open days never run out")
+
+    def _add_in_stretch(
+        self, instant: datetime, day: date, until: datetime, durations: tuple[timedelta, ...]
+    ) -> dict[timedelta, datetime] | None:
+        """`add_all` from an `instant` inside an open stretch (of local date `day`, ending at
+        `until`, see `_stretch_of`): a sum due before `until` is real time, and one beyond
+        is read from the open time after `until` (`_ahead_of`), which is the same for every
+        instant of the stretch; so a day's commands, which arm their deadlines from their
+        own instants, walk the days ahead once between them, not once each. None when a
+        sum lies beyond what `_ahead_of` keeps: the walk answers it."""
+        dues: dict[timedelta, datetime] = {}
+        left = until - instant  # of the stretch: all of it business time
+        ahead = None
+        for duration in durations:
+            if duration <= left:
+                dues[duration] = instant + duration
+                continue
+            if ahead is None:
+                ahead = self._ahead_of(day, until, max(durations) - left)
+                if ahead is None:
+                    return None
+            needed = duration - left  # business time after `until`
+            intervals, before = ahead[3][bisect_left(ahead[2], needed)]  # where the walk stops
+            dues[duration] = _within(intervals, needed - before)
+        return dues
+
+    def _ahead_of(self, day: date, until: datetime, needed: timedelta) -> _Ahead | None:
+        """The open time after `until`, the end of an open stretch of local date `day`, as
+        far as `needed` business time: the rest of that day's intervals, then each working
+        day after it, each with the open time before it; and, ascending, the open time up
+        to the end of each (`bisect` finds the day a sum ends on, where the walk over the
+        days would stop). The table found last is kept, and grown as far as asked; it is
+        swapped whole, so a thread reading it never sees one half-grown.
+
+        None when the days ahead are not plain (a day opening before `until`, which the
+        clock changes of any real zone never make, see :mod:`states.wallclock`: the walk
+        cuts such a day at the instant), or when `needed` lies more than `_AHEAD_LIMIT`
+        working days ahead."""
+        ahead = self._ahead
+        if ahead[0] != until or ahead[1] != day:
+            later = tuple(interval for interval in self._day(day)[0] if interval[0] >= until)
+            ahead = (until, day, (), (), day + _ONE_DAY)
+            if later:
+                ahead = (until, day, (_total(later),), ((later, _ZERO),), day + _ONE_DAY)
+            object.__setattr__(self, "_ahead", ahead)
+        reached = ahead[2]
+        if reached and reached[-1] >= needed:
+            return ahead
+        total = reached[-1] if reached else _ZERO
+        grown, days, unread = list(reached), list(ahead[3]), ahead[4]
+        for working_day, (intervals, open_time) in self._working_days(unread):
+            if intervals[0][0] < until:
+                return None
+            days.append((intervals, total))
+            total += open_time
+            grown.append(total)
+            unread = working_day + _ONE_DAY
+            if total >= needed or len(days) >= _AHEAD_LIMIT:
+                break
+        ahead = (until, day, tuple(grown), tuple(days), unread)
+        object.__setattr__(self, "_ahead", ahead)
+        return ahead if total >= needed else None
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between two instants; zero if `end` is not after `start`."""
@@ -223,17 +304,14 @@ class BusinessCalendar:
         instant = _utc("start", start)
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise InvalidInput("days", days, "a whole number of working days, 1 or more")
+        day, until = self._stretch_of(instant)
+        if until is not None:
+            shift, intervals = self._working_days_shift(day, days)
+            if shift is not None:
+                return _inside(intervals, instant + shift)
         local = instant.astimezone(self._zone)
-        working_days = self._working_days(local.date() + _ONE_DAY)
-        for _ in range(days - 1):
-            next(working_days)
-        day, (intervals, _) = next(working_days)
-        due_at = self._instant(day, local.time())
-        if due_at <= intervals[0][0]:
-            return intervals[0][0]
-        return max(
-            min(closes_at, due_at) for opens_at, closes_at in intervals if opens_at <= due_at
-        )
+        day, intervals = self._working_day_after(local.date(), days)
+        return _inside(intervals, self._instant(day, local.time()))
 
     # -- configuration -------------------------------------------------------
 
@@ -288,6 +366,37 @@ class BusinessCalendar:
                 since = max(opens_at, before[-1][1]) if before else opens_at
                 return (since, closes_at) if since <= instant else None
         return None
+
+    def _working_day_after(self, day: date, days: int) -> tuple[date, tuple[Interval, ...]]:
+        """The `days`-th working day after local date `day`, and its open intervals."""
+        working_days = self._working_days(day + _ONE_DAY)
+        for _ in range(days - 1):
+            next(working_days)
+        found, (intervals, _) = next(working_days)
+        return found, intervals
+
+    def _working_days_shift(
+        self, day: date, days: int
+    ) -> tuple[timedelta | None, tuple[Interval, ...]]:
+        """For `add_working_days` from an instant of local date `day`: what moves it to the
+        same wall time on the `days`-th working day after (whole days, and the change of
+        UTC offset between them), and that day's open intervals. The shift holds when
+        neither day is near a clock change (one offset each, see `offsets_around`: a wall
+        time there is one instant); None otherwise, when the wall time is mapped anew.
+
+        Kept for the last `(day, days)` asked: a day's resolutions all ask the same, and the
+        shift spares the time zone conversions there and back."""
+        kept = self._due_days
+        if kept[0] == day and kept[1] == days:
+            return kept[2], kept[3]
+        due_day, intervals = self._working_day_after(day, days)
+        start = offsets_around(self._zone, datetime.combine(day, MIDNIGHT, tzinfo=UTC))
+        due = offsets_around(self._zone, datetime.combine(due_day, MIDNIGHT, tzinfo=UTC))
+        shift = None
+        if len(start) == 1 and len(due) == 1:
+            shift = (due_day - day) + start[0][2] - due[0][2]
+        object.__setattr__(self, "_due_days", (day, days, shift, intervals))
+        return shift, intervals
 
     def _next_open(self, instant: datetime) -> datetime:
         day = instant.astimezone(self._zone).date()
@@ -375,6 +484,14 @@ def _within(intervals: tuple[Interval, ...], remaining: timedelta) -> datetime:
             return opens_at + remaining
         remaining -= closes_at - opens_at
     raise AssertionError("unreachable: the day's open time holds the remaining time")
+
+
+def _inside(intervals: tuple[Interval, ...], due_at: datetime) -> datetime:
+    """`due_at` kept inside a day's open `intervals` (see `add_working_days`): the first
+    opening before them, the closing that began a break or ended the day after one."""
+    if due_at <= intervals[0][0]:
+        return intervals[0][0]
+    return max(min(closes_at, due_at) for opens_at, closes_at in intervals if opens_at <= due_at)
 
 
 def _check_duration(duration: Any) -> None:
