@@ -49,6 +49,9 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
+_NOT_KEPT = (None, None)
+
+
 class HeldConnections:
     """One connection per thread, kept by a long-lived writer (the engine) between its
     transactions, for a SQLite file only.
@@ -88,10 +91,12 @@ class HeldConnections:
         if not self.enabled:
             return None
         local = self._local
-        conn = getattr(local, "conn", None)
+        # (connection, process id) in one thread-local value: each read of one costs as
+        # much as a dict lookup and a call
+        conn, pid = getattr(local, "kept", _NOT_KEPT)
         # `_dbapi_connection is None`: what Connection.invalidated and .closed both test
         # first, and neither holds without it (one test instead of two properties)
-        if conn is None or conn._dbapi_connection is None or local.pid != _process_id:
+        if conn is None or conn._dbapi_connection is None or pid != _process_id:
             error = self.engine.dialect.loaded_dbapi.Error
             try:
                 proxied = self.engine.raw_connection()
@@ -100,7 +105,7 @@ class HeldConnections:
                 raise _store_error(wrapped, self.engine) from None
             proxied.detach()
             conn = Connection(self.engine, connection=proxied)
-            local.conn, local.pid = conn, _process_id
+            local.kept = (conn, _process_id)
             with self._lock:
                 self._kept = [c for c in self._kept if not c.closed]
                 self._kept.append(conn)
@@ -157,13 +162,17 @@ class WriteTransaction:
         committing = exc is None
         try:
             try:
-                if committing:
-                    if conn.in_transaction():  # SQLAlchemy joined: let it end its bookkeeping
-                        conn.commit()
-                    else:
-                        _driver_call(conn, self._driver.commit)
-                else:
+                if not committing:
                     self._rollback()
+                elif conn._transaction is not None and conn._transaction.is_active:
+                    # (`conn.in_transaction()`, without its call) SQLAlchemy joined: let it
+                    # end its bookkeeping
+                    conn.commit()
+                else:
+                    try:
+                        self._driver.commit()
+                    except conn.dialect.loaded_dbapi.Error as error:
+                        raise _driver_error(conn, error) from error
             except BaseException:
                 if committing:
                     self._rollback()
@@ -175,6 +184,8 @@ class WriteTransaction:
             raise
         except DBAPIError as error:
             raise self._error(error, committing) from None
+        if exc is None:  # (an isinstance of None against an exception class: ~500 instructions)
+            return
         if isinstance(exc, DBAPIError) and not isinstance(exc, SAIntegrityError):
             raise self._error(exc, committing=False) from None
 
@@ -184,7 +195,10 @@ class WriteTransaction:
             if conn.in_transaction():
                 conn.rollback()
             else:
-                _driver_call(conn, self._driver.rollback)
+                try:
+                    self._driver.rollback()
+                except conn.dialect.loaded_dbapi.Error as exc:
+                    raise _driver_error(conn, exc) from exc
 
     def _close(self) -> None:
         if self._pooled:
@@ -199,9 +213,15 @@ class WriteTransaction:
 
 def _begin(conn: Connection) -> Any:
     """Begin a write transaction on `conn`'s driver connection; returns that connection."""
-    driver = conn.connection.dbapi_connection  # what the driver gave (no async adapters)
+    fairy = conn._dbapi_connection  # what `conn.connection` gives a live connection
+    if fairy is None:
+        fairy = conn.connection  # revalidates it, or raises as SQLAlchemy does
+    driver = fairy.dbapi_connection  # what the driver gave (no async adapters)
     if conn.dialect.name == "sqlite":
-        _driver_call(conn, driver_cursor(driver).execute, "BEGIN IMMEDIATE")
+        try:
+            driver_cursor(driver).execute("BEGIN IMMEDIATE")
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _driver_error(conn, exc) from exc
     return driver
 
 
@@ -227,18 +247,16 @@ def driver_cursor(driver: Any) -> Any:
     return cursor
 
 
-def _driver_call(conn: Connection, call: Any, *args: Any) -> Any:
-    """`call(*args)` on the driver, its errors raised as SQLAlchemy's (a lost connection is
-    invalidated, as SQLAlchemy's own execution path does)."""
-    try:
-        return call(*args)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        lost = conn.dialect.is_disconnect(exc, conn.connection, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            None, None, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost
-        ) from exc
+def _driver_error(conn: Connection, exc: Exception) -> DBAPIError:
+    """A driver's error `exc` on `conn`, as SQLAlchemy raises it (a lost connection is
+    invalidated, as SQLAlchemy's own execution path does). The callers catch the driver's
+    errors themselves: a helper running the call cost a frame per begin and commit."""
+    lost = conn.dialect.is_disconnect(exc, conn.connection, None)
+    if lost:
+        conn.invalidate(exc)
+    return DBAPIError.instance(  # type: ignore[no-any-return]
+        None, None, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost
+    )
 
 
 @contextmanager
