@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
-from states.case import CASE_COLUMNS, FIELD_NAMES, CaseSnapshot
+from states.case import CASE_COLUMNS, DEADLINE_COLUMNS, FIELD_NAMES, CaseSnapshot, running_deadlines
 from states.events import Event
 from states.parameters import parameter_maker
 from states.store import CASE, EVENT
@@ -101,10 +101,19 @@ class BulkStatements:
     def __init__(self, dialect: Any, update_columns: tuple[str, ...]) -> None:
         self.dialect = dialect
         self.positional = dialect.positional
-        self.update_columns = update_columns
-        #: a snapshot's update-column values, to tell later which of them changed
-        self.values_of = attrgetter(*update_columns)
-        self._updates: dict[tuple[str, ...], tuple[str, Callable[..., Any]]] = {}
+        stored = tuple(name for name in update_columns if name not in DEADLINE_COLUMNS)
+        deadlines = tuple(name for name in update_columns if name in DEADLINE_COLUMNS)
+        if deadlines not in ((), DEADLINE_COLUMNS) or (deadlines and "clocks" not in stored):
+            raise ValueError("running deadlines are updated all together, with the clocks")
+        #: a snapshot's update-column values, to tell later which of them changed; all but
+        #: the running deadlines, which follow from its ``clocks`` (see `_changed`)
+        self.values_of = attrgetter(*stored)
+        #: the columns of an update's row of values (see `_changed`), in order
+        self._row_columns = stored + deadlines
+        self._stored_at = range(len(stored))
+        self._deadlines_at = range(len(stored), len(self._row_columns))
+        self._clocks_at = stored.index("clocks") if deadlines else None
+        self._updates: dict[tuple[int, ...], tuple[str, Callable[..., Any]]] = {}
         event_columns = [c.name for c in EVENT.columns if c.name != "id"]
         self.insert_sql, self._event_row = self._compile(
             EVENT.insert().values({name: bindparam(name) for name in event_columns}),
@@ -177,26 +186,27 @@ class BulkStatements:
         extra: tuple[str, ...],
         read_as: dict[str, str] | None = None,
         keyed: bool = False,
+        at: dict[str, int] | None = None,
     ) -> tuple[str, Callable[..., Any]]:
         """Compile `stmt` and make the function that gives its parameters for one object.
 
-        Values are read off the object by attribute, or by key with `keyed` (dict rows);
-        `read_as` renames an attribute whose value is already in database form (e.g.
-        serialised JSON). The values of `extra` parameters follow the object as
-        arguments, in order."""
+        Values are read off the object by attribute, by key with `keyed` (dict rows), or
+        with `at` by index (a row of values: each name's index in it); `read_as` renames
+        an attribute whose value is already in database form (e.g. serialised JSON). The
+        values of `extra` parameters follow the object as arguments, in order."""
         read_as = read_as or {}
         compiled = stmt.compile(dialect=self.dialect)
         names = list(compiled.positiontup) if self.positional else list(compiled.binds)
         names = [n for n in names if n not in extra]
         columns = [
             (
-                read_as.get(n, n),
+                at[n] if at is not None else read_as.get(n, n),
                 None if n in read_as else self._processor(table.c[n], "bind"),
             )
             for n in names
         ]
         keys = [*names, *extra] if not self.positional else None
-        return compiled.string, parameter_maker(columns, len(extra), keys, keyed)
+        return compiled.string, parameter_maker(columns, len(extra), keys, keyed or at is not None)
 
     def cancel_timers(self, conn: Connection, keys: list[tuple[int, str]]) -> None:
         """Cancel the live timers of each (case, clock) in `keys`."""
@@ -272,36 +282,57 @@ class BulkStatements:
         """
         if len(snaps) == 1:  # a single command's case: no grouping
             snap = snaps[0]
-            changed = self._changed(snap, read_values[0])
+            changed, values = self._changed(snap, read_values[0])
             sql, parameters = self._update(changed)
-            return run(conn, sql, parameters(snap, snap.id, read_versions[0])).rowcount  # type: ignore[no-any-return]
-        groups: dict[tuple[str, ...], list[tuple[CaseSnapshot, int]]] = {}
+            return run(conn, sql, parameters(values, snap.id, read_versions[0])).rowcount  # type: ignore[no-any-return]
+        groups: dict[tuple[int, ...], list[tuple[CaseSnapshot, int, tuple[Any, ...]]]] = {}
         for snap, version, before in zip(snaps, read_versions, read_values, strict=True):
-            groups.setdefault(self._changed(snap, before), []).append((snap, version))
+            changed, values = self._changed(snap, before)
+            groups.setdefault(changed, []).append((snap, version, values))
         updated = 0
         for changed, chosen in groups.items():
             sql, parameters = self._update(changed)
-            rows = [parameters(snap, snap.id, version) for snap, version in chosen]
+            rows = [parameters(values, snap.id, version) for snap, version, values in chosen]
             if self.dialect.supports_sane_multi_rowcount or len(rows) == 1:
                 updated += run_rows(conn, sql, rows).rowcount
             else:
                 updated += sum(run(conn, sql, row).rowcount for row in rows)
         return updated
 
-    def _changed(self, snap: CaseSnapshot, before: tuple[Any, ...]) -> tuple[str, ...]:
-        """The update columns whose value on `snap` differs from `before`."""
-        return tuple(compress(self.update_columns, map(ne, before, self.values_of(snap))))
+    def _changed(
+        self, snap: CaseSnapshot, before: tuple[Any, ...]
+    ) -> tuple[tuple[int, ...], tuple[Any, ...]]:
+        """Which update columns of `snap` changed since `before` (its `values_of` then), and
+        its row of values: the positions (in `_row_columns`) of those that changed, then
+        `values_of` `snap`, followed by its running deadlines when its clocks changed.
 
-    def _update(self, columns: tuple[str, ...]) -> tuple[str, Callable[..., Any]]:
-        """The optimistic UPDATE setting `columns`, compiled once per set of columns."""
-        compiled = self._updates.get(columns)
+        The deadlines follow from the clocks, so they are worked out (before and after)
+        only when the clocks changed, one call for all five each time: reading them with
+        the other columns cost five descriptor calls on each read and each update."""
+        values = self.values_of(snap)
+        changed = tuple(compress(self._stored_at, map(ne, before, values)))
+        clocks = self._clocks_at
+        if clocks in changed:
+            deadlines = running_deadlines(values[clocks])
+            was = running_deadlines(before[clocks])
+            changed += tuple(compress(self._deadlines_at, map(ne, was, deadlines)))
+            values += deadlines
+        return changed, values
+
+    def _update(self, changed: tuple[int, ...]) -> tuple[str, Callable[..., Any]]:
+        """The optimistic UPDATE setting the `changed` columns of a row of values (see
+        `_changed`), compiled once per set of columns."""
+        compiled = self._updates.get(changed)
         if compiled is None:
+            names = [self._row_columns[i] for i in changed]
             stmt = (
                 CASE.update()
                 .where(CASE.c.id == bindparam("b_id"), CASE.c.version == bindparam("b_version"))
-                .values({name: bindparam(name) for name in columns})
+                .values({name: bindparam(name) for name in names})
             )
-            compiled = self._updates[columns] = self._compile(stmt, CASE, ("b_id", "b_version"))
+            at = {name: i for i, name in zip(changed, names, strict=True)}
+            compiled = self._compile(stmt, CASE, ("b_id", "b_version"), at=at)
+            self._updates[changed] = compiled
         return compiled
 
     def _in(self, ids: list[int]) -> tuple[str, Any]:

@@ -34,10 +34,25 @@ DEADLINE_CLOCKS: tuple[str, ...] = (
 DEADLINE_COLUMNS: tuple[str, ...] = tuple(f"deadline_{clock}" for clock in DEADLINE_CLOCKS)
 
 
+def running_deadlines(clocks: dict[str, dict[str, Any]]) -> tuple[str | None, ...]:
+    """The values of :data:`DEADLINE_COLUMNS` for clock states `clocks`: each clock's
+    deadline (its ISO text, as its state keeps it) while it runs, else None.
+
+    All five in one call: a case update compares them before and after a change of the
+    clocks, and one frame costs a fifth of five descriptor reads."""
+    deadlines = []
+    for clock in DEADLINE_CLOCKS:
+        state = clocks.get(clock)
+        deadlines.append(
+            None if state is None or state["status"] != "running" else state.get("deadline")
+        )
+    return tuple(deadlines)
+
+
 class _RunningDeadline:
-    """``snap.deadline_<clock>``: the clock's deadline (its ISO text, as its state keeps
-    it) while it runs, else None. Derived from ``clocks`` on every read, so it can never
-    disagree with the state it comes from; the row's column is written from it."""
+    """``snap.deadline_<clock>``: :func:`running_deadlines`' value of one clock. Derived
+    from ``clocks`` on every read, so it can never disagree with the state it comes from;
+    the row's column is written from it."""
 
     __slots__ = ("clock",)
 

@@ -22,11 +22,18 @@ def utc_seconds_text(value: datetime) -> str:
     """``value.isoformat(timespec="seconds")`` of a UTC datetime, from tables of digits:
     the same text for a third of the instructions (``isoformat`` formats each field, and
     the offset, through the general formatter: ~12,000-15,000 instructions a time, and a
-    command writes a few new instants). Spelled out here and in :func:`_utc_text` (no
-    shared helper: a call is a fifth of the cost)."""
+    command writes a few new instants). Spelled out here, in :func:`_utc_text` and in
+    :func:`utc_iso_text` (no shared helper: a call is a fifth of the cost).
+
+    The text's stored text is noted too (see :class:`_StoredTexts`): these are the texts
+    of clock states (:func:`states.clocks.iso`), and the deadlines and interval ends among
+    them are stored right after, as timers' and ledger segments' times."""
     two = _TWO_DIGITS
     day = _DAY_TEXTS.get(value.toordinal()) or _day_text(value)
-    return f"{day}T{two[value.hour]}:{two[value.minute]}:{two[value.second]}+00:00"
+    seconds = f"{day}T{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+    text = f"{seconds}+00:00"
+    _STORED.note(text, f"{seconds}.000000+00:00")
+    return text
 
 
 def _utc_text(value: datetime) -> str:
@@ -42,14 +49,22 @@ def _utc_text(value: datetime) -> str:
 
 
 def utc_iso_text(value: datetime) -> str:
-    """``value.isoformat()`` of a UTC datetime: :func:`utc_seconds_text`'s text with the
-    microseconds before the offset when there are some, as ``isoformat`` writes them.
+    """``value.isoformat()`` of a UTC datetime: the seconds' text of
+    :func:`utc_seconds_text`, with the microseconds before the offset when there are
+    some, as ``isoformat`` writes them.
 
-    Its stored text is noted too (see :class:`_StoredTexts`): an event's two instants
-    are written here when it is sealed, and stored right after."""
-    text = _utc_text(value) if value.microsecond else utc_seconds_text(value)
-    _STORED.note(value, text if value.microsecond else f"{text[:19]}.000000+00:00")
-    return text
+    Its stored text is noted too, by value (see :class:`_StoredTexts`): an event's two
+    instants are written here when it is sealed, and stored right after."""
+    micro = value.microsecond
+    if micro:
+        text = _utc_text(value)
+        _STORED.note(value, text)
+        return text
+    two = _TWO_DIGITS
+    day = _DAY_TEXTS.get(value.toordinal()) or _day_text(value)
+    seconds = f"{day}T{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+    _STORED.note(value, f"{seconds}.000000+00:00")
+    return f"{seconds}+00:00"
 
 
 def _day_text(value: datetime) -> str:
