@@ -89,6 +89,8 @@ class ClockPlanner:
         # The policy never changes: its answer for a kind of case is looked up once,
         # with what a starting clock's state says of it (see `_described`).
         self._targets: dict[tuple[str | None, ...], _Found | None] = {}
+        # read without a call; a name the policy lacks is refused by `Policy.calendar`
+        self._calendars = dict(policy.calendars)
 
     def changes(
         self, case: CaseSnapshot, event: Event, seq: int, now: datetime
@@ -233,7 +235,7 @@ class ClockPlanner:
         for state, sums in arming:
             wanted.setdefault(state["calendar"], []).extend(sums)
         due = {
-            name: self.policy.calendar(name).add_all(now, durations)
+            name: (self._calendars.get(name) or self.policy.calendar(name)).add_all(now, durations)
             for name, durations in wanted.items()
         }
         for state, sums in arming:
@@ -248,14 +250,22 @@ class ClockPlanner:
         """End the current interval: the fields that end it (`at`, the text of `now`), in
         the order a copy of `state` would take them, and the ledger segment it leaves."""
         since = datetime.fromisoformat(state["since"])
-        counted = (
-            int(self.policy.calendar(state["calendar"]).elapsed(since, now).total_seconds())
-            if now > since
-            else 0
-        )
-        running = state["status"] == "running"
-        closed = {"consumed_s": state["consumed_s"] + counted} if running else {}
-        closed.update(since=at, since_reason=reason, deadline=None, warn_at=None, armed_seq=None)
+        counted = 0
+        if now > since:
+            calendar = self._calendars.get(state["calendar"]) or self.policy.calendar(
+                state["calendar"]
+            )
+            counted = int(calendar.elapsed(since, now).total_seconds())
+        closed = {  # a literal, not update(**fields): half the instructions
+            "consumed_s": state["consumed_s"] + counted,
+            "since": at,
+            "since_reason": reason,
+            "deadline": None,
+            "warn_at": None,
+            "armed_seq": None,
+        }
+        if state["status"] != "running":
+            del closed["consumed_s"]  # only a running clock consumes its target
         segment = {
             "clock": name,
             "generation": state["gen"],
@@ -274,8 +284,9 @@ class ClockPlanner:
     ) -> dict[str, Any]:
         fields, segment = self._close(name, state, now, at, reason)
         consumed = fields["consumed_s"] if "consumed_s" in fields else state["consumed_s"]
-        ended = outcome(name, state, consumed, event)
-        fields.update(status="stopped", outcome=ended, stopped_at=at)
+        fields["status"] = "stopped"
+        fields["outcome"] = outcome(name, state, consumed, event)
+        fields["stopped_at"] = at
         return _change(name, "stop", state, fields, segment)
 
     def _pause(
@@ -369,13 +380,22 @@ def _change(
     segment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A change records only the fields that moved (a ``start`` records them all): those
-    of `written` (the new state, or the fields an operation wrote) that differ in `old`.
-    A field new to the state lands after the old ones, in `written`'s order."""
-    change: dict[str, Any] = {
-        "clock": name,
-        "op": op,
-        "state": {key: value for key, value in written.items() if old.get(key, _MISSING) != value},
-    }
+    of `written` (the new state, or the fields an operation wrote; it becomes the change's
+    state) that differ in `old`. A field new to the state lands after the old ones, in
+    `written`'s order.
+
+    The fields that did not move are the items the two dicts share, found by one set
+    operation in C (a state's values are JSON scalars, hashable); asking `old` for each
+    field in a comprehension took ~13,000 instructions for a stop's nine, this ~5,000."""
+    try:
+        unmoved = written.items() & old.items()
+    except TypeError:  # an unhashable value (none a planner writes): compare field by field
+        unmoved = [
+            (key, value) for key, value in written.items() if old.get(key, _MISSING) == value
+        ]
+    for key, _ in unmoved:
+        del written[key]
+    change: dict[str, Any] = {"clock": name, "op": op, "state": written}
     if segment is not None:
         change["segment"] = segment
     return change
