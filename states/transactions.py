@@ -162,17 +162,10 @@ class WriteTransaction:
         committing = exc is None
         try:
             try:
-                if not committing:
-                    self._rollback()
-                elif conn._transaction is not None and conn._transaction.is_active:
-                    # (`conn.in_transaction()`, without its call) SQLAlchemy joined: let it
-                    # end its bookkeeping
-                    conn.commit()
+                if committing:
+                    self._end(commit=True)
                 else:
-                    try:
-                        self._driver.commit()
-                    except conn.dialect.loaded_dbapi.Error as error:
-                        raise _driver_error(conn, error) from error
+                    self._rollback()
             except BaseException:
                 if committing:
                     self._rollback()
@@ -189,16 +182,22 @@ class WriteTransaction:
         if isinstance(exc, DBAPIError) and not isinstance(exc, SAIntegrityError):
             raise self._error(exc, committing=False) from None
 
-    def _rollback(self) -> None:
+    def _end(self, commit: bool) -> None:
+        """Commit or roll back: through SQLAlchemy when it joined the transaction (it ends
+        its own bookkeeping), else on the driver, its errors raised as SQLAlchemy's."""
         conn = self._conn
-        if not conn.invalidated:
-            if conn.in_transaction():
-                conn.rollback()
-            else:
-                try:
-                    self._driver.rollback()
-                except conn.dialect.loaded_dbapi.Error as exc:
-                    raise _driver_error(conn, exc) from exc
+        joined = conn._transaction  # `conn.in_transaction()`, without its call
+        if joined is not None and joined.is_active:
+            (conn.commit if commit else conn.rollback)()
+            return
+        try:
+            (self._driver.commit if commit else self._driver.rollback)()
+        except conn.dialect.loaded_dbapi.Error as error:
+            raise _driver_error(conn, error) from error
+
+    def _rollback(self) -> None:
+        if not self._conn.invalidated:
+            self._end(commit=False)
 
     def _close(self) -> None:
         if self._pooled:
