@@ -89,8 +89,6 @@ class ClockPlanner:
         # The policy never changes: its answer for a kind of case is looked up once,
         # with what a starting clock's state says of it (see `_described`).
         self._targets: dict[tuple[str | None, ...], _Found | None] = {}
-        # read without a call; a name the policy lacks is refused by `Policy.calendar`
-        self._calendars = dict(policy.calendars)
 
     def changes(
         self, case: CaseSnapshot, event: Event, seq: int, now: datetime
@@ -235,7 +233,7 @@ class ClockPlanner:
         for state, sums in arming:
             wanted.setdefault(state["calendar"], []).extend(sums)
         due = {
-            name: (self._calendars.get(name) or self.policy.calendar(name)).add_all(now, durations)
+            name: self.policy.calendar(name).add_all(now, durations)
             for name, durations in wanted.items()
         }
         for state, sums in arming:
@@ -252,9 +250,7 @@ class ClockPlanner:
         since = datetime.fromisoformat(state["since"])
         counted = 0
         if now > since:
-            calendar = self._calendars.get(state["calendar"]) or self.policy.calendar(
-                state["calendar"]
-            )
+            calendar = self.policy.calendar(state["calendar"])
             counted = int(calendar.elapsed(since, now).total_seconds())
         closed = {  # a literal, not update(**fields): half the instructions
             "consumed_s": state["consumed_s"] + counted,

@@ -138,9 +138,12 @@ class Policy(VersionedText):
         return hash((self.digest, self.levels))
 
     def calendar(self, name: str) -> BusinessCalendar:
-        if name not in self.calendars:
-            raise InvalidInput("calendar", name, "one of " + ", ".join(self.calendars))
-        return self.calendars[name]
+        """The calendar `name`; one look-up on the planner's path (each clock it closes or
+        arms asks), the refusal only for a name the policy lacks."""
+        try:
+            return self.calendars[name]
+        except KeyError:
+            raise InvalidInput("calendar", name, "one of " + ", ".join(self.calendars)) from None
 
     def target(
         self,
