@@ -15,7 +15,8 @@ and a skipped hour never; hours that start inside a skipped hour begin at the
 first local time that exists after it (02:30-10:00 on the night Brussels skips
 02:00-03:00 opens at 03:00). A repeated hour belongs to the local date it reads
 (Santiago's 23:00-24:00 repeated on a Saturday night is Saturday's, twice);
-:mod:`states.wallclock` maps the hours through the clock changes.
+:mod:`states.wallclock` maps the hours through the clock changes, and
+:mod:`states.open_days` keeps each date's open intervals.
 Ranges are half-open: a desk open 09:00-17:00 is open at 09:00 and closed at
 17:00. `add` and `elapsed` read the same intervals, so a deadline and the
 business time measured up to it always agree.
@@ -26,15 +27,12 @@ be timezone-aware, and datetime outputs are in UTC.
 
 from __future__ import annotations
 
-import functools
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import holidays
 
 from states.calendar_config import (
     MIDNIGHT,
@@ -45,10 +43,9 @@ from states.calendar_config import (
     ranges_problem,
 )
 from states.errors import InvalidInput
-from states.wallclock import Interval, offsets_around, wall_intervals
+from states.open_days import ONE_DAY, ZERO, Day, OpenDays, inside, length_of, within
+from states.wallclock import Interval, offsets_around
 
-_Day = tuple[tuple[Interval, ...], timedelta]
-"""One local day's open intervals in UTC, in order, and their total length."""
 _Ahead = tuple[
     datetime, date, tuple[timedelta, ...], tuple[tuple[tuple[Interval, ...], timedelta], ...], date
 ]
@@ -56,18 +53,9 @@ _Ahead = tuple[
 time from it to the end of each open day after it, ascending; each such day's intervals
 with the open time before them; and the first local date not in the table yet."""
 
-_ONE_DAY = timedelta(days=1)
-_ZERO = timedelta(0)
-_CLOSED_DAY: _Day = ((), _ZERO)
 _DAY_CACHE_LIMIT = 20_000
 _AHEAD_LIMIT = 3_000  # working days: more than ten years of a five-day week (MAX_DURATION)
-_MAX_CLOSED_RUN = 3_660
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
-
-
-@functools.lru_cache(maxsize=1024)
-def _holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
 
 
 @dataclass(frozen=True)
@@ -89,11 +77,7 @@ class BusinessCalendar:
     extra_closed: frozenset[date] = frozenset()
     always_open: bool = False
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
-    _week: tuple[tuple[tuple[timedelta, timedelta], ...], ...] = field(
-        init=False, repr=False, compare=False
-    )
-    _week_open: tuple[timedelta, ...] = field(init=False, repr=False, compare=False)
-    _days: dict[date, _Day] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _open: OpenDays = field(init=False, repr=False, compare=False)
     # memos, not part of the value (see `_sums_from` and `_stretch_of`)
     _sums: tuple[datetime, dict[timedelta, datetime]] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -125,8 +109,16 @@ class BusinessCalendar:
             tuple((offset(start), offset(end, is_end=True)) for start, end in ranges)
             for ranges in hours
         )
-        object.__setattr__(self, "_week", week)
-        object.__setattr__(self, "_week_open", tuple(_total(ranges) for ranges in week))
+        open_days = OpenDays(
+            self.name,
+            self._zone,
+            week,
+            always_open=self.always_open,
+            country=self.country,
+            subdivision=self.subdivision,
+            extra_closed=self.extra_closed,
+        )
+        object.__setattr__(self, "_open", open_days)
 
     # -- questions the timers ask -------------------------------------------
 
@@ -188,12 +180,12 @@ class BusinessCalendar:
                 if instant + duration > until:
                     break
                 dues.append(instant + duration)  # due before the current opening closes
-        wanted, walked = len(durations), _ZERO
+        wanted, walked = len(durations), ZERO
         if len(dues) == wanted:
             return dues
         for _, (intervals, open_time) in self._open_days_from(instant, day):
             while (remaining := durations[len(dues)] - walked) <= open_time:
-                dues.append(_within(intervals, remaining))
+                dues.append(within(intervals, remaining))
                 if len(dues) == wanted:
                     return dues
             walked += open_time
@@ -221,7 +213,7 @@ class BusinessCalendar:
                     return None
             needed = duration - left  # business time after `until`
             intervals, before = ahead[3][bisect_left(ahead[2], needed)]  # where the walk stops
-            dues[duration] = _within(intervals, needed - before)
+            dues[duration] = within(intervals, needed - before)
         return dues
 
     def _ahead_of(self, day: date, until: datetime, needed: timedelta) -> _Ahead | None:
@@ -238,23 +230,23 @@ class BusinessCalendar:
         working days ahead."""
         ahead = self._ahead
         if ahead[0] != until or ahead[1] != day:
-            later = tuple(interval for interval in self._day(day)[0] if interval[0] >= until)
-            ahead = (until, day, (), (), day + _ONE_DAY)
+            later = tuple(interval for interval in self._open.day(day)[0] if interval[0] >= until)
+            ahead = (until, day, (), (), day + ONE_DAY)
             if later:
-                ahead = (until, day, (_total(later),), ((later, _ZERO),), day + _ONE_DAY)
+                ahead = (until, day, (length_of(later),), ((later, ZERO),), day + ONE_DAY)
             object.__setattr__(self, "_ahead", ahead)
         reached = ahead[2]
         if reached and reached[-1] >= needed:
             return ahead
-        total = reached[-1] if reached else _ZERO
+        total = reached[-1] if reached else ZERO
         grown, days, unread = list(reached), list(ahead[3]), ahead[4]
-        for working_day, (intervals, open_time) in self._working_days(unread):
+        for working_day, (intervals, open_time) in self._open.working_days(unread):
             if intervals[0][0] < until:
                 return None
             days.append((intervals, total))
             total += open_time
             grown.append(total)
-            unread = working_day + _ONE_DAY
+            unread = working_day + ONE_DAY
             if total >= needed or len(days) >= _AHEAD_LIMIT:
                 break
         ahead = (until, day, tuple(grown), tuple(days), unread)
@@ -265,13 +257,13 @@ class BusinessCalendar:
         """Business time between two instants; zero if `end` is not after `start`."""
         start_at, end_at = _utc("start", start), _utc("end", end)
         if end_at <= start_at:
-            return _ZERO
+            return ZERO
         if self.always_open:
             return end_at - start_at
         day, until = self._stretch_of(start_at)
         if until is not None and end_at <= until:
             return end_at - start_at  # both inside one opening (a command seconds later)
-        total = _ZERO
+        total = ZERO
         for _, (intervals, open_time) in self._open_days_from(start_at, day):
             if intervals[-1][1] <= end_at:
                 total += open_time
@@ -286,7 +278,7 @@ class BusinessCalendar:
         """Whether the team opens at all on the local date `day`."""
         if not isinstance(day, date) or isinstance(day, datetime):
             raise InvalidInput("day", day, "a date")
-        return bool(self._day(day)[0])
+        return bool(self._open.day(day)[0])
 
     def add_working_days(self, start: datetime, days: int) -> datetime:
         """Due "`days` business days after `start`", e.g. a follow-up after resolution.
@@ -308,10 +300,10 @@ class BusinessCalendar:
         if until is not None:
             shift, intervals = self._working_days_shift(day, days)
             if shift is not None:
-                return _inside(intervals, instant + shift)
+                return inside(intervals, instant + shift)
         local = instant.astimezone(self._zone)
         day, intervals = self._working_day_after(local.date(), days)
-        return _inside(intervals, self._instant(day, local.time()))
+        return inside(intervals, self._open.instant(day, local.time()))
 
     # -- configuration -------------------------------------------------------
 
@@ -360,16 +352,16 @@ class BusinessCalendar:
         Within it, business time is real time: the shortcut `add` and `elapsed` take for
         the short spans most calls measure, with the results the walk over the days
         (`_open_days_from`) gives."""
-        for opens_at, closes_at in self._day(day)[0]:
+        for opens_at, closes_at in self._open.day(day)[0]:
             if opens_at <= instant < closes_at:
-                before = self._day(day - _ONE_DAY)[0]
+                before = self._open.day(day - ONE_DAY)[0]
                 since = max(opens_at, before[-1][1]) if before else opens_at
                 return (since, closes_at) if since <= instant else None
         return None
 
     def _working_day_after(self, day: date, days: int) -> tuple[date, tuple[Interval, ...]]:
         """The `days`-th working day after local date `day`, and its open intervals."""
-        working_days = self._working_days(day + _ONE_DAY)
+        working_days = self._open.working_days(day + ONE_DAY)
         for _ in range(days - 1):
             next(working_days)
         found, (intervals, _) = next(working_days)
@@ -403,104 +395,15 @@ class BusinessCalendar:
         _, (intervals, _) = next(self._open_days_from(instant, day))
         return intervals[0][0]
 
-    def _open_days_from(self, instant: datetime, day: date) -> Iterator[tuple[date, _Day]]:
+    def _open_days_from(self, instant: datetime, day: date) -> Iterator[tuple[date, Day]]:
         """Each working day's open intervals after `instant` (on local date `day`), cut to
         start at it; endless."""
-        return self._working_days(day - _ONE_DAY, instant)
-
-    def _working_days(
-        self, first: date, after: datetime | None = None
-    ) -> Iterator[tuple[date, _Day]]:
-        """Working days from `first` on, each with its open intervals and their length;
-        endless. With `after`, only the open time after that instant, days without any
-        skipped. One generator for both: `add` and `elapsed` walk each day of a target
-        through here, and a second generator layer on top was a third of the walk."""
-        day, closed_run, known = first, 0, self._days
-        while True:
-            schedule = known.get(day) or self._day(day)
-            intervals = schedule[0]
-            if not intervals:
-                closed_run += 1
-                if closed_run > _MAX_CLOSED_RUN:
-                    raise ValueError(f"calendar {self.name} is closed for ten years after {day}")
-            elif after is None or intervals[0][0] >= after:
-                closed_run = 0
-                yield day, schedule
-            elif intervals[-1][1] <= after:
-                closed_run = 0  # all of it before `after` (the day before the first)
-            else:
-                closed_run = 0
-                cut = tuple(
-                    (max(opens, after), closes) for opens, closes in intervals if closes > after
-                )
-                if cut:
-                    yield day, (cut, _total(cut))
-            day += _ONE_DAY
-
-    def _day(self, day: date) -> _Day:
-        schedule = self._days.get(day)
-        if schedule is None:
-            if len(self._days) >= _DAY_CACHE_LIMIT:
-                self._days.clear()
-            schedule = self._days[day] = self._compute_day(day)
-        return schedule
-
-    def _compute_day(self, day: date) -> _Day:
-        """The open intervals of local date `day` in UTC, and their total length."""
-        if self.always_open:
-            midnight, next_midnight = self._instant(day, MIDNIGHT), self._next_midnight(day)
-            return ((midnight, next_midnight),), next_midnight - midnight
-        weekday = day.weekday()
-        ranges = self._week[weekday]
-        if not ranges or day in self.extra_closed or self._is_holiday(day):
-            return _CLOSED_DAY
-        wall_midnight = datetime.combine(day, MIDNIGHT, tzinfo=UTC)  # the wall time, read as UTC
-        offsets = offsets_around(self._zone, wall_midnight)
-        if len(offsets) == 1:
-            # No clock change near today: wall-clock offsets are real durations.
-            utc_midnight = wall_midnight - offsets[0][2]
-            intervals = tuple((utc_midnight + start, utc_midnight + end) for start, end in ranges)
-            return intervals, self._week_open[weekday]
-        intervals = wall_intervals(wall_midnight, ranges, offsets)
-        return intervals, _total(intervals)
-
-    def _is_holiday(self, day: date) -> bool:
-        return self.country is not None and day in _holiday_dates(
-            self.country, self.subdivision, day.year
-        )
-
-    def _next_midnight(self, day: date) -> datetime:
-        return self._instant(day + _ONE_DAY, MIDNIGHT)
-
-    def _instant(self, day: date, wall: time) -> datetime:
-        return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)
-
-
-def _within(intervals: tuple[Interval, ...], remaining: timedelta) -> datetime:
-    """Where `remaining` business time runs out in a day's `intervals` (their total is at
-    least `remaining`): a deadline on a closing time is that closing time."""
-    for opens_at, closes_at in intervals:
-        if remaining <= closes_at - opens_at:
-            return opens_at + remaining
-        remaining -= closes_at - opens_at
-    raise AssertionError("unreachable: the day's open time holds the remaining time")
-
-
-def _inside(intervals: tuple[Interval, ...], due_at: datetime) -> datetime:
-    """`due_at` kept inside a day's open `intervals` (see `add_working_days`): the first
-    opening before them, the closing that began a break or ended the day after one."""
-    if due_at <= intervals[0][0]:
-        return intervals[0][0]
-    return max(min(closes_at, due_at) for opens_at, closes_at in intervals if opens_at <= due_at)
+        return self._open.working_days(day - ONE_DAY, instant)
 
 
 def _check_duration(duration: Any) -> None:
-    if not isinstance(duration, timedelta) or duration < _ZERO:
+    if not isinstance(duration, timedelta) or duration < ZERO:
         raise InvalidInput("duration", duration, "a timedelta of zero or more")
-
-
-def _total(intervals: Sequence[tuple[Any, Any]]) -> timedelta:
-    return sum((closes_at - opens_at for opens_at, closes_at in intervals), _ZERO)
 
 
 def _utc(field_name: str, value: Any) -> datetime:
