@@ -22,10 +22,7 @@ transaction. Guarantees callers rely on:
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Collection, Sequence
-from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -34,9 +31,10 @@ from sqlalchemy import Connection, select
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
+from states.batch import UPDATE_COLUMNS, Retry, Work, first_case, new_command_id, survey
 from states.bulk import BulkStatements
 from states.cache import SnapshotCache
-from states.case import CASE_COLUMNS, CaseSnapshot
+from states.case import CaseSnapshot
 from states.commands import Command, OpenCase, Update, fingerprint
 from states.decide import Decider, Decision, DueTimer
 from states.dimensions import stamp
@@ -50,9 +48,9 @@ from states.errors import (
     OutOfOrder,
     StoreError,
 )
-from states.events import GENESIS, Event, evolve, new_snapshot, seal
+from states.events import GENESIS, evolve, new_snapshot, seal
 from states.machine import ProcessMachine
-from states.outbox import NOTIFICATION, NewNotification, notification_row
+from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
 from states.results import FireReport, Result, as_replay, earlier_results
@@ -62,71 +60,11 @@ from states.store import (
     register_versions,
     write_transaction,
 )
-from states.timers import TimerWrites, adopt_warnings, mark_fired
-
-_IMMUTABLE = frozenset(
-    {
-        "id",
-        "customer_id",
-        "subject",
-        "description",
-        "channel",
-        "currency",
-        "external_ref",
-        "opened_at",
-        "process_version",
-    }
-)
-_UPDATE_COLUMNS = tuple(name for name in CASE_COLUMNS if name not in _IMMUTABLE)
+from states.timers import adopt_warnings, mark_fired
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class _Retry(Exception):
-    """The optimistic write lost a race; the batch may be retried on a fresh read."""
-
-
-class _Work:
-    """Per-batch scratch: cases touched, with the version each had when read.
-
-    A plain class rather than a dataclass: one is built per batch, and the dataclass's
-    `default_factory` fields called `dict`, `set` and `list` for each (~6,000 instructions
-    a batch; literals cost a tenth of a call of the type, and `unchecked` is only ever
-    replaced, never added to, so its empty default is one shared frozenset)."""
-
-    __slots__ = (
-        "events",
-        "notifications",
-        "read_values",
-        "read_version",
-        "recorded_at",
-        "snapshots",
-        "timers",
-        "unchecked",
-    )
-
-    def __init__(self, recorded_at: datetime) -> None:
-        self.snapshots: dict[int, CaseSnapshot] = {}
-        self.read_version: dict[int, int] = {}
-        #: each case's update-column values as read (or inserted): what its update may skip
-        self.read_values: dict[int, tuple[Any, ...]] = {}
-        #: cases taken from the cache without reading their version (see Engine._load)
-        self.unchecked: AbstractSet[int] = _NO_CASES
-        self.events: list[Event] = []
-        self.notifications: list[NewNotification] = []
-        self.timers = TimerWrites()
-        self.recorded_at = recorded_at  # when this transaction writes its events down
-
-    def remember_read(self, values_of: Callable[[CaseSnapshot], tuple[Any, ...]]) -> None:
-        """Note each loaded case's version and column values, as read."""
-        for case_id, snap in self.snapshots.items():
-            self.read_version[case_id] = snap.version
-            self.read_values[case_id] = values_of(snap)
-
-
-_NO_CASES: AbstractSet[int] = frozenset()
 
 
 class Engine:
@@ -146,7 +84,7 @@ class Engine:
         self.decider = Decider(self.machine, self.policy)
         self.clock = clock
         self.max_retries = max_retries
-        self._bulk = BulkStatements(db.dialect, _UPDATE_COLUMNS)
+        self._bulk = BulkStatements(db.dialect, UPDATE_COLUMNS)
         self._registered = False
         self._cache = SnapshotCache(cache_size)
         self._one_writer = db.dialect.name == "sqlite"
@@ -183,7 +121,7 @@ class Engine:
         """Apply `commands`, the i-th at `times[i]`, in one transaction (retried)."""
         if not commands:
             return []
-        case_ids, pinned, keyed = _survey(commands)
+        case_ids, pinned, keyed = survey(commands)
         trust = self._one_writer and not pinned
         return self._transaction(
             lambda conn: self._apply_batch(
@@ -207,7 +145,7 @@ class Engine:
 
     def _transaction(
         self,
-        body: Callable[[Connection], tuple[Any, _Work]],
+        body: Callable[[Connection], tuple[Any, Work]],
         pinned: bool,
         commands: Sequence[Command],
     ) -> Any:
@@ -222,9 +160,9 @@ class Engine:
                 self._registered = True
                 self._cache.put_all(work.snapshots.values())
                 return outcome
-            except _Retry:
+            except Retry:
                 if pinned or attempt == self.max_retries:
-                    raise ConcurrencyConflict(_first_case(commands), None, None) from None
+                    raise ConcurrencyConflict(first_case(commands), None, None) from None
             except SAIntegrityError as exc:
                 if attempt == self.max_retries:
                     raise StoreError(f"write refused by the database: {exc.orig}") from None
@@ -252,11 +190,11 @@ class Engine:
         case_ids: set[int],
         keyed: bool,
         trust: bool = False,
-    ) -> tuple[list[Result], _Work]:
-        """`commands` in one transaction (see `_survey` for `case_ids` and `keyed`)."""
+    ) -> tuple[list[Result], Work]:
+        """`commands` in one transaction (`case_ids` and `keyed`: `states.batch.survey`)."""
         if not self._registered:
             self._register(conn, times[0])
-        work = _Work(recorded_at or self._now(None))
+        work = Work(recorded_at or self._now(None))
         work.snapshots = self._load(conn, case_ids, work, trust)
         # after the case locks, see _load
         earlier = earlier_results(conn, commands) if keyed else {}
@@ -272,7 +210,7 @@ class Engine:
                 result = self._apply_one(conn, work, command, times[index])
             except CommandError as exc:
                 if work.unchecked and self._stale(conn, work):
-                    raise _Retry() from None  # decided on an old snapshot: again, on a fresh one
+                    raise Retry() from None  # decided on an old snapshot: again, on a fresh one
                 if len(commands) == 1:
                     raise
                 raise BatchFailed(index, exc) from exc
@@ -282,7 +220,7 @@ class Engine:
         self._write(conn, work)
         return results, work
 
-    def _apply_one(self, conn: Connection, work: _Work, command: Command, now: datetime) -> Result:
+    def _apply_one(self, conn: Connection, work: Work, command: Command, now: datetime) -> Result:
         if isinstance(command, OpenCase):
             if command.external_ref is not None:
                 self._check_reference_is_free(conn, command.external_ref)
@@ -311,7 +249,7 @@ class Engine:
 
     def _record(
         self,
-        work: _Work,
+        work: Work,
         snap: CaseSnapshot,
         decision: Decision,
         now: datetime,
@@ -320,7 +258,7 @@ class Engine:
     ) -> None:
         """Seal `decision`'s events onto `snap`'s chain, fold them in, queue their writes."""
         events = decision.events
-        command_id = _command_id()
+        command_id = new_command_id()
         recorded_at = work.recorded_at
         for event in events:
             event.command_id = command_id
@@ -348,10 +286,10 @@ class Engine:
 
     def _fire_batch(
         self, conn: Connection, timers: Sequence[DueTimer], worker: str, now: datetime
-    ) -> tuple[FireReport, _Work]:
+    ) -> tuple[FireReport, Work]:
         if not self._registered:
             self._register(conn, now)
-        work = _Work(self._now(None))
+        work = Work(self._now(None))
         # Case rows first, timer rows after: the order every write transaction
         # takes its locks in, so two sweepers (or a sweeper and a command) on the
         # same case wait for each other instead of deadlocking on PostgreSQL.
@@ -403,7 +341,7 @@ class Engine:
         return self._bulk.count_opened(conn, customer, now - point.within, now) + 1
 
     def _load(
-        self, conn: Connection, case_ids: set[int], work: _Work, trust: bool = False
+        self, conn: Connection, case_ids: set[int], work: Work, trust: bool = False
     ) -> dict[int, CaseSnapshot]:
         """Snapshots of `case_ids`: cached ones whose version is still current, others read.
 
@@ -428,12 +366,12 @@ class Engine:
             found.update(self._bulk.load_cases(conn, missing))
         return found
 
-    def _stale(self, conn: Connection, work: _Work) -> bool:
+    def _stale(self, conn: Connection, work: Work) -> bool:
         """Whether a case taken unchecked from the cache has a newer version stored."""
         stored = self._bulk.versions(conn, work.unchecked)
         return any(stored.get(cid) != work.read_version[cid] for cid in work.unchecked)
 
-    def _write(self, conn: Connection, work: _Work) -> None:
+    def _write(self, conn: Connection, work: Work) -> None:
         if work.events:
             self._bulk.insert_events(conn, work.events)
         read_version, read_values = work.read_version, work.read_values
@@ -449,7 +387,7 @@ class Engine:
         if not touched:
             return
         if self._bulk.update_cases(conn, touched, versions, before) != len(touched):
-            raise _Retry()
+            raise Retry()
         work.timers.write(conn, self._bulk)
         if work.notifications:
             rows = [notification_row(notice, work.recorded_at) for notice in work.notifications]
@@ -463,36 +401,3 @@ def _unwarned(snap: CaseSnapshot | None, timer: DueTimer) -> bool:
     """Whether the clock of breach `timer` may still have a warning waiting to fire."""
     state = snap.clocks.get(timer.clock) if snap is not None else None
     return bool(state and state.get("warn_at") and not state.get("warned"))
-
-
-def _command_id() -> str:
-    """32 hex digits, time first: new ids land at the end of the command_id index instead
-    of on a random page of it (a random id dirtied one index page per command written).
-    The 64 random bits after the nanoseconds keep two writers apart; `random` is
-    reseeded in forked children, and an id names a command, it guards no secret.
-    One 128-bit number (the nanoseconds fit 64 bits until 2554), its 16 bytes in hex: the
-    same text as ``f"{number:032x}"`` for half the instructions (no format spec to parse)."""
-    return (time.time_ns() << 64 | random.getrandbits(64)).to_bytes(16).hex()
-
-
-def _survey(commands: list[Command]) -> tuple[set[int], bool, bool]:
-    """One walk of a batch, once whatever its retries: the cases it acts on (not those it
-    opens), whether a command of it expects a version, whether one carries an idempotency
-    key (a batch without any has no earlier results to read)."""
-    case_ids: set[int] = set()
-    pinned = keyed = False
-    for command in commands:
-        if command.idempotency_key:
-            keyed = True
-        if not isinstance(command, OpenCase):
-            case_ids.add(command.case_id)
-            if command.expected_version:
-                pinned = True
-    return case_ids, pinned, keyed
-
-
-def _first_case(commands: Sequence[Command]) -> Any:
-    for command in commands:
-        if not isinstance(command, OpenCase):
-            return command.case_id
-    return None
