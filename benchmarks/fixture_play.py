@@ -32,7 +32,8 @@ from benchmarks.fixture_plan import CasePlan, Desk, Step, act, person
 from states.case import CASE_COLUMNS, FIELD_NAMES, CaseSnapshot
 from states.clock_effects import replaces_timers, timers_for
 from states.commands import Update
-from states.decide import Decider, Decision, DueTimer
+from states.decide import Decider
+from states.decision import Decision, DueTimer
 from states.dimensions import COLUMNS, derived
 from states.errors import CommandError
 from states.events import GENESIS, Event, apply_change, evolve, new_snapshot, seal

@@ -11,7 +11,7 @@ recomputes the clocks with the engine's own rules, nothing of its own:
   under the policy of its day, are dropped);
 * the timers those changes arm are the ones the engine would arm
   (:class:`~states.timers.TimerWrites`), and they fire through
-  :meth:`Decider.timer <states.decide.Decider.timer>` at their due instant, as
+  :meth:`Decider.timer <states.decide_timers.TimerDecisions.timer>` at their due instant, as
   a sweeper that never runs late would fire them: a timer due before an event
   fires before it; one due at the very instant of a person's event fires after
   it (a target met at its deadline is met), before an event the sweeper itself
@@ -40,7 +40,8 @@ from itertools import count
 from typing import Any
 
 from states.case import CaseSnapshot
-from states.decide import SYSTEM_SLA, Decider, DueTimer
+from states.decide import Decider
+from states.decision import SYSTEM_SLA, DueTimer
 from states.errors import IntegrityError
 from states.events import Event, apply_change, evolve, new_snapshot
 from states.machine import machine_for

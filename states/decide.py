@@ -4,58 +4,38 @@ No database and no clock here: the engine passes the snapshot it loaded and
 `now`; the same inputs always give the same events, which is what makes the
 engine testable without time passing and replay trustworthy. Each event
 carries the clock changes it causes (see :mod:`states.clocks`), and a
-:class:`Decision` carries the notifications to enqueue with it.
+:class:`~states.decision.Decision` carries the notifications to enqueue with it.
+What a fired timer does is decided in :mod:`states.decide_timers`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from states.case import CaseSnapshot
-from states.clocks import ClockPlanner, is_active
+from states.clocks import ClockPlanner
 from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update
-from states.errors import CommandError, InvalidInput
+from states.decide_timers import TimerDecisions
+from states.decision import SYSTEM_POINTS, Decision, attach, in_place
+from states.errors import InvalidInput
 from states.events import Event, evolve, new_snapshot
 from states.fold_rules import clocks_after
 from states.guards import GuardContext
 from states.machine import ProcessMachine
 from states.money import to_minor
-from states.notices import escalation_notices, level_recipients, staff_notices
-from states.outbox import NewNotification
-from states.points import PointMatch, breach_match, evaluate_points, notice_for
+from states.notices import escalation_notices
+from states.points import PointMatch, evaluate_points, notice_for
 from states.policy import Policy
-from states.process import FIRST_LEVEL
 
 #: Triggers that move a case to another tier: each records who owns it afterwards.
 HANDS_OVER = ("escalate", "de_escalate", "reopen")
-SYSTEM_POINTS = "system:points"
-SYSTEM_SLA = "system:sla"
 
 
-@dataclass(slots=True)
-class Decision:
-    events: list[Event] = field(default_factory=list)
-    notifications: list[NewNotification] = field(default_factory=list)
-    #: Decider.open's: the new case as its ``opened`` event leaves it (clocks started), not
-    #: yet numbered or stored; the engine stores it and folds the rest of the events into it
-    opened: CaseSnapshot | None = None
+class Decider(TimerDecisions):
+    """Turns commands and fired timers (:class:`states.decide_timers.TimerDecisions`) into
+    events, given the process machine and the policy."""
 
-
-@dataclass(frozen=True, slots=True)
-class DueTimer:
-    """A claimed timer, as the sweeper hands it to the engine."""
-
-    id: int
-    case_id: int
-    clock: str
-    kind: str  # warning | breach | due
-    generation: int
-    due_at: datetime
-
-
-class Decider:
     def __init__(self, machine: ProcessMachine, policy: Policy) -> None:
         self.machine = machine
         self.process = machine.definition
@@ -87,7 +67,7 @@ class Decider:
             "opened", now, command.actor, None, process.initial, None, None, payload, seq=1
         )
         snap = new_snapshot(opened)
-        _attach(opened, self.clocks.changes(snap, opened, 1, now))
+        attach(opened, self.clocks.changes(snap, opened, 1, now))
         # as new_snapshot would have, had the changes been in the event from the start
         snap.clocks = clocks_after(snap.clocks, opened)
         decision = Decision([opened], opened=snap)
@@ -140,106 +120,6 @@ class Decider:
         self._fold_points(decision, snap, self._matches(snap, texts, recent_cases, now), now)
         return decision
 
-    # -- timers ------------------------------------------------------------------------
-
-    def timer(self, case: CaseSnapshot, timer: DueTimer, now: datetime) -> Decision:
-        """What a fired timer does; nothing when its clock has moved on since it was armed."""
-        state = case.clocks.get(timer.clock)
-        decision = Decision()
-        # A paused clock keeps its timers armed only when it is spent: its breach is due
-        # when its deadline was, the wait notwithstanding.
-        if state is None or state.get("armed_seq") != timer.generation or not is_active(state):
-            return decision
-        snap = case  # read only; an escalation below works on a scratch copy
-        once = f"timer:{timer.id}"
-        if timer.kind == "warning":
-            if state["warned"]:
-                return decision
-            # A sweep that runs late (the sweeper was down) finds warnings whose deadline
-            # has passed too: recorded, so the history is whole, but not sent, since the
-            # breach notice says more.
-            deadline = datetime.fromisoformat(state["deadline"])
-            late = {"late": True} if now >= deadline else {}
-            self._sla_event(decision, snap, timer, state, "sla_warning", "warn", now, late)
-            if not late:
-                decision.notifications += staff_notices(
-                    snap,
-                    "sla_warning",
-                    level_recipients(self.policy, state.get("level") or snap.level, snap),
-                    f"SLA warning: case {snap.id} {timer.clock} due {deadline:%Y-%m-%d %H:%M} UTC",
-                    once,
-                )
-            return decision
-        if timer.clock == "follow_up":
-            if not state.get("due_reached"):
-                self._sla_event(decision, snap, timer, state, "follow_up_due", "due", now, {})
-                decision.notifications += staff_notices(
-                    snap,
-                    "follow_up_due",
-                    [snap.assignee] if snap.assignee else level_recipients(self.policy, None, snap),
-                    f"Follow-up due: case {snap.id} ({snap.subject})",
-                    once,
-                )
-            return decision
-        if state["breached"]:
-            return decision
-        level = state.get("level") if timer.clock == "acknowledge" else snap.level
-        plan = self.policy.breach_plan(timer.clock, level=level, process=self.process)
-        # The owner when the target was missed hears of it too, even if the case moves on.
-        told = list(dict.fromkeys([*plan.recipients, *([snap.assignee] if snap.assignee else [])]))
-        self._sla_event(
-            decision,
-            snap,
-            timer,
-            state,
-            "sla_breached",
-            "breach",
-            now,
-            {
-                "action": plan.action,
-                "recipients": told if plan.recipients else [],
-                "policy_key": plan.source_key,
-            },
-        )
-        match = breach_match(
-            self.policy, self.process, case=snap, clock=timer.clock, due_at=timer.due_at
-        )
-        after = snap
-        if plan.action == "escalate" and match is not None:
-            after = self._escalate_on_breach(decision, case, match, now)
-        if plan.recipients:
-            moved = f"; now with {after.level}" if after.level != snap.level else ""
-            decision.notifications += staff_notices(
-                after,
-                "ack_missed" if timer.clock == "acknowledge" else "sla_breach",
-                told,
-                f"SLA breach: case {snap.id} missed its {timer.clock} target "
-                f"({state['target']}) at {level or FIRST_LEVEL}{moved}",
-                once,
-            )
-        return decision
-
-    def _escalate_on_breach(
-        self, decision: Decision, case: CaseSnapshot, match: PointMatch, now: datetime
-    ) -> CaseSnapshot:
-        """Flag the case ``breach`` and move it up, as every escalation point does; the
-        case as it then stands. If it cannot move (e.g. it no longer carries a level),
-        the breach stays recorded and nothing more is written."""
-        after = case.copy()
-        for event in decision.events:
-            evolve(after, event)
-        moved = Decision()
-        scratch = after.copy()
-        try:
-            self._flag(moved, scratch, match, now)
-            # The level taking over is among the breach's recipients: no second message.
-            self._escalate(moved, scratch, match, now, SYSTEM_SLA, tell_level=False)
-        except CommandError:
-            return after
-        decision.events += moved.events
-        decision.notifications += moved.notifications
-        return scratch
-
     # -- helpers -------------------------------------------------------------------------
 
     def _trigger(
@@ -290,7 +170,7 @@ class Decider:
             payload,
             seq=seq,
         )
-        _attach(event, self.clocks.changes(case, event, seq, now))
+        attach(event, self.clocks.changes(case, event, seq, now))
         decision.events.append(event)
         if scratch:
             evolve(case, event)
@@ -346,7 +226,7 @@ class Decider:
         }
         if match.route_to_team:
             payload["team"] = match.route_to_team
-        event = _in_place("flagged", snap, now, SYSTEM_POINTS, payload)
+        event = in_place("flagged", snap, now, SYSTEM_POINTS, payload)
         decision.events.append(event)
         evolve(snap, event)
 
@@ -372,56 +252,6 @@ class Decider:
             notice=notice_for(self.policy, process, match, target),
         )
         self._trigger(decision, snap, command, now, scratch=True, tell_level=tell_level)
-
-    def _sla_event(
-        self,
-        decision: Decision,
-        snap: CaseSnapshot,
-        timer: DueTimer,
-        state: dict[str, Any],
-        kind: str,
-        op: str,
-        now: datetime,
-        extra: dict[str, Any],
-    ) -> None:
-        payload = {
-            "clock": timer.clock,
-            "timer_id": timer.id,
-            "timer": timer.kind,
-            "due_at": timer.due_at.isoformat(timespec="seconds"),
-            "deadline": state.get("deadline"),
-            "target": state["target"],
-            "source": state["source"],
-            "calendar": state["calendar"],
-            "level": state.get("level"),
-            **extra,
-        }
-        event = _in_place(kind, snap, now, SYSTEM_SLA, payload)
-        event.payload["clocks"] = [self.clocks.mark(timer.clock, state, op, now)]
-        decision.events.append(event)
-
-
-def _in_place(
-    kind: str, snap: CaseSnapshot, now: datetime, actor: str, payload: dict[str, Any]
-) -> Event:
-    """An event that leaves state and level where they are (the next one on the chain)."""
-    return Event(
-        kind,
-        now,
-        actor,
-        snap.state,
-        snap.state,
-        snap.level,
-        snap.level,
-        payload,
-        seq=snap.last_seq + 1,
-    )
-
-
-def _attach(event: Event, changes: list[dict[str, Any]]) -> None:
-    """Clock changes travel in the event's payload (only when there are some)."""
-    if changes:
-        event.payload["clocks"] = changes
 
 
 def _escalation_target(

@@ -36,7 +36,8 @@ from states.bulk import BulkStatements
 from states.cache import SnapshotCache
 from states.case import CaseSnapshot
 from states.commands import Command, OpenCase, Update, fingerprint
-from states.decide import Decider, Decision, DueTimer
+from states.decide import Decider
+from states.decision import Decision, DueTimer
 from states.dimensions import stamp
 from states.errors import (
     BatchFailed,

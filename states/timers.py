@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, and_, func, select, text, update
 
 from states.bulk import BulkStatements
 from states.clock_effects import replaces_timers, timers_for
-from states.decide import DueTimer
+from states.decision import DueTimer
 from states.events import Event, apply_change
 from states.store import read_connection, write_transaction
 from states.tables import ClockSegment, Timer

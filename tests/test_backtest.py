@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from states.backtest import CaseRun, Replayer, verdict
 from states.backtest_report import backtest
 from states.commands import Act, OpenCase, Update
-from states.decide import SYSTEM_SLA
+from states.decision import SYSTEM_SLA
 from states.engine import Engine
 from states.errors import CommandError
 from states.events import Event

@@ -46,7 +46,7 @@ from sqlalchemy import event, func, select, text
 import states.engine as engine_module
 from states.audit import verify_all
 from states.commands import Act, OpenCase
-from states.decide import DueTimer
+from states.decision import DueTimer
 from states.engine import Engine, FireReport
 from states.errors import BatchFailed
 from states.outbox import NOTIFICATION
