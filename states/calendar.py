@@ -78,12 +78,15 @@ class BusinessCalendar:
     always_open: bool = False
     _zone: ZoneInfo = field(init=False, repr=False, compare=False)
     _open: OpenDays = field(init=False, repr=False, compare=False)
-    # memos, not part of the value (see `_sums_from` and `_stretch_of`)
+    # memos, not part of the value (see `_sums_from`, `_stretch_of` and `_resumes`)
     _sums: tuple[datetime, dict[timedelta, datetime]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
     _stretch: tuple[datetime, datetime, date] = field(
         default=(_END_OF_TIME, _END_OF_TIME, date.max), init=False, repr=False, compare=False
+    )
+    _gap: tuple[datetime, datetime] = field(
+        default=(_END_OF_TIME, _END_OF_TIME), init=False, repr=False, compare=False
     )
     _ahead: _Ahead = field(
         default=(_END_OF_TIME, date.max, (), (), date.max), init=False, repr=False, compare=False
@@ -155,7 +158,7 @@ class BusinessCalendar:
             _check_duration(duration)
         if self.always_open:
             return {duration: instant + duration for duration in durations}
-        day, until = self._stretch_of(instant)
+        instant, day, until = self._resumes(instant)
         if until is not None:
             dues = self._add_in_stretch(instant, day, until, durations)
             if dues is not None:
@@ -260,7 +263,9 @@ class BusinessCalendar:
             return ZERO
         if self.always_open:
             return end_at - start_at
-        day, until = self._stretch_of(start_at)
+        start_at, day, until = self._resumes(start_at)
+        if end_at <= start_at:
+            return ZERO  # both while closed (a command at night, seconds after another)
         if until is not None and end_at <= until:
             return end_at - start_at  # both inside one opening (a command seconds later)
         total = ZERO
@@ -345,6 +350,27 @@ class BusinessCalendar:
             return day, None
         object.__setattr__(self, "_stretch", (*span, day))
         return day, span[1]
+
+    def _resumes(self, instant: datetime) -> tuple[datetime, date, datetime | None]:
+        """Where business time from `instant` starts: `instant` itself when the team is
+        open, else its next opening (no business time passes before it, so a sum or a
+        measure from a closed instant is the same from that opening); with the local date
+        and the end of the open stretch there (`_stretch_of`).
+
+        The closed span found last is kept (from the first instant seen in it to the
+        opening): commands at night fall in the same one, and need no walk to find
+        that the time between them is none, or where their deadlines start from."""
+        since, opens = self._gap
+        if since <= instant < opens:
+            instant = opens
+        day, until = self._stretch_of(instant)
+        if until is None:
+            opens = self._next_open(instant)
+            if opens != instant:  # closed (else open where the day before overlaps)
+                object.__setattr__(self, "_gap", (instant, opens))
+                instant = opens
+                day, until = self._stretch_of(instant)
+        return instant, day, until
 
     def _open_span(self, instant: datetime, day: date) -> tuple[datetime, datetime] | None:
         """The part of the open interval of `instant`'s local day (`day`) holding it that no

@@ -608,6 +608,23 @@ def test_a_calendar_asked_in_turn_counts_as_the_minute_counter(drawn, steps, min
         start = later
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    counted_calendars(),
+    st.lists(st.tuples(st.integers(-2_000, 2_000), st.integers(0, 1_500)), min_size=2, max_size=8),
+)
+def test_a_calendar_asked_in_any_order_counts_as_the_minute_counter(drawn, asked):
+    """What a calendar keeps of the closed span it found (a night: no business time
+    passes in it, and sums from it start at the next opening) answers only for instants
+    inside that span, whichever instants were asked before, earlier or later."""
+    business, counter, start = drawn
+    for offset, minutes in asked:
+        at = start + timedelta(minutes=offset)
+        later = at + timedelta(minutes=minutes)
+        assert business.elapsed(at, later) == counter.elapsed(at, later)
+        assert business.add(at, timedelta(minutes=minutes)) == counter.reach(at, minutes)
+
+
 @properties
 @given(business_calendars, starts, st.lists(durations, min_size=1, max_size=5))
 def test_add_all_is_add_of_each_duration(business, start, wanted):
