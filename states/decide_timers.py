@@ -5,8 +5,9 @@ timer was armed. Pure, like :mod:`states.decide`, whose `Decider` this half belo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from states.case import CaseSnapshot
 from states.clocks import ClockPlanner, is_active
@@ -27,21 +28,9 @@ class TimerDecisions:
     process: ProcessDefinition
     clocks: ClockPlanner
 
-    if TYPE_CHECKING:
-
-        def _flag(
-            self, decision: Decision, snap: CaseSnapshot, match: PointMatch, now: datetime
-        ) -> None: ...
-
-        def _escalate(
-            self,
-            decision: Decision,
-            snap: CaseSnapshot,
-            match: PointMatch,
-            now: datetime,
-            actor: str,
-            tell_level: bool = True,
-        ) -> None: ...
+    # the decider's own steps (states.decide): flag a point met, escalate as it says
+    _flag: Callable[[Decision, CaseSnapshot, PointMatch, datetime], None]
+    _escalate: Callable[..., None]
 
     def timer(self, case: CaseSnapshot, timer: DueTimer, now: datetime) -> Decision:
         """What a fired timer does; nothing when its clock has moved on since it was armed."""
