@@ -53,7 +53,7 @@ _Ahead = tuple[
 time from it to the end of each open day after it, ascending; each such day's intervals
 with the open time before them; and the first local date not in the table yet."""
 
-_DAY_CACHE_LIMIT = 20_000
+_SUMS_KEPT = 20_000  # sums from one instant (see `_sums_from`)
 _AHEAD_LIMIT = 3_000  # working days: more than ten years of a five-day week (MAX_DURATION)
 _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -166,7 +166,7 @@ class BusinessCalendar:
         known = self._sums_from(instant)
         missing = sorted(set(durations).difference(known))
         if missing:
-            if len(known) + len(missing) > _DAY_CACHE_LIMIT:
+            if len(known) + len(missing) > _SUMS_KEPT:
                 known.clear()
             known.update(zip(missing, self._add_all(instant, missing), strict=True))
         return {duration: known[duration] for duration in durations}
