@@ -25,7 +25,6 @@ stray case open for years does not stretch the demo).
 from __future__ import annotations
 
 import gzip
-import sys
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
@@ -128,7 +127,17 @@ def shares(path: Path = DATA) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":
+def main() -> None:
+    import argparse
     import pprint
 
-    pprint.pprint(shares(Path(sys.argv[1]) if len(sys.argv) > 1 else DATA), sort_dicts=False)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("log", nargs="?", type=Path, default=DATA, help=f"default: {DATA}")
+    args = parser.parse_args()
+    if not args.log.is_file():
+        raise SystemExit(f"error: log: {args.log} is not a file (the BPIC 2013 XES log, gzipped)")
+    pprint.pprint(shares(args.log), sort_dicts=False)
+
+
+if __name__ == "__main__":
+    main()
