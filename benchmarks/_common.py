@@ -14,6 +14,7 @@ and all of tierflow's Python.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -43,6 +44,26 @@ _WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 CONFIG_NAMES = {"process": "process only", "sla": "with SLA policy"}
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: a count of 1 or more (a bad one is argparse's one error line)."""
+    return _whole(text, 1)
+
+
+def zero_or_more(text: str) -> int:
+    """An argparse type: a count of 0 or more."""
+    return _whole(text, 0)
+
+
+def _whole(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < least:
+        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a whole number, {least} or more")
+    return value
 
 
 def each_configuration(choice: str, measure: Callable[[str, str], dict[str, Any]]) -> list[Any]:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import (
     Database,
+    at_least_one,
     database,
     each_configuration,
     label,
@@ -226,11 +227,14 @@ def summarise(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--transitions", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--transitions", type=at_least_one, default=100_000)
+    parser.add_argument("--batch", type=at_least_one, default=1000)
     parser.add_argument("--config", choices=("process", "sla", "both"), default="both")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per configuration; the median ratio is reported"
+        "--repeat",
+        type=at_least_one,
+        default=3,
+        help="runs per configuration; the median ratio is reported",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()

@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
+from benchmarks._common import at_least_one
 from benchmarks.report import timed
 from states.asof import pipeline_at, pipeline_live
 from states.demo import generate_demo
@@ -35,8 +36,8 @@ from states.store import EVENT, init_schema, make_engine, read_connection
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=5000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", type=at_least_one, default=5000)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         db = make_engine(f"sqlite:///{Path(tmp) / 'tierflow.db'}")

@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import at_least_one
 from states.backtest_report import backtest, histories
 from states.events import fold
 from states.policy import load_policy, parse_policy
@@ -38,7 +43,7 @@ def main() -> None:
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--new", help="policy to try (default: L2 acknowledges in PT2H)")
     parser.add_argument("--until", default="2026-11-30T00:00:00+00:00")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     process = load_process()

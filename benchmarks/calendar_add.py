@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import at_least_one
 from states.policy import load_policy
 
 TARGETS = {"PT4H": timedelta(hours=4), "PT40H": timedelta(hours=40), "P30D": timedelta(days=30)}
@@ -36,7 +37,7 @@ def per_call(calendar, starts: list[datetime], duration: timedelta) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--calls", type=at_least_one, default=20_000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     policy = load_policy()

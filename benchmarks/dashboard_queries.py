@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import Connection, func, select, text
 
+from benchmarks._common import at_least_one
 from benchmarks.generate_cases import generate
 from states import aging, pipeline_view
 from states.audit import replay
@@ -240,9 +241,9 @@ def report(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path, help="SQLite file (generated when missing)")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--cases", type=int, default=1_000_000, help="when generating")
-    parser.add_argument("--events", type=int, default=10_000_000, help="when generating")
+    parser.add_argument("--repeat", type=at_least_one, default=5)
+    parser.add_argument("--cases", type=at_least_one, default=1_000_000, help="when generating")
+    parser.add_argument("--events", type=at_least_one, default=10_000_000, help="when generating")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select, text
 
-from benchmarks._common import START, Database, backends, database, label, machine
+from benchmarks._common import START, Database, at_least_one, backends, database, label, machine
 from states.demo import generate_demo
 from states.engine import Engine
 from states.eventlog import LogFilter, read_log
@@ -176,8 +176,8 @@ def _line(row: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--seed-cases", type=int, default=60)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--seed-cases", type=at_least_one, default=60)
+    parser.add_argument("--repeat", type=at_least_one, default=2)
     parser.add_argument("--formats", default=",".join(FORMATS), help="e.g. xes")
     parser.add_argument("--memory-only", action="store_true", help="the heap peaks only")
     parser.add_argument("--json", action="store_true")

@@ -43,6 +43,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.testing.utilities import prefect_test_harness
 
+from benchmarks._common import at_least_one
 from flows.runtime import Runtime
 from flows.sweep_timers import sweep_timers
 from states.commands import OpenCase
@@ -92,8 +93,8 @@ def as_flow(home: Path, heartbeat: bool = True) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", type=int, default=2500)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", type=at_least_one, default=2500)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for name in ("TIERFLOW_DATABASE_URL", "TIERFLOW_SCHEDULES_FILE", "PREFECT_API_URL"):

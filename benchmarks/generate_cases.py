@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from benchmarks._common import at_least_one, zero_or_more
 from benchmarks.fixture_clone import WEEK, Template, clone
 from benchmarks.fixture_plan import Desk
 from benchmarks.fixture_play import Player, Rows, stamp
@@ -351,14 +352,18 @@ def _verify(path: Path, cases: int, sample: int, seed: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
-    parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--cases", type=at_least_one, default=1_000_000)
+    parser.add_argument("--events", type=at_least_one, default=10_000_000)
     parser.add_argument("--days", type=float, default=730)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=2, help="processes playing cases (0: none)")
-    parser.add_argument("--verify", type=int, default=200, help="cases verified at the end")
     parser.add_argument(
-        "--templates", type=int, default=TEMPLATES, help="cases played; the others cloned"
+        "--workers", type=zero_or_more, default=2, help="processes playing cases (0: none)"
+    )
+    parser.add_argument(
+        "--verify", type=zero_or_more, default=200, help="cases verified at the end"
+    )
+    parser.add_argument(
+        "--templates", type=at_least_one, default=TEMPLATES, help="cases played; the others cloned"
     )
     args = parser.parse_args()
     if args.path.exists():

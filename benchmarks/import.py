@@ -31,7 +31,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import Stopwatch, backends, database, label, machine, make_tierflow
+from benchmarks._common import (
+    Stopwatch,
+    at_least_one,
+    backends,
+    database,
+    label,
+    machine,
+    make_tierflow,
+)
 from benchmarks.apply_throughput import commands
 from states.commands import OpenCase
 from states.importer import open_log, write_log
@@ -89,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--log", type=Path, default=BPIC)
     parser.add_argument("--mapping", default="bpic2013")
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=at_least_one, default=1)
     args = parser.parse_args()
     print(f"machine: {machine()}; log: {args.log.name}")
     for backend in backends():

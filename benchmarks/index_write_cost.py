@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text
 
-from benchmarks._common import make_tierflow, run_life_cycles
+from benchmarks._common import at_least_one, make_tierflow, run_life_cycles
 from states.store import init_schema, make_engine
 from states.tables import DEADLINE_CLOCKS
 
@@ -53,8 +53,8 @@ def one_run(cases: int, with_indexes: bool, indexes: list[str]) -> tuple[float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--cases", type=at_least_one, default=150)
+    parser.add_argument("--rounds", type=at_least_one, default=4)
     parser.add_argument("--indexes", nargs="+", default=DASHBOARD_INDEXES)
     args = parser.parse_args()
     runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}

@@ -29,8 +29,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import at_least_one, zero_or_more
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 WARM_UP = 50
 
@@ -75,10 +78,10 @@ def instructions(config: str, cycles: int, first: int = 0) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=("process", "sla", "both"), default="both")
-    parser.add_argument("--cycles", type=int, default=200, help="life cycles measured")
+    parser.add_argument("--cycles", type=at_least_one, default=200, help="life cycles measured")
     parser.add_argument(
         "--first",
-        type=int,
+        type=zero_or_more,
         default=0,
         help="number of the first life cycle: n opens n minutes after Monday 09:00 UTC, so "
         "the default runs in the shipped calendar's hours, 1000 at night (Brussels)",
@@ -93,10 +96,6 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("error: valgrind is not installed (Debian: apt-get install valgrind)")
-    if args.cycles < 1:
-        raise SystemExit(f"error: --cycles {args.cycles}: at least 1")
-    if args.first < 0:
-        raise SystemExit(f"error: --first {args.first}: 0 or more")
     results = []
     for config in ("process", "sla") if args.config == "both" else (args.config,):
         base = instructions(config, WARM_UP, args.first)

@@ -45,6 +45,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 from prefect.testing.utilities import prefect_test_harness
 
+from benchmarks._common import at_least_one
 from flows.intake import intake
 from flows.runtime import Runtime
 from flows.sources import process_folder, read_folder_file
@@ -146,9 +147,9 @@ def measure(rows: int, batch: int, intake_first: bool, through: str) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--rows", type=at_least_one, default=100_000)
+    parser.add_argument("--batch", type=at_least_one, default=1000)
+    parser.add_argument("--runs", type=at_least_one, default=1)
     parser.add_argument("--through", choices=("flow", "service"), default="flow")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()} Python {platform.python_version()}")

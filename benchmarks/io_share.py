@@ -28,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import at_least_one
 
 _SHIM = r"""
 #define _GNU_SOURCE
@@ -130,15 +131,13 @@ def build_shim(directory: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=2000)
+    parser.add_argument("--cycles", type=at_least_one, default=2000)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "CYCLES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]))
         return
-    if args.cycles < 1:
-        raise SystemExit(f"error: --cycles {args.cycles}: at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         shim = build_shim(Path(tmp))
         results = [measure(shim, engine, args.cycles) for engine in ENGINES]

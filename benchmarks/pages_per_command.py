@@ -25,7 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import event
 
-from benchmarks._common import CONFIG_NAMES, database, machine, make_tierflow, run_life_cycles
+from benchmarks._common import (
+    CONFIG_NAMES,
+    at_least_one,
+    database,
+    machine,
+    make_tierflow,
+    run_life_cycles,
+)
 
 _WAL_HEADER, _FRAME_HEADER = 32, 24
 
@@ -75,7 +82,9 @@ def _logged_pages(wal: Path) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=100, help="life cycles (6 commands each)")
+    parser.add_argument(
+        "--cases", type=at_least_one, default=100, help="life cycles (6 commands each)"
+    )
     parser.add_argument("--config", choices=("process", "sla", "both"), default="both")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

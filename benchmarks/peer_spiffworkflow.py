@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import database, machine, make_tierflow, run_life_cycles
+from benchmarks._common import at_least_one, database, machine, make_tierflow, run_life_cycles
 from states.store import SQLITE_PRAGMAS
 
 STEPS = ("open", "assign", "escalate", "acknowledge", "resolve", "follow_up")
@@ -113,8 +113,10 @@ class Spiff:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=2000)
-    parser.add_argument("--chunk", type=int, default=250, help="life cycles per interleaved turn")
+    parser.add_argument("--cycles", type=at_least_one, default=2000)
+    parser.add_argument(
+        "--chunk", type=at_least_one, default=250, help="life cycles per interleaved turn"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     seconds = {"spiff": 0.0, "process": 0.0, "sla": 0.0}

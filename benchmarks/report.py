@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import func, select
 
+from benchmarks._common import at_least_one
 from states.demo import generate_demo
 from states.engine import Engine
 from states.policy import load_policy
@@ -67,9 +68,9 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=11_000)
+    parser.add_argument("--cases", type=at_least_one, default=11_000)
     parser.add_argument("--db", type=Path, default=None)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=at_least_one, default=3)
     args = parser.parse_args()
     definition = load_process()
     policy = load_policy(None, definition)

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import (
     Stopwatch,
     WriteRecorder,
+    at_least_one,
     database,
     each_configuration,
     label,
@@ -96,8 +97,12 @@ def measure(backend: str, config: str, cases: int, repeat: int) -> dict[str, obj
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=300, help="life cycles (6 commands each)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs; the median ratio is reported")
+    parser.add_argument(
+        "--cases", type=at_least_one, default=300, help="life cycles (6 commands each)"
+    )
+    parser.add_argument(
+        "--repeat", type=at_least_one, default=3, help="runs; the median ratio is reported"
+    )
     parser.add_argument("--config", choices=("process", "sla", "both"), default="both")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import Database, backends, database, label, machine
+from benchmarks._common import Database, at_least_one, backends, database, label, machine
 from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.process import load_process
@@ -209,14 +209,17 @@ def copies(backend: str, args: argparse.Namespace) -> Iterator[Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--cases", type=at_least_one, default=5000)
     parser.add_argument(
         "--escalated", type=float, default=0.5, help="share of cases escalated to L2 (0 to 1)"
     )
-    parser.add_argument("--pending", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--pending", type=at_least_one, default=1_000_000)
+    parser.add_argument("--batch", type=at_least_one, default=2000)
     parser.add_argument(
-        "--repeat", type=int, default=3, help="sweeps of fresh copies; the median is reported"
+        "--repeat",
+        type=at_least_one,
+        default=3,
+        help="sweeps of fresh copies; the median is reported",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
