@@ -57,13 +57,10 @@ def zero_or_more(text: str) -> int:
 
 
 def _whole(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < least:
-        raise argparse.ArgumentTypeError(f"{text!r}: allowed: a whole number, {least} or more")
-    return value
+    """`text` as a count of `least` or more: ASCII digits only, as every count tierflow reads."""
+    if text.isascii() and text.isdigit() and int(text) >= least:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r}: allowed: a whole number, {least} or more")
 
 
 def each_configuration(choice: str, measure: Callable[[str, str], dict[str, Any]]) -> list[Any]:

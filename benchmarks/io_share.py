@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -78,9 +79,9 @@ def child(engine: str, cycles: int) -> None:
         counts(*(ctypes.byref(v) for v in (writes, write_s, syncs, sync_s)))
         return (time.perf_counter(), writes.value, write_s.value, syncs.value, sync_s.value)
 
-    with tempfile.TemporaryDirectory() as tmp, database("sqlite") as db:
+    with database("sqlite") as db:
         if engine == "spiff":
-            spiff = Spiff(Path(tmp) / "spiff.db")
+            spiff = Spiff(db.path.with_name("spiff.db"))  # type: ignore[union-attr]
             before = calls()
             spiff.life_cycles(0, cycles)
             after = calls()
@@ -96,7 +97,7 @@ def child(engine: str, cycles: int) -> None:
     print(" ".join(str(b - a) for a, b in zip(before, after, strict=True)))
 
 
-def measure(shim: Path, engine: str, cycles: int) -> dict[str, object]:
+def measure(shim: Path, engine: str, cycles: int) -> dict[str, Any]:
     """One engine's run in a child process with the timing library preloaded."""
     done = subprocess.run(
         [sys.executable, __file__, "--child", engine, str(cycles)],
@@ -150,10 +151,10 @@ def main() -> None:
     )
     for result in results:
         print(
-            f"{ENGINES[str(result['engine'])]:38}: {result['wall_s']:6.2f} s, "
+            f"{ENGINES[result['engine']]:38}: {result['wall_s']:6.2f} s, "
             f"{result['pwrite_per_commit']:5} pwrite a commit ({result['pwrite_s']:.2f} s), "
             f"{result['sync_calls']} syncs ({result['sync_s']:.2f} s): "
-            f"{float(str(result['io_share'])) * 100:.0f} % of the time"
+            f"{result['io_share'] * 100:.0f} % of the time"
         )
 
 
