@@ -37,7 +37,7 @@ from states.cache import SnapshotCache
 from states.case import CaseSnapshot
 from states.commands import Command, OpenCase, Update, fingerprint
 from states.decide import Decider
-from states.decision import Decision, DueTimer
+from states.decision import Decision
 from states.dimensions import stamp
 from states.errors import (
     BatchFailed,
@@ -50,25 +50,25 @@ from states.errors import (
     StoreError,
 )
 from states.events import GENESIS, evolve, new_snapshot, seal
+from states.firing import TimerFiring
 from states.machine import ProcessMachine
 from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition
-from states.results import FireReport, Result, as_replay, earlier_results
+from states.results import Result, as_replay, earlier_results
 from states.store import (
     CASE,
     HeldConnections,
     register_versions,
     write_transaction,
 )
-from states.timers import adopt_warnings, mark_fired
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Engine:
+class Engine(TimerFiring):
     def __init__(
         self,
         db: SAEngine,
@@ -131,18 +131,6 @@ class Engine:
             pinned,
             commands,
         )
-
-    def fire_timers(
-        self, timers: Sequence[DueTimer], worker: str, now: datetime | None = None
-    ) -> FireReport:
-        """Fire claimed `timers` in one transaction: only those `worker` still owns.
-
-        Each timer whose clock is still armed as it was writes its events
-        (warning, breach, follow-up due, and an escalation where the policy
-        says so) and its notifications; the rest are marked fired with no effect.
-        """
-        at = self._now(now)
-        return self._transaction(lambda conn: self._fire_batch(conn, timers, worker, at), False, ())
 
     def _transaction(
         self,
@@ -285,44 +273,6 @@ class Engine:
                 notice if notice.case_id else replace(notice, case_id=snap.id)
             )
 
-    def _fire_batch(
-        self, conn: Connection, timers: Sequence[DueTimer], worker: str, now: datetime
-    ) -> tuple[FireReport, Work]:
-        if not self._registered:
-            self._register(conn, now)
-        work = Work(self._now(None))
-        # Case rows first, timer rows after: the order every write transaction
-        # takes its locks in, so two sweepers (or a sweeper and a command) on the
-        # same case wait for each other instead of deadlocking on PostgreSQL.
-        work.snapshots = self._load(conn, {timer.case_id for timer in timers}, work)
-        work.remember_read(self._bulk.values_of)
-        owned = mark_fired(conn, [timer.id for timer in timers], worker, now)
-        mine = [timer for timer in timers if timer.id in owned]
-        unwarned = [
-            timer
-            for timer in mine
-            if timer.kind == "breach" and _unwarned(work.snapshots.get(timer.case_id), timer)
-        ]
-        adopted = adopt_warnings(conn, unwarned, worker, now) if unwarned else []
-        mine = sorted([*mine, *adopted], key=lambda timer: (timer.due_at, timer.id))
-        report = FireReport(owned=len(owned), adopted=len(adopted))
-        for timer in mine:
-            snap = work.snapshots.get(timer.case_id)
-            if snap is None:
-                continue
-            at = max(now, snap.updated_at)  # a sweep behind the case's history: not before it
-            decision = self.decider.timer(snap, timer, at)
-            if not decision.events:
-                continue
-            self._record(work, snap, decision, at)
-            report.effective += 1
-            kind = f"{timer.clock} {timer.kind}"
-            report.by_kind[kind] = report.by_kind.get(kind, 0) + 1
-            report.events += len(decision.events)
-            report.notifications += len(decision.notifications)
-        self._write(conn, work)
-        return report, work
-
     def _check_reference_is_free(self, conn: Connection, reference: str) -> None:
         """A case's reference elsewhere names one case (the column is unique too)."""
         holder = conn.execute(
@@ -396,9 +346,3 @@ class Engine:
 
     def _register(self, conn: Connection, now: datetime) -> None:
         register_versions(conn, self.definition, self.policy, now)
-
-
-def _unwarned(snap: CaseSnapshot | None, timer: DueTimer) -> bool:
-    """Whether the clock of breach `timer` may still have a warning waiting to fire."""
-    state = snap.clocks.get(timer.clock) if snap is not None else None
-    return bool(state and state.get("warn_at") and not state.get("warned"))

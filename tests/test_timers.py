@@ -43,16 +43,17 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import event, func, select, text
 
-import states.engine as engine_module
+import states.firing as firing_module
 from states.audit import verify_all
 from states.commands import Act, OpenCase
 from states.decision import DueTimer
-from states.engine import Engine, FireReport
+from states.engine import Engine
 from states.errors import BatchFailed
 from states.outbox import NOTIFICATION
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition, load_process
 from states.queries import get_case
+from states.results import FireReport
 from states.store import EVENT, make_engine, read_connection
 from states.sweep import SweepReport, sweep
 from states.tables import ClockSegment, Timer
@@ -743,7 +744,7 @@ def test_firing_a_warning_while_its_clock_is_stopped_elsewhere_does_not_deadlock
             wait_until(rival_waits_on_a_lock, timeout=5)
         return owned
 
-    monkeypatch.setattr(engine_module, "mark_fired", marked_then_pause)
+    monkeypatch.setattr(firing_module, "mark_fired", marked_then_pause)
 
     def attempt(action: Callable[[], object], done: threading.Event | None = None) -> str:
         try:
