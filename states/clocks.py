@@ -35,12 +35,20 @@ fires on time while the case waits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from states.case import CaseSnapshot
 from states.clock_effects import outcome
+from states.clock_state import (
+    MISSING,
+    Arming,
+    describe,
+    is_spent,
+    keep_deadline,
+    left_to_arm,
+    recorded_change,
+)
 from states.events import Event
 from states.policy import Policy, Target
 from states.time_texts import utc_seconds_text
@@ -87,7 +95,7 @@ class ClockPlanner:
         self.policy = policy
         self.timed = bool(policy.targets) or policy.follow_up_days is not None
         # The policy never changes: its answer for a kind of case is looked up once,
-        # with what a starting clock's state says of it (see `_described`).
+        # with what a starting clock's state says of it (see `states.clock_state.describe`).
         self._targets: dict[tuple[str | None, ...], _Found | None] = {}
 
     def changes(
@@ -142,8 +150,8 @@ class ClockPlanner:
             "breach": {"breached": True, "breached_at": iso(now)},
             "due": {"due_reached": True, "due_reached_at": iso(now)},
         }[op]
-        moved = {key: value for key, value in marked.items() if state.get(key, _MISSING) != value}
-        return {"clock": name, "op": op, "state": moved}  # as _change, without diffing it all
+        moved = {key: value for key, value in marked.items() if state.get(key, MISSING) != value}
+        return {"clock": name, "op": op, "state": moved}  # recorded_change, without diffing
 
     # -- the operations ------------------------------------------------------------
 
@@ -158,7 +166,7 @@ class ClockPlanner:
         reason: str,
     ) -> list[dict[str, Any]]:
         out = []
-        arming: list[tuple[dict[str, Any], _Arming]] = []
+        arming: list[tuple[dict[str, Any], Arming]] = []
         for name in names:
             found = self._target(case, name, level)
             if found is None:
@@ -211,20 +219,20 @@ class ClockPlanner:
         if target is None:
             found = None
         else:
-            described = _described(target, level)
-            sums = _arming(described) if "target_s" in described else None
+            described = describe(target, level)
+            sums = left_to_arm(described) if "target_s" in described else None
             found = (target, described, sums)
         self._targets[key] = found
         return found
 
     def _arm(self, state: dict[str, Any], now: datetime, seq: int) -> None:
         """Deadline (and warning) of a running clock: the remaining target from `now`."""
-        self._arm_all([(state, _arming(state))], now, seq)
+        self._arm_all([(state, left_to_arm(state))], now, seq)
 
     def _arm_all(
-        self, arming: list[tuple[dict[str, Any], _Arming]], now: datetime, seq: int
+        self, arming: list[tuple[dict[str, Any], Arming]], now: datetime, seq: int
     ) -> None:
-        """Set each state's deadline (and warning): its `_arming` sums added to `now`.
+        """Set each state's deadline (and warning): its `left_to_arm` sums added to `now`.
 
         The clocks an event arms share `now` (and most a calendar), so each calendar
         adds all their sums in one walk over its days (`BusinessCalendar.add_all`).
@@ -283,27 +291,27 @@ class ClockPlanner:
         fields["status"] = "stopped"
         fields["outcome"] = outcome(name, state, consumed, event)
         fields["stopped_at"] = at
-        return _change(name, "stop", state, fields, segment)
+        return recorded_change(name, "stop", state, fields, segment)
 
     def _pause(
         self, name: str, state: dict[str, Any], now: datetime, at: str, reason: str
     ) -> dict[str, Any]:
         fields, segment = self._close(name, state, now, at, reason)
         new = {**state, **fields, "status": "paused"}
-        if _spent(new):
-            _keep_deadline(new, state)
-        return _change(name, "pause", state, new, segment)
+        if is_spent(new):
+            keep_deadline(new, state)
+        return recorded_change(name, "pause", state, new, segment)
 
     def _resume(
         self, name: str, state: dict[str, Any], seq: int, now: datetime, at: str, reason: str
     ) -> dict[str, Any]:
         fields, segment = self._close(name, state, now, at, reason)
         new = {**state, **fields, "status": "running"}
-        if _spent(new) and state.get("deadline"):
-            _keep_deadline(new, state)
+        if is_spent(new) and state.get("deadline"):
+            keep_deadline(new, state)
         else:
             self._arm(new, now, seq)
-        return _change(name, "resume", state, new, segment)
+        return recorded_change(name, "resume", state, new, segment)
 
     def _reopen(
         self, case: CaseSnapshot, seq: int, now: datetime, at: str, reason: str
@@ -313,88 +321,14 @@ class ClockPlanner:
             return self._start_all(case, ("resolution",), None, seq, now, at, reason)
         new = dict(state, status="running", since=at, since_reason=reason, outcome=None)
         self._arm(new, now, seq)
-        return [_change("resolution", "resume", state, new)]
+        return [recorded_change("resolution", "resume", state, new)]
 
 
-def _described(target: Target, level: str | None) -> dict[str, Any]:
-    """What a starting clock's state says of its target and level, set fields only, in the
-    order they are stored. The same for every start of that target (a policy is frozen):
-    `ClockPlanner` keeps it with the target, and copies it into each state it starts."""
-    described = {
-        "level": level,
-        "calendar": target.calendar.name,
-        "target": target.text or f"{target.working_days} working days",
-        "target_s": int(target.duration.total_seconds()) if target.duration else None,
-        "working_days": target.working_days,
-        "warning_at": target.warning_at,
-        "source": target.source_key,
-        "calendar_key": target.calendar_key,
-    }
-    return {key: value for key, value in described.items() if value is not None}
-
-
-_MISSING = object()
-_ARMING = ("deadline", "warn_at", "armed_seq")
 _OPENING = ("first_response", "resolution")
 _ESCALATING = ("acknowledge", "escalation")
 
-_Arming = tuple[timedelta, ...]
-"""Business time from now to a running clock's deadline, then to its warning if it has
-one to give."""
-_Found = tuple[Target, dict[str, Any], _Arming | None]
+_Found = tuple[Target, dict[str, Any], Arming | None]
 """A clock's target for a kind of case, its description, and the sums that arm its start."""
-
-
-def _arming(state: Mapping[str, Any]) -> _Arming:
-    """What is left of the target and of its warning fraction, given the business time
-    the clock has consumed (none in a starting clock's description) and whether it has
-    warned already; a warning at 0 or one already due arms nothing."""
-    target = timedelta(seconds=state["target_s"])
-    consumed = timedelta(seconds=state.get("consumed_s", 0))
-    warn_after = target * state["warning_at"] if state.get("warning_at") else None
-    warns = warn_after is not None and not state.get("warned") and warn_after > consumed
-    until_deadline = max(target - consumed, timedelta(0))
-    return (until_deadline, warn_after - consumed) if warns else (until_deadline,)
-
-
-def _spent(state: dict[str, Any]) -> bool:
-    """Whether the clock has used up its target: its deadline is reached for good."""
-    target = state.get("target_s")
-    return target is not None and state["consumed_s"] >= target
-
-
-def _keep_deadline(new: dict[str, Any], old: dict[str, Any]) -> None:
-    """A spent clock keeps the deadline it reached and the timers armed for it."""
-    new.update({key: old.get(key) for key in _ARMING})
-
-
-def _change(
-    name: str,
-    op: str,
-    old: dict[str, Any],
-    written: dict[str, Any],
-    segment: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A change records only the fields that moved (a ``start`` records them all): those
-    of `written` (the new state, or the fields an operation wrote; it becomes the change's
-    state) that differ in `old`. A field new to the state lands after the old ones, in
-    `written`'s order.
-
-    The fields that did not move are the items the two dicts share, found by one set
-    operation in C (a state's values are JSON scalars, hashable); asking `old` for each
-    field in a comprehension took ~13,000 instructions for a stop's nine, this ~5,000."""
-    try:
-        unmoved = written.items() & old.items()
-    except TypeError:  # an unhashable value (none a planner writes): compare field by field
-        unmoved = [
-            (key, value) for key, value in written.items() if old.get(key, _MISSING) == value
-        ]
-    for key, _ in unmoved:
-        del written[key]
-    change: dict[str, Any] = {"clock": name, "op": op, "state": written}
-    if segment is not None:
-        change["segment"] = segment
-    return change
 
 
 def _reason(event: Event) -> str:

@@ -829,11 +829,12 @@ def test_stored_instants_read_as_isoformat_to_the_second_in_any_zone(at):
 
 
 def test_a_clock_change_records_only_moved_fields_even_with_unhashable_values() -> None:
-    """`_change` finds unmoved fields with a set operation; a value that cannot be hashed
-    falls back to comparing field by field, with the same answer (True == 1 unmoved)."""
-    from states.clocks import _change
+    """`recorded_change` finds unmoved fields with a set operation; a value that cannot be
+    hashed falls back to comparing field by field, with the same answer (True == 1 unmoved)."""
+    from states.clock_state import recorded_change
 
-    change = _change("x", "stop", {"a": 1, "b": [1], "c": True}, {"a": 1, "b": [1], "c": 1, "d": 2})
+    old, written = {"a": 1, "b": [1], "c": True}, {"a": 1, "b": [1], "c": 1, "d": 2}
+    change = recorded_change("x", "stop", old, written)
     assert change["state"] == {"d": 2}
-    change = _change("x", "stop", {"a": 1, "c": "s"}, {"a": 2, "c": "s", "d": None})
+    change = recorded_change("x", "stop", {"a": 1, "c": "s"}, {"a": 2, "c": "s", "d": None})
     assert change["state"] == {"a": 2, "d": None}
