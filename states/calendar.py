@@ -35,7 +35,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from states.calendar_config import (
-    MIDNIGHT,
     WEEKDAYS,
     Range,
     calendar_arguments,
@@ -43,8 +42,10 @@ from states.calendar_config import (
     ranges_problem,
 )
 from states.errors import InvalidInput
-from states.open_days import ONE_DAY, ZERO, Day, OpenDays, inside, length_of, within
-from states.wallclock import Interval, offsets_around
+from states.instants import as_utc
+from states.open_days import ONE_DAY, ZERO, Day, OpenDays, length_of, within
+from states.wallclock import Interval
+from states.working_days import WorkingDays
 
 _Ahead = tuple[
     datetime, date, tuple[timedelta, ...], tuple[tuple[tuple[Interval, ...], timedelta], ...], date
@@ -59,7 +60,7 @@ _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
-class BusinessCalendar:
+class BusinessCalendar(WorkingDays):
     """A team's working time: weekly hours in a time zone, holidays, closed days.
 
     `hours` has 7 entries, Monday first; each is a tuple of ``(start, end)``
@@ -127,12 +128,12 @@ class BusinessCalendar:
 
     def is_open(self, at: datetime) -> bool:
         """Whether the team is working at the instant `at`."""
-        instant = _utc("at", at)
+        instant = as_utc("at", at)
         return self.always_open or self._next_open(instant) == instant
 
     def next_open(self, at: datetime) -> datetime:
         """`at` itself (in UTC) if open, else the next instant the team opens."""
-        instant = _utc("at", at)
+        instant = as_utc("at", at)
         return instant if self.always_open else self._next_open(instant)
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
@@ -152,7 +153,7 @@ class BusinessCalendar:
         the same start, so arming them one `add` at a time walked the same
         days two to four times.
         """
-        instant = _utc("start", start)
+        instant = as_utc("start", start)
         durations = tuple(durations)
         for duration in durations:  # before hashing them: a bad one is named, not a TypeError
             _check_duration(duration)
@@ -258,7 +259,7 @@ class BusinessCalendar:
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time between two instants; zero if `end` is not after `start`."""
-        start_at, end_at = _utc("start", start), _utc("end", end)
+        start_at, end_at = as_utc("start", start), as_utc("end", end)
         if end_at <= start_at:
             return ZERO
         if self.always_open:
@@ -278,37 +279,6 @@ class BusinessCalendar:
                     total += min(closes_at, end_at) - opens_at
             return total
         raise AssertionError("unreachable: open days never run out")
-
-    def is_working_day(self, day: date) -> bool:
-        """Whether the team opens at all on the local date `day`."""
-        if not isinstance(day, date) or isinstance(day, datetime):
-            raise InvalidInput("day", day, "a date")
-        return bool(self._open.day(day)[0])
-
-    def add_working_days(self, start: datetime, days: int) -> datetime:
-        """Due "`days` business days after `start`", e.g. a follow-up after resolution.
-
-        The rule: take the local date of `start` and move to the `days`-th
-        working day strictly after it (the start day itself need not be a
-        working day). The deadline is the local wall time of `start` on that
-        day, kept inside the day's hours: before the first opening it is the
-        first opening, after the last closing it is the last closing, and in a
-        break (lunch) it is the closing that began the break. So Friday 10:00
-        + 2 is Tuesday 10:00, Friday 20:00 + 2 is Tuesday 17:00 and Friday
-        07:00 + 2 is Tuesday 09:00 for a 09:00-17:00 desk. For an
-        `always_open` calendar every day counts and the wall time is kept.
-        """
-        instant = _utc("start", start)
-        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-            raise InvalidInput("days", days, "a whole number of working days, 1 or more")
-        day, until = self._stretch_of(instant)
-        if until is not None:
-            shift, intervals = self._working_days_shift(day, days)
-            if shift is not None:
-                return inside(intervals, instant + shift)
-        local = instant.astimezone(self._zone)
-        day, intervals = self._working_day_after(local.date(), days)
-        return inside(intervals, self._open.instant(day, local.time()))
 
     # -- configuration -------------------------------------------------------
 
@@ -385,37 +355,6 @@ class BusinessCalendar:
                 return (since, closes_at) if since <= instant else None
         return None
 
-    def _working_day_after(self, day: date, days: int) -> tuple[date, tuple[Interval, ...]]:
-        """The `days`-th working day after local date `day`, and its open intervals."""
-        working_days = self._open.working_days(day + ONE_DAY)
-        for _ in range(days - 1):
-            next(working_days)
-        found, (intervals, _) = next(working_days)
-        return found, intervals
-
-    def _working_days_shift(
-        self, day: date, days: int
-    ) -> tuple[timedelta | None, tuple[Interval, ...]]:
-        """For `add_working_days` from an instant of local date `day`: what moves it to the
-        same wall time on the `days`-th working day after (whole days, and the change of
-        UTC offset between them), and that day's open intervals. The shift holds when
-        neither day is near a clock change (one offset each, see `offsets_around`: a wall
-        time there is one instant); None otherwise, when the wall time is mapped anew.
-
-        Kept for the last `(day, days)` asked: a day's resolutions all ask the same, and the
-        shift spares the time zone conversions there and back."""
-        kept = self._due_days
-        if kept[0] == day and kept[1] == days:
-            return kept[2], kept[3]
-        due_day, intervals = self._working_day_after(day, days)
-        start = offsets_around(self._zone, datetime.combine(day, MIDNIGHT, tzinfo=UTC))
-        due = offsets_around(self._zone, datetime.combine(due_day, MIDNIGHT, tzinfo=UTC))
-        shift = None
-        if len(start) == 1 and len(due) == 1:
-            shift = (due_day - day) + start[0][2] - due[0][2]
-        object.__setattr__(self, "_due_days", (day, days, shift, intervals))
-        return shift, intervals
-
     def _next_open(self, instant: datetime) -> datetime:
         day = instant.astimezone(self._zone).date()
         _, (intervals, _) = next(self._open_days_from(instant, day))
@@ -430,12 +369,3 @@ class BusinessCalendar:
 def _check_duration(duration: Any) -> None:
     if not isinstance(duration, timedelta) or duration < ZERO:
         raise InvalidInput("duration", duration, "a timedelta of zero or more")
-
-
-def _utc(field_name: str, value: Any) -> datetime:
-    """`value` as a UTC datetime, refused when it is not a timezone-aware datetime."""
-    if value.__class__ is datetime and value.tzinfo is UTC:
-        return value  # what the engine passes: as the conversion below would return it
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise InvalidInput(field_name, value, "a timezone-aware datetime")
-    return value.astimezone(UTC)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from states.calendar import MIDNIGHT, BusinessCalendar
+from states.calendar import BusinessCalendar
+from states.calendar_config import MIDNIGHT
 from states.durations import MAX_DURATION
 from states.errors import PolicyError
 

@@ -13,6 +13,7 @@ itself only refuses a command dated before its case's last event.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from states.errors import InvalidInput
 
@@ -20,6 +21,16 @@ MAX_SKEW = timedelta(minutes=2)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)  # date arithmetic past ~9999 overflows
 FORM = "an ISO 8601 time with a UTC offset, e.g. 2026-11-23T09:00:00+00:00"
+
+
+def as_utc(name: str, value: Any) -> datetime:
+    """An instant a caller of the Python API hands over, in UTC; refused, naming `name`,
+    unless it is a timezone-aware datetime."""
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value  # what the engine and the calendars pass: as the conversion would give
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidInput(name, value, "a timezone-aware datetime")
+    return value.astimezone(UTC)
 
 
 def read_instant(name: str, text: str, now: datetime, *, future: bool = False) -> datetime:
