@@ -51,6 +51,7 @@ from states.errors import (
 )
 from states.events import GENESIS, evolve, new_snapshot, seal
 from states.firing import TimerFiring
+from states.instants import as_utc
 from states.machine import ProcessMachine
 from states.outbox import NOTIFICATION, notification_row
 from states.policy import Policy, load_policy
@@ -162,13 +163,7 @@ class Engine(TimerFiring):
         raise AssertionError("unreachable")
 
     def _now(self, now: datetime | None) -> datetime:
-        now = now or self.clock()
-        zone = now.tzinfo
-        if zone is UTC:  # what astimezone(UTC) would return: `now` itself
-            return now
-        if zone is None:
-            raise InvalidInput("now", now, "a timezone-aware datetime")
-        return now.astimezone(UTC)
+        return as_utc("now", self.clock() if now is None else now)
 
     def _apply_batch(
         self,

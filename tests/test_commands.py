@@ -88,6 +88,18 @@ def test_a_team_given_as_a_number_is_refused_not_stored_to_fail_verification(
         get_case(conn, 1)
 
 
+@pytest.mark.parametrize(
+    "now", ["2026-11-02T09:00:00+00:00", MONDAY.replace(tzinfo=None), MONDAY.date(), 1_700_000_000]
+)
+def test_an_instant_that_is_not_an_aware_datetime_is_refused_naming_now(engine: Engine, now: Any):
+    """The engine's `now` (when the command happened) is checked like every field: a
+    text, a naive datetime, a date or a number is one error naming it, nothing written."""
+    with pytest.raises(InvalidInput, match=r"invalid now .*: a timezone-aware datetime"):
+        engine.apply(OpenCase(customer_id="C1", subject="S"), now)
+    with read_connection(engine.db) as conn, pytest.raises(CaseNotFound):
+        get_case(conn, 1)
+
+
 @pytest.mark.parametrize("blank", ["", "   ", "\t"])
 @pytest.mark.parametrize(
     ("kind", "fields", "field"),
