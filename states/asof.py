@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Text, select, type_coerce
 from states.case import CaseSnapshot
 from states.errors import CaseNotFound, IntegrityError, InvalidInput
 from states.events import Event, fold
+from states.instants import as_utc
 from states.ledger import ClockView, Interval, build_views
 from states.policy import Policy
 from states.report import decode_json
@@ -224,6 +225,7 @@ def case_at(
     `policy` counts the interval still open at `at` in business time (without it, in
     calendar time). Raises CaseNotFound for a case with no history and InvalidInput
     for an instant before the case was opened."""
+    at = as_utc("at", at)
     history = load_events(conn, case_id)
     if not history:
         raise CaseNotFound(case_id)
@@ -258,8 +260,7 @@ def pipeline_at(
 
     One streamed query reads the events that happened by `at`, ordered by case, and
     folds each case in turn: memory holds one case's history at a time."""
-    if horizon < timedelta(0):
-        raise InvalidInput("horizon", str(horizon), "a duration of zero or more")
+    at = _checked("at", at, horizon)
     result = PipelineAsOf(at=at, horizon=horizon, team=team)
     columns = [c for c in EVENT.columns if c.name != "payload"]
     query = (
@@ -286,11 +287,19 @@ def pipeline_live(
 ) -> PipelineAsOf:
     """The same figures from the ``case`` rows (the live projection), at `now`; equal to
     :func:`pipeline_at` at the current instant when the projection matches its history."""
+    now = _checked("now", now, horizon)
     result = PipelineAsOf(at=now, horizon=horizon, team=team)
     query = select(CASE) if team is None else select(CASE).where(CASE.c.team == team)
     for row in conn.execute(query.order_by(CASE.c.id).execution_options(yield_per=5000)):
         result.add(row_to_snapshot(row))
     return result.finish()
+
+
+def _checked(name: str, at: Any, horizon: Any) -> datetime:
+    """`at` in UTC, with `horizon` (how far ahead a deadline counts as at risk) checked."""
+    if not isinstance(horizon, timedelta) or horizon < timedelta(0):
+        raise InvalidInput("horizon", str(horizon), "a duration of zero or more")
+    return as_utc(name, at)
 
 
 def _by_case(events: Iterable[Event]) -> Iterator[tuple[int, list[Event]]]:

@@ -24,6 +24,7 @@ the usual name: ``str.isprintable`` clears it of both): they run on every comman
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from states.errors import InvalidInput
@@ -78,6 +79,12 @@ def whole_number(field: str, value: Any, low: int, high: int = MAX_ID) -> None:
     """An int (not a bool) from `low` to `high`."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(field, value, f"a whole number from {low} to {high}")
+
+
+def positive_duration(field: str, value: Any) -> None:
+    """A timedelta longer than zero (a lease, an interval)."""
+    if not isinstance(value, timedelta) or value <= timedelta(0):
+        raise InvalidInput(field, value, "a duration longer than zero (a timedelta)")
 
 
 def _unicode(field: str, value: str) -> None:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from states import fields as check
 from states.engine import Engine
+from states.instants import as_utc
 from states.timers import LEASE, claim_due
 
 
@@ -59,6 +60,11 @@ def sweep(
     `on_batch` hears how many timers each batch claimed (a progress bar's step).
     """
     check.name("worker", worker)  # recorded on every timer it claims
+    now = as_utc("now", now)
+    check.whole_number("batch", batch, 1)
+    if max_batches is not None:
+        check.whole_number("max_batches", max_batches, 1)
+    check.positive_duration("lease", lease)
     worker = worker or default_worker()
     report = SweepReport()
     while max_batches is None or report.batches < max_batches:

@@ -24,10 +24,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, select, text, update
 
+from states import fields as check
 from states.bulk import BulkStatements
 from states.clock_effects import replaces_timers, timers_for
 from states.decision import DueTimer
 from states.events import Event, apply_change
+from states.instants import as_utc
 from states.store import read_connection, write_transaction
 from states.tables import ClockSegment, Timer
 
@@ -120,6 +122,9 @@ def claim_due(
 
     Claims older than `lease` (their sweeper died or hangs) are due again.
     """
+    now = as_utc("now", now)
+    check.whole_number("limit", limit, 1)
+    check.positive_duration("lease", lease)
     with write_transaction(db) as conn:
         expired = _claim(
             conn,

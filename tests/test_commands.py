@@ -4,7 +4,9 @@ store and the other not, never reaches it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
 
+from states.asof import case_at, pipeline_at, pipeline_live
 from states.audit import verify_case
 from states.commands import Act, OpenCase, Update, fingerprint
 from states.engine import Engine
@@ -20,6 +23,8 @@ from states.errors import CaseNotFound, InvalidInput
 from states.fields import MAX_ID, MAX_NAME, MAX_TEXT
 from states.queries import get_case
 from states.store import read_connection
+from states.sweep import sweep
+from states.timers import claim_due
 from tests.conftest import MONDAY
 
 OPEN = {"customer_id": "C1", "subject": "Refund"}
@@ -98,6 +103,36 @@ def test_an_instant_that_is_not_an_aware_datetime_is_refused_naming_now(engine: 
         engine.apply(OpenCase(customer_id="C1", subject="S"), now)
     with read_connection(engine.db) as conn, pytest.raises(CaseNotFound):
         get_case(conn, 1)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda e, c: sweep(e, "2026-11-02T09:00:00+00:00"), "now"),
+        (lambda e, c: sweep(e, MONDAY.replace(tzinfo=None)), "now"),
+        (lambda e, c: sweep(e, None), "now"),
+        (lambda e, c: sweep(e, MONDAY, batch=0), "batch"),
+        (lambda e, c: sweep(e, MONDAY, batch=2.5), "batch"),
+        (lambda e, c: sweep(e, MONDAY, max_batches=0), "max_batches"),
+        (lambda e, c: sweep(e, MONDAY, lease=timedelta(0)), "lease"),
+        (lambda e, c: sweep(e, MONDAY, lease=60), "lease"),
+        (lambda e, c: claim_due(e.db, now="today", worker="w", limit=10), "now"),
+        (lambda e, c: claim_due(e.db, now=MONDAY, worker="w", limit=-1), "limit"),
+        (lambda e, c: case_at(c, 1, "2026-11-02"), "at"),
+        (lambda e, c: case_at(c, 1, MONDAY.replace(tzinfo=None)), "at"),
+        (lambda e, c: pipeline_at(c, None), "at"),
+        (lambda e, c: pipeline_live(c, "now"), "now"),
+    ],
+)
+def test_the_sweep_and_the_views_refuse_an_instant_or_count_of_the_wrong_kind(
+    engine: Engine, call: Callable[[Engine, Any], object], field: str
+):
+    """The Python API's other edges check what they are given as commands do: one
+    InvalidInput naming the argument, instead of a TypeError from deep inside, a driver
+    error, or (a batch or limit of 0) a sweep that silently does nothing."""
+    engine.apply(OpenCase(customer_id="C1", subject="S"), MONDAY)
+    with read_connection(engine.db) as conn, pytest.raises(InvalidInput, match=f"invalid {field} "):
+        call(engine, conn)
 
 
 @pytest.mark.parametrize("blank", ["", "   ", "\t"])
