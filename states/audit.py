@@ -5,12 +5,14 @@ the hash chain event by event and compares the replayed projection with the
 stored case row, field by field, so an edited event, a removed one, or a
 projection written behind the engine's back is reported. It covers:
 
-* every field an event's format hashes (format 2: when it happened, when it
-  was recorded, the idempotency key, and every fact; format 1: all but the
-  recording time and the key). A hash cannot say which field changed; where
-  the engine's own rules tell the original value (an event recorded when it
-  happened, the events of one command recorded together, a key only on a
-  keyed command's first event) the report names the field and both values;
+* every field an event's format hashes (formats 4 and 5: when it happened, when
+  it was recorded, the idempotency key, the keyed command's digest, and every
+  fact; formats 2 and 3: all but the digest; format 1: all but the digest, the
+  recording time and the key). A hash cannot say which field changed; where the
+  engine's own rules tell the original value (an event recorded when it
+  happened, the events of one command recorded together and with one digest, a
+  key only on a keyed command's first event) the report names the field and
+  both values;
 * the links and the numbering of the chain;
 * the case row against the replayed history, field by field;
 * each event's stored team, priority, channel and assignee (not hashed: see
@@ -183,9 +185,10 @@ def _altered(event: Event, events: list[Event]) -> str:
 
 
 def _originals(event: Event, events: list[Event]) -> list[tuple[str, Any]]:
-    """What `event`'s recording time and key were, if the engine's rules hold: recorded when
-    it happened (no time given), with the other events of its command, or next to its
-    neighbours'; a key on the first event of a keyed command only."""
+    """What `event`'s recording time, key and command digest were, if the engine's rules
+    hold: recorded when it happened (no time given), with the other events of its command,
+    or next to its neighbours'; a key on the first event of a keyed command only; the
+    digest its command's other events carry (or none, for an unkeyed command's)."""
     index = events.index(event)
     near = [e for e in events if e.command_id == event.command_id and e is not event]
     near += events[max(index - 1, 0) : index] + events[index + 1 : index + 2]
@@ -195,6 +198,10 @@ def _originals(event: Event, events: list[Event]) -> list[tuple[str, Any]]:
     ]
     if event.idempotency_key is not None:
         found.append(("idempotency_key", None))
+    siblings = [e for e in near if e.command_id == event.command_id]  # one command, one digest
+    found += [("command_hash", e.command_hash) for e in siblings[:1]]
+    if event.command_hash is not None and not siblings:
+        found.append(("command_hash", None))
     return found
 
 

@@ -75,7 +75,22 @@ class InvalidInput(CommandError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        super().__init__(f"invalid {field} {value!r}: {allowed}")
+        super().__init__(f"invalid {field} {shown(value)}: {allowed}")
+
+
+SHOWN = 80
+"""Characters of a value an error quotes whole; a longer one (a 100 KB option value) is
+cut to its start and its end, which name it (a path ends with the file's name)."""
+
+
+def shown(value: Any) -> str:
+    """`value` as an error quotes it: its repr, cut when long, with its length."""
+    if isinstance(value, str) and len(value) > SHOWN:
+        return f"{value[:50] + '…' + value[-20:]!r} ({len(value):,} characters)"
+    text = repr(value)
+    if len(text) > SHOWN:
+        return f"{text[:50]}…{text[-20:]} ({len(text):,} characters)"
+    return text
 
 
 class OutOfOrder(InvalidInput):

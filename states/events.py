@@ -16,12 +16,12 @@ in, and verifies under that format's rules forever (:meth:`Event.canonical`):
   occurred_at, actor, from_state, to_state, from_level, to_level, payload,
   command_id, prev_hash]``. When the event was recorded and its idempotency
   key are not covered: an edit of either in a format-1 event cannot be seen.
-* format 2 (written until 2026-11-30, and still for a payload format 3 cannot
+* format 2 (written until 2026-11-30, and until 2026-12-01 for a payload format 3 could not
   hold, see below): ``[2, case_id, seq, type, occurred_at, recorded_at,
   actor, from_state, to_state, from_level, to_level, payload,
   idempotency_key, command_id, prev_hash]``: when it happened and when it
   was recorded, and the key a retry is recognised by, are sealed too.
-* format 3 (written now): format 2's array with 3 first, written by orjson
+* format 3 (written until 2026-12-01): format 2's array with 3 first, written by orjson
   (``orjson.dumps(array, option=OPT_SORT_KEYS)``) instead of the standard
   encoder: the same fields in the same order, but non-ASCII text as UTF-8
   instead of ``\\u`` escapes, floats in orjson's shortest form (``1e16``, NaN
@@ -31,9 +31,16 @@ in, and verifies under that format's rules forever (:meth:`Event.canonical`):
   JSON ten times faster than the standard encoder with sorted keys (the payload
   of an SLA event holds whole clock states). A payload orjson refuses (an
   integer beyond 64 bits, a text with a lone surrogate, a key that is not
-  text, a type it does not know) is sealed in format 2 instead.
+  text, a type it does not know) was sealed in format 2 instead.
+* format 4 (written now): ``[4, case_id, seq, type, occurred_at, recorded_at,
+  actor, from_state, to_state, from_level, to_level, payload, idempotency_key,
+  command_hash, command_id, prev_hash]`` written by orjson as format 3 is: the
+  digest of a keyed command (what tells its retry from the key reused for another
+  command) is sealed too, so an edit of it is seen, not only its effect on a retry.
+* format 5: format 4's array with 5 first, written as formats 1 and 2 are, for a
+  payload orjson refuses.
 
-Formats 1 and 2: a JSON array, compact separators (``,`` and ``:``), non-ASCII
+Formats 1, 2 and 5: a JSON array, compact separators (``,`` and ``:``), non-ASCII
 escaped (``\\u00e9`` for an e acute), UTF-8, the payload with its keys sorted.
 All formats: times as Python's ``isoformat()`` of the UTC instant
 (``2026-11-02T09:00:00+00:00``, microseconds only when not zero). A history may
@@ -57,8 +64,9 @@ from states.fold_rules import HANDLERS, clocks_after
 from states.fold_rules import apply_change as apply_change  # re-exported
 from states.time_texts import utc_iso_text
 
-EVENT_FORMAT = 3
-FORMATS = (1, 2, 3)  # formats this release reads and verifies
+EVENT_FORMAT = 4
+FALLBACK_FORMAT = 5  # a payload orjson refuses
+FORMATS = (1, 2, 3, 4, 5)  # formats this release reads and verifies
 _SORTED = orjson.OPT_SORT_KEYS
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 _escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
@@ -103,8 +111,8 @@ class Event:
     hash: str = ""
     # When it was written down (hashed from format 2 on).
     recorded_at: datetime | None = None
-    # Not covered by the hash: the digest of the command that caused it (to tell
-    # an idempotent retry from a key reused for another command).
+    # The digest of the keyed command that caused it (to tell an idempotent retry from
+    # a key reused for another command); hashed from format 4 on.
     command_hash: str | None = None
     # The payload as canonical JSON (keys sorted), set by `seal`: hashed and stored as is.
     payload_text: str | None = None
@@ -127,17 +135,21 @@ class Event:
         to_state, from_level, to_level, payload, command_id, prev_hash]``.
         Formats 2 and 3: ``[format, case_id, seq, type, occurred_at, recorded_at, actor,
         from_state, to_state, from_level, to_level, payload, idempotency_key,
-        command_id, prev_hash]`` (3: written by orjson). Any other format, or a format-3
-        payload orjson cannot write, raises ValueError.
+        command_id, prev_hash]`` (3: written by orjson). Formats 4 and 5: the same with
+        ``command_hash`` after ``idempotency_key`` (4: written by orjson). Any other
+        format, or a format-3 or 4 payload orjson cannot write, raises ValueError.
         """
         occurred = occurred or _isoformat(self.occurred_at)
         recorded = None if self.recorded_at is None else _isoformat(self.recorded_at)
-        if self.format == 3:
-            return self._canonical_3(occurred, recorded, payload_text)
+        if self.format in (3, 4):
+            return self._canonical_orjson(occurred, recorded, payload_text)
         payload = _CANONICAL.encode(self.payload) if payload_text is None else payload_text
-        if self.format == 2:
+        if self.format in (2, 5):
             values = [self.format, self.case_id, self.seq, self.type, occurred, recorded]
-            tail = f"{_scalar(self.idempotency_key)},{_scalar(self.command_id)},"
+            tail = f"{_scalar(self.idempotency_key)},"
+            if self.format == 5:
+                tail += f"{_scalar(self.command_hash)},"
+            tail += f"{_scalar(self.command_id)},"
         elif self.format == 1:
             values = [self.format, self.case_id, self.seq, self.type, occurred]
             tail = f"{_scalar(self.command_id)},"
@@ -150,31 +162,37 @@ class Event:
         tail += _scalar(self.prev_hash)
         return f"[{head},{payload},{tail}]".encode()
 
-    def _canonical_3(self, occurred: str, recorded: str | None, payload_text: str | None) -> bytes:
+    def _canonical_orjson(
+        self, occurred: str, recorded: str | None, payload_text: str | None
+    ) -> bytes:
+        """Formats 3 and 4, written by orjson."""
         payload = self.payload if payload_text is None else orjson.Fragment(payload_text)
+        array = [
+            self.format,
+            self.case_id,
+            self.seq,
+            self.type,
+            occurred,
+            recorded,
+            self.actor,
+            self.from_state,
+            self.to_state,
+            self.from_level,
+            self.to_level,
+            payload,
+            self.idempotency_key,
+            self.command_hash,
+            self.command_id,
+            self.prev_hash,
+        ]
+        if self.format == 3:
+            del array[13]  # format 3 did not seal the command's digest
         try:
-            return orjson.dumps(
-                [
-                    3,
-                    self.case_id,
-                    self.seq,
-                    self.type,
-                    occurred,
-                    recorded,
-                    self.actor,
-                    self.from_state,
-                    self.to_state,
-                    self.from_level,
-                    self.to_level,
-                    payload,
-                    self.idempotency_key,
-                    self.command_id,
-                    self.prev_hash,
-                ],
-                option=_SORTED,
-            )
+            return orjson.dumps(array, option=_SORTED)
         except orjson.JSONEncodeError as exc:
-            raise ValueError(f"a format-3 event that orjson cannot write: {exc}") from None
+            raise ValueError(
+                f"a format-{self.format} event that orjson cannot write: {exc}"
+            ) from None
 
     def compute_hash(self) -> str:
         return hashlib.sha256(self.canonical()).hexdigest()
@@ -204,12 +222,12 @@ def seal(
         event.case_id = case_id
         event.seq = seq
         event.prev_hash = head
-        try:  # format 3, unless orjson refuses the payload (see the module docstring)
+        try:  # format 4, unless orjson refuses the payload (see the module docstring)
             text = orjson.dumps(event.payload, option=_SORTED).decode()
-            event.format = 3
+            event.format = EVENT_FORMAT
         except orjson.JSONEncodeError:
             text = _CANONICAL.encode(event.payload)
-            event.format = 2
+            event.format = FALLBACK_FORMAT
         event.payload_text = text
         if occurred is not None:
             iso = occurred[seq - last_seq - 1]
@@ -219,8 +237,8 @@ def seal(
         if event.recorded_at is not recorded_at:
             recorded_at = event.recorded_at
             recorded = None if event.recorded_at is None else _isoformat(event.recorded_at)
-        if event.format == 3:  # what a new event is sealed in: straight to its writer
-            canonical = event._canonical_3(iso, recorded, text)
+        if event.format == EVENT_FORMAT:  # what a new event is sealed in: straight to its writer
+            canonical = event._canonical_orjson(iso, recorded, text)
         else:
             canonical = event.canonical(text, iso)
         event.hash = head = _sha256(canonical).hexdigest()

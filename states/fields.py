@@ -36,7 +36,6 @@ MAX_ID = 2**31 - 1
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_SHOWN = 40  # characters of a long value quoted in an error
 
 
 def text(field: str, value: Any, *, required: bool = False, nullable: bool = True) -> None:
@@ -46,7 +45,7 @@ def text(field: str, value: Any, *, required: bool = False, nullable: bool = Tru
     if not isinstance(value, str) or (required and not value.strip()):
         raise InvalidInput(field, value, "a non-empty text" if required else "text")
     if len(value) > MAX_TEXT:
-        raise InvalidInput(field, _cut(value), f"at most {MAX_TEXT:,} characters")
+        raise InvalidInput(field, value, f"at most {MAX_TEXT:,} characters")
     _unicode(field, value)
 
 
@@ -63,7 +62,7 @@ def name(field: str, value: Any, *, required: bool = False) -> None:
         blank = "a non-empty name" + ("" if required else ", or leave the option out")
         raise InvalidInput(field, value, blank)
     if len(value) > MAX_NAME:
-        raise InvalidInput(field, _cut(value), _NAME_ALLOWED)
+        raise InvalidInput(field, value, _NAME_ALLOWED)
     if not value.isprintable():  # control characters and lone surrogates never are
         if _CONTROL.search(value):
             raise InvalidInput(field, value, _NAME_ALLOWED)
@@ -93,6 +92,3 @@ def _unicode(field: str, value: str) -> None:
             field, value, "valid UTF-8 text (a byte of it is not; check the terminal's encoding)"
         )
 
-
-def _cut(value: str) -> str:
-    return value[:_SHOWN] + f"… ({len(value):,} characters)"

@@ -157,10 +157,12 @@ def test_the_hashed_bytes_are_the_documented_json_array(
     assert event.canonical() == documented
 
 
-#: What formats 2 and 3 seal besides format 1's fields: the key and both times.
+#: What formats 2 to 5 seal besides format 1's fields: the key and both times (and from
+#: format 4 on, the command's digest).
 _SEALED_FIELDS = {
     **_EVENT_FIELDS,
     "key": _MAYBE_TEXT,
+    "digest": _MAYBE_TEXT,
     "occurred": st.datetimes(timezones=st.just(UTC)),
     "recorded": st.none() | st.datetimes(timezones=st.just(UTC)),
 }
@@ -168,22 +170,30 @@ _SEALED_FIELDS = {
 
 @settings(max_examples=300, deadline=None)
 @given(**_SEALED_FIELDS)
-def test_the_format_2_hashed_bytes_are_the_documented_json_array(
-    case_id, seq, kind, actor, states, payload, command_id, key, occurred, recorded
+def test_the_format_2_and_3_hashed_bytes_are_the_documented_json_array(
+    case_id, seq, kind, actor, states, payload, command_id, key, digest, occurred, recorded
 ):
-    """Format 2 seals when the event happened, when it was recorded and its idempotency
-    key, in the order the Event.canonical docstring names."""
-    event = Event(kind, occurred, actor, *states, payload, case_id=case_id, seq=seq, format=2)
-    event.command_id, event.prev_hash, event.idempotency_key = command_id, GENESIS, key
-    event.recorded_at = recorded
-    documented = documented_bytes(
-        _documented_fields(2, case_id, seq, event, occurred, recorded, states, payload)
-    )
-    assert event.canonical() == documented
+    """Formats 2 and 3 (stored by earlier releases) seal when the event happened, when it
+    was recorded and its idempotency key, in the order the Event.canonical docstring
+    names, format 3 written by orjson; neither seals the command's digest."""
+    for fmt in (2, 3):
+        event = Event(kind, occurred, actor, *states, payload, case_id=case_id, seq=seq)
+        event.format, event.command_id, event.prev_hash = fmt, command_id, GENESIS
+        event.idempotency_key, event.command_hash, event.recorded_at = key, digest, recorded
+        array = _documented_fields(fmt, case_id, seq, event, occurred, recorded, states, payload)
+        if fmt == 2:
+            assert event.canonical() == documented_bytes(array)
+        elif _orjson_writes(payload):
+            assert event.canonical() == orjson.dumps(array, option=orjson.OPT_SORT_KEYS)
+
+
+def _orjson_writes(payload: dict) -> bool:
+    return not any(isinstance(v, int) and not -(2**63) <= v < 2**64 for v in payload.values())
 
 
 def _documented_fields(fmt, case_id, seq, event, occurred, recorded, states, payload) -> list:
-    """The fields formats 2 and 3 hash, in their documented order."""
+    """The fields formats 2 to 5 hash, in their documented order."""
+    digest = [event.command_hash] if fmt >= 4 else []
     return [
         fmt,
         case_id,
@@ -195,6 +205,7 @@ def _documented_fields(fmt, case_id, seq, event, occurred, recorded, states, pay
         *states,
         payload,
         event.idempotency_key,
+        *digest,
         event.command_id,
         GENESIS,
     ]
@@ -202,23 +213,24 @@ def _documented_fields(fmt, case_id, seq, event, occurred, recorded, states, pay
 
 @settings(max_examples=300, deadline=None)
 @given(**_SEALED_FIELDS)
-def test_the_format_3_hashed_bytes_are_format_2s_array_written_by_orjson(
-    case_id, seq, kind, actor, states, payload, command_id, key, occurred, recorded
+def test_new_events_are_sealed_in_format_4_or_5_with_the_command_digest(
+    case_id, seq, kind, actor, states, payload, command_id, key, digest, occurred, recorded
 ):
-    """Format 3 hashes format 2's fields, in format 2's order, as orjson writes them (keys
-    sorted); a payload orjson refuses (here: integers beyond 64 bits) is sealed in format 2.
-    Either way the stored payload, read back, hashes to the same bytes."""
+    """Format 4 hashes format 3's fields and the command's digest after the key, as orjson
+    writes them (keys sorted); a payload orjson refuses (here: integers beyond 64 bits) is
+    sealed in format 5, the same array written as format 2 is. Either way the stored
+    payload, read back, hashes to the same bytes."""
     event = Event(kind, occurred, actor, *states, payload, idempotency_key=key)
-    event.command_id, event.recorded_at = command_id, recorded
+    event.command_id, event.recorded_at, event.command_hash = command_id, recorded, digest
     seal([event], case_id, seq - 1, GENESIS)
     array = _documented_fields(
         event.format, case_id, seq, event, occurred, recorded, states, payload
     )
-    if any(isinstance(v, int) and not -(2**63) <= v < 2**64 for v in payload.values()):
-        assert event.format == 2
+    if not _orjson_writes(payload):
+        assert event.format == 5
         assert event.canonical() == documented_bytes(array)
     else:
-        assert event.format == 3
+        assert event.format == 4
         assert event.canonical() == orjson.dumps(array, option=orjson.OPT_SORT_KEYS)
     assert event.hash == hashlib.sha256(event.canonical()).hexdigest()
     stored = Event(
@@ -226,14 +238,15 @@ def test_the_format_3_hashed_bytes_are_format_2s_array_written_by_orjson(
     )
     stored.case_id, stored.seq, stored.prev_hash = case_id, seq, GENESIS
     stored.command_id, stored.idempotency_key, stored.recorded_at = command_id, key, recorded
+    stored.command_hash = digest
     assert stored.compute_hash() == event.hash
 
 
-def test_new_events_are_stored_in_format_3(db, history):
+def test_new_events_are_stored_in_format_4(db, history):
     _, case_id = history
     with read_connection(db) as conn:
         _, events = replay(conn, case_id)
-    assert {event.format for event in events} == {3}
+    assert {event.format for event in events} == {4}
 
 
 def as_format(db, case_id: int, number: int) -> None:
@@ -255,8 +268,8 @@ def as_format(db, case_id: int, number: int) -> None:
         conn.execute(CASE.update().where(CASE.c.id == case_id).values(last_hash=head))
 
 
-@pytest.mark.parametrize("old", [1, 2])
-def test_a_history_stored_in_an_older_format_keeps_verifying_and_grows_in_format_3(
+@pytest.mark.parametrize("old", [1, 2, 3])
+def test_a_history_stored_in_an_older_format_keeps_verifying_and_grows_in_format_4(
     db, definition, history, old
 ):
     _, case_id = history
@@ -269,10 +282,10 @@ def test_a_history_stored_in_an_older_format_keeps_verifying_and_grows_in_format
         check = verify_case(conn, case_id)
         _, events = replay(conn, case_id)
     assert check.ok, check.problems
-    assert [event.format for event in events] == [old] * 6 + [3]
+    assert [event.format for event in events] == [old] * 6 + [4]
 
 
-@pytest.mark.parametrize("old", [1, 2])
+@pytest.mark.parametrize("old", [1, 2, 3])
 def test_an_edited_event_of_an_older_format_is_still_detected(db, history, old):
     _, case_id = history
     as_format(db, case_id, old)
@@ -283,9 +296,9 @@ def test_an_edited_event_of_an_older_format_is_still_detected(db, history, old):
 
 def test_an_unknown_event_format_is_reported_not_raised(db, history):
     _, case_id = history
-    tamper(db, f"UPDATE case_event SET format = 7 WHERE case_id = {case_id} AND seq = 2")
+    tamper(db, f"UPDATE case_event SET format = 8 WHERE case_id = {case_id} AND seq = 2")
     problems = problems_of(db, case_id)
-    assert any("event #2" in p and "format 7" in p for p in problems)
+    assert any("event #2" in p and "format 8" in p for p in problems)
 
 
 def edit_event(db, case_id: int, seq: int, **values: object) -> None:
@@ -340,6 +353,32 @@ def test_an_idempotency_key_added_removed_or_changed_is_reported(db, definition,
     edit_event(db, case_id, 7, idempotency_key="call-78")
     problems = problems_of(db, case_id)
     assert problems == ["event #7 (follow_up) was altered: hash mismatch"]
+
+
+def test_a_command_digest_added_changed_or_removed_is_reported(db, definition, history):
+    """The digest that tells a retry from a reused key is sealed (format 4): an edit of it
+    made a retry of the keyed command fail as a key reused, and verified."""
+    eng, case_id = history
+    eng.apply(
+        Act(case_id=case_id, trigger="follow_up", actor="ana", idempotency_key="call-77"),
+    )
+    urgent = OpenCase(customer_id="C2", subject="s", priority="urgent", idempotency_key="k2")
+    other = eng.apply(urgent).case_id  # opened and escalated: two events of one command
+    with read_connection(db) as conn:
+        digest = conn.execute(
+            select(EVENT.c.command_hash).where(EVENT.c.case_id == other, EVENT.c.seq == 1)
+        ).scalar_one()
+    assert digest is not None
+    edit_event(db, case_id, 2, command_hash="0" * 64)
+    edit_event(db, case_id, 7, command_hash="1" + digest[1:])
+    edit_event(db, other, 2, command_hash=None)
+    assert problems_of(db, case_id) == [
+        f"event #2 (flagged) was altered: field command_hash is '{'0' * 64}', empty was hashed",
+        "event #7 (follow_up) was altered: hash mismatch",
+    ]
+    assert problems_of(db, other) == [
+        f"event #2 (flagged) was altered: field command_hash is empty, '{digest}' was hashed"
+    ]
 
 
 def test_an_edited_process_text_is_reported_naming_the_version_and_the_field(db, history):

@@ -197,6 +197,7 @@ BAD_NAME = st.one_of(
 )
 TOO_LONG_TEXT = st.integers(MAX_TEXT + 1, MAX_TEXT + 50).map(lambda n: "x" * n)
 BAD_TEXT = st.one_of(UNDECODABLE, TOO_LONG_TEXT)
+HUGE = st.just("a" * 100_000)  # bad for every option: too long a text, not a choice or number
 BAD_REQUIRED_TEXT = st.one_of(BLANK, BAD_TEXT)
 
 
@@ -296,13 +297,14 @@ def bad_calls(draw: st.DrawFn, files: Path) -> list[str]:
         return [f"{option}={files / name}", *call]
     call, options = draw(st.sampled_from(COMMANDS))
     option = draw(st.sampled_from(sorted(options)))
-    value = draw(options[option])
+    value = draw(st.one_of(options[option], HUGE))
     if option == "ID":
         return [value if part in ("1",) else part for part in call]
     return [*(part for part in call if not part.startswith(f"{option}=")), f"{option}={value}"]
 
 
 MIN_TRIED = 1200
+LONGEST_ERROR = 400  # characters: a value is quoted cut, never whole
 
 
 def test_every_bad_input_is_one_error_line_and_writes_nothing(
@@ -326,6 +328,7 @@ def test_every_bad_input_is_one_error_line_and_writes_nothing(
         assert "Traceback" not in result.err + result.out, shown
         lines = result.err.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), f"{shown}: {result.err!r}"
+        assert len(lines[0]) <= LONGEST_ERROR, f"{shown}: {lines[0][:LONGEST_ERROR]}…"
         assert world.rows() == before, shown
 
     bad_input_is_refused()
