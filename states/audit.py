@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Engine, select
 
 from states.case import DEADLINE_COLUMNS, FIELD_NAMES, CaseSnapshot
 from states.dimensions import mismatches
-from states.errors import CaseNotFound, IntegrityError
+from states.errors import CaseNotFound, IntegrityError, UnreadableValue
 from states.events import GENESIS, Event, fold
 from states.store import CASE, load_events, read_connection, row_to_snapshot
 from states.tables import PolicyVersion, ProcessVersion
@@ -301,7 +301,19 @@ def verify_case(
     conn: Connection, case_id: int, known: dict[tuple[str, str], list[str]] | None = None
 ) -> Verification:
     """Everything the module docstring lists, for one case (`known`: see
-    :func:`definition_problems`)."""
+    :func:`definition_problems`). Rows holding values no tierflow writes (a time that is
+    not ISO 8601, text in a number's column: SQLite keeps any type anywhere) make the
+    case not verified, named, instead of stopping the check of every other case."""
+    try:
+        return _verify_case(conn, case_id, known)
+    except (UnreadableValue, ValueError, TypeError, KeyError, AttributeError) as exc:
+        problem = f"its stored rows cannot be checked: {type(exc).__name__}: {exc}"
+        return Verification(case_id, 0, [problem])
+
+
+def _verify_case(
+    conn: Connection, case_id: int, known: dict[tuple[str, str], list[str]] | None
+) -> Verification:
     row = conn.execute(select(CASE).where(CASE.c.id == case_id)).first()
     if row is None:
         raise CaseNotFound(case_id)

@@ -33,7 +33,7 @@ from states.case import CASE_COLUMNS, DEADLINE_COLUMNS, FIELD_NAMES, CaseSnapsho
 from states.events import Event
 from states.parameters import parameter_maker
 from states.store import CASE, EVENT
-from states.tables import UTCDateTime
+from states.tables import UTCDateTime, stored_json
 from states.time_texts import sqlite_time, sqlite_time_value, time_from_text
 from states.transactions import driver_cursor
 
@@ -171,7 +171,7 @@ class BulkStatements:
         if isinstance(column.type, JSON) and kind == "bind":
             return _clocks_text if column.name == "clocks" else _json_text
         if isinstance(column.type, JSON) and self.dialect.name == "sqlite":
-            return orjson.loads  # 3x the standard decoder (psycopg decodes JSON itself)
+            return stored_json  # psycopg decodes JSON itself
         impl = column.type.dialect_impl(self.dialect)
         if kind == "bind" and isinstance(column.type, UTCDateTime):
             return time_from_text(impl.bind_processor(self.dialect))

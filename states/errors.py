@@ -20,7 +20,8 @@ Anything else escaping the domain is a bug.
     │   ├── IdempotencyConflict     key reused for a different command
     │   └── BatchFailed             one command of a batch failed (all rolled back)
     ├── StoreError                  the database refused or is unreachable
-    │   └── ConnectionLost          the connection died before the commit: nothing written
+    │   ├── ConnectionLost          the connection died before the commit: nothing written
+    │   └── UnreadableValue         a stored value tierflow cannot read (edited outside it)
     ├── DeliveryError               a notification could not be delivered
     └── IntegrityError              stored history does not verify
 """
@@ -214,6 +215,12 @@ class ConnectionLost(StoreError):
     connection is safe (the engine does, once); a connection lost during the
     commit itself is a plain :class:`StoreError`, as its outcome is unknown.
     """
+
+
+class UnreadableValue(StoreError):
+    """A stored value is not one tierflow writes (a time that is not ISO 8601 text): the
+    database was edited outside tierflow. Verification reports the case holding it as
+    not verified; any other read fails with this one line instead of a traceback."""
 
 
 class DeliveryError(TierflowError):

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-import orjson
 from sqlalchemy import Engine, Text, and_, or_, select, type_coerce
 
 from states.errors import InvalidInput
@@ -28,6 +27,7 @@ from states.policy import Policy
 from states.process import FIRST_LEVEL, ProcessDefinition
 from states.report_fold import Figures, ReviewFold, closed_states
 from states.store import CASE, EVENT, read_connection
+from states.tables import stored_json
 
 DESK = "desk"
 NO_TEAM = "(no team)"
@@ -87,7 +87,7 @@ class ReviewReport:
 
 def decode_json(value: str | dict | None) -> dict | None:
     """A JSON column read as text (SQLite); PostgreSQL's driver has decoded it already."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
+    return stored_json(value) if isinstance(value, str | bytes) else value
 
 
 def desk_timezone(policy: Policy) -> str:

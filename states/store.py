@@ -46,6 +46,7 @@ from states.tables import (
     PolicyVersion,
     ProcessVersion,
     SchemaInfo,
+    stored_json,
 )
 from states.transactions import HeldConnections as HeldConnections  # re-exported
 from states.transactions import read_connection as read_connection
@@ -126,6 +127,7 @@ def _sqlite_engine(url: str, create: bool, **kwargs: Any) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create {Path(path).parent}: {exc.strerror or exc}") from None
+    kwargs.setdefault("json_deserializer", stored_json)  # what SQLAlchemy's JSON type reads with
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 
     @event.listens_for(engine, "connect")

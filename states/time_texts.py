@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from states.errors import UnreadableValue, shown
+
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
 _THREE_DIGITS = tuple(f"{n:03d}" for n in range(1000))
 _DAY_TEXTS: dict[int, str] = {}  # a date's ordinal: its ISO text
@@ -74,8 +76,16 @@ def _day_text(value: datetime) -> str:
 
 @lru_cache(maxsize=8192)
 def sqlite_time_value(text: str) -> datetime:
-    """The aware datetime of a SQLite time text (memoised, as the texts repeat)."""
-    value = datetime.fromisoformat(text)
+    """The aware datetime of a SQLite time text; a value no tierflow writes (the database
+    edited outside it: SQLite keeps any text, or a number, in any column) is one
+    :class:`UnreadableValue` naming it, not a ValueError from deep inside a read."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise UnreadableValue(
+            f"stored time {shown(text)} is not an ISO 8601 instant: the database was edited "
+            "outside tierflow (tierflow replay --all --verify finds the cases)"
+        ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 

@@ -17,11 +17,11 @@ from sqlalchemy import select, text
 from states.audit import replay, verify_all, verify_case
 from states.commands import Act, OpenCase
 from states.engine import Engine
-from states.errors import CaseNotFound
+from states.errors import CaseNotFound, UnreadableValue
 from states.events import GENESIS, Event, seal
 from states.store import CASE, EVENT, read_connection
 from states.tables import PolicyVersion, ProcessVersion
-from tests.conftest import MONDAY
+from tests.conftest import MONDAY, sqlite_db
 
 PROCESS = ProcessVersion.__table__
 POLICY = PolicyVersion.__table__
@@ -114,6 +114,38 @@ def test_verify_all_reports_only_the_altered_case(db, definition, history):
     tamper(db, f"UPDATE \"case\" SET assignee = 'x' WHERE id = {case_id}")
     bad = [check.case_id for check in verify_all(db) if not check.ok]
     assert bad == [case_id]
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        ("UPDATE case_event SET occurred_at = 'garbage' WHERE case_id = {id} AND seq = 2",
+         "stored time 'garbage' is not an ISO 8601 instant"),
+        ("UPDATE case_event SET payload = 'not json' WHERE case_id = {id} AND seq = 2",
+         "stored JSON 'not json' does not decode"),
+        ('UPDATE "case" SET clocks = \'{{\' WHERE id = {id}', "stored JSON '{' does not decode"),
+        ("UPDATE case_event SET seq = 'x' WHERE case_id = {id} AND seq = 2", "TypeError"),
+        ('UPDATE "case" SET updated_at = 42 WHERE id = {id}', "stored time '42'"),
+    ],
+)  # fmt: skip
+def test_a_value_no_tierflow_writes_fails_its_case_and_the_others_are_still_checked(
+    tmp_path, definition, edit: str, said: str
+):
+    """SQLite keeps any value in any column: an edit that leaves text no tierflow writes
+    made verification stop at that case with a traceback, the later cases unchecked; and
+    every other read of the case raised from deep inside the driver's types."""
+    db = sqlite_db(tmp_path)
+    eng = Engine(db, definition, clock=lambda: MONDAY)
+    ids = [eng.apply(OpenCase(customer_id=f"C{n}", subject="s", priority="urgent")).case_id
+           for n in range(3)]  # fmt: skip
+    tamper(db, edit.format(id=ids[1]))
+    checks = verify_all(db)
+    assert [check.case_id for check in checks] == ids
+    assert [check.ok for check in checks] == [True, False, True]
+    assert said in checks[1].problems[0]
+    if "case_event" in edit and said.startswith("stored"):  # any other read: one error
+        with read_connection(db) as conn, pytest.raises(UnreadableValue, match=said):
+            replay(conn, ids[1])
 
 
 def test_replaying_an_unknown_case_is_reported(db, history):
