@@ -29,7 +29,9 @@ def outcome(name: str, old: dict[str, Any], consumed_s: int, event: Event) -> st
 
     Outcomes are stored in the events, so older histories keep the words they had."""
     deadline = old.get("deadline")
-    past_deadline = deadline is not None and event.occurred_at > datetime.fromisoformat(deadline)
+    # Clocks count whole seconds (an imported history's times may hold fractions).
+    at = event.occurred_at.replace(microsecond=0)
+    past_deadline = deadline is not None and at > datetime.fromisoformat(deadline)
     if name == "follow_up":
         if event.type != "follow_up":
             return "cancelled"

@@ -30,7 +30,9 @@ counting, and their deadlines move by exactly the paused business time. A
 deadline is the first instant the target is reached, so a wait cannot move a
 deadline already reached: a clock that has used up its target (it is *spent*)
 keeps its deadline and its pending breach through the pause, and its breach
-fires on time while the case waits.
+fires on time while the case waits. A spent clock that stops keeps the deadline it
+reached too: a reopen that continues the resolution clock (``[reopen] clocks =
+"continue"``) finds it there, and arms nothing new for it.
 """
 
 from __future__ import annotations
@@ -291,6 +293,8 @@ class ClockPlanner:
         fields["status"] = "stopped"
         fields["outcome"] = outcome(name, state, consumed, event)
         fields["stopped_at"] = at
+        if state.get("deadline") and is_spent({**state, **fields}):
+            del fields["deadline"]  # the deadline it reached: a reopen that continues keeps it
         return recorded_change(name, "stop", state, fields, segment)
 
     def _pause(
@@ -320,7 +324,8 @@ class ClockPlanner:
         if state is None or self.policy.reopen_clocks == "restart":
             return self._start_all(case, ("resolution",), None, seq, now, at, reason)
         new = dict(state, status="running", since=at, since_reason=reason, outcome=None)
-        self._arm(new, now, seq)
+        if not (is_spent(new) and new.get("deadline")):
+            self._arm(new, now, seq)  # else spent: its deadline was reached for good
         return [recorded_change("resolution", "resume", state, new)]
 
 

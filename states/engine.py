@@ -17,7 +17,7 @@ transaction. Guarantees callers rely on:
   sweep behind the case's last event is dated at that event;
 * every event carries when it happened (``occurred_at``: the time given, else
   the engine's clock) and when it was recorded (``recorded_at``: the clock,
-  read once per transaction), both sealed into its hash.
+  read once per transaction), both to the whole second and sealed into its hash.
 """
 
 from __future__ import annotations
@@ -163,7 +163,12 @@ class Engine(TimerFiring):
         raise AssertionError("unreachable")
 
     def _now(self, now: datetime | None) -> datetime:
-        return as_utc("now", self.clock() if now is None else now)
+        """`now` (else the clock) in UTC, to the whole second: SLA clocks count whole
+        seconds (their states, deadlines and timers are kept to the second), so the
+        instants they are measured from are too; a deadline, a breach and the event
+        that met or missed it then agree exactly, as an auditor reads them."""
+        at = as_utc("now", self.clock() if now is None else now)
+        return at.replace(microsecond=0) if at.microsecond else at
 
     def _apply_batch(
         self,

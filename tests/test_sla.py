@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from states.clocks import iso
 from states.commands import Act, OpenCase, Update
@@ -26,7 +26,7 @@ from states.policy import load_policy, parse_policy
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import EVENT, read_connection
 from states.sweep import sweep
-from states.timers import count_due
+from states.timers import TIMER, count_due
 from tests.conftest import sqlite_db
 from tests.counters import DAYS, MinuteCounter
 from tests.drivers import DirectDriver
@@ -397,6 +397,43 @@ def test_resolution_clock_continues_on_reopen_when_the_policy_says_so(tmp_path, 
     assert (clock["gen"], clock["consumed_s"]) == (1, 5 * 3600)
     # 35 business hours left from Wednesday 10:00: Wed 7 + Thu 8 + Fri 8 + Mon 8 + Tue 4
     assert world.deadline(case_id, "resolution") == local(2026, 11, 10, 13)
+
+
+@pytest.mark.parametrize("swept", [False, True])
+def test_a_reopen_that_continues_a_spent_clock_keeps_the_deadline_it_reached(
+    tmp_path, definition, swept: bool
+):
+    """Resolved after 41 business hours of a 40-hour target, then reopened with
+    ``continue``: the deadline stays the first instant the target was reached (Monday
+    09:00 + 40 h = Friday 17:00); the reopen armed a new deadline two days later instead."""
+    policy = load_policy(None, definition)
+    text = policy.source_text.replace('clocks = "restart"', 'clocks = "continue"')
+    world = World(tmp_path, definition, parse_policy(text, "continue.toml", definition))
+    world.at(local(2026, 11, 2, 9))
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    reached = local(2026, 11, 6, 17)
+    if swept:
+        sweep(world.engine, reached.astimezone(UTC) + timedelta(minutes=1), worker="w")
+    world.at(local(2026, 11, 9, 10)).act(case_id, "resolve", note="fixed")
+    assert world.clock(case_id, "resolution")["outcome"] == "late"
+    world.at(local(2026, 11, 11, 10)).act(case_id, "reopen", note="still broken")
+    clock = world.clock(case_id, "resolution")
+    assert (clock["status"], clock["consumed_s"]) == ("running", 41 * 3600)
+    assert world.deadline(case_id, "resolution") == reached
+    with read_connection(world.db) as conn:  # no new breach armed for it
+        pending = conn.execute(
+            select(func.count())
+            .select_from(TIMER)
+            .where(
+                TIMER.c.case_id == case_id,
+                TIMER.c.clock == "resolution",
+                TIMER.c.status == "pending",
+            )
+        ).scalar_one()
+    assert pending == 0
+    world.at(local(2026, 11, 11, 11)).act(case_id, "resolve", note="fixed again")
+    assert world.clock(case_id, "resolution")["outcome"] == "late"
 
 
 # --- escalation points -----------------------------------------------------------------
