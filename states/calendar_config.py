@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-from states.errors import PolicyError
+from states.errors import PolicyError, shown
+from states.tomlsource import toml_type
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MIDNIGHT = time(0, 0)
@@ -42,10 +43,10 @@ def calendar_arguments(name: str, table: Mapping[str, Any], source: str) -> dict
         raise reader.error("", "is not a table", "a table with keys " + ", ".join(_KEYS))
     for key in table:
         if key not in _KEYS:
-            raise reader.error(key, f"unknown key {key!r}", ", ".join(_KEYS))
+            raise reader.error(key, f"unknown key {shown(key)}", ", ".join(_KEYS))
     always_open = table.get("always_open", False)
     if not isinstance(always_open, bool):
-        raise reader.error("always_open", f"{always_open!r} is not a boolean", "true or false")
+        raise reader.error("always_open", f"{shown(always_open)} is not a boolean", "true or false")
     if always_open:
         for key in ("hours", "country", "subdivision", "extra_closed"):
             if key in table:
@@ -115,23 +116,27 @@ class _ConfigReader:
 
     def timezone(self, value: Any) -> str:
         if not isinstance(value, str):
-            raise self.error("timezone", f"{value!r} is not a time zone name", _ALLOWED_ZONE)
+            raise self.error("timezone", f"{shown(value)} is not a time zone name", _ALLOWED_ZONE)
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-            raise self.error("timezone", f"unknown time zone {value!r}", _ALLOWED_ZONE) from exc
+            raise self.error(
+                "timezone", f"unknown time zone {shown(value)}", _ALLOWED_ZONE
+            ) from exc
         return value
 
     def holiday_region(self, country: Any, subdivision: Any) -> tuple[str | None, str | None]:
+        allowed_country = "an ISO 3166 country code the holidays package knows, such as BE or US"
+        for key, value, allowed in (
+            ("country", country, allowed_country),
+            ("subdivision", subdivision, "a subdivision code such as CA"),
+        ):
+            if value is not None and not isinstance(value, str):  # false or 0 is not "none"
+                raise self.error(
+                    key, f"{shown(value)} is {toml_type(value)}, not a string", allowed
+                )
         country = country or None
         subdivision = subdivision or None
-        allowed_country = "an ISO 3166 country code the holidays package knows, such as BE or US"
-        if country is not None and not isinstance(country, str):
-            raise self.error("country", f"{country!r} is not a country code", allowed_country)
-        if subdivision is not None and not isinstance(subdivision, str):
-            raise self.error(
-                "subdivision", f"{subdivision!r} is not a code", "a subdivision code such as CA"
-            )
         if country is None:
             if subdivision is not None:
                 raise self.error(
@@ -141,7 +146,9 @@ class _ConfigReader:
         try:
             known = holidays.country_holidays(country).subdivisions
         except NotImplementedError as exc:
-            raise self.error("country", f"unknown country {country!r}", allowed_country) from exc
+            raise self.error(
+                "country", f"unknown country {shown(country)}", allowed_country
+            ) from exc
         try:
             holidays.country_holidays(country, subdiv=subdivision)
         except NotImplementedError as exc:
@@ -151,14 +158,14 @@ class _ConfigReader:
                 else f"none, the holidays package has no subdivisions for {country}"
             )
             raise self.error(
-                "subdivision", f"unknown subdivision {subdivision!r}", allowed
+                "subdivision", f"unknown subdivision {shown(subdivision)}", allowed
             ) from exc
         return country, subdivision
 
     def closed_days(self, values: Any) -> frozenset[date]:
         allowed = 'a list of dates such as ["2026-12-24", "2026-12-31"]'
         if not isinstance(values, list):
-            raise self.error("extra_closed", f"{values!r} is not a list", allowed)
+            raise self.error("extra_closed", f"{shown(values)} is not a list", allowed)
         days = set()
         for value in values:
             if isinstance(value, date) and not isinstance(value, datetime):
@@ -169,15 +176,19 @@ class _ConfigReader:
                     raise ValueError(value)
                 days.add(date.fromisoformat(value))
             except ValueError as exc:
-                raise self.error("extra_closed", f"{value!r} is not a date", allowed) from exc
+                raise self.error("extra_closed", f"{shown(value)} is not a date", allowed) from exc
         return frozenset(days)
 
     def hours(self, table: Any) -> tuple[tuple[Range, ...], ...]:
         if not isinstance(table, Mapping):
-            raise self.error("hours", f"{table!r} is not a table", 'hours.mon = ["09:00-17:00"]')
+            raise self.error(
+                "hours", f"{shown(table)} is not a table", 'hours.mon = ["09:00-17:00"]'
+            )
         for key in table:
             if key not in WEEKDAYS:
-                raise self.error(f"hours.{key}", f"unknown weekday {key!r}", ", ".join(WEEKDAYS))
+                raise self.error(
+                    f"hours.{key}", f"unknown weekday {shown(key)}", ", ".join(WEEKDAYS)
+                )
         week = tuple(self._day_ranges(day, table.get(day, [])) for day in WEEKDAYS)
         if not any(week):
             raise self.error(
@@ -191,7 +202,7 @@ class _ConfigReader:
     def _day_ranges(self, day: str, values: Any) -> tuple[Range, ...]:
         key = f"hours.{day}"
         if not isinstance(values, list):
-            raise self.error(key, f"{values!r} is not a list", _ALLOWED_RANGES)
+            raise self.error(key, f"{shown(values)} is not a list", _ALLOWED_RANGES)
         ranges = sorted(self._range(key, value) for value in values)
         problem = ranges_problem(ranges)
         if problem:
@@ -201,14 +212,14 @@ class _ConfigReader:
     def _range(self, key: str, text: Any) -> Range:
         match = _RANGE_TEXT.match(text) if isinstance(text, str) else None
         if match is None:
-            raise self.error(key, f"{text!r} is not a HH:MM-HH:MM range", _ALLOWED_RANGES)
+            raise self.error(key, f"{shown(text)} is not a HH:MM-HH:MM range", _ALLOWED_RANGES)
         start_hour, start_minute, end_hour, end_minute = map(int, match.groups())
         end_is_midnight = (end_hour, end_minute) == (24, 0)
         if start_hour > 23 or start_minute > 59 or end_minute > 59 or end_hour > 24:
-            raise self.error(key, f"{text!r} is not a time of day range", _ALLOWED_RANGES)
+            raise self.error(key, f"{shown(text)} is not a time of day range", _ALLOWED_RANGES)
         if end_hour == 24 and not end_is_midnight:
-            raise self.error(key, f"{text!r} ends after 24:00", _ALLOWED_RANGES)
+            raise self.error(key, f"{shown(text)} ends after 24:00", _ALLOWED_RANGES)
         if (end_hour, end_minute) == (0, 0):
-            raise self.error(key, f"{text!r} ends at 00:00, write 24:00", _ALLOWED_RANGES)
+            raise self.error(key, f"{shown(text)} ends at 00:00, write 24:00", _ALLOWED_RANGES)
         end = MIDNIGHT if end_is_midnight else time(end_hour, end_minute)
         return time(start_hour, start_minute), end

@@ -69,6 +69,18 @@ def name(field: str, value: Any, *, required: bool = False) -> None:
         _unicode(field, value)
 
 
+def multiline_text(field: str, value: Any, *, required: bool = False) -> None:
+    """Free text (:func:`text`) with no control character but line breaks and tabs: text a
+    file sets once for many cases (a notice, a description), which a terminal, a
+    PostgreSQL column (no NUL) and an XML export (a BPMN file) all take as written."""
+    text(field, value, required=required)
+    if isinstance(value, str) and _CONTROL.search(value.translate(_LINE_BREAKS_AND_TABS)):
+        raise InvalidInput(field, value, "text without control characters but line breaks and tabs")
+
+
+_LINE_BREAKS_AND_TABS = str.maketrans("", "", "\n\t")
+
+
 def choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in allowed:
         raise InvalidInput(field, value, f"one of {', '.join(allowed)}")
@@ -91,4 +103,3 @@ def _unicode(field: str, value: str) -> None:
         raise InvalidInput(
             field, value, "valid UTF-8 text (a byte of it is not; check the terminal's encoding)"
         )
-

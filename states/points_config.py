@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from states.case import PRIORITIES
-from states.errors import PolicyError
+from states.errors import PolicyError, shown
 from states.points import (
     NOTICE_PLACEHOLDERS,
     POINT_ACTIONS,
@@ -22,6 +22,7 @@ from states.points import (
     PriorityPoint,
     RepeatCustomerPoint,
 )
+from states.tomlsource import NAME_ALLOWED, TEXT_ALLOWED
 
 _COMMON_KEYS = ("enabled", "action", "reason", "to_level", "route_to_team")
 _KEYS = {
@@ -71,6 +72,7 @@ class ConfigReader(Protocol):
     def table(
         self, key: str, value: Any, allowed: tuple[str, ...] | None = None, what: str = ...
     ) -> dict: ...
+    def name(self, key: str, value: Any, allowed: str = ...) -> str: ...
     def text(self, key: str, value: Any, allowed: str = ...) -> str: ...
     def choice(self, key: str, value: Any, allowed: tuple[str, ...], what: str = ...) -> str: ...
     def integer(self, key: str, value: Any, minimum: int, maximum: int = ...) -> int: ...
@@ -89,7 +91,7 @@ def _read_point(reader: ConfigReader, name: str, raw: Any) -> Point:
     table = reader.table(key, {"enabled": False} if raw is None else raw, _KEYS[name])
     enabled = table.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise reader.fail(f"{key}.enabled", f"{enabled!r} is not a boolean", "true or false")
+        raise reader.fail(f"{key}.enabled", f"{shown(enabled)} is not a boolean", "true or false")
     actions = ("escalate",) if name == "breach" else POINT_ACTIONS
     action = reader.choice(
         f"{key}.action", table.get("action", _DEFAULT_ACTIONS[name]), actions, "action"
@@ -102,10 +104,14 @@ def _read_point(reader: ConfigReader, name: str, raw: Any) -> Point:
     }
     team = table.get("route_to_team")
     if team is not None or (enabled and action == "route"):
-        common["route_to_team"] = reader.text(f"{key}.route_to_team", team, "a team name")
+        common["route_to_team"] = reader.name(
+            f"{key}.route_to_team", team, f"a team name: {NAME_ALLOWED}"
+        )
     to_level = table.get("to_level")
     if name == "priority":
-        levels = reader.table(f"{key}.to_level", to_level or {}, PRIORITIES, "priority")
+        levels = reader.table(
+            f"{key}.to_level", {} if to_level is None else to_level, PRIORITIES, "priority"
+        )
         checked = {
             p: reader.choice(f"{key}.to_level.{p}", v, reader.ladder, "level")
             for p, v in levels.items()
@@ -129,7 +135,9 @@ def _read_phrases(reader: ConfigReader, key: str, table: dict, enabled: bool) ->
     allowed = 'words or phrases such as "lawyer" or "legal action"'
     for phrase in phrases:
         if not re.search(r"\w", phrase):
-            raise reader.fail(f"{key}.phrases", f"{phrase!r} has no letters or digits", allowed)
+            raise reader.fail(
+                f"{key}.phrases", f"{shown(phrase)} has no letters or digits", allowed
+            )
     if enabled and not phrases:
         raise reader.fail(f"{key}.phrases", "empty while the point is enabled", allowed)
     return tuple(dict.fromkeys(" ".join(phrase.split()) for phrase in phrases))
@@ -145,7 +153,7 @@ def read_notices(reader: ConfigReader, raw: Any) -> dict[str, str]:
     notices = {}
     for name, value in table.items():
         key = f"notices.{name}"
-        text = reader.text(key, value, "a notice template using " + _placeholders())
+        text = reader.text(key, value, f"a notice template using {_placeholders()}: {TEXT_ALLOWED}")
         problem = template_problem(text)
         if problem:
             raise reader.fail(key, problem, _placeholders() + " (write {{ and }} for braces)")

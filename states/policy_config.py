@@ -11,7 +11,7 @@ from states.calendar import BusinessCalendar
 from states.case import CHANNELS as CASE_CHANNELS
 from states.case import PRIORITIES, TIERS
 from states.durations import parse_duration
-from states.errors import PolicyError
+from states.errors import PolicyError, shown
 from states.horizon import check_reach
 from states.points import PointSet
 from states.points_config import read_notices, read_points
@@ -27,7 +27,7 @@ from states.policy import (
     Policy,
 )
 from states.process import FIRST_LEVEL, ProcessDefinition
-from states.tomlsource import TomlSource
+from states.tomlsource import NAME_ALLOWED, TEXT_ALLOWED, TomlSource, toml_type
 
 _TOP_KEYS = ("format", "name", "version", "default_calendar", "warning_at", "calendars", "teams",
              "targets", "follow_up", "calendar_for", "on_breach", "notify", "reopen", "points",
@@ -50,27 +50,39 @@ class PolicyReader:
         self, key: str, value: Any, allowed: tuple[str, ...] | None = None, what: str = "key"
     ) -> dict:
         if not isinstance(value, dict):
-            raise self.fail(key, f"{value!r} is not a table", f"a [{key}] table")
+            raise self.fail(key, f"{shown(value)} is not a table", f"a [{key}] table")
         for name in value if allowed is not None else ():
             if name not in allowed:
                 full = f"{key}.{name}" if key else name
-                raise self.fail(full, f"unknown {what} {name!r}", ", ".join(allowed) or "none")
+                raise self.fail(full, f"unknown {what} {shown(name)}", ", ".join(allowed) or "none")
         return value
 
-    def text(self, key: str, value: Any, allowed: str = "a non-empty text") -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, f"{value!r} is not a non-empty text", allowed)
-        return value.strip()
+    def name(self, key: str, value: Any, allowed: str = NAME_ALLOWED) -> str:
+        """A name or key (a calendar, a team, a recipient): see tomlsource.name_problem."""
+        return self.src.name_at(key, value, allowed)
+
+    def named_table(self, key: str, value: Any) -> dict:
+        """A table whose keys are names (calendars, teams), each checked as a name is."""
+        table = self.table(key, value)
+        for name in table:
+            self.name(f"{key}.{name}", name)
+        return table
+
+    def text(self, key: str, value: Any, allowed: str = TEXT_ALLOWED) -> str:
+        """Free text (a reason, a notice): see tomlsource.text_problem."""
+        return self.src.text_at(key, value, allowed)
 
     def choice(self, key: str, value: Any, allowed: tuple[str, ...], what: str = "value") -> str:
         if value not in allowed:
-            raise self.fail(key, f"unknown {what} {value!r}", ", ".join(allowed))
+            raise self.fail(key, f"unknown {what} {shown(value)}", ", ".join(allowed))
         return value
 
     def integer(self, key: str, value: Any, minimum: int, maximum: int = 10_000) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
             raise self.fail(
-                key, f"{value!r} is not allowed", f"a whole number from {minimum} to {maximum:,}"
+                key,
+                f"{shown(value)} is not allowed",
+                f"a whole number from {minimum} to {maximum:,}",
             )
         return value
 
@@ -81,22 +93,23 @@ class PolicyReader:
             raise self.src.error(PolicyError, key, exc.problem) from None
 
     def names(self, key: str, value: Any) -> tuple[str, ...]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise self.fail(key, f"{value!r} is not a list of names", '["maria.manager"]')
-        return tuple(v.strip() for v in value)
+        if not isinstance(value, list):
+            raise self.fail(key, f"{shown(value)} is not a list of names", '["maria.manager"]')
+        return tuple(self.name(key, name) for name in value)
 
     def policy(self) -> Policy:
         data = self.table("", self.src.data, _TOP_KEYS)
-        if data.get("format", FORMAT) != FORMAT:
-            raise self.fail("format", f"unsupported format {data.get('format')!r}", str(FORMAT))
+        format_ = data.get("format", FORMAT)
+        if toml_type(format_) != "an integer" or format_ != FORMAT:  # not true, nor 1.0
+            raise self.fail("format", f"unsupported format {shown(format_)}", str(FORMAT))
         calendars = self.calendars(data.get("calendars"))
         points = read_points(self, data.get("points", {}))
         notify = self.table("notify", data.get("notify", {}), ("channel", "recipients"))
         reopen = self.table("reopen", data.get("reopen", {}), ("clocks",))
         waiting = self.table("wait_on_customer", data.get("wait_on_customer", {}), ("pauses",))
         policy = Policy(
-            name=self.text("name", data.get("name")),
-            version=self.text("version", data.get("version")),
+            name=self.name("name", data.get("name")),
+            version=self.name("version", data.get("version")),
             levels=self.levels,
             calendars=MappingProxyType(calendars),
             default_calendar=self.calendar_name("default_calendar", data.get("default_calendar")),
@@ -124,21 +137,21 @@ class PolicyReader:
         key = "wait_on_customer.pauses"
         allowed = "a list of clocks from " + ", ".join(PAUSABLE) + ', such as ["resolution"]'
         if not isinstance(value, list):
-            raise self.fail(key, f"{value!r} is not a list", allowed)
+            raise self.fail(key, f"{shown(value)} is not a list", allowed)
         for clock in value:
             if clock not in PAUSABLE:
-                raise self.fail(key, f"unknown clock {clock!r}", allowed)
+                raise self.fail(key, f"unknown clock {shown(clock)}", allowed)
         return frozenset(value)
 
     def fraction(self, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
             raise self.fail(
-                key, f"{value!r} is out of range", "a fraction between 0 and 1, such as 0.8"
+                key, f"{shown(value)} is out of range", "a fraction between 0 and 1, such as 0.8"
             )
         return float(value)
 
     def teams(self, raw: Any) -> dict[str, str]:
-        table = self.table("teams", raw)
+        table = self.named_table("teams", raw)
         return {team: self.calendar_name(f"teams.{team}", name) for team, name in table.items()}
 
     def follow_up(self, raw: Any) -> int | None:
@@ -149,7 +162,7 @@ class PolicyReader:
         if raw is None:
             raise self.fail("calendars", "missing", "one or more [calendars.NAME] tables")
         calendars = {}
-        for name, table in self.table("calendars", raw).items():
+        for name, table in self.named_table("calendars", raw).items():
             try:
                 calendars[name] = BusinessCalendar.from_config(name, table, self.src.path)
             except PolicyError as exc:
@@ -160,7 +173,7 @@ class PolicyReader:
     def calendar_name(self, key: str, value: Any) -> str:
         allowed = ", ".join(self.calendar_names) or "a [calendars.NAME] table"
         if value not in self.calendar_names:
-            raise self.fail(key, f"unknown calendar {value!r}", allowed)
+            raise self.fail(key, f"unknown calendar {shown(value)}", allowed)
         return value
 
     def keys_of(self, clock: str) -> tuple[tuple[str, ...], str]:

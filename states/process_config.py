@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from states.durations import parse_duration
-from states.errors import ConfigError, ProcessDefinitionError
+from states.errors import ConfigError, ProcessDefinitionError, shown
 from states.money import parse_limit
 from states.process import (
     FIRST_LEVEL,
@@ -22,7 +22,12 @@ from states.process import (
     StateSpec,
     TransitionSpec,
 )
-from states.tomlsource import TomlSource
+from states.tomlsource import TomlSource, toml_type, type_problem
+
+_CURRENCY_ALLOWED = "an ISO 4217 code such as EUR"
+_LIMIT_ALLOWED = (
+    'an amount as a string such as "1000.50", a whole number such as 1000, or "unlimited"'
+)
 
 
 def build_process(src: TomlSource) -> ProcessDefinition:
@@ -48,26 +53,30 @@ def build_process(src: TomlSource) -> ProcessDefinition:
             "transitions",
         },
     )
-    if data.get("format", FORMAT) != FORMAT:
-        raise fail("format", f"unsupported format {data.get('format')!r}; allowed: {FORMAT}")
-    name = _text(src, data, "name")
-    version = _text(src, data, "version")
+    format_ = data.get("format", FORMAT)
+    if toml_type(format_) != "an integer" or format_ != FORMAT:  # not true, nor 1.0
+        raise fail("format", f"unsupported format {shown(format_)}; allowed: {FORMAT}")
+    name = src.name_at("name", data.get("name"))
+    version = src.name_at("version", data.get("version"))
     states = _states(src, data.get("states"))
     state_names = [s.name for s in states]
-    initial = _text(src, data, "initial")
+    initial = src.name_at("initial", data.get("initial"))
     if initial not in state_names:
-        raise fail("initial", f"unknown state {initial!r}; allowed: {', '.join(state_names)}")
+        raise fail("initial", f"unknown state {shown(initial)}; allowed: {', '.join(state_names)}")
     authority = _table(src, data, "authority")
     _only_keys(src, "authority", authority, {"currency", "first_level"})
-    currency = str(authority.get("currency", "EUR"))
-    if len(currency) != 3 or not currency.isalpha():
-        raise fail("authority.currency", f"{currency!r} is not an ISO 4217 code like EUR")
+    currency = authority.get("currency", "EUR")
+    src.refuse("authority.currency", type_problem(currency, "a string", _CURRENCY_ALLOWED))
+    if len(currency) != 3 or not (currency.isascii() and currency.isalpha()):
+        raise fail(
+            "authority.currency", f"{shown(currency)} is not allowed; allowed: {_CURRENCY_ALLOWED}"
+        )
     first_limit = _limit(src, "authority.first_level", authority.get("first_level"))
     ladder = _ladder(src, data.get("ladder"))
     reopen = _table(src, data, "reopen")
     _only_keys(src, "reopen", reopen, {"window"})
     try:
-        window = parse_duration(str(reopen.get("window", "P30D")), src.path, "reopen.window")
+        window = parse_duration(reopen.get("window", "P30D"), src.path, "reopen.window")
     except ConfigError as exc:
         raise fail("reopen.window", exc.problem) from exc
     transitions = _transitions(src, data.get("transitions"), state_names)
@@ -88,18 +97,6 @@ def build_process(src: TomlSource) -> ProcessDefinition:
     )
 
 
-def _text(src: TomlSource, table: dict[str, Any], key: str, prefix: str = "") -> str:
-    value = table.get(key)
-    full = f"{prefix}{key}"
-    if not isinstance(value, str) or not value.strip():
-        raise src.error(
-            ProcessDefinitionError,
-            full,
-            f"missing or empty; allowed: a non-empty string (got {value!r})",
-        )
-    return value.strip()
-
-
 def _table(src: TomlSource, data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
@@ -113,8 +110,8 @@ def _entry(src: TomlSource, where: str, item: Any, example: str) -> None:
         raise src.error(
             ProcessDefinitionError,
             where,
-            f"{item!r} is not a table; allowed: a [[{where.split('[')[0]}]] table or an inline "
-            f"table such as {{ {example} }}",
+            f"{shown(item)} is not a table; allowed: a [[{where.split('[')[0]}]] table or an "
+            f"inline table such as {{ {example} }}",
         )
 
 
@@ -128,12 +125,15 @@ def _only_keys(src: TomlSource, where: str, table: dict[str, Any], allowed: set[
 
 
 def _limit(src: TomlSource, key: str, value: Any) -> Decimal:
+    """An authority limit: an amount as a string (``"1,000.50"``), a whole number or
+    ``"unlimited"``. A TOML float is refused, not rounded: money never passes through a
+    float (see :mod:`states.money`), and ``1000.5`` reads as a mistake for ``"1000.50"``."""
     if value is None:
         raise src.error(
-            ProcessDefinitionError,
-            key,
-            'missing authority limit; allowed: an amount such as "1000.00" or "unlimited"',
+            ProcessDefinitionError, key, f"missing authority limit; allowed: {_LIMIT_ALLOWED}"
         )
+    if isinstance(value, float):
+        src.refuse(key, f"{value!r} is a float, not an exact amount; allowed: {_LIMIT_ALLOWED}")
     try:
         return parse_limit(value)
     except ValueError as exc:
@@ -149,19 +149,21 @@ def _states(src: TomlSource, raw: Any) -> list[StateSpec]:
     for name, spec in raw.items():
         if not isinstance(spec, dict):
             raise src.error(ProcessDefinitionError, f"states.{name}", "must be a table")
-        _only_keys(src, f"states.{name}", spec, {"title", "description", "carries_level"})
-        if not name.isidentifier():
+        where = f"states.{name}"
+        _only_keys(src, where, spec, {"title", "description", "carries_level"})
+        if not src.name_at(where, name).isidentifier():
             raise src.error(
                 ProcessDefinitionError,
-                f"states.{name}",
+                where,
                 "state names must be identifiers (letters, digits, _)",
             )
+        description = spec.get("description", "")  # "" is no description, not blank text
         states.append(
             StateSpec(
                 name,
-                str(spec.get("title", name)),
-                str(spec.get("description", "")),
-                bool(spec.get("carries_level", False)),
+                src.name_at(f"{where}.title", spec.get("title", name)),
+                "" if description == "" else src.text_at(f"{where}.description", description),
+                src.boolean_at(f"{where}.carries_level", spec.get("carries_level", False)),
             )
         )
     return states
@@ -179,15 +181,16 @@ def _ladder(src: TomlSource, raw: Any) -> list[Level]:
         where = f"ladder[{rank}]"
         _entry(src, where, item, 'name = "L2", title = "Specialist team", authority_limit = "1000"')
         _only_keys(src, where, item, {"name", "title", "authority_limit"})
-        name = _text(src, item, "name", f"{where}.")
+        name = src.name_at(f"{where}.name", item.get("name"))
         if name in {level.name for level in levels} or name == FIRST_LEVEL:
             raise src.error(
                 ProcessDefinitionError,
                 f"{where}.name",
                 f"duplicate or reserved level name {name!r}",
             )
+        title = src.name_at(f"{where}.title", item.get("title", name))
         limit = _limit(src, f"{where}.authority_limit", item.get("authority_limit"))
-        levels.append(Level(name, str(item.get("title", name)), limit, rank))
+        levels.append(Level(name, title, limit, rank))
     return levels
 
 
@@ -220,7 +223,7 @@ def _transitions(src: TomlSource, raw: Any, state_names: list[str]) -> list[Tran
             raise src.error(
                 ProcessDefinitionError,
                 f"{where}.trigger",
-                f"unknown trigger {trigger!r}; allowed: {', '.join(TRIGGERS)}",
+                f"unknown trigger {shown(trigger)}; allowed: {', '.join(TRIGGERS)}",
             )
         sources = item.get("source")
         if isinstance(sources, str):
@@ -237,21 +240,22 @@ def _transitions(src: TomlSource, raw: Any, state_names: list[str]) -> list[Tran
                 raise src.error(
                     ProcessDefinitionError,
                     key,
-                    f"unknown state {state!r}; allowed: {', '.join(state_names)}",
+                    f"unknown state {shown(state)}; allowed: {', '.join(state_names)}",
                 )
         guards = item.get("guards", [])
         if not isinstance(guards, list):
             raise src.error(
                 ProcessDefinitionError,
                 f"{where}.guards",
-                f"must be a list of guard names (got {guards!r}); allowed: {', '.join(GUARDS)}",
+                f"must be a list of guard names (got {shown(guards)}); allowed: "
+                f"{', '.join(GUARDS)}",
             )
         for guard in guards:
             if guard not in GUARDS:
                 raise src.error(
                     ProcessDefinitionError,
                     f"{where}.guards",
-                    f"unknown guard {guard!r}; allowed: {', '.join(GUARDS)}",
+                    f"unknown guard {shown(guard)}; allowed: {', '.join(GUARDS)}",
                 )
         specs.append(TransitionSpec(trigger, tuple(sources), item.get("dest"), tuple(guards)))
     return specs

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from states.errors import InvalidInput, PolicyError
+from states.errors import InvalidInput, PolicyError, shown
 from states.policy import Policy, default_policy_path, load_policy, parse_policy
 from states.process import ProcessDefinition, parse_process
 
@@ -354,6 +354,14 @@ BROKEN = [
 def test_policy_error_names_key_line_and_allowed_values(
     definition: ProcessDefinition, old: str, new: str, key: str, allowed: list[str]
 ):
+    assert_refused(definition, old, new, key, allowed)
+
+
+def assert_refused(
+    definition: ProcessDefinition, old: str, new: str, key: str, allowed: list[str]
+) -> PolicyError:
+    """The default policy with `old` replaced by `new` is refused at `key`, on the line
+    of `new`, with every word of `allowed` after "allowed: " in one short line."""
     assert old in DEFAULT_TEXT
     text = DEFAULT_TEXT.replace(old, new, 1)
 
@@ -362,6 +370,7 @@ def test_policy_error_names_key_line_and_allowed_values(
 
     error = caught.value
     assert error.key == key
+    assert "\n" not in str(error) and len(str(error)) < 500, str(error)[:1000]
     assert "allowed: " in error.problem
     for word in allowed:
         assert word in error.problem.split("allowed: ", 1)[1]
@@ -369,6 +378,7 @@ def test_policy_error_names_key_line_and_allowed_values(
     assert str(error).startswith(f"ops/policy.toml:{error.line}: {key}: ")
     if new.strip():
         assert error.line == line_of(text, new.splitlines()[-1])
+    return error
 
 
 def test_escalate_on_breach_needs_the_breach_point(definition: ProcessDefinition):
@@ -448,3 +458,80 @@ def test_a_policy_file_that_is_not_utf8_is_one_error_naming_the_line(
         load_policy(path, definition)
     assert str(caught.value).startswith(f"{path}:{line_of(DEFAULT_TEXT, 'default-sla')}: ")
     assert "byte 0xe9 is not UTF-8" in caught.value.problem
+
+
+# -- every value's type, size and characters ----------------------------------------
+# An adversarial probe found each of these passing `tierflow check`; NUL in a notice or a
+# recipient then failed a case's escalation on PostgreSQL, ESC coloured the terminal.
+
+LONG_CALENDAR = "calendars." + "c" * 201
+LONG_TEAM = "teams." + "t" * 201
+BREACH_NOTICE, DEFAULT_NOTICE = (
+    next(line for line in DEFAULT_TEXT.splitlines() if line.startswith(f"{name} = "))
+    for name in ("breach", "default")
+)
+REFUSED_VALUES = [
+    # (id, text replaced, replacement, key, what the problem says, words of the allowed part)
+    ("NUL in the policy name", 'name = "default-sla"', r'name = "default\u0000sla"', "name",
+     "'default\\x00sla' is not allowed", ["200 characters", "control characters"]),
+    ("ESC in the policy name", 'name = "default-sla"', r'name = "a\u001b[31mb"', "name",
+     "'a\\x1b[31mb' is not allowed", ["control characters"]),
+    ("a name of 100,000 characters", 'name = "default-sla"', f'name = "{"n" * 100_000}"', "name",
+     "(100,000 characters) is not allowed", ["at most 200 characters"]),
+    ("a version written as a float", 'version = "2026.11"', "version = 2026.11", "version",
+     "2026.11 is a float, not a string", ["200 characters"]),
+    ("NUL in the default notice", 'default = "Your case', r'default = "\u0000Your case',
+     "notices.default", "is not allowed", ["line breaks and tabs", "{level_title}"]),
+    ("ESC in a point's notice", 'legal_risk = "To give', r'legal_risk = "\u001b[2JTo give',
+     "notices.legal_risk", "is not allowed", ["control characters"]),
+    ("a notice written as an array", BREACH_NOTICE, 'breach = ["Your case"]', "notices.breach",
+     "is an array, not a string", ["{reason}"]),
+    ("ESC in a recipient", 'L2 = ["l2-team-lead"]', r'L2 = ["l2\u001b[31m"]',
+     "notify.recipients.L2", "'l2\\x1b[31m' is not allowed", ["control characters"]),
+    ("a recipient of 201 characters", 'board = ["board-secretary"]', f'board = ["{"b" * 201}"]',
+     "notify.recipients.board", "(201 characters) is not allowed", ["at most 200 characters"]),
+    ("NUL in a point's reason", 'reason = "your case is urgent',
+     r'reason = "\u0000your case is urgent', "points.priority.reason", "is not allowed",
+     ["control characters"]),
+    ("a reason written as a number", 'reason = "your case is urgent, so our specialists take '
+     'it on straight away"', "reason = 1", "points.priority.reason",
+     "1 is an integer, not a string", ["20,000 characters"]),
+    ("ESC in the team to route to", 'route_to_team = "senior"', r'route_to_team = "se\u001bnior"',
+     "points.repeat_customer.route_to_team", "is not allowed", ["control characters"]),
+    ("a point's levels written as false", 'to_level.urgent = "L2"', "to_level = false",
+     "points.priority.to_level", "False is not a table", ["[points.priority.to_level] table"]),
+    ("format written as a boolean", "format = 1", "format = true", "format",
+     "unsupported format True", ["1"]),
+    ("a country written as a boolean", 'country = "BE"', "country = false",
+     "calendars.support_eu.country", "False is a boolean, not a string", ["ISO 3166"]),
+    ("a subdivision written as a number", 'country = "BE"', 'country = "BE"\nsubdivision = 0',
+     "calendars.support_eu.subdivision", "0 is an integer, not a string", ["subdivision code"]),
+    ("a calendar name of 201 characters", "[calendars.always]", f"[{LONG_CALENDAR}]",
+     shown(LONG_CALENDAR), "(201 characters) is not allowed", ["at most 200 characters"]),
+    ("a team name of 201 characters", 'senior = "support_eu"', f'{"t" * 201} = "support_eu"',
+     shown(LONG_TEAM), "(201 characters) is not allowed", ["at most 200 characters"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem", "allowed"),
+    [pytest.param(*case[1:], id=case[0]) for case in REFUSED_VALUES],
+)
+def test_a_value_of_the_wrong_type_size_or_characters_is_refused_naming_key_and_line(
+    definition: ProcessDefinition, old: str, new: str, key: str, problem: str, allowed: list[str]
+):
+    error = assert_refused(definition, old, new, key, allowed)
+    assert problem in error.problem.split("; allowed: ", 1)[0]
+
+
+def test_a_notice_keeps_line_breaks_and_tabs_but_no_other_control_character(
+    definition: ProcessDefinition,
+):
+    notice = 'default = """Dear customer,\n\tyour case is now with our {level_title}."""'
+    text = DEFAULT_TEXT.replace(DEFAULT_NOTICE, notice)
+    assert parse_policy(text, "policy.toml", definition).notices["default"] == (
+        "Dear customer,\n\tyour case is now with our {level_title}."
+    )
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text.replace("customer,", "customer,\\u0007"), "policy.toml", definition)
+    assert caught.value.key == "notices.default" and "control characters" in caught.value.problem

@@ -524,3 +524,165 @@ def test_a_process_file_that_is_not_utf8_is_one_error_naming_the_line(tmp_path: 
 def test_a_reopen_window_too_long_for_python_is_one_error():
     error = refused(MINI + '\n[reopen]\nwindow = "P9999999999D"\n')
     assert error.key == "reopen.window" and "P3653D (ten years)" in error.problem
+
+
+# --- every value's type, size and characters -------------------------------------
+# An adversarial probe found each of these passing `tierflow check`: a title of 5, a
+# "yes" for a boolean, a float limit, a 100,000-character name, ESC and NUL in names
+# (a BPMN export expat rejects, a case open PostgreSQL refuses).
+
+
+def test_a_boolean_key_given_as_text_is_refused_naming_key_and_line():
+    text = mutate("carries_level = true", 'carries_level = "yes"')
+    assert_points_at(
+        refused(text),
+        text,
+        "states.escalated.carries_level",
+        line_of(text, '"yes"'),
+        "'yes' is a string, not a boolean",
+        "allowed: true or false",
+    )
+
+
+WRONG_TYPES = [
+    # (id, text replaced, replacement, key, what the error says was written)
+    ("state title", "[states.open]", "[states.open]\ntitle = 5", "states.open.title",
+     "5 is an integer"),
+    ("description", "[states.done]", "[states.done]\ndescription = true",
+     "states.done.description", "True is a boolean"),
+    ("level title", 'name = "team"', 'name = "team"\ntitle = ["Team"]', "ladder[0].title",
+     "['Team'] is an array"),
+    ("name", 'name = "mini"', "name = 5", "name", "5 is an integer"),
+    ("version", 'version = "1"', "version = 2026.11", "version", "2026.11 is a float"),
+    ("level", '[[ladder]]\nname = "team"', "[[ladder]]\nname = 2", "ladder[0].name",
+     "2 is an integer"),
+    ("currency", 'first_level = "100"', 'first_level = "100"\ncurrency = 978',
+     "authority.currency", "978 is an integer"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "written"), [pytest.param(*case[1:], id=case[0]) for case in WRONG_TYPES]
+)
+def test_a_text_key_given_another_type_is_refused_naming_the_type_found(old, new, key, written):
+    text = mutate(old, new)
+    marker = new.splitlines()[-1]
+    assert_points_at(
+        refused(text), text, key, line_of(text, marker), written, "not a string", "allowed: "
+    )
+
+
+@pytest.mark.parametrize("written", ["1000.5", "1000.0", "1e3"])
+def test_an_authority_limit_written_as_a_float_is_refused_as_inexact(written: str):
+    text = mutate('authority_limit = "1000"', f"authority_limit = {written}")
+    error = refused(text)
+    assert_points_at(
+        error,
+        text,
+        "ladder[0].authority_limit",
+        line_of(text, f"= {written}"),
+        "is a float",
+        '"1000.50"',
+        "1000",
+        '"unlimited"',
+    )
+
+
+def test_an_authority_limit_written_as_a_whole_number_or_amount_text_is_read_exactly():
+    text = mutate('first_level = "100"', "first_level = 100")
+    text = mutate('authority_limit = "1000"', 'authority_limit = "1,000.50"', text)
+    definition = parse_process(text, SOURCE)
+    assert definition.first_level_limit == Decimal("100.00")
+    assert definition.ladder[0].authority_limit == Decimal("1000.50")
+
+
+@pytest.mark.parametrize("written", ["true", "1.0", '"1"'])
+def test_a_format_that_is_not_the_whole_number_one_is_refused(written: str):
+    text = mutate("format = 1", f"format = {written}")
+    assert_points_at(refused(text), text, "format", 1, "allowed: 1")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('name = "mini"', 'name = "{long}"', "name"),
+        ('version = "1"', 'version = "{long}"', "version"),
+        ("[states.open]", '[states.open]\ntitle = "{long}"', "states.open.title"),
+        ('name = "team"', 'name = "{long}"', "ladder[0].name"),
+        ('name = "team"', 'name = "team"\ntitle = "{long}"', "ladder[0].title"),
+    ],
+    ids=["name", "version", "state-title", "level", "level-title"],
+)
+def test_a_name_or_title_longer_than_a_database_name_is_refused_with_the_value_cut(
+    old: str, new: str, key: str
+):
+    for length in (201, 100_000):
+        text = mutate(old, new.format(long="a" * length))
+        error = refused(text)
+        assert_points_at(error, text, key, line_of(text, "a" * 201), "at most 200 characters")
+        assert f"({length:,} characters)" in error.problem
+        assert len(str(error)) < 400
+    assert parse_process(mutate(old, new.format(long="a" * 200)), SOURCE)
+
+
+def test_a_state_name_longer_than_a_database_name_is_refused_with_the_key_cut():
+    state = "s" * 100_000
+    text = mutate("[states.done]", f"[states.{state}]")
+    text = mutate('dest = "done"', f'dest = "{state}"', text)
+    error = refused(text)
+    assert error.key.startswith("'states.sss") and error.key.endswith("(100,007 characters)")
+    assert error.line == line_of(text, f"[states.{state}]")
+    assert "at most 200 characters" in error.problem
+    assert len(str(error)) < 400
+
+
+def test_a_description_longer_than_free_text_is_refused():
+    text = mutate("[states.done]", '[states.done]\ndescription = "{}"'.format("d" * 20_001))
+    error = refused(text)
+    assert_points_at(
+        error, text, "states.done.description", line_of(text, "description ="), "at most 20,000"
+    )
+    assert len(str(error)) < 400
+
+
+CONTROL_CHARACTERS = [
+    # (id, text replaced, replacement with the TOML escapes a file would hold, key)
+    ("ESC in the name", 'name = "mini"', 'name = "a\\u001b[31mb"', "name"),
+    ("NUL in the name", 'name = "mini"', 'name = "mi\\u0000ni"', "name"),
+    ("newline in the version", 'version = "1"', 'version = "1\\n"', "version"),
+    ("SOH in a state title", "[states.open]", '[states.open]\ntitle = "O\\u0001pen"',
+     "states.open.title"),
+    ("tab in a level title", 'name = "team"', 'name = "team"\ntitle = "Te\\tam"',
+     "ladder[0].title"),
+    ("ESC in a level title", 'name = "team"', 'name = "team"\ntitle = "T\\u001beam"',
+     "ladder[0].title"),
+    ("NEL in a level name", 'name = "team"', 'name = "te\\u0085am"', "ladder[0].name"),
+    ("NUL in a description", "[states.done]", '[states.done]\ndescription = "Done\\u0000"',
+     "states.done.description"),
+    ("ESC in a description", "[states.done]", '[states.done]\ndescription = "Done\\u001b[2J"',
+     "states.done.description"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"), [pytest.param(*case[1:], id=case[0]) for case in CONTROL_CHARACTERS]
+)
+def test_a_control_character_in_a_name_title_or_description_is_refused(old, new, key):
+    text = mutate(old, new)
+    error = refused(text)
+    assert_points_at(error, text, key, line_of(text, new.splitlines()[-1]), "control characters")
+    assert "\x00" not in str(error) and "\x1b" not in str(error)
+
+
+def test_a_description_keeps_its_line_breaks_and_tabs():
+    text = mutate("[states.done]", '[states.done]\ndescription = """Closed.\n\tNo more work."""')
+    assert parse_process(text, SOURCE).state("done").description == "Closed.\n\tNo more work."
+
+
+def test_a_toml_syntax_error_at_the_end_of_the_file_names_its_last_line():
+    text = 'format = 1\nname = "x"\nversion = [\n'
+    error = refused(text)
+    assert str(error) == (
+        f"{SOURCE}:3: (syntax): not valid TOML: Invalid value (at end of document)"
+    )
+    assert refused(MINI + '\n\n[reopen]\nwindow = "P1D').line == len(MINI.splitlines()) + 4
