@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from states import fields as check
 from states.case import CaseSnapshot
 from states.deviations import DISALLOWED, deviation, rank, step_deviations
 from states.dimensions import stamp
+from states.errors import InvalidInput
 from states.events import Event, evolve, new_snapshot
 from states.import_read import SourceCase
+from states.instants import EARLIEST, MAX_SKEW
 from states.mapping import Mapping, Outcome
 from states.outbox import NewNotification
 from states.policy import Policy
@@ -95,17 +98,27 @@ class Planner:
         self._decisions: dict[tuple[Any, ...], _Decision] = {}
         self._key_prefix = source.key("", "")[: -len("::")]
 
-    def plan(self, case: SourceCase, tally: Tally) -> CasePlan | None:
-        """The events of `case`, or None when no event of it has a usable time."""
+    def plan(self, case: SourceCase, tally: Tally, now: datetime) -> CasePlan | None:
+        """The events of `case`, or None when no event of it has a usable time (one from
+        1970 to `now`, as any instant tierflow is given) or a value of it is one no
+        command could carry (see :func:`refusal`: counted, and the case left out whole)."""
         mapping = self.source.mapping
         timed = []
+        latest = now + MAX_SKEW
         for position, attrs in enumerate(case.events):
             found = _instant(attrs.get(mapping.timestamp), mapping)
             if found is None:
                 tally.rejected["timestamp missing or not ISO 8601"] += 1
+            elif not EARLIEST <= found[0] <= latest:
+                tally.rejected["timestamp before 1970 or in the future"] += 1
             else:
                 timed.append((found[0], position, found[1], attrs))
         if not timed:
+            tally.rejected["case without a usable timestamp"] += 1
+            return None
+        refused = refusal(case, mapping)
+        if refused is not None:
+            tally.rejected[refused] += len(timed)
             return None
         timed.sort(key=_at)  # stable: ties keep the file's order
         first = {**case.attrs, **timed[0][3]}
@@ -338,6 +351,30 @@ class Planner:
         if priority is not None and priority != snap.priority:
             sets["priority"] = priority
         return sets
+
+
+def refusal(case: SourceCase, mapping: Mapping) -> str | None:
+    """Why a case cannot be imported as it stands, or None: a value no command could carry
+    (a case id, customer, resource or team that is not a name of tierflow's, a subject too long,
+    a NUL anywhere: PostgreSQL cannot store one, SQLite would), named by its field."""
+    names = [("case id", case.ref)]
+    texts = []
+    for attrs in (case.attrs, *case.events):
+        names += [(f"customer ({mapping.customer_id})", attrs.get(mapping.customer_id or ""))]
+        names += [(f"resource ({mapping.resource})", attrs.get(mapping.resource or ""))]
+        names += [(f"team ({mapping.team})", attrs.get(mapping.team or ""))]
+        texts += [(f"subject ({mapping.subject})", attrs.get(mapping.subject or ""))]
+        texts += [(f"attribute {key!r}", f"{key}{value}") for key, value in attrs.items()]
+    try:
+        for name, value in names:
+            check.name(name, value or None)
+        for name, value in texts:
+            check.text(name, value)
+            if value and "\x00" in value:
+                raise InvalidInput(name, value, "text without NUL characters")
+    except InvalidInput as exc:
+        return f"case with an invalid {exc.field}: {exc.allowed}"
+    return None
 
 
 def _level(name: str) -> str | None:

@@ -94,7 +94,7 @@ class LogReader:
                     stream = gzip.GzipFile(fileobj=file)  # type: ignore[assignment]
                 file.seek(0)
                 if fmt == "xes":
-                    yield from _xes_cases(stream, self.case_id)
+                    yield from _xes_cases(stream, self.case_id, str(path))
                 else:
                     yield from _csv_cases(stream, self.case_id, self.delimiter)
                 self._read, self._file = file.tell(), None
@@ -109,7 +109,7 @@ _KINDS = {"event": _EVENT, "trace": _TRACE} | {tag: _ATTRIBUTE for tag in _ATTRI
 _OUTSIDE = 1 << 30  # the depth attributes go to when the reader is in no trace
 
 
-def _xes_cases(handle: IO[bytes], case_id: str) -> Iterator[SourceCase]:
+def _xes_cases(handle: IO[bytes], case_id: str, name: str) -> Iterator[SourceCase]:
     """Traces as cases: a trace's and each of its events' own attributes (the elements
     directly inside them); attributes nested in attributes or lists, and those of the log
     and its globals, are skipped.
@@ -169,21 +169,23 @@ def _xes_cases(handle: IO[bytes], case_id: str) -> Iterator[SourceCase]:
 
     parser = _FastParser(start, ends.append)
     try:
+        read = 0
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            read += len(chunk)
             parser.feed(chunk)
             yield from done
             done.clear()
+        if not read:
+            raise InvalidInput("file", name, "an XES log (this file is empty)")
         parser.close()
     except DefusedXmlException as exc:
         raise InvalidInput(
-            "file",
-            "(XES)",
-            f"XML without DTD entities or external references ({type(exc).__name__})",
+            "file", name, f"XML without DTD entities or external references ({type(exc).__name__})"
         ) from None
     except Exception as exc:  # expat's and SAX's parse errors
         if type(exc).__name__ not in ("SAXParseException", "ExpatError"):
             raise
-        raise InvalidInput("file", "(XES)", f"well-formed XML ({exc})") from None
+        raise InvalidInput("file", name, f"well-formed XES ({exc})") from None
     yield from done
     if trace is not None:
         yield _named(trace, case_id)

@@ -259,9 +259,7 @@ class _Writer:
                 register_versions(conn, self.definition, self.policy, at)
             fresh = self._fresh(conn, batch, tally)
             planned = Tally()
-            plans = [p for case in fresh if (p := self.planner.plan(case, planned)) is not None]
-            if len(plans) < len(fresh):
-                planned.rejected["case without a usable timestamp"] += len(fresh) - len(plans)
+            plans = [p for case in fresh if (p := self.planner.plan(case, planned, at)) is not None]
             ids = _allocate_ids(conn, len(plans))
             cases, events, notices = [], [], []
             for case_id, plan in zip(ids, plans, strict=True):

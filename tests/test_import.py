@@ -295,6 +295,43 @@ def test_csv_with_local_times_imports_like_xes(sqlite: SAEngine, tmp_path: Path,
         assert verify_case(conn, case_id).ok
 
 
+def test_times_and_values_no_command_could_carry_are_left_out_counted_alike_on_both_databases(
+    db: SAEngine, tmp_path: Path, definition
+):
+    """A year-1 time was imported and then broke the conformance report and the backtest
+    (OverflowError); a year-2999 case, a NUL (stored by SQLite, refused by PostgreSQL for
+    the whole file), a 100,000-character customer all went in. An import checks what a
+    command checks: such events and cases are counted as rejected, the rest written."""
+    text = MAPPING.replace('team = "org:group"', 'team = "group"')
+    text = text.replace('priority = "impact"', 'priority = "impact"\ncustomer_id = "who"')
+    text = text.replace('timestamp = "time:timestamp"', 'timestamp = "when"')
+    text = text.replace('case_id = "concept:name"', 'case_id = "case"')
+    log = tmp_path / "log.csv"
+    rows = [
+        "case,concept:name,group,who,when",
+        "OK,Work,G1,c1,2012-03-05T10:00:00+00:00",
+        "EARLY,Work,G1,c1,0001-01-01T00:00:00+00:00",
+        "LATE,Work,G1,c1,2999-01-05T10:00:00+00:00",
+        "NUL,Work,G1,c\x00d,2012-03-05T10:00:00+00:00",
+        f"LONG,Work,G1,{'c' * 100_000},2012-03-05T10:00:00+00:00",
+        "ESC,Work,G\x1b[31m,c1,2012-03-05T10:00:00+00:00",
+    ]
+    log.write_text("\n".join(rows) + "\n")
+    report = run_import(db, log, parse_mapping(text, definition), definition)
+    assert (report.cases, report.imported) == (6, 1)
+    assert report.rejected["timestamp before 1970 or in the future"] == 2
+    assert report.rejected["case without a usable timestamp"] == 2
+    refused = {k: n for k, n in report.rejected.items() if k.startswith("case with an invalid")}
+    assert sum(refused.values()) == 3, report.rejected  # NUL, LONG: customers; ESC: team
+    assert {key.split(":")[0] for key in refused} == {
+        "case with an invalid customer (who)",
+        "case with an invalid team (group)",
+    }
+    with read_connection(db) as conn:
+        refs = conn.execute(select(CASE.c.external_ref)).scalars().all()
+    assert refs == ["OK"]
+
+
 def test_xml_entities_are_refused(sqlite: SAEngine, tmp_path: Path, mapping, definition):
     log = tmp_path / "bomb.xes"
     log.write_text(
