@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from annotated_types import Interval
 from prefect import Flow
 
 from flows.deliver_notifications import deliver_job, deliver_notifications
@@ -40,14 +41,21 @@ def flow_catalogue() -> dict[str, dict[str, FlowParameter]]:
 
 
 def _parameters(flow: Flow[..., Any]) -> dict[str, FlowParameter]:
-    hints = typing.get_type_hints(flow.fn)
+    """Each parameter's type, its values if a ``Literal`` closes them, and its bounds if an
+    ``Annotated[int, Interval(ge=…, le=…)]`` sets them (as Prefect itself enforces them)."""
+    hints = typing.get_type_hints(flow.fn, include_extras=True)
     accepted = {}
     for name in inspect.signature(flow.fn).parameters:
-        hint = hints[name]
+        hint, low, high = hints[name], None, None
+        if typing.get_origin(hint) is Annotated:
+            hint, *extras = typing.get_args(hint)
+            for extra in extras:
+                if isinstance(extra, Interval):
+                    low, high = extra.ge, extra.le
         if typing.get_origin(hint) is Literal:
             choices = typing.get_args(hint)
             accepted[name] = FlowParameter(type(choices[0]), choices)
         else:
             kinds = [kind for kind in typing.get_args(hint) or (hint,) if kind is not type(None)]
-            accepted[name] = FlowParameter(kinds[0])
+            accepted[name] = FlowParameter(kinds[0], low=low, high=high)  # type: ignore[arg-type]
     return accepted

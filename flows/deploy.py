@@ -21,6 +21,7 @@ from prefect.exceptions import ObjectNotFound
 
 from flows.deployments import build_deployments
 from flows.runtime import Runtime
+from flows.serve import answering_api
 from states.errors import TierflowError
 
 
@@ -41,11 +42,13 @@ def ensure_pool(name: str) -> bool:
 
 def deploy_to_pool(runtime: Runtime, pool: str) -> list[UUID]:
     """Register one deployment per schedule in `pool`; returns their ids."""
-    if not os.environ.get("PREFECT_API_URL"):
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
         raise DeployError(
             "PREFECT_API_URL is not set; deploy registers with a running Prefect server "
             "(e.g. PREFECT_API_URL=http://HOST:4200/api)"
         )
+    answering_api(api_url)
     ensure_pool(pool)
     deployments = build_deployments(runtime.schedules, work_pool_name=pool)
     return deploy(

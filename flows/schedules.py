@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import isodate
 
-from states.errors import ScheduleError
+from states.errors import ScheduleError, shown
 from states.tomlsource import TomlSource, parse_toml, read_toml
 
 SHIPPED = Path(__file__).with_name("schedules.toml")
@@ -52,6 +52,8 @@ class FlowParameter:
 
     kind: type
     choices: tuple[Any, ...] = ()
+    low: int | None = None
+    high: int | None = None
 
 
 #: The flows a schedule may name and the parameters each accepts.
@@ -238,15 +240,16 @@ def _cron(toml: TomlSource, key: str, value: Any) -> str:
     from prefect._internal.schemas.validators import validate_cron_string
 
     allowed = "five fields (minute hour day-of-month month day-of-week), e.g. '0 7 1 * *'"
-    if not isinstance(value, str) or len(value.split()) != 5:
+    # ASCII only: croniter reads other scripts' digits (Arabic-Indic zero) as 0; a reader won't
+    if not isinstance(value, str) or not value.isascii() or len(value.split()) != 5:
         raise toml.error(
-            ScheduleError, key, f"{value!r} is not a cron expression; allowed: {allowed}"
+            ScheduleError, key, f"{shown(value)} is not a cron expression; allowed: {allowed}"
         )
     try:
         validate_cron_string(value)
     except ValueError:
         raise toml.error(
-            ScheduleError, key, f"{value!r} is not a valid cron expression; allowed: {allowed}"
+            ScheduleError, key, f"{shown(value)} is not a valid cron expression; allowed: {allowed}"
         ) from None
     return value
 
@@ -290,6 +293,8 @@ def parameter_problem(name: str, value: Any, accepted: Mapping[str, FlowParamete
         return f"{value!r} is not {_KIND_NAMES.get(spec.kind, spec.kind.__name__)}"
     if spec.choices and value not in spec.choices:
         return f"{value!r} is not allowed; allowed: {', '.join(map(str, spec.choices))}"
+    if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
+        return f"{value!r} is out of range; allowed: {spec.low} to {spec.high}"
     return None
 
 

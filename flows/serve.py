@@ -23,19 +23,21 @@ them all, the serving process before the Prefect server.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flows.runtime import Runtime
-from states.errors import TierflowError
+from states.errors import TierflowError, shown
 from states.settings import Settings
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -67,12 +69,32 @@ def url_answers(url: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
             return answer.status == 200
-    except OSError:
+    except (OSError, ValueError, http.client.HTTPException):  # not a URL urllib can open
         return False
 
 
 def api_ready(api_url: str, timeout: float = 2.0) -> bool:
     return url_answers(f"{api_url}/health", timeout)
+
+
+API_URL_ALLOWED = "the URL of a running Prefect server's API, e.g. http://127.0.0.1:4200/api"
+
+
+def answering_api(url: str) -> str:
+    """`url` (PREFECT_API_URL) if a Prefect server answers there, checked before a command
+    talks to it: else one ServeError naming the variable, its value and what is wrong,
+    where Prefect's client would end in a long traceback (httpx.UnsupportedProtocol,
+    ConnectError, "Failed to reach API")."""
+    given = shown(url)
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ServeError(f"PREFECT_API_URL={given} is not an http(s) URL; give {API_URL_ALLOWED}")
+    if not api_ready(url.rstrip("/")):
+        raise ServeError(
+            f"PREFECT_API_URL={given}: no Prefect server answers there; start one "
+            f"(`prefect server start`) or give {API_URL_ALLOWED}"
+        )
+    return url
 
 
 def configured_api_url() -> str | None:
@@ -250,9 +272,7 @@ class Supervisor:
     def _server(self) -> str:
         configured = os.environ.get("PREFECT_API_URL")
         if configured:
-            if not api_ready(configured):
-                raise ServeError(f"PREFECT_API_URL={configured} does not answer")
-            return configured
+            return answering_api(configured)
         port = free_port()
         api_url = f"http://127.0.0.1:{port}/api"
         argv = [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]

@@ -6,11 +6,21 @@ Nothing else in tierflow reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from states.errors import ConfigError
+from states.errors import ConfigError, shown
+
+#: What each setting allows, in the words an error names it with.
+ALLOWED = {
+    "notify_sink": "one of file, console, smtp",
+    "smtp_port": "a whole number from 1 to 65535",
+    "smtp_starttls": "true or false (or 1/0, yes/no, on/off)",
+}
+_BLANK_REFUSED = ("home", "database_url", "process_file", "policy_file", "schedules_file",
+                  "audit_key_file", "anchor_file")  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -61,6 +71,15 @@ class Settings(BaseSettings):
         description="append-only file of audit anchors; default: anchors.jsonl under home",
     )
 
+    @field_validator(*_BLANK_REFUSED, mode="before")
+    @classmethod
+    def _not_blank(cls, value: Any) -> Any:
+        """An empty TIERFLOW_HOME (or other path, or URL) is refused, not read as the
+        current directory: `init` would put the database wherever it was run."""
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("a value, not empty; leave the variable unset for the default")
+        return value
+
     @property
     def resolved_audit_key_file(self) -> Path:
         return self.audit_key_file or self.home / "audit.key"
@@ -88,5 +107,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = "TIERFLOW_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigError("environment", key, first["msg"]) from None
+        name = str(first["loc"][0]) if first["loc"] else ""
+        key = f"TIERFLOW_{name.upper()}" if name else "settings"
+        allowed = ALLOWED.get(name) or str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(
+            "environment", key, f"{shown(first.get('input'))} is not allowed; allowed: {allowed}"
+        ) from None

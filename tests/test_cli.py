@@ -349,8 +349,16 @@ def test_tampered_event_fails_verification_naming_the_event(cli: Cli):
 
 BAD_INPUTS = [
     ("unknown case id", ["case", "show", "999"], ["999", "not found"]),
-    ("case id no database holds", ["case", "show", "99999999999999999999"], ["'ID'"]),
-    ("replay of such an id", ["replay", "99999999999999999999", "--verify"], ["'[ID]'"]),
+    (
+        "case id no database holds",
+        ["case", "show", "99999999999999999999"],
+        ["invalid ID '99999999999999999999'", "from 1 to 2147483647"],
+    ),
+    (
+        "replay of such an id",
+        ["replay", "99999999999999999999", "--verify"],
+        ["invalid ID '99999999999999999999'", "from 1 to 2147483647"],
+    ),
     (
         "amount too large to store",
         ["case", "open", "--customer", "C2", "--subject", "S", "--amount", "99999999999999999999"],
@@ -394,7 +402,11 @@ BAD_INPUTS = [
     ),
     ("trigger not allowed", ["case", "follow_up", "1"], ["first_level", "allowed"]),
     ("missing required option", ["case", "open", "--subject", "S"], ["--customer"]),
-    ("id that is not a number", ["case", "resolve", "one", "--note", "x"], ["ID", "integer"]),
+    (
+        "id that is not a number",
+        ["case", "resolve", "one", "--note", "x"],
+        ["invalid ID 'one'", "a whole number"],
+    ),
     ("unknown option", ["case", "resolve", "1", "--satisfaction", "3"], ["--satisfaction"]),
     ("unknown command", ["case", "close", "1"], ["close"]),
     ("unknown top-level command", ["frobnicate"], ["frobnicate"]),

@@ -32,7 +32,7 @@ def test_a_call_logged_later_keeps_when_it_happened_and_when_it_was_recorded(cli
         "2026-11-16T08:00:00+00:00",
         "2026-11-16T08:30:00+00:00",
     ]
-    assert all(e["recorded_at"] and e["format"] == 3 for e in shown["timeline"])
+    assert all(e["recorded_at"] and e["format"] == 4 for e in shown["timeline"])
     first_response = shown["case"]["clocks"]["first_response"]  # ran on when it happened
     assert (first_response["consumed_s"], first_response["outcome"]) == (1800, "met")
     text = cli.ok("case", "show", "1")

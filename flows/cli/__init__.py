@@ -14,6 +14,8 @@ command fails. One module per group of commands:
     render    terminal output: safe text, tables, JSON, progress bars, short reports
     history   a case's detail and timeline, replays and verification results
     ledger    the clock ledger
+    usage     how a refused option value, a group without a command or a file-system
+              fault is worded
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import sys
 
 import click
 import typer
+from typer._click.exceptions import NoArgsIsHelpError
 
 from flows.cli import render
 from flows.cli.common import app
+from flows.cli.usage import os_message, usage_message
 from states.errors import TierflowError
 
 # Each module registers its commands; `tierflow --help` lists them in this order.
@@ -56,17 +60,27 @@ def _click_command() -> click.Command:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one line on stderr and a non-zero exit for anything a user can fix."""
+    """Entry point: one line on stderr and a non-zero exit for anything a user can fix.
+
+    A group run without a command prints its help (on stderr, exit 2, as click does). An
+    OSError no command caught (a file-system fault: a name too long, a disk full) is one
+    line too, naming the file: no command prints a traceback for one."""
     command = _click_command()
     try:
         code = command.main(args=argv, prog_name="tierflow", standalone_mode=False)
     except (click.exceptions.Abort, typer.Abort):
         print("error: aborted", file=sys.stderr)
         return 130
+    except NoArgsIsHelpError as exc:
+        print(exc.format_message(), file=sys.stderr)
+        return exc.exit_code
     except (click.ClickException, typer.TyperException) as exc:
-        print(f"error: {render.safe(exc.format_message())}", file=sys.stderr)
+        print(f"error: {render.safe(usage_message(exc))}", file=sys.stderr)
         return exc.exit_code
     except TierflowError as exc:
         print(f"error: {render.safe(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {render.safe(os_message(exc))}", file=sys.stderr)
         return 1
     return code if isinstance(code, int) else 0

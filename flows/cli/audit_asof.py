@@ -12,6 +12,7 @@ from rich.table import Table
 
 from flows.cli.common import CaseIdArg, JsonOpt, audit_app, instant, runtime
 from flows.cli.render import console, emit_json, level_text, out, row
+from states import fields
 from states.asof import CaseAsOf, Deadline, PipelineAsOf, case_at, pipeline_at
 from states.durations import format_duration, parse_duration
 from states.errors import PolicyError
@@ -60,6 +61,7 @@ def audit_snapshot(
     """The whole pipeline as it stood at an instant: cases per state and level, cases
     waiting on their customer, and the deadlines breached or at risk then."""
     rt = runtime()
+    fields.name("--team", team)
     when = instant("--at", at)
     within = _horizon(horizon)
     with read_connection(rt.db) as conn, conn.begin():

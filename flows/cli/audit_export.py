@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from flows.cli import render
-from flows.cli.common import JsonOpt, audit_app, instant, runtime
+from flows.cli.common import JsonOpt, audit_app, instant, output_path, path_text, runtime, writing
 from states.eventlog import LogFilter
 from states.logexport import FORMATS, export_log, prepare_export, snapshot
 
@@ -24,7 +24,9 @@ def export(
     output: Annotated[
         Path,
         typer.Option(
-            "--output", help="The file to write (replaced if it exists); .gz compresses it."
+            "--output",
+            parser=path_text,
+            help="The file to write (a regular file is replaced); .gz compresses it.",
         ),
     ],
     since: Annotated[
@@ -48,6 +50,7 @@ def export(
     --from/--to keep the events that happened in [from, to): a case appears with those of
     its events only. --state and --team choose cases by where they are now."""
     rt = runtime()
+    output_path("--output", output)
     where = LogFilter(
         since=None if since is None else instant("--from", since, future=True),
         until=None if until is None else instant("--to", until, future=True),
@@ -56,7 +59,7 @@ def export(
     )
     with snapshot(rt.db) as conn:
         total = prepare_export(conn, rt.process, where, fmt, output)
-        with render.progress(f"exporting {fmt}", total) as advance:
+        with render.progress(f"exporting {fmt}", total) as advance, writing("--output", output):
             summary = export_log(conn, rt.process, where, fmt, output, advance)
     if as_json:
         render.emit_json(summary.__dict__)

@@ -4,6 +4,8 @@ outside the database (`tierflow replay --verify` stays as the old spelling)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,19 +13,20 @@ from typing import Annotated, Any
 import typer
 
 from flows.cli import history
-from flows.cli.common import JsonOpt, audit_app, runtime
+from flows.cli.common import JsonOpt, audit_app, output_path, path_text, runtime
 from flows.cli.render import emit_json, out
 from states.anchor import AnchorCheck, anchor_verified, check_anchors
 from states.audit import Verification, verify_all, verify_case
 from states.audit_key import create_key
 from states.commands import MAX_CASE_ID
-from states.errors import NotAnchored
+from states.errors import InvalidInput, NotAnchored
 from states.store import read_connection
 
 AnchorFileOpt = Annotated[
     Path | None,
     typer.Option(
         "--anchor-file",
+        parser=path_text,
         help="The anchor file (default: TIERFLOW_ANCHOR_FILE, else anchors.jsonl under "
         "TIERFLOW_HOME).",
     ),
@@ -31,7 +34,24 @@ AnchorFileOpt = Annotated[
 
 
 def _anchor_file(given: Path | None) -> Path:
-    return given or runtime().settings.resolved_anchor_file
+    """The anchor file: --anchor-file (a regular file, or a new one in an existing
+    directory, which anchoring does not create), else the settings' one."""
+    if given is None:
+        return runtime().settings.resolved_anchor_file
+    return output_path("--anchor-file", given)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """An anchor file that is not UTF-8 text is one error naming it (it is JSON lines)."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "--anchor-file",
+            str(path),
+            "an anchor file of JSON lines in UTF-8 (this one is not UTF-8 text)",
+        ) from None
 
 
 @audit_app.command("verify")
@@ -58,7 +78,8 @@ def audit_verify(
             checks = [verify_case(conn, case_id)]
         anchors = None
         if not no_anchor and path.exists():
-            anchors = check_anchors(conn, rt.audit_key(), path, case_id)
+            with _reading(path):
+                anchors = check_anchors(conn, rt.audit_key(), path, case_id)
     _report(checks, anchors, path, no_anchor, as_json)
     bad = any(not check.ok for check in checks) or (anchors is not None and not anchors.ok)
     raise typer.Exit(1 if bad else 0)
@@ -71,7 +92,8 @@ def audit_anchor(anchor_file: AnchorFileOpt = None, as_json: JsonOpt = False) ->
     the latest anchor) is anchored. Exit 1, writing nothing, otherwise."""
     rt = runtime()
     path = _anchor_file(anchor_file)
-    run = anchor_verified(rt.db, rt.audit_key(), path, datetime.now(UTC))
+    with _reading(path):
+        run = anchor_verified(rt.db, rt.audit_key(), path, datetime.now(UTC))
     if run.written is None:
         _report(run.checks, run.previous, path, False, as_json)
         raise NotAnchored(f"nothing anchored: the history does not verify (see above); {path}")

@@ -25,6 +25,7 @@ from flows.cli.common import (
 )
 from states.case import PRIORITIES
 from states.commands import MAX_CASE_ID, TRIGGER_FIELDS, Act, OpenCase, Update
+from states.errors import CommandError, InvalidInput
 from states.ledger import clock_views
 from states.points import POINTS
 from states.process import TRIGGERS
@@ -35,7 +36,12 @@ from states.store import read_connection
 @case_app.command("open")
 def open_case(
     customer: Annotated[str, typer.Option(help="Customer identifier.")],
-    subject: Annotated[str, typer.Option(help="One-line subject.")],
+    subject: Annotated[
+        str,
+        typer.Option(
+            help="Subject: free text, not blank (a line break is kept; terminals show it escaped)."
+        ),
+    ],
     description: Annotated[str, typer.Option(help="The customer's words.")] = "",
     priority: Annotated[str, typer.Option(help="low, normal, high or urgent.")] = "normal",
     channel: Annotated[
@@ -222,6 +228,8 @@ def update_case(
     as_json: JsonOpt = False,
 ) -> None:
     """Record new facts (a customer message, amount, priority); escalation points re-run."""
+    if message is not None and not message.strip():
+        raise InvalidInput("--message", message, "a non-empty text, or leave the option out")
     command = Update(
         case_id=case_id,
         actor=actor,
@@ -232,7 +240,23 @@ def update_case(
         expected_version=expected_version,
         idempotency_key=idempotency_key,
     )
-    render.result(runtime().engine.apply(command, happened(at)), as_json)
+    try:
+        result = runtime().engine.apply(command, happened(at))
+    except InvalidInput as exc:
+        if exc.field == "update" and (priority or tier):  # given, and the same as the case's
+            raise _unchanged(case_id, priority, tier) from None
+        raise
+    render.result(result, as_json)
+
+
+def _unchanged(case_id: int, priority: str | None, tier: str | None) -> CommandError:
+    """An update whose only news is what the case already has (the domain says 'nothing')."""
+    given = (("priority", priority), ("tier", tier))
+    already = [f"{name} {value}" for name, value in given if value]
+    return CommandError(
+        f"nothing to update: case {case_id} already has {' and '.join(already)}; give "
+        "another value, or --message or --amount"
+    )
 
 
 @case_app.command("clocks")
@@ -252,5 +276,12 @@ def clocks(
     now = instant("--at", at, future=True)
     with read_connection(rt.db) as conn:
         case, events = get_case(conn, case_id)
+        if events and now < events[0].occurred_at:
+            raise InvalidInput(
+                "--at",
+                at,
+                f"case {case_id} was opened at {events[0].occurred_at.isoformat()}; "
+                "give an instant at or after it",
+            )
         views = clock_views(conn, case, rt.policy, now, events)
     ledger.clock_ledger(case, views, now, as_json)

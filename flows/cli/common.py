@@ -3,6 +3,9 @@ build, option types, and how times and choices typed on the command line are rea
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +15,7 @@ import typer
 
 from flows.runtime import Runtime
 from states.commands import MAX_CASE_ID
+from states.errors import InvalidInput, shown
 from states.instants import read_instant
 
 app = typer.Typer(
@@ -70,7 +74,12 @@ CaseIdArg = Annotated[
 ]
 ExpectedVersionOpt = Annotated[
     int | None,
-    typer.Option("--expected-version", help="Refuse if the case is no longer at this version."),
+    typer.Option(
+        "--expected-version",
+        min=1,
+        max=MAX_CASE_ID,
+        help="Refuse if the case is no longer at this version.",
+    ),
 ]
 KeyOpt = Annotated[
     str | None,
@@ -87,6 +96,54 @@ AtOpt = Annotated[
 ]
 
 
+def path_text(text: str) -> Path:
+    """A path typed on the command line (the `parser` of every path option): an empty or
+    blank one is refused, where `Path("")` would silently be the current directory."""
+    if not text.strip():
+        raise ValueError("a path, not " + ("empty" if not text else "blank"))
+    return Path(text)
+
+
+_KINDS = {
+    stat.S_ISDIR: "a directory",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISSOCK: "a socket",
+}
+WRITABLE = "a file name in an existing directory"
+
+
+def output_path(option: str, path: Path) -> Path:
+    """`path` if a command may write it, replacing what is there: a regular file or a new
+    name in an existing directory. A device or FIFO is refused, never replaced by a file
+    (`--output /dev/null` would otherwise leave a regular file where the device was)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise InvalidInput(option, str(path), f"{WRITABLE} ({exc.strerror})") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS.items() if test(mode)), "a special file")
+        allowed = f"a regular file, or a new one in an existing directory; not {kind}"
+        raise InvalidInput(option, str(path), allowed)
+    if not path.parent.is_dir():
+        raise InvalidInput(option, str(path), WRITABLE)
+    return path
+
+
+@contextmanager
+def writing(option: str, path: Path) -> Iterator[None]:
+    """Any OSError while writing `path` becomes one error naming the option and the path."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidInput(
+            option, str(path), f"a path a file can be written to ({exc.strerror or exc})"
+        ) from None
+
+
 @app.callback()
 def _root(
     database_url: Annotated[
@@ -96,16 +153,32 @@ def _root(
             help="SQLAlchemy URL (default: TIERFLOW_DATABASE_URL or SQLite under TIERFLOW_HOME).",
         ),
     ] = None,
-    home: Annotated[Path | None, typer.Option("--home", help="Data directory.")] = None,
+    home: Annotated[
+        Path | None, typer.Option("--home", parser=path_text, help="Data directory.")
+    ] = None,
     process: Annotated[
         Path | None,
-        typer.Option("--process", help="Process definition TOML (default: the shipped one)."),
+        typer.Option(
+            "--process",
+            parser=path_text,
+            help="Process definition TOML (default: the shipped one).",
+        ),
     ] = None,
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="SLA/escalation policy TOML (default: the shipped one)."),
+        typer.Option(
+            "--policy",
+            parser=path_text,
+            help="SLA/escalation policy TOML (default: the shipped one).",
+        ),
     ] = None,
 ) -> None:
+    if database_url is not None and not database_url.strip():
+        raise InvalidInput(
+            "--database-url",
+            database_url,
+            "a SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db, or leave the option out",
+        )
     _state["rt"] = Runtime.from_env(
         database_url=database_url, home=home, process_file=process, policy_file=policy
     )
@@ -125,5 +198,5 @@ def happened(text: str | None) -> datetime | None:
 def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         raise click.BadParameter(
-            f"{value!r} is not one of {', '.join(allowed)}", param_hint=f"--{name}"
+            f"{shown(value)} is not one of {', '.join(allowed)}", param_hint=f"--{name}"
         )

@@ -3,6 +3,7 @@ the scheduler with `tierflow serve --dashboard`)."""
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import click
@@ -10,8 +11,26 @@ import typer
 
 from flows.cli import render
 from flows.cli.common import app, runtime
+from states.errors import shown
 
 DASHBOARD_PORT = 8501
+
+
+HOST_ALLOWED = "a host name or IP address of this machine, e.g. 127.0.0.1 or 0.0.0.0"
+
+
+def refuse_bad_host(host: str, option: str = "--host") -> None:
+    """Stop before anything starts when the address to listen on is blank or names no
+    address (else the bind fails and the port would be blamed)."""
+    if not host.strip():
+        raise click.BadParameter(f"{shown(host)} is blank; give {HOST_ALLOWED}", param_hint=option)
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not a valid host name"
+        raise click.BadParameter(
+            f"{shown(host)} cannot be resolved ({reason}); give {HOST_ALLOWED}", param_hint=option
+        ) from None
 
 
 def refuse_busy_port(port: int, option: str, host: str = "127.0.0.1") -> None:
@@ -38,6 +57,7 @@ def dashboard_command(
     With PREFECT_API_URL set its ops page links to the Prefect UI."""
     from flows.serve import Supervisor
 
+    refuse_bad_host(host)
     refuse_busy_port(port, "--port", host)
     supervisor = Supervisor(
         runtime(), say=render.out, scheduler=False, dashboard_port=port, dashboard_host=host

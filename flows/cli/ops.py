@@ -30,6 +30,7 @@ from flows.schedules import (
     load_schedules,
     parameter_problem,
 )
+from states.errors import InvalidInput
 
 
 @schedules_app.command("list")
@@ -81,6 +82,11 @@ def set_command(
     its comments; the first change copies the shipped file to the data directory. Each
     change is recorded, with who made it, in schedules.changes.jsonl beside the file."""
     rt = runtime()
+    for option, value in (("--cron", cron), ("--interval", interval)):
+        if value is not None and not value.strip():
+            raise InvalidInput(option, value, "a schedule, not blank; or leave the option out")
+    if pause_between and clear_window:
+        raise click.UsageError("--pause-between and --clear-window contradict: give one")
     if not any((cron, interval, pause, resume, pause_between, clear_window)):
         raise click.UsageError(
             "say what to change: --cron, --interval, --pause, --resume, --pause-between "
@@ -155,7 +161,11 @@ def run_command(
     from flows.runs import execute
 
     runtime()
-    if os.environ.get("PREFECT_API_URL"):
+    api_url = os.environ.get("PREFECT_API_URL")
+    if api_url:
+        from flows.serve import answering_api
+
+        answering_api(api_url)
         counts = asyncio.run(FLOWS[flow](**parameters))
     else:
         counts = execute(flow, JOBS[flow], **parameters)
@@ -191,6 +201,11 @@ def _parameters(given: list[str], accepted: dict[str, FlowParameter]) -> dict[st
             value = tomllib.loads(f"v = {raw}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw
+        if key.strip() in parameters:
+            raise click.BadParameter(
+                f"{key.strip()} is given twice ({pair!r}); give each parameter once",
+                param_hint="--param",
+            )
         problem = parameter_problem(key.strip(), value, accepted)
         if problem is not None:
             raise click.BadParameter(f"{key.strip()}: {problem}", param_hint="--param")

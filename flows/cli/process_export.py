@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flows.cli import render
-from flows.cli.common import process_app, runtime
+from flows.cli.common import output_path, path_text, process_app, runtime, writing
 from states.bpmn import process_bpmn
 from states.errors import InvalidInput
 from states.logexport import output_file
@@ -29,7 +29,10 @@ def export(
         ),
     ] = "bpmn",
     output: Annotated[
-        Path | None, typer.Option("--output", help="Write to this file (default: standard output).")
+        Path | None,
+        typer.Option(
+            "--output", parser=path_text, help="Write to this file (default: standard output)."
+        ),
     ] = None,
 ) -> None:
     """Export the process (--process, or the shipped one) with the SLA timers of the policy.
@@ -40,13 +43,13 @@ def export(
     rt = runtime()
     if fmt not in PROCESS_FORMATS:
         raise InvalidInput("--format", fmt, "one of " + ", ".join(PROCESS_FORMATS))
-    if output is not None and (output.is_dir() or not output.parent.is_dir()):
-        raise InvalidInput("--output", str(output), "a file name in an existing directory")
+    if output is not None:
+        output_path("--output", output)
     text = process_bpmn(rt.process, rt.policy) if fmt == "bpmn" else process_mermaid(rt.process)
     if output is None:
         sys.stdout.write(text)
         return
-    with output_file(output) as stream:
+    with writing("--output", output), output_file(output) as stream:
         stream.write(text.encode("utf-8"))
     render.out(
         f"wrote the {fmt} of {render.safe(rt.process.version_id)} to {render.safe(str(output))}"

@@ -1,0 +1,215 @@
+"""Edges of the command line an adversarial probe found: outputs that are not files,
+unreadable anchor files, names too long, hosts and Prefect URLs that do not work, blank
+values taken as absent, numbers refused without saying what was given. Each is one
+`error:` line naming the option and the value, exits non-zero and writes nothing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.clirun import Cli, ProcessCli, error_line
+
+OPENED = "2026-11-02T09:00:00+00:00"
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path / "home")
+
+
+@pytest.fixture
+def world(cli: Cli) -> Cli:
+    """One case, opened at OPENED, by a customer who writes in."""
+    cli.ok("init")
+    cli.ok("case", "open", "--customer", "C1", "--subject", "Refund", "--at", OPENED)
+    return cli
+
+
+def test_an_output_that_is_a_fifo_is_refused_and_left_in_place(world: Cli, tmp_path: Path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for args in (
+        ["audit", "export", "--format", "csv", "--output", str(fifo)],
+        ["process", "export", "--output", str(fifo)],
+    ):
+        error = world.refused(*args)
+        assert "--output" in error and str(fifo) in error and "not a FIFO" in error, error
+        assert fifo.is_fifo()
+
+
+def test_an_output_that_cannot_be_written_is_one_line_naming_the_option(world: Cli):
+    for args in (
+        ["audit", "export", "--format", "csv", "--output", "/proc/version"],
+        ["process", "export", "--output", "/proc/version"],
+    ):
+        error = world.refused(*args)
+        assert "--output '/proc/version'" in error, error
+
+
+def test_an_empty_path_is_refused_naming_the_option_not_shown_as_dot(world: Cli):
+    for args, option in (
+        (["audit", "export", "--format", "csv", "--output", ""], "--output"),
+        (["process", "export", "--output", ""], "--output"),
+        (["audit", "anchor", "--anchor-file", ""], "--anchor-file"),
+        (["--process", "", "check"], "--process"),
+        (["--policy", "  ", "check"], "--policy"),
+    ):
+        error = world.refused(*args)
+        assert f"invalid {option} '" in error and "'.'" not in error, error
+
+
+def test_a_binary_anchor_file_is_one_line_naming_the_option(world: Cli, tmp_path: Path):
+    binary = tmp_path / "anchors.jsonl"
+    binary.write_bytes(b"\x00\xfe\xff not utf-8 \xc3\x28\n")
+    for command in ("anchor", "verify"):
+        error = error_line(world.run("audit", command, "--anchor-file", str(binary)))
+        assert "--anchor-file" in error and "UTF-8" in error, error
+    assert binary.read_bytes().startswith(b"\x00\xfe\xff")
+
+
+def test_an_anchor_file_in_a_missing_directory_is_refused_and_not_created(
+    world: Cli, tmp_path: Path
+):
+    missing = tmp_path / "no" / "such" / "anchors.jsonl"
+    error = world.refused("audit", "anchor", "--anchor-file", str(missing))
+    assert "--anchor-file" in error and "a file name in an existing directory" in error
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_home_whose_name_is_too_long_is_one_line_for_every_command(cli: Cli, tmp_path: Path):
+    long_home = str(tmp_path / ("d" * 300))
+    cli.env["TIERFLOW_HOME"] = long_home
+    for args in (["case", "list"], ["case", "show", "1"], ["--home", long_home, "case", "list"]):
+        error = error_line(cli.run(*args))
+        assert "File name too long" in error and len(error) < 200, error
+
+
+@pytest.mark.parametrize("host", ["not a host", "999.999.999.999", "   ", "\udcff"])
+def test_a_dashboard_host_that_does_not_resolve_is_blamed_on_the_host(cli: Cli, host: str):
+    error = error_line(cli.run("dashboard", "--host", host, "--port", "18598"))
+    assert "--host" in error and "in use" not in error, error
+
+
+def test_a_blank_dashboard_host_is_refused(cli: Cli):
+    error = error_line(cli.run("dashboard", "--host", "", "--port", "18598"))
+    assert "--host" in error and "blank" in error, error
+
+
+@pytest.mark.parametrize("url", ["garbage", "http://127.0.0.1:1/api"])
+def test_a_prefect_api_url_that_does_not_answer_is_one_line_naming_it(tmp_path: Path, url: str):
+    cli = ProcessCli(tmp_path / "home")
+    cli.ok("init")
+    cli.env["PREFECT_API_URL"] = url
+    for args in (["deploy", "--pool", "ok"], ["run", "intake"]):
+        error = error_line(cli.run(*args))
+        assert f"PREFECT_API_URL='{url}'" in error, error
+
+
+def test_blank_root_options_and_filters_are_refused_naming_them(world: Cli):
+    for args, option in (
+        (["--database-url", "", "case", "list"], "--database-url"),
+        (["--home", "", "case", "list"], "--home"),
+        (["audit", "snapshot", "--team", ""], "--team"),
+        (["audit", "snapshot", "--team", "   "], "--team"),
+        (["audit", "snapshot", "--team", "\x1b[31m"], "--team"),
+    ):
+        assert f"invalid {option} '" in world.refused(*args)
+
+
+def test_a_whitespace_message_is_refused(world: Cli):
+    assert "invalid --message '   '" in world.refused("case", "update", "1", "--message", "   ")
+
+
+def test_an_update_to_the_priority_the_case_has_says_it_has_it(world: Cli):
+    error = world.refused("case", "update", "1", "--priority", "normal")
+    assert "case 1 already has priority normal" in error, error
+
+
+def test_clocks_before_the_case_was_opened_are_refused_as_audit_case_does(world: Cli):
+    before = "1970-01-01T00:00:00+00:00"
+    error = world.refused("case", "clocks", "1", "--at", before)
+    assert "case 1 was opened at 2026-11-02T09:00:00+00:00" in error, error
+    assert "--at" in error and before in error
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["case", "show", "0"], "invalid ID '0': a whole number (ASCII digits) from 1 to"),
+        (["case", "show", "\udcff"], "invalid ID '\\udcff': a whole number"),
+        (["case", "list", "--limit", "1e400"], "invalid --limit '1e400': a whole number"),
+        (["case", "list", "--offset", "abc"], "invalid --offset 'abc': a whole number"),
+        (["sweep", "--batch", "0"], "invalid --batch '0': a whole number (ASCII digits) from 1"),
+        (["dashboard", "--port", "0"], "invalid --port '0': a whole number (ASCII digits) from 1"),
+        (["demo", "--cases", "0"], "invalid --cases '0'"),
+        (["demo", "--seed", "1.5"], "invalid --seed '1.5': a whole number"),
+        (
+            ["case", "assign", "1", "--assignee", "x", "--expected-version", "\u0661\u0662"],
+            "invalid --expected-version '\u0661\u0662': a whole number (ASCII digits)",
+        ),
+        (["case", "show", "-1"], "-1: not an option, and not a case id"),
+    ],
+)
+def test_a_refused_number_names_the_option_the_value_and_what_is_allowed(
+    world: Cli, args: list[str], said: str
+):
+    error = world.refused(*args)
+    assert said in error, error
+
+
+@pytest.mark.parametrize("group", [[], ["case"], ["audit"]])
+def test_a_group_without_a_command_prints_its_help(cli: Cli, group: list[str]):
+    result = cli.run(*group)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Usage: tierflow {' '.join([*group, ''])}"), result.stderr
+    assert "\\n" not in result.stderr and len(result.stderr.splitlines()) > 5
+    assert "Commands:" in result.stderr
+
+
+def test_a_flow_parameter_given_twice_is_refused(world: Cli):
+    error = world.refused("run", "review_report", "-p", "period=month", "-p", "period=quarter")
+    assert "--param" in error and "period is given twice" in error, error
+
+
+@pytest.mark.parametrize("size", ["0", "100001"])
+def test_a_sweep_batch_size_outside_what_sweep_allows_is_a_parameter_error(world: Cli, size: str):
+    result = world.run("run", "sweep_timers", "-p", f"batch_size={size}")
+    error = error_line(result)
+    assert result.returncode == 2
+    assert f"batch_size: {size} is out of range; allowed: 1 to 100000" in error, error
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("TIERFLOW_NOTIFY_SINK", "bogus", "'bogus' is not allowed; allowed: one of file, cons"),
+        ("TIERFLOW_SMTP_PORT", "99999", "'99999' is not allowed; allowed: a whole number from"),
+        ("TIERFLOW_SMTP_STARTTLS", "maybe", "'maybe' is not allowed; allowed: true or false"),
+        ("TIERFLOW_HOME", "", "'' is not allowed; allowed: a value, not empty"),
+        ("TIERFLOW_DATABASE_URL", "", "'' is not allowed; allowed: a value, not empty"),
+    ],
+)  # fmt: skip
+def test_a_setting_from_the_environment_is_refused_naming_its_value_and_what_is_allowed(
+    cli: Cli, tmp_path: Path, name: str, value: str, said: str
+):
+    """An empty TIERFLOW_HOME was the current directory (`init` put the database there);
+    a bad sink said only "String should match pattern '^(file|console|smtp)$'"."""
+    cli.env[name] = value
+    for args in (["init"], ["notify", "deliver"]):
+        error = error_line(cli.run(*args))
+        assert f"{name}: {said}" in error, error
+    assert not (Path.cwd() / "tierflow.db").exists()
+
+
+def test_a_schedule_change_that_contradicts_itself_or_is_blank_is_refused(world: Cli):
+    for args, said in (
+        (["--cron", "\u0660 7 1 * *"], "is not a cron expression"),  # Arabic-Indic zero
+        (["--clear-window", "--pause-between", "2026-12-01", "2026-12-02"], "contradict"),
+        (["--cron", ""], "invalid --cron ''"),
+        (["--interval", " "], "invalid --interval ' '"),
+    ):
+        assert said in world.refused("schedules", "set", "monthly_review", *args)
+    assert not (world.home / "schedules.toml").exists()  # nothing written
