@@ -33,7 +33,7 @@ from states.case import CASE_COLUMNS, DEADLINE_COLUMNS, FIELD_NAMES, CaseSnapsho
 from states.events import Event
 from states.parameters import parameter_maker
 from states.store import CASE, EVENT
-from states.tables import UTCDateTime, stored_json
+from states.stored_types import UTCDateTime, stored_json
 from states.time_texts import sqlite_time, sqlite_time_value, time_from_text
 from states.transactions import driver_cursor
 

@@ -36,7 +36,7 @@ from states.json_sql import moved
 from states.policy import Policy
 from states.process import ProcessDefinition
 from states.store import CASE, EVENT
-from states.tables import UTCDateTime
+from states.stored_types import UTCDateTime
 from states.view_filter import ViewFilter
 
 #: Edges of the waiting-time buckets, in business hours (8 business hours = 1 working day).

@@ -27,7 +27,7 @@ from states.policy import Policy
 from states.process import FIRST_LEVEL, ProcessDefinition
 from states.report_fold import Figures, ReviewFold, closed_states
 from states.store import CASE, EVENT, read_connection
-from states.tables import stored_json
+from states.stored_types import stored_json
 
 DESK = "desk"
 NO_TEAM = "(no team)"

@@ -38,6 +38,7 @@ from states.errors import StoreError
 from states.rows import load_events as load_events  # re-exported: read with the rest
 from states.rows import row_to_event as row_to_event
 from states.rows import row_to_snapshot as row_to_snapshot
+from states.stored_types import stored_json
 from states.tables import (
     RETIRED_INDEXES,
     SCHEMA_VERSION,
@@ -46,7 +47,6 @@ from states.tables import (
     PolicyVersion,
     ProcessVersion,
     SchemaInfo,
-    stored_json,
 )
 from states.transactions import HeldConnections as HeldConnections  # re-exported
 from states.transactions import read_connection as read_connection

@@ -1,33 +1,29 @@
 """SQLModel tables. Defined once here; hot paths write them with Core statements.
 
 Timestamps are stored as UTC and always come back timezone-aware
-(:class:`UTCDateTime`), on SQLite as on PostgreSQL.
+(:class:`states.stored_types.UTCDateTime`), on SQLite as on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     Index,
     String,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from states.case import DEADLINE_CLOCKS, DEADLINE_COLUMNS
-from states.errors import UnreadableValue, shown
 from states.json_sql import moved
-from states.time_texts import sqlite_time_value
+from states.stored_types import UTCDateTime
 
 SCHEMA_VERSION = 6  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
 # 4: fewer indexes written by every command; 5: events carry the case's team, priority,
@@ -37,52 +33,6 @@ SCHEMA_VERSION = 6  # 2: flow_run_log gained run_id, counts, error; 3: suppresse
 #: reads the same index range as an unfiltered one and compares them there, with no
 #: lookup of a row per entry.
 _FILTERS = ("team", "priority", "channel", "assignee")
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out; naive values are refused.
-
-    PostgreSQL stores ``timestamptz``. SQLite has no time type: values are
-    fixed-width ISO 8601 UTC text (``2026-11-02T09:00:00.000000+00:00``), which
-    sorts and compares correctly as text and parses with the C
-    ``fromisoformat`` (SQLAlchemy's own SQLite DateTime parses with a regex,
-    several times slower on the engine's hot path).
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Any) -> Any:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(32))
-        return dialect.type_descriptor(DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: tierflow stores aware UTC times only")
-        value = value.astimezone(UTC)
-        return value.isoformat(timespec="microseconds") if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):  # SQLite's text (or anything an edit put there)
-            return sqlite_time_value(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def stored_json(text: str | bytes) -> Any:
-    """A JSON column's stored text, decoded (orjson: 3x the standard decoder); text no
-    tierflow writes is one :class:`UnreadableValue` naming it."""
-    try:
-        return orjson.loads(text)
-    except (TypeError, orjson.JSONDecodeError):
-        raise UnreadableValue(
-            f"stored JSON {shown(text)} does not decode: the database was edited outside "
-            "tierflow (tierflow replay --all --verify finds the cases)"
-        ) from None
 
 
 def _ts(nullable: bool = True, index: bool = False) -> Any:
