@@ -182,8 +182,8 @@ class Update:
     def __post_init__(self) -> None:
         _case_number(self.case_id)
         check.name("actor", self.actor, required=True)
-        if self.message is not None:
-            check.text("message", self.message)
+        if self.message is not None:  # given, it says something (leave it out to say nothing)
+            check.text("message", self.message, required=True)
         if self.priority is not None:
             check.choice("priority", self.priority, PRIORITIES)
         if self.customer_tier is not None:

@@ -161,6 +161,15 @@ def test_a_blank_idempotency_key_is_refused_before_its_second_use_hits_the_index
 NAMES = ("customer_id", "actor", "team", "external_ref", "idempotency_key")
 
 
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_an_update_whose_message_is_blank_is_refused_not_recorded(engine: Engine, blank: str):
+    """An `updated` event with the message "   " was recorded from the Python API (the CLI
+    refused it): a message given says something; one left out says nothing."""
+    case_id = engine.apply(OpenCase(customer_id="C1", subject="S")).case_id
+    with pytest.raises(InvalidInput, match=r"invalid message .*: a non-empty text"):
+        engine.apply(Update(case_id=case_id, actor="ana", message=blank))
+
+
 @pytest.mark.parametrize("field", NAMES)
 def test_names_and_keys_longer_than_the_limit_are_refused_naming_the_limit(field: str):
     with pytest.raises(InvalidInput, match=rf"invalid {field} .*1 to {MAX_NAME} characters"):
