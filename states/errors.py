@@ -88,10 +88,14 @@ def shown(value: Any) -> str:
     """`value` as an error quotes it: its repr, cut when long, with its length."""
     if isinstance(value, str) and len(value) > SHOWN:
         return f"{value[:50] + '…' + value[-20:]!r} ({len(value):,} characters)"
-    text = repr(value)
-    if len(text) > SHOWN:
-        return f"{text[:50]}…{text[-20:]} ({len(text):,} characters)"
-    return text
+    return cut(repr(value))
+
+
+def cut(text: str) -> str:
+    """`text` whole, or when long its start and end, which name it, with its length."""
+    if len(text) <= SHOWN:
+        return text
+    return f"{text[:50]}…{text[-20:]} ({len(text):,} characters)"
 
 
 class OutOfOrder(InvalidInput):
@@ -221,6 +225,12 @@ class UnreadableValue(StoreError):
     """A stored value is not one tierflow writes (a time that is not ISO 8601 text): the
     database was edited outside tierflow. Verification reports the case holding it as
     not verified; any other read fails with this one line instead of a traceback."""
+
+    def __init__(self, what: str, value: Any, problem: str) -> None:
+        super().__init__(
+            f"stored {what} {shown(value)} {problem}: the database was edited outside "
+            "tierflow (tierflow replay --all --verify finds the cases)"
+        )
 
 
 class DeliveryError(TierflowError):

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy import DateTime, String
 from sqlalchemy.types import TypeDecorator
 
-from states.errors import UnreadableValue, shown
+from states.errors import UnreadableValue
 from states.time_texts import sqlite_time_value
 
 
@@ -56,7 +56,4 @@ def stored_json(text: str | bytes) -> Any:
     try:
         return orjson.loads(text)
     except (TypeError, orjson.JSONDecodeError):
-        raise UnreadableValue(
-            f"stored JSON {shown(text)} does not decode: the database was edited outside "
-            "tierflow (tierflow replay --all --verify finds the cases)"
-        ) from None
+        raise UnreadableValue("JSON", text, "does not decode") from None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from states.errors import UnreadableValue, shown
+from states.errors import UnreadableValue
 
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
 _THREE_DIGITS = tuple(f"{n:03d}" for n in range(1000))
@@ -82,10 +82,7 @@ def sqlite_time_value(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except (TypeError, ValueError):
-        raise UnreadableValue(
-            f"stored time {shown(text)} is not an ISO 8601 instant: the database was edited "
-            "outside tierflow (tierflow replay --all --verify finds the cases)"
-        ) from None
+        raise UnreadableValue("time", text, "is not an ISO 8601 instant") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from states.errors import InvalidInput
+from states.errors import InvalidInput, cut
 
 _NEGATIVE = re.compile(r"-\d[\d.,]*")
 
@@ -68,12 +68,5 @@ def _range(low: object, high: object) -> str:
 def os_message(exc: OSError) -> str:
     """An OSError that escaped a command, as `<what went wrong>: <file>`."""
     what = exc.strerror or str(exc) or type(exc).__name__
-    names = [_cut(str(name)) for name in (exc.filename, exc.filename2) if name is not None]
+    names = [cut(str(name)) for name in (exc.filename, exc.filename2) if name is not None]
     return ": ".join([what, *names])
-
-
-def _cut(path: str, keep: int = 30) -> str:
-    """A long path as its start and end (where a name too long is usually plain to see)."""
-    if len(path) <= 2 * keep + 20:
-        return path
-    return f"{path[:keep]}…{path[-keep:]} ({len(path):,} characters)"
