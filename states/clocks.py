@@ -325,7 +325,13 @@ class ClockPlanner:
             return self._start_all(case, ("resolution",), None, seq, now, at, reason)
         new = dict(state, status="running", since=at, since_reason=reason, outcome=None)
         if not (is_spent(new) and new.get("deadline")):
-            self._arm(new, now, seq)  # else spent: its deadline was reached for good
+            self._arm(new, now, seq)
+        elif not new["breached"]:
+            # Spent: its deadline was reached for good, but no breach was recorded (the
+            # case was resolved before a sweep fired it). Running again past that
+            # deadline, it is in breach: arm the breach at the deadline it reached, so
+            # the next sweep records it (a timer due in the past fires at once).
+            new["armed_seq"] = seq
         return [recorded_change("resolution", "resume", state, new)]
 
 
