@@ -11,7 +11,6 @@ package: nothing is built or pushed.
 
 from __future__ import annotations
 
-import os
 from uuid import UUID
 
 from prefect import deploy
@@ -20,8 +19,8 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectNotFound
 
 from flows.deployments import build_deployments
+from flows.prefect_api import answering_api
 from flows.runtime import Runtime
-from flows.serve import answering_api
 from states.errors import TierflowError
 
 
@@ -42,13 +41,11 @@ def ensure_pool(name: str) -> bool:
 
 def deploy_to_pool(runtime: Runtime, pool: str) -> list[UUID]:
     """Register one deployment per schedule in `pool`; returns their ids."""
-    api_url = os.environ.get("PREFECT_API_URL")
-    if not api_url:
+    if not answering_api():
         raise DeployError(
             "PREFECT_API_URL is not set; deploy registers with a running Prefect server "
             "(e.g. PREFECT_API_URL=http://HOST:4200/api)"
         )
-    answering_api(api_url)
     ensure_pool(pool)
     deployments = build_deployments(runtime.schedules, work_pool_name=pool)
     return deploy(

@@ -25,7 +25,11 @@ from states.store import init_schema, make_engine
 
 
 def catalogue() -> dict[str, dict[str, FlowParameter]]:
-    """The flows a schedule may run, read from the flows themselves (imported on demand)."""
+    """The flows a schedule may run, read from the flows themselves (imported on demand,
+    and with them Prefect, which validates PREFECT_API_URL on import: checked first)."""
+    from flows.prefect_api import checked_prefect_settings
+
+    checked_prefect_settings()
     from flows.catalogue import flow_catalogue
 
     return flow_catalogue()

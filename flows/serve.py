@@ -23,21 +23,19 @@ them all, the serving process before the Prefect server.
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows.prefect_api import answering_api, api_ready, url_answers
 from flows.runtime import Runtime
-from states.errors import TierflowError, shown
+from states.errors import TierflowError
 from states.settings import Settings
 
 DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -63,51 +61,6 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
         return True
-
-
-def url_answers(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return answer.status == 200
-    except (OSError, ValueError, http.client.HTTPException):  # not a URL urllib can open
-        return False
-
-
-def api_ready(api_url: str, timeout: float = 2.0) -> bool:
-    return url_answers(f"{api_url}/health", timeout)
-
-
-API_URL_ALLOWED = "the URL of a running Prefect server's API, e.g. http://127.0.0.1:4200/api"
-
-
-def answering_api(url: str) -> str:
-    """`url` (PREFECT_API_URL) if a Prefect server answers there, checked before a command
-    talks to it: else one ServeError naming the variable, its value and what is wrong,
-    where Prefect's client would end in a long traceback (httpx.UnsupportedProtocol,
-    ConnectError, "Failed to reach API")."""
-    given = shown(url)
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ServeError(f"PREFECT_API_URL={given} is not an http(s) URL; give {API_URL_ALLOWED}")
-    if not api_ready(url.rstrip("/")):
-        raise ServeError(
-            f"PREFECT_API_URL={given}: no Prefect server answers there; start one "
-            f"(`prefect server start`) or give {API_URL_ALLOWED}"
-        )
-    return url
-
-
-def configured_api_url() -> str | None:
-    """The Prefect API this process was given (PREFECT_API_URL; `serve` gives it to the
-    dashboard)."""
-    return os.environ.get("PREFECT_API_URL") or None
-
-
-def prefect_ui_url(api_url: str | None) -> str | None:
-    """The Prefect UI of the API at `api_url`, if it answers now; None when no server runs."""
-    if not api_url or not api_ready(api_url, timeout=1.0):
-        return None
-    return api_url.removesuffix("/").removesuffix("/api")
 
 
 def dashboard_argv(port: int, host: str = "127.0.0.1") -> list[str]:
@@ -270,9 +223,9 @@ class Supervisor:
         self.stopping = True
 
     def _server(self) -> str:
-        configured = os.environ.get("PREFECT_API_URL")
+        configured = answering_api()
         if configured:
-            return answering_api(configured)
+            return configured
         port = free_port()
         api_url = f"http://127.0.0.1:{port}/api"
         argv = [_prefect(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]

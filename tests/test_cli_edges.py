@@ -98,7 +98,9 @@ def test_a_blank_dashboard_host_is_refused(cli: Cli):
     assert "--host" in error and "blank" in error, error
 
 
-@pytest.mark.parametrize("url", ["garbage", "http://127.0.0.1:1/api"])
+@pytest.mark.parametrize(
+    "url", ["garbage", "http://127.0.0.1:1/api", "http://[::1", "http://127.0.0.1:99999/api"]
+)
 def test_a_prefect_api_url_that_does_not_answer_is_one_line_naming_it(tmp_path: Path, url: str):
     cli = ProcessCli(tmp_path / "home")
     cli.ok("init")
@@ -106,6 +108,23 @@ def test_a_prefect_api_url_that_does_not_answer_is_one_line_naming_it(tmp_path: 
     for args in (["deploy", "--pool", "ok"], ["run", "intake"]):
         error = error_line(cli.run(*args))
         assert f"PREFECT_API_URL='{url}'" in error, error
+
+
+@pytest.mark.parametrize(
+    "args", [["schedules", "list"], ["run", "intake"], ["deploy", "--pool", "ok"]]
+)
+def test_a_prefect_setting_prefect_cannot_read_is_one_line_before_prefect_is_imported(
+    tmp_path: Path, args: list[str]
+):
+    """Prefect validates its settings when imported, printing a line of its own and a
+    traceback; the commands that import it check them first."""
+    cli = ProcessCli(tmp_path / "home")
+    cli.ok("init")
+    cli.env["PREFECT_SERVER_API_PORT"] = "abc"
+    result = cli.run(*args)
+    assert "Failed to initialize plugins" not in result.stderr, result.stderr
+    error = error_line(result)
+    assert "Prefect's settings are not valid" in error and "'abc'" in error, error
 
 
 def test_blank_root_options_and_filters_are_refused_naming_them(world: Cli):

@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from flows.prefect_api import url_answers
 from flows.runtime import Runtime
-from flows.serve import free_port, settings_env, url_answers
+from flows.serve import free_port, settings_env
 from states.commands import OpenCase
 from states.runlog import RunRecord, recent_runs
 from states.settings import load_settings

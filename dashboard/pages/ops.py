@@ -14,10 +14,10 @@ import streamlit as st
 
 from dashboard import common
 from flows.ops_view import ScheduleView, schedule_views
+from flows.prefect_api import configured_api_url, prefect_ui_url
 from flows.runtime import Runtime, catalogue
 from flows.schedule_edit import read_changes, set_schedule
 from flows.schedules import load_schedules
-from flows.serve import configured_api_url, prefect_ui_url
 from states.errors import TierflowError
 from states.report_files import report_files
 from states.versions import stored_versions

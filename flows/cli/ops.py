@@ -8,7 +8,6 @@ need it, not at start-up, so the case commands stay quick.
 from __future__ import annotations
 
 import asyncio
-import os
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from rich.table import Table
 from flows.cli import render
 from flows.cli.common import JsonOpt, app, runtime, schedules_app
 from flows.cli.dashboard import DASHBOARD_PORT, refuse_busy_port
+from flows.prefect_api import answering_api, checked_prefect_settings
 from flows.runtime import catalogue
 from flows.schedule_edit import set_schedule
 from flows.schedules import (
@@ -130,6 +130,7 @@ def serve_command(
     printed), and stop all of it cleanly on Ctrl-C or SIGTERM."""
     from flows.serve import Supervisor
 
+    checked_prefect_settings()
     rt = runtime()
     rt.init()
     rt.schedules  # noqa: B018 - refuse a bad schedules file before starting anything
@@ -151,6 +152,7 @@ def run_command(
     """Run one flow now, in this process, and print what it counted. With PREFECT_API_URL
     set the run is a Prefect flow run (it shows in the Prefect UI); without, it runs the
     flow's work directly. Either way it writes its flow_run_log row."""
+    api_url = answering_api()  # before Prefect is imported: it validates the URL on import
     flows = catalogue()
     if flow not in flows:
         raise click.BadParameter(
@@ -161,11 +163,7 @@ def run_command(
     from flows.runs import execute
 
     runtime()
-    api_url = os.environ.get("PREFECT_API_URL")
     if api_url:
-        from flows.serve import answering_api
-
-        answering_api(api_url)
         counts = asyncio.run(FLOWS[flow](**parameters))
     else:
         counts = execute(flow, JOBS[flow], **parameters)
@@ -181,6 +179,7 @@ def deploy_command(
 ) -> None:
     """Register one deployment per schedule in work pool POOL of the Prefect server that
     PREFECT_API_URL names; `prefect worker start --pool POOL` on any machine runs them."""
+    checked_prefect_settings()  # before Prefect is imported: it fails on them in a traceback
     from flows.deploy import deploy_to_pool
 
     rt = runtime()
