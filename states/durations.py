@@ -18,7 +18,7 @@ MAX_DURATION = timedelta(days=3653)
 deadline computed from one stays far inside the dates Python can represent."""
 ALLOWED = (
     "an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds), "
-    "at most P3653D (ten years)"
+    "in whole seconds, at most P3653D (ten years)"
 )
 
 
@@ -26,8 +26,8 @@ def parse_duration(text: str, source: str, key: str) -> timedelta:
     """Parse a positive ISO 8601 duration (``PT4H``, ``P2D``, ``P1W``).
 
     Raises `PolicyError(source, key, ...)` for anything else: text that is
-    not ISO 8601, years or months, zero or negative durations, and durations
-    longer than :data:`MAX_DURATION`.
+    not ISO 8601, years or months, zero or negative durations, fractions of a
+    second, and durations longer than :data:`MAX_DURATION`.
     """
     if not isinstance(text, str):
         raise PolicyError(source, key, f"{text!r} is not a text; allowed: {ALLOWED}")
@@ -50,6 +50,8 @@ def parse_duration(text: str, source: str, key: str) -> timedelta:
         raise PolicyError(source, key, f"{text!r} is not longer than zero; allowed: {ALLOWED}")
     if parsed > MAX_DURATION:
         raise PolicyError(source, key, f"{text!r} is too long; allowed: {ALLOWED}")
+    if parsed % timedelta(seconds=1):  # clocks count whole seconds: PT0.5S was a target of 0
+        raise PolicyError(source, key, f"{text!r} has a fraction of a second; allowed: {ALLOWED}")
     return parsed
 
 

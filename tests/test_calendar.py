@@ -380,6 +380,8 @@ def test_iso_durations_are_parsed(text, expected):
         ("P1Y", "years or months"),
         ("PT0S", "not longer than zero"),
         ("-P1D", "not longer than zero"),
+        ("PT0.5S", "a fraction of a second"),
+        ("PT1H0.25S", "a fraction of a second"),
         ("4 hours", "not an ISO 8601 duration"),
         ("pt4h", "not an ISO 8601 duration"),
         ("", "not an ISO 8601 duration"),
@@ -396,7 +398,7 @@ def test_ambiguous_empty_or_malformed_durations_are_refused(text, said):
     assert said in refused.value.problem
     assert refused.value.problem.endswith(
         "; allowed: an ISO 8601 duration such as PT4H or P2D (days, hours, minutes, seconds), "
-        "at most P3653D (ten years)"
+        "in whole seconds, at most P3653D (ten years)"
     )
 
 
