@@ -15,7 +15,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TextIO
 
@@ -42,7 +42,8 @@ class SmtpSender:
     def compose(self, message: OutgoingMessage) -> EmailMessage:
         if "@" not in message.to:
             raise DeliveryError(f"no address for role {message.to!r}", permanent=True)
-        domain = self.sender_address.rpartition("@")[2] or "tierflow"
+        # the address's domain, also when the sender has a display name (Support <a@b.io>)
+        domain = parseaddr(self.sender_address)[1].rpartition("@")[2] or "tierflow"
         email = EmailMessage()
         try:
             email["From"] = self.sender_address

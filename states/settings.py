@@ -5,6 +5,9 @@ Nothing else in tierflow reads the environment.
 
 from __future__ import annotations
 
+import email.errors
+import email.utils
+from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,11 @@ ALLOWED = {
     "notify_sink": "one of file, console, smtp",
     "smtp_port": "a whole number from 1 to 65535",
     "smtp_starttls": "true or false (or 1/0, yes/no, on/off)",
+    "smtp_host": "a host name or IP address (labels of at most 63 characters, at most 253 "
+    "in all, no spaces)",
+    "smtp_from": "one mail address, as ops@example.com or Support <ops@example.com>",
+    "smtp_username": "text without control characters",
+    "smtp_password": "text without control characters",
 }
 _BLANK_REFUSED = ("home", "database_url", "process_file", "policy_file", "schedules_file",
                   "audit_key_file", "anchor_file")  # fmt: skip
@@ -78,6 +86,44 @@ class Settings(BaseSettings):
         current directory: `init` would put the database wherever it was run."""
         if isinstance(value, str) and not value.strip():
             raise ValueError("a value, not empty; leave the variable unset for the default")
+        return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        """Checked when read, not when the first mail goes: a host the socket layer cannot
+        encode ended `notify deliver` in a traceback (a label over 63 characters)."""
+        if not value or any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError(ALLOWED["smtp_host"])
+        try:
+            encoded = value.encode("idna")
+        except UnicodeError:
+            raise ValueError(ALLOWED["smtp_host"]) from None
+        if len(encoded) > 253:
+            raise ValueError(ALLOWED["smtp_host"])
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _mail_address(cls, value: str) -> str:
+        """Checked when read: a From no mail can carry (a line break, no domain) failed
+        every notification for good at its first delivery."""
+        if not value.isprintable():
+            raise ValueError(ALLOWED["smtp_from"])
+        spec = email.utils.parseaddr(value)[1] if "<" in value else value.strip()
+        try:
+            address = Address(addr_spec=spec)
+        except (ValueError, email.errors.MessageError):
+            raise ValueError(ALLOWED["smtp_from"]) from None
+        if not (address.username and address.domain):
+            raise ValueError(ALLOWED["smtp_from"])
+        return value
+
+    @field_validator("smtp_username", "smtp_password")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and not value.isprintable():
+            raise ValueError(ALLOWED["smtp_username"])
         return value
 
     @property

@@ -207,6 +207,12 @@ def test_a_sweep_batch_size_outside_what_sweep_allows_is_a_parameter_error(world
         ("TIERFLOW_NOTIFY_SINK", "bogus", "'bogus' is not allowed; allowed: one of file, cons"),
         ("TIERFLOW_SMTP_PORT", "99999", "'99999' is not allowed; allowed: a whole number from"),
         ("TIERFLOW_SMTP_STARTTLS", "maybe", "'maybe' is not allowed; allowed: true or false"),
+        # were a traceback (idna) or every notification failed for good at its delivery
+        ("TIERFLOW_SMTP_HOST", "a" * 64 + ".example", f"'{'a' * 64}.example' is not allowed; allowed: a host name"),
+        ("TIERFLOW_SMTP_HOST", "mail example", "'mail example' is not allowed; allowed: a host name"),
+        ("TIERFLOW_SMTP_FROM", "ops@x.io\r\nBcc: all@x.io", "'ops@x.io\\r\\nBcc: all@x.io' is not allowed; allowed: one mail"),
+        ("TIERFLOW_SMTP_FROM", "nobody", "'nobody' is not allowed; allowed: one mail address"),
+        ("TIERFLOW_SMTP_USERNAME", "ops\n", "'ops\\n' is not allowed; allowed: text without control"),
         ("TIERFLOW_HOME", "", "'' is not allowed; allowed: a value, not empty"),
         ("TIERFLOW_DATABASE_URL", "", "'' is not allowed; allowed: a value, not empty"),
     ],

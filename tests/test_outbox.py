@@ -340,7 +340,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_smtp_delivery_reaches_a_real_local_server(db: Engine) -> None:
+@pytest.mark.parametrize(
+    "sender_address", ["tierflow@example.org", "Support <tierflow@example.org>"]
+)
+def test_smtp_delivery_reaches_a_real_local_server(db: Engine, sender_address: str) -> None:
+    """With a display name too: the Message-ID's domain was "example.org>"."""
     handler = Collect()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
@@ -351,7 +355,7 @@ def test_smtp_delivery_reaches_a_real_local_server(db: Engine) -> None:
             subject="Case 7 escalated to manager",
             body="Refund of 900.00 EUR is above L2's limit.\nPlease review.",
         )
-        sender = SmtpSender("127.0.0.1", controller.port, "tierflow@example.org", timeout=5)
+        sender = SmtpSender("127.0.0.1", controller.port, sender_address, timeout=5)
         report = deliver_pending(
             db, sender, now=MONDAY, worker="smtp", recipients={"manager": "mia@example.com"}
         )
