@@ -13,10 +13,16 @@ from states.intake import IntakeResult
 
 
 def intake_job(runtime: Runtime, folder: str = "inbox", maildir: str = "mail") -> dict[str, Any]:
-    """Both sources, when they exist (a relative path is under the data directory)."""
+    """Both sources, when they exist (a relative path is under the data directory); one
+    named other than by default that does not is said in the run's log, so a mistyped
+    folder is not a quiet zero (the default ones may well be unused)."""
     home, now = runtime.settings.home, utcnow()
     total, counts = IntakeResult(), {"files": 0, "mails": 0}
     folder_path, maildir_path = home / folder, home / maildir
+    if folder != "inbox" and not folder_path.is_dir():
+        logger().warning("intake folder %s is not a directory: nothing read", folder_path)
+    if maildir != "mail" and not (maildir_path / "new").is_dir():
+        logger().warning("intake maildir %s is not a Maildir (no new/): nothing read", maildir_path)
     if folder_path.is_dir():
         report = process_folder(runtime.engine, folder_path, now)
         counts["files"] = len(report.files)

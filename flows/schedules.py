@@ -289,12 +289,16 @@ def parameter_problem(name: str, value: Any, accepted: Mapping[str, FlowParamete
     if spec is None:
         allowed = ", ".join(accepted) or "none (this flow takes no parameters)"
         return f"unknown parameter; allowed: {allowed}"
+    given = shown(value)  # a 100 KB value is cut, not echoed whole
     if not isinstance(value, spec.kind) or (isinstance(value, bool) and spec.kind is not bool):
-        return f"{value!r} is not {_KIND_NAMES.get(spec.kind, spec.kind.__name__)}"
+        return f"{given} is not {_KIND_NAMES.get(spec.kind, spec.kind.__name__)}"
     if spec.choices and value not in spec.choices:
-        return f"{value!r} is not allowed; allowed: {', '.join(map(str, spec.choices))}"
+        return f"{given} is not allowed; allowed: {', '.join(map(str, spec.choices))}"
     if (spec.low is not None and value < spec.low) or (spec.high is not None and value > spec.high):
-        return f"{value!r} is out of range; allowed: {spec.low} to {spec.high}"
+        return f"{given} is out of range; allowed: {spec.low} to {spec.high}"
+    if isinstance(value, str) and (not value.strip() or not value.isprintable()):
+        # an intake folder "" was the data directory itself
+        return f"{given} is blank or holds control characters; allowed: a name or a path"
     return None
 
 

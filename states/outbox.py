@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from states import fields as check
 from states.errors import DeliveryError, InvalidInput
 from states.store import write_transaction
 from states.tables import Notification
@@ -207,6 +208,10 @@ def _failure(
     return {**_UNCLAIMED, "last_error": error.problem, "due_at": retry_at}
 
 
+MAX_BATCH = 10_000
+"""Messages claimed at once at most (`tierflow notify deliver --batch`)."""
+
+
 def deliver_pending(
     engine: Engine,
     sender: Sender,
@@ -233,6 +238,8 @@ def deliver_pending(
     propagates. Sending stops after ``lease_seconds / 2`` of wall time (a
     slow server): the rest of the batch is released for the next round.
     """
+    check.whole_number("batch", batch, 1, MAX_BATCH)  # -1 was a LIMIT -1: every message
+    check.whole_number("max_attempts", max_attempts, 1)
     claimed = _claim(engine, now=now, worker=worker, batch=batch, lease_seconds=lease_seconds)
     roles = recipients or {}
     claim = (worker, now)
@@ -271,6 +278,9 @@ def deliver_due(
     """Deliver batch after batch (each claimed at `clock()`) until nothing is due, a batch
     sends nothing (what it could not send waits for its backoff), or `max_batches` ran.
     Returns the totals and how many batches claimed something."""
+    check.whole_number("batch", batch, 1, MAX_BATCH)
+    if max_batches is not None:
+        check.whole_number("max_batches", max_batches, 1)
     total, batches = DeliveryReport(), 0
     while max_batches is None or batches < max_batches:
         report = deliver_pending(engine, sender, now=clock(), worker=worker, batch=batch)

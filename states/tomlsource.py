@@ -46,6 +46,7 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _INDEX = re.compile(r"^(.*)\[(\d+)\]$")
 _AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 _AT_END = "(at end of document)"
+_HUGE_NUMBER = re.compile(r"[0-9][0-9_]{4300,}")
 
 
 class VersionedText:
@@ -178,6 +179,11 @@ def parse_toml(text: str, source: str, cls: type[ConfigError]) -> TomlSource:
         raise cls(
             source, "(syntax)", f"not valid TOML: {message}", _syntax_line(exc, text)
         ) from exc
+    except ValueError:  # an integer past Python's limit of 4,300 digits (not a TOML error)
+        found = _HUGE_NUMBER.search(text)
+        line = text.count("\n", 0, found.start()) + 1 if found else None
+        problem = "a number of more than 4,300 digits; allowed: a number Python can read"
+        raise cls(source, "(syntax)", problem, line) from None
     return TomlSource(source, text, data, cls)
 
 

@@ -202,17 +202,44 @@ def test_a_sweep_batch_size_outside_what_sweep_allows_is_a_parameter_error(world
 
 
 @pytest.mark.parametrize(
+    ("param", "said"),
+    [
+        ("batch_size=0", "batch_size: 0 is out of range; allowed: 1 to 10000"),
+        ("batch_size=-1", "batch_size: -1 is out of range; allowed: 1 to 10000"),
+        ("max_batches=0", "max_batches: 0 is out of range; allowed: 1 to 10000"),
+        ("batch_size=" + "9" * 5000, "batch_size: '99999"),  # past 4,300 digits: was a traceback
+    ],
+)
+def test_a_delivery_batch_outside_what_notify_deliver_allows_is_a_parameter_error(
+    world: Cli, param: str, said: str
+):
+    result = world.run("run", "deliver_notifications", "-p", param)
+    error = error_line(result)
+    assert result.returncode == 2 and said in error and len(error) < 400, error
+
+
+@pytest.mark.parametrize("folder", ["", "   ", "in\nbox"])
+def test_a_blank_intake_folder_is_refused_not_read_as_the_data_directory(world: Cli, folder: str):
+    error = error_line(world.run("run", "intake", "-p", f"folder={folder}"))
+    assert "folder: " in error and "blank or holds control characters" in error, error
+
+
+@pytest.mark.parametrize(
     ("name", "value", "said"),
     [
         ("TIERFLOW_NOTIFY_SINK", "bogus", "'bogus' is not allowed; allowed: one of file, cons"),
         ("TIERFLOW_SMTP_PORT", "99999", "'99999' is not allowed; allowed: a whole number from"),
         ("TIERFLOW_SMTP_STARTTLS", "maybe", "'maybe' is not allowed; allowed: true or false"),
         # were a traceback (idna) or every notification failed for good at its delivery
-        ("TIERFLOW_SMTP_HOST", "a" * 64 + ".example", f"'{'a' * 64}.example' is not allowed; allowed: a host name"),
-        ("TIERFLOW_SMTP_HOST", "mail example", "'mail example' is not allowed; allowed: a host name"),
-        ("TIERFLOW_SMTP_FROM", "ops@x.io\r\nBcc: all@x.io", "'ops@x.io\\r\\nBcc: all@x.io' is not allowed; allowed: one mail"),
+        ("TIERFLOW_SMTP_HOST", "a" * 64 + ".example",
+         f"'{'a' * 64}.example' is not allowed; allowed: a host name"),
+        ("TIERFLOW_SMTP_HOST", "mail example",
+         "'mail example' is not allowed; allowed: a host name"),
+        ("TIERFLOW_SMTP_FROM", "ops@x.io\r\nBcc: all@x.io",
+         "'ops@x.io\\r\\nBcc: all@x.io' is not allowed; allowed: one mail"),
         ("TIERFLOW_SMTP_FROM", "nobody", "'nobody' is not allowed; allowed: one mail address"),
-        ("TIERFLOW_SMTP_USERNAME", "ops\n", "'ops\\n' is not allowed; allowed: text without control"),
+        ("TIERFLOW_SMTP_USERNAME", "ops\n",
+         "'ops\\n' is not allowed; allowed: text without control"),
         ("TIERFLOW_HOME", "", "'' is not allowed; allowed: a value, not empty"),
         ("TIERFLOW_DATABASE_URL", "", "'' is not allowed; allowed: a value, not empty"),
     ],

@@ -32,7 +32,7 @@ from prefect.client.schemas.filters import (
 from sqlalchemy import select, text, update
 
 from flows.deliver_notifications import deliver_notifications
-from flows.intake import intake
+from flows.intake import intake, intake_job
 from flows.review_report import review_report
 from flows.runs import _pause_reason, execute
 from flows.runtime import Runtime
@@ -173,6 +173,23 @@ def test_a_scheduled_run_inside_its_pause_window_is_skipped(
     assert reason == f"schedule intake is paused from 2026-12-24 to 2027-01-02 ({path})"
     assert _pause_reason(fresh, "intake", datetime(2027, 1, 3, tzinfo=UTC)) is None
     assert _pause_reason(fresh, None, christmas) is None  # a run by hand is never skipped
+
+
+def test_an_intake_source_named_but_missing_is_said_in_the_log(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mistyped folder read nothing and said nothing: a quiet zero every minute."""
+    with caplog.at_level("WARNING"):
+        counts = execute("intake", intake_job, folder="inbx", maildir="mial")
+    assert counts["files"] == counts["mails"] == 0
+    said = [record.getMessage() for record in caplog.records]
+    home = runtime.settings.home
+    assert f"intake folder {home / 'inbx'} is not a directory: nothing read" in said, said
+    assert any(f"intake maildir {home / 'mial'} is not a Maildir" in line for line in said)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        execute("intake", intake_job)  # the defaults, unused here, are not worth a warning
+    assert not [r for r in caplog.records if "intake" in r.getMessage()]
 
 
 def test_a_job_run_outside_prefect_is_logged_as_a_local_run(runtime: Runtime) -> None:

@@ -85,6 +85,27 @@ def test_delivering_what_is_due_runs_batch_after_batch_up_to_a_limit(db: Engine)
     assert (report.sent, batches) == (1, 1)
 
 
+@pytest.mark.parametrize(
+    ("batch", "max_batches", "field"),
+    [(-1, None, "batch"), (0, None, "batch"), (10_001, None, "batch"), (True, None, "batch"),
+     (10, 0, "max_batches"), (10, -1, "max_batches")],
+)  # fmt: skip
+def test_a_batch_out_of_range_is_refused_before_anything_is_claimed(
+    db: Engine, batch: int, max_batches: int | None, field: str
+) -> None:
+    """batch=-1 was SQL's LIMIT -1: every pending message claimed and sent at once."""
+    add(db, 3)
+    sink = MemorySink()
+    with pytest.raises(InvalidInput) as refused:
+        deliver_due(
+            db, sink, clock=lambda: MONDAY, worker="w", batch=batch, max_batches=max_batches
+        )
+    assert refused.value.field == field
+    with pytest.raises(InvalidInput):
+        deliver_pending(db, sink, now=MONDAY, worker="w", batch=batch if field == "batch" else -1)
+    assert sink.messages == [] and {row.status for row in rows(db)} == {"pending"}
+
+
 def test_delivering_what_is_due_stops_at_a_batch_that_sends_nothing(db: Engine) -> None:
     add(db, 3)
     failing = Failing()

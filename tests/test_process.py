@@ -686,3 +686,10 @@ def test_a_toml_syntax_error_at_the_end_of_the_file_names_its_last_line():
         f"{SOURCE}:3: (syntax): not valid TOML: Invalid value (at end of document)"
     )
     assert refused(MINI + '\n\n[reopen]\nwindow = "P1D').line == len(MINI.splitlines()) + 4
+
+
+def test_a_number_past_pythons_digit_limit_is_a_syntax_error_on_its_line():
+    """tomllib raises a bare ValueError for it, not a TOMLDecodeError: it was a traceback."""
+    error = refused(MINI + "\nlimit = " + "9" * 5000 + "\n")
+    assert error.line == len(MINI.splitlines()) + 2
+    assert "a number of more than 4,300 digits" in str(error)

@@ -198,7 +198,7 @@ def _parameters(given: list[str], accepted: dict[str, FlowParameter]) -> dict[st
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--param")
         try:
             value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, ValueError):  # ValueError: over 4,300 digits
             value = raw
         if key.strip() in parameters:
             raise click.BadParameter(
