@@ -10,6 +10,7 @@ from prefect.context import FlowRunContext
 
 from flows.runs import execute, utcnow
 from flows.runtime import Runtime
+from states.regular_files import write_regular
 from states.report import desk_timezone, month_period, quarter_period, review
 from states.report_files import report_stem
 from states.report_text import to_csv, to_markdown, to_rows
@@ -24,8 +25,8 @@ def report_job(runtime: Runtime, period: str = "month") -> dict[str, Any]:
     markdown, rows = to_markdown(report), to_rows(report)
     stem = report_stem(runtime.settings.home, span.label)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
-    stem.with_suffix(".csv").write_text(to_csv(report), encoding="utf-8")
+    write_regular(stem.with_suffix(".md"), markdown)
+    write_regular(stem.with_suffix(".csv"), to_csv(report))
     if FlowRunContext.get() is not None:  # artifacts belong to a Prefect run
         described = f"Review of {span.label} ({span.start:%Y-%m-%d} to {span.end:%Y-%m-%d})"
         create_markdown_artifact(markdown, key=f"review-{period}", description=described)

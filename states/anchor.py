@@ -41,6 +41,7 @@ from sqlalchemy import Connection, Engine, func, select
 from states.audit import Verification, verify_all
 from states.audit_key import AuditKey
 from states.errors import AuditKeyError
+from states.regular_files import open_regular
 from states.store import EVENT, read_connection
 
 ANCHOR_FORMAT = 1
@@ -118,7 +119,7 @@ def write_anchor(conn: Connection, key: AuditKey, path: Path, now: datetime) -> 
     text = json.dumps({**body, "mac": mac}, sort_keys=True, separators=(",", ":")) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
@@ -261,7 +262,7 @@ def _canonical(body: dict[str, Any]) -> bytes:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """The non-empty lines of the anchor file, numbered from 1 (none if it is missing)."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = os.fdopen(open_regular(path, os.O_RDONLY), encoding="utf-8")
     except FileNotFoundError:
         return
     except OSError as exc:
