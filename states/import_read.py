@@ -200,8 +200,13 @@ def _value(attrs: list[str], name: str) -> str:
 
 
 def _named(trace: SourceCase, case_id: str) -> SourceCase:
+    """The trace's case id: its own attribute, else its first event's, except for XES's
+    ``concept:name``, which names an event's activity (a trace without its own name took
+    its first activity's, and every such trace was merged into one case of that name)."""
     events = trace.events
-    trace.ref = trace.attrs.get(case_id) or (events[0].get(case_id, "") if events else "")
+    trace.ref = trace.attrs.get(case_id) or ""
+    if not trace.ref and events and case_id != "concept:name":
+        trace.ref = events[0].get(case_id, "")
     return trace
 
 

@@ -332,6 +332,22 @@ def test_times_and_values_no_command_could_carry_are_left_out_counted_alike_on_b
     assert refs == ["OK"]
 
 
+def test_a_trace_without_its_own_name_is_not_named_after_its_first_activity(
+    sqlite: SAEngine, tmp_path: Path, mapping, definition
+):
+    """In XES an event's concept:name is its activity: two unnamed traces whose first
+    activity was "Accepted" became one case "Accepted", their histories merged."""
+    log = tmp_path / "log.xes"
+    text = xes({"A": [("Accepted", "G1", hours(0))], "B": [("Accepted", "G1", hours(1))]})
+    text = text.replace('<string key="concept:name" value="A"/>', "")
+    text = text.replace('<string key="concept:name" value="B"/>', "")
+    log.write_text(text)
+    report = run_import(sqlite, log, mapping, definition)
+    assert report.imported == 0 and report.rejected["case without an id"] >= 1, report
+    with read_connection(sqlite) as conn:
+        assert conn.execute(select(CASE.c.external_ref)).scalars().all() == []
+
+
 def test_xml_entities_are_refused(sqlite: SAEngine, tmp_path: Path, mapping, definition):
     log = tmp_path / "bomb.xes"
     log.write_text(
