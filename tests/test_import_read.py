@@ -108,8 +108,8 @@ def reference(text: str) -> list[tuple[str, dict[str, str], list[dict[str, str]]
         if local(trace.tag) == "trace":
             events = [own(e) for e in trace if local(e.tag) == "event"]
             attrs = own(trace)
-            ref = attrs.get("concept:name") or (events[0].get("concept:name", "") if events else "")
-            cases.append((ref, attrs, events))
+            # an event's concept:name is its activity, never its trace's case id
+            cases.append((attrs.get("concept:name", ""), attrs, events))
     return cases
 
 
