@@ -20,6 +20,7 @@ from states.case import PRIORITIES
 from states.clock_sql import NO_DEADLINE, next_deadline, running_deadline, signed_business
 from states.clocks import CLOCKS, iso
 from states.errors import InvalidInput
+from states.instants import in_range
 from states.policy import Policy
 from states.store import CASE
 from states.view_filter import ViewFilter
@@ -81,6 +82,7 @@ def aging(
     conn: Connection, where: ViewFilter, query: AgingQuery, policy: Policy, now: datetime
 ) -> tuple[list[AgingRow], int]:
     """One page of open cases and how many open cases the filters keep."""
+    now = in_range("now", now)
     conditions = [CASE.c.resolved_at.is_(None), *where.case_conditions()]
     if query.state is not None:
         conditions.append(CASE.c.state == query.state)

@@ -118,7 +118,7 @@ class Replayer:
         """`history` (one case's events in order) replayed, timers fired up to `until`."""
         if not history or history[0].type != "opened":
             case = history[0].case_id if history else None
-            raise IntegrityError(f"case {case}: a history starts with an 'opened' event")
+            raise IntegrityError(case, ["a history starts with an 'opened' event"])
         first = history[0]
         run = CaseRun(first.case_id or 0, first.payload.get("priority", "normal"))
         pending: dict[str, list[_Pending]] = {}
@@ -138,8 +138,11 @@ class Replayer:
                 snap = self._apply(run, snap, event, pending, rounds)
             except (KeyError, TypeError, ValueError) as exc:
                 raise IntegrityError(
-                    f"case {run.case_id}: event #{stored.seq} ({stored.type}) cannot be "
-                    f"replayed: {type(exc).__name__} {exc}"
+                    run.case_id,
+                    [
+                        f"event #{stored.seq} ({stored.type}) cannot be replayed: "
+                        f"{type(exc).__name__} {exc}"
+                    ],
                 ) from None
         if snap is not None:
             self._fire_due(run, snap, pending, rounds, until, None)

@@ -33,6 +33,16 @@ def as_utc(name: str, value: Any) -> datetime:
     return value.astimezone(UTC)
 
 
+def in_range(name: str, value: Any) -> datetime:
+    """`as_utc`, and from :data:`EARLIEST` to before :data:`LATEST`: the "now" a reading
+    (a ledger, the aging table) or an intake is asked at, past or future, within the
+    years the calendars' arithmetic can reach (9999-12-31 overflowed in it)."""
+    value = as_utc(name, value)
+    if not EARLIEST <= value < LATEST:
+        raise InvalidInput(name, value, _range(value, future=True))
+    return value
+
+
 def read_instant(name: str, text: str, now: datetime, *, future: bool = False) -> datetime:
     """`text` as an aware UTC instant; refused naming `name`, the value and what is allowed.
 

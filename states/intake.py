@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from states import fields as check
 from states.commands import Act, Command, OpenCase, Update, fingerprint
 from states.engine import Engine, Result
 from states.errors import (
@@ -39,6 +40,7 @@ from states.errors import (
     IdempotencyConflict,
     InvalidInput,
 )
+from states.instants import in_range
 from states.store import CASE, EVENT
 
 #: Command fields as a row names them.
@@ -140,6 +142,8 @@ def apply_records(
     `replayed`. A database or concurrency failure propagates: the batches
     before it stay written, and running again acts once per record.
     """
+    now = in_range("now", now)
+    check.whole_number("batch", batch, 1, 100_000)
     result = IntakeResult()
     for segment in _segments(records, batch):
         result.add(_apply_batch(engine, segment, now))
@@ -313,7 +317,9 @@ def _applied_keys(conn: Connection, keys: list[str]) -> set[str]:
 def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, tuple[int, bool]]:
     """Case number and external reference → (case id, waiting on the customer) of the
     cases `records` name that exist."""
-    ids = {record.case_id for record in records if record.case_id is not None}
+    # A number past the id column's range names no case (a mail's "[#99999999999]" was
+    # "integer out of range" on PostgreSQL, an OverflowError on SQLite: the whole run failed)
+    ids = {r.case_id for r in records if r.case_id is not None and 0 < r.case_id <= check.MAX_ID}
     refs = {ref for record in records for ref in record.case_refs}
     found: dict[Any, tuple[int, bool]] = {}
     if ids:

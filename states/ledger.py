@@ -22,6 +22,7 @@ from states.case import CaseSnapshot
 from states.durations import format_duration
 from states.errors import InvalidInput
 from states.events import Event, apply_change
+from states.instants import in_range
 from states.policy import Policy
 from states.store import load_events
 from states.tables import ClockSegment
@@ -151,6 +152,7 @@ def clock_views(
     """Every round of every clock of `case`, in the order they started, each with its
     intervals up to `now` (the ledger rows, and the interval still open on the case).
     `events` is the case's history when the caller has read it already."""
+    now = in_range("now", now)
     rows = conn.execute(
         select(SEGMENT).where(SEGMENT.c.case_id == case.id).order_by(SEGMENT.c.seq, SEGMENT.c.id)
     ).all()

@@ -54,10 +54,7 @@ def prepare_export(
 ) -> int:
     """Check the format, filter and output path before anything is written; returns how
     many events the export will hold (for a progress bar)."""
-    if fmt not in FORMATS:
-        raise InvalidInput("--format", fmt, "one of " + ", ".join(FORMATS))
-    if path.is_dir() or not path.parent.is_dir():
-        raise InvalidInput("--output", str(path), "a file name in an existing directory")
+    _check_target(fmt, path)
     check_filter(conn, definition, where)
     return count_events(conn, where)
 
@@ -71,6 +68,7 @@ def export_log(
     advance: Callable[[int], None] | None = None,
 ) -> ExportSummary:
     """Write the selected history to `path` in `fmt` (see :func:`prepare_export` first)."""
+    _check_target(fmt, path)
     log = read_log(conn, where)
     if advance is not None:
         log = _reporting(log, advance)
@@ -82,6 +80,17 @@ def export_log(
         else:
             cases, events = write_ocel(stream, log)
     return ExportSummary(fmt, str(path), cases, events)
+
+
+def _check_target(fmt: str, path: Path) -> None:
+    """A format the export writes, and a path it may replace: a regular file or a new
+    name in an existing directory. A FIFO or a device there was replaced by the log (the
+    rename at the end), and any format but xes and csv was written as OCEL."""
+    if fmt not in FORMATS:
+        raise InvalidInput("--format", fmt, "one of " + ", ".join(FORMATS))
+    allowed = "a regular file, or a new file name in an existing directory"
+    if not path.parent.is_dir() or (os.path.lexists(path) and not path.is_file()):
+        raise InvalidInput("--output", str(path), allowed)
 
 
 @contextmanager

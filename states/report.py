@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Text, and_, or_, select, type_coerce
 
 from states.errors import InvalidInput
+from states.instants import as_utc
 from states.policy import Policy
 from states.process import FIRST_LEVEL, ProcessDefinition
 from states.report_fold import Figures, ReviewFold, closed_states
@@ -98,6 +99,7 @@ def desk_timezone(policy: Policy) -> str:
 def month_period(day: date, timezone: str = "UTC") -> Period:
     """The full calendar month before the one `day` falls in, midnight to midnight in
     `timezone` (run on 2026-12-01: November 2026)."""
+    _check_day(day)
     first = date(day.year, day.month, 1)
     previous = (
         date(first.year - 1, 12, 1) if first.month == 1 else date(first.year, first.month - 1, 1)
@@ -108,6 +110,7 @@ def month_period(day: date, timezone: str = "UTC") -> Period:
 def quarter_period(day: date, timezone: str = "UTC") -> Period:
     """The full calendar quarter before the one `day` falls in (run on 2027-01-04:
     2026-Q4, October to December)."""
+    _check_day(day)
     quarter = (day.month - 1) // 3
     first = date(day.year, quarter * 3 + 1, 1)
     if quarter == 0:
@@ -119,10 +122,17 @@ def quarter_period(day: date, timezone: str = "UTC") -> Period:
     )
 
 
+def _check_day(day: date) -> None:
+    """A date whose period before it has a year Python can hold (a day in year 1 had
+    none: a ValueError), in the years an event may carry."""
+    if not isinstance(day, date) or not 1970 <= day.year <= 9999:
+        raise InvalidInput("day", day, "a date from 1970-01-01 to 9999-12-31")
+
+
 def _midnight(day: date, timezone: str) -> datetime:
     try:
         zone = ZoneInfo(timezone)
-    except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+    except (ValueError, KeyError, TypeError) as exc:  # ZoneInfoNotFoundError is a KeyError
         raise InvalidInput(
             "timezone", timezone, "an IANA time zone such as Europe/Brussels"
         ) from exc
@@ -147,6 +157,7 @@ def review(
     sat at a level through the period). Only events before `end` are read, so
     what happened later cannot change the figures.
     """
+    start, end = as_utc("start", start), as_utc("end", end)
     period = Period(start, end, label or f"{start:%Y-%m-%d} to {end:%Y-%m-%d}")
     closed = closed_states(definition)
     fold = ReviewFold(policy, definition, period.start, period.end, team_label=NO_TEAM)

@@ -28,7 +28,7 @@ from states.backtest_report import backtest
 from states.commands import Act, OpenCase, Update
 from states.decision import SYSTEM_SLA
 from states.engine import Engine
-from states.errors import CommandError
+from states.errors import CommandError, IntegrityError
 from states.events import Event
 from states.importer import import_log
 from states.ledger import clock_rounds
@@ -285,6 +285,12 @@ def test_a_shorter_l2_acknowledgement_shows_the_extra_breaches_and_earlier_escal
         ids["at the old deadline"]: ("new", None, at_11, None),
     }
     assert {e.to_level for e in report.escalations} == {"manager"}
+
+
+def test_a_history_that_does_not_start_with_opened_is_an_integrity_error() -> None:
+    """It was a TypeError: the error was built with one argument where it takes two."""
+    with pytest.raises(IntegrityError, match="starts with an 'opened' event"):
+        Replayer(DEFINITION, POLICY).run([], MONDAY)
 
 
 def test_the_same_policy_changes_nothing(sqlite: SAEngine) -> None:
