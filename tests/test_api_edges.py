@@ -36,11 +36,11 @@ EARLY = datetime(1, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def desk(sqlite: SAEngine, definition) -> tuple[SAEngine, Any, Any, int]:
+def desk(db: SAEngine, definition) -> tuple[SAEngine, Any, Any, int]:
     policy = load_policy(None, definition)
-    engine = Engine(sqlite, definition, policy=policy, clock=lambda: MONDAY)
+    engine = Engine(db, definition, policy=policy, clock=lambda: MONDAY)
     case_id = engine.apply(OpenCase(customer_id="C1", subject="refund")).case_id
-    return sqlite, definition, policy, case_id
+    return db, definition, policy, case_id
 
 
 def refused(call: Callable[[], Any], field: str) -> InvalidInput:
