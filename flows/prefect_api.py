@@ -59,9 +59,9 @@ def given_api_url() -> str | None:
 
 def answering_api() -> str | None:
     """PREFECT_API_URL (`given_api_url`) if set, and a Prefect server answers there,
-    checked before a command talks to it: else one PrefectSettingsError naming the variable, its
-    value and what is wrong, where Prefect's client would end in a long traceback
-    (httpx.UnsupportedProtocol, ConnectError, "Failed to reach API")."""
+    checked before a command talks to it: else one PrefectSettingsError naming the
+    variable, its value and what is wrong, where Prefect's client would end in a long
+    traceback (httpx.UnsupportedProtocol, ConnectError, "Failed to reach API")."""
     url = given_api_url()
     if url is not None and not api_ready(url.rstrip("/")):
         raise PrefectSettingsError(
