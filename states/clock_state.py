@@ -40,13 +40,19 @@ one to give."""
 def left_to_arm(state: Mapping[str, Any]) -> Arming:
     """What is left of the target and of its warning fraction, given the business time
     the clock has consumed (none in a starting clock's description) and whether it has
-    warned already; a warning at 0 or one already due arms nothing."""
+    warned already; a warning at 0 arms nothing.
+
+    A warning whose point the clock passed without it being sent (a wait began after
+    80 % and before a sweep fired it; the wait cancelled it) is due at once when the
+    clock runs again: before, it was never armed again and never sent."""
     target = timedelta(seconds=state["target_s"])
     consumed = timedelta(seconds=state.get("consumed_s", 0))
     warn_after = target * state["warning_at"] if state.get("warning_at") else None
-    warns = warn_after is not None and not state.get("warned") and warn_after > consumed
+    warns = warn_after is not None and not state.get("warned")
     until_deadline = max(target - consumed, timedelta(0))
-    return (until_deadline, warn_after - consumed) if warns else (until_deadline,)
+    if not warns:
+        return (until_deadline,)
+    return until_deadline, max(warn_after - consumed, timedelta(0))  # type: ignore[operator]
 
 
 def is_spent(state: dict[str, Any]) -> bool:

@@ -555,6 +555,26 @@ def test_a_late_sweep_records_the_overtaken_warning_but_sends_only_the_breach(wo
     assert "sla_breach" in kinds and "sla_warning" not in kinds
 
 
+def test_a_warning_passed_before_a_wait_and_not_yet_sent_is_sent_when_the_clock_runs_again(
+    world,
+):
+    """The wait began after the resolution clock's 80 % and before a sweep fired the
+    warning: the wait cancelled it, and on the reply it was not armed again (the clock
+    had passed its point), so it was never sent; the breach alone came."""
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    warn_at = datetime.fromisoformat(world.clock(case_id, "resolution")["warn_at"])
+    world.at(warn_at + timedelta(minutes=5)).act(case_id, "wait_on_customer", note="logs?")
+    replied = local(2026, 11, 10, 10)
+    world.at(replied).act(case_id, "customer_replied", note="here")
+    clock = world.clock(case_id, "resolution")
+    assert (clock["warned"], datetime.fromisoformat(clock["warn_at"])) == (False, replied)
+    world.sweep(replied + timedelta(minutes=1))
+    assert world.events(case_id)[-1] == ("sla_warning", None)
+    assert ("sla_warning", "support-team-lead") in world.notifications(case_id)
+    assert world.deadline(case_id, "resolution") > replied  # the breach still to come
+
+
 def test_acknowledging_in_time_cancels_the_timers(world):
     case_id = escalated(world)
     world.at(local(2026, 11, 2, 11)).act(case_id, "acknowledge")
