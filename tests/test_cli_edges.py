@@ -6,6 +6,7 @@ values taken as absent, numbers refused without saying what was given. Each is o
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,17 @@ def test_a_schedule_change_that_contradicts_itself_or_is_blank_is_refused(world:
     ):
         assert said in world.refused("schedules", "set", "monthly_review", *args)
     assert not (world.home / "schedules.toml").exists()  # nothing written
+
+
+def test_run_acts_on_the_database_the_root_options_name_not_the_environments(tmp_path: Path):
+    """`--home X run ...` fired the timers of the database TIERFLOW_HOME named."""
+    named, environment = tmp_path / "named", tmp_path / "environment"
+    cli = ProcessCli(environment)
+    cli.ok("init")
+    cli.ok("--home", str(named), "init")
+    cli.ok("--home", str(named), "run", "sweep_timers")
+    runs = {}
+    for home in (named, environment):
+        with sqlite3.connect(home / "tierflow.db") as conn:
+            runs[home.name] = conn.execute("SELECT count(*) FROM flow_run_log").fetchone()[0]
+    assert runs == {"named": 1, "environment": 0}

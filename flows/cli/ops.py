@@ -8,6 +8,7 @@ need it, not at start-up, so the case commands stay quick.
 from __future__ import annotations
 
 import asyncio
+import os
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,8 +162,12 @@ def run_command(
     parameters = _parameters(param or [], flows[flow])
     from flows.catalogue import FLOWS, JOBS
     from flows.runs import execute
+    from flows.serve import settings_env
 
-    runtime()
+    # The flows read their settings from the environment (as a worker's do): the root
+    # options (--home, --database-url, ...) must reach them there, or the run acted on the
+    # database the environment named instead
+    os.environ.update(settings_env(runtime().settings))
     if api_url:
         counts = asyncio.run(FLOWS[flow](**parameters))
     else:
