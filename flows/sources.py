@@ -32,6 +32,7 @@ from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from states.engine import Engine
 from states.errors import ConfigError
@@ -184,10 +185,22 @@ def process_file(engine: Engine, path: Path, now: datetime, batch: int = 1000) -
     errors_file = None
     if result.rejected:
         errors_file = path.parent / "rejected" / f"{target.name}.errors.jsonl"
-        lines = [json.dumps(error.as_dict(), ensure_ascii=False) for error in result.rejected]
+        lines = [_json_line(error.as_dict()) for error in result.rejected]
         _write_atomically(errors_file, "\n".join(lines) + "\n")
     _move(path, target)
     return FileReport(path.name, result, target, errors_file)
+
+
+def _json_line(value: dict[str, Any]) -> str:
+    """One JSON line, UTF-8 as written where it can be: a value holding a lone surrogate
+    (a row's "\\ud800", refused for it) is written with escapes, as JSON allows; written
+    raw it failed the whole file's intake at every run (UnicodeEncodeError)."""
+    line = json.dumps(value, ensure_ascii=False)
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return line
 
 
 def _free_name(folder: Path, name: str) -> Path:

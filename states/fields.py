@@ -46,6 +46,8 @@ def text(field: str, value: Any, *, required: bool = False, nullable: bool = Tru
         raise InvalidInput(field, value, "a non-empty text" if required else "text")
     if len(value) > MAX_TEXT:
         raise InvalidInput(field, value, f"at most {MAX_TEXT:,} characters")
+    if "\x00" in value:  # PostgreSQL cannot store it (SQLite did): the same on both
+        raise InvalidInput(field, value, "text without NUL characters")
     _unicode(field, value)
 
 

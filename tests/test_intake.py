@@ -156,6 +156,28 @@ def test_good_rows_are_kept_bad_ones_rejected_with_row_field_reason_and_the_file
     assert "case 2 has it" in errors[4]["reason"]
 
 
+def test_a_nul_or_a_lone_surrogate_rejects_only_its_row_on_either_database(
+    db: SAEngine, definition: ProcessDefinition, inbox: Path
+):
+    """A NUL was stored on SQLite and failed the whole file on PostgreSQL; a lone surrogate
+    was refused, then writing its rejection failed the run, and every run after it, with
+    the file left in the folder."""
+    engine = Engine(db, definition, clock=lambda: MONDAY)
+    (inbox / "web.jsonl").write_text(
+        '{"customer_id": "C-1", "subject": "nul\\u0000here"}\n'
+        '{"customer_id": "C-2", "subject": "s", "description": "\\ud800"}\n'
+        '{"customer_id": "C-3", "subject": "fine"}\n'
+    )
+    (file,) = process_folder(engine, inbox, MONDAY).files
+    assert (file.result.opened, [e.field for e in file.result.rejected]) == (
+        1,
+        ["subject", "description"],
+    )
+    assert (inbox / "done" / "web.jsonl").exists() and case_count(engine) == 1
+    lines = (inbox / "rejected" / "web.jsonl.errors.jsonl").read_text().splitlines()
+    assert [json.loads(line)["value"] for line in lines] == ["nul\x00here", "\ud800"]
+
+
 def test_csv_rows_are_numbered_by_file_line_and_a_bad_byte_rejects_only_its_row(
     engine: Engine, inbox: Path
 ):
