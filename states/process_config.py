@@ -81,6 +81,7 @@ def build_process(src: TomlSource) -> ProcessDefinition:
         raise fail("reopen.window", exc.problem) from exc
     transitions = _transitions(src, data.get("transitions"), state_names)
     _check_reachable(src, initial, state_names, transitions)
+    _check_engine_needs(src, states, transitions)
     _check_levels(src, first_limit, ladder)
     return ProcessDefinition(
         name=name,
@@ -259,6 +260,38 @@ def _transitions(src: TomlSource, raw: Any, state_names: list[str]) -> list[Tran
                 )
         specs.append(TransitionSpec(trigger, tuple(sources), item.get("dest"), tuple(guards)))
     return specs
+
+
+#: Guards a trigger cannot do without: the engine records what they ensure (an assign
+#: records the assignee it names; with no guard, an assign naming none crashed the fold).
+_REQUIRED_GUARDS = {"assign": "has_assignee"}
+
+
+def _check_engine_needs(
+    src: TomlSource, states: list[StateSpec], transitions: list[TransitionSpec]
+) -> None:
+    """What the engine needs of a process beyond its shape, refused by `check` where it
+    failed cases at run time: an escalation leads to a state that carries the level (a
+    case escalated to a state without one had no level, and no level could resolve it),
+    and the guards in :data:`_REQUIRED_GUARDS` stay on their triggers."""
+    carries = {state.name: state.carries_level for state in states}
+    for index, spec in enumerate(transitions):
+        where = f"transitions[{index}]"
+        if spec.trigger == "escalate" and spec.dest is not None and not carries[spec.dest]:
+            raise src.error(
+                ProcessDefinitionError,
+                f"{where}.dest",
+                f"escalate leads to {spec.dest!r}, which does not carry the level; allowed: "
+                "a state with carries_level = true",
+            )
+        needed = _REQUIRED_GUARDS.get(spec.trigger)
+        if needed is not None and needed not in spec.guards:
+            raise src.error(
+                ProcessDefinitionError,
+                f"{where}.guards",
+                f"{spec.trigger} needs the guard {needed!r} (the engine records what it "
+                f"ensures); allowed: a list of guards that holds {needed!r}",
+            )
 
 
 def _check_reachable(

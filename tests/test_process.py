@@ -693,3 +693,16 @@ def test_a_number_past_pythons_digit_limit_is_a_syntax_error_on_its_line():
     error = refused(MINI + "\nlimit = " + "9" * 5000 + "\n")
     assert error.line == len(MINI.splitlines()) + 2
     assert "a number of more than 4,300 digits" in str(error)
+
+
+def test_an_escalation_to_a_state_without_the_level_is_refused_by_check():
+    """The case went to `escalated` with no level, and no level could resolve it."""
+    error = refused(mutate("[states.escalated]\ncarries_level = true", "[states.escalated]"))
+    assert error.key == "transitions[1].dest" and "does not carry the level" in error.problem
+    assert line_of(MINI, 'trigger = "escalate"') <= error.line <= line_of(MINI, 'dest = "escal')
+
+
+def test_an_assign_without_its_assignee_guard_is_refused_by_check():
+    """An assign naming nobody then passed the transition and crashed the fold (KeyError)."""
+    error = refused(mutate('guards = ["has_assignee"]', "guards = []"))
+    assert error.key == "transitions[0].guards" and "'has_assignee'" in error.problem
