@@ -60,6 +60,7 @@ breached, what its breach did, which escalation point (and reason) triggered it.
 
 _EVENT_COLUMNS = ("case_id", "seq", "type", "occurred_at", "recorded_at", "actor", "from_state",
                   "to_state", "from_level", "to_level")  # fmt: skip
+_STAMPED = ("priority", "team")  # the case's once the event applied (states.dimensions)
 _PAYLOAD_PATHS = ("priority", "team", ("changes", "priority"), ("changes", "team"), *EVENT_DETAILS)
 """What the log reads of an event's payload, extracted by the database (JSON_EXTRACT on
 SQLite, #>> on PostgreSQL): the payload's bulk, the clocks' states, is never decoded."""
@@ -128,7 +129,7 @@ def count_events(conn: Connection, where: LogFilter) -> int:
 
 def read_log(conn: Connection, where: LogFilter) -> Iterator[tuple[LogCase, list[LogEvent]]]:
     """Every selected case with its selected events, in case order, each in sequence order."""
-    columns = [EVENT.c[c] for c in _EVENT_COLUMNS]
+    columns = [EVENT.c[c] for c in (*_EVENT_COLUMNS, *_STAMPED)]
     columns += [EVENT.c.payload[path].as_string() for path in _PAYLOAD_PATHS]
     event_rows = _stream(conn, _event_query(where, select(*columns)))
     case_rows = _stream(conn, _case_query(where), CASE_BATCH)
@@ -169,9 +170,15 @@ class _CaseSoFar:
         self.team: str | None = None
 
     def event(self, row: Any) -> LogEvent:
-        """`row` (``_EVENT_COLUMNS``, then ``_PAYLOAD_PATHS``, in order) as a log event."""
+        """`row` (``_EVENT_COLUMNS``, ``_STAMPED``, then ``_PAYLOAD_PATHS``, in order) as a
+        log event. The case's priority and team then are the event's own stamps (the fold
+        of the whole history, states.dimensions): an export of a window (``--from``) has
+        not read the events before it, and folded from the window alone it left them out.
+        An event without stamps (a history that could not be replayed) takes them from
+        the events read before it."""
         case_id, seq, kind, occurred, recorded, actor, from_state, to_state, from_level, \
-            to_level, priority, team, new_priority, new_team, *details = row  # fmt: skip
+            to_level, stamped_priority, stamped_team, priority, team, new_priority, new_team, \
+            *details = row  # fmt: skip
         if kind == "opened":
             self.priority, self.team = priority, team
         elif kind == "updated":
@@ -179,6 +186,8 @@ class _CaseSoFar:
             self.team = new_team or self.team
         elif team:  # an assignment or a routing point moved the case
             self.team = team
+        self.priority = stamped_priority or self.priority
+        self.team = stamped_team or self.team
         found = {key: v for key, v in zip(EVENT_DETAILS, details, strict=True) if v is not None}
         return LogEvent(case_id, seq, kind, occurred, recorded, actor, from_state, to_state,
                         from_level, to_level, to_level or FIRST_LEVEL, self.priority, self.team,

@@ -244,6 +244,25 @@ def test_time_window_keeps_the_events_that_happened_in_it(
     assert (cases, events) == (len({row.case_id for row in inside}), len(inside))
 
 
+def test_an_event_exports_the_same_in_a_window_as_in_the_whole_history(
+    demo_db: SAEngine, definition: ProcessDefinition, tmp_path: Path
+):
+    """The case's priority and team at an event were folded from the events read: a window
+    (--from) had not read those before it, and its events' priority and team were empty."""
+    rows = stored_events(demo_db)
+    since = sorted(row.occurred_at for row in rows)[len(rows) // 2]
+
+    def exported(**window: Any) -> dict[tuple[str, str], dict[str, str]]:
+        out = tmp_path / f"{len(window)}.csv"
+        export(demo_db, definition, "csv", out, **window)
+        with open(out, encoding="utf-8", newline="") as handle:
+            return {(r["case_id"], r["seq"]): r for r in csv.DictReader(handle)}
+
+    whole, window = exported(), exported(since=since)
+    assert window and all(row["priority"] for row in window.values())
+    assert {key: whole[key] for key in window} == window
+
+
 @pytest.mark.parametrize("choice", ["state", "team"])
 def test_state_and_team_choose_cases_by_where_they_are_now(
     demo_db: SAEngine, definition: ProcessDefinition, tmp_path: Path, choice: str
