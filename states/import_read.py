@@ -18,6 +18,7 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from defusedxml.common import DefusedXmlException
 from defusedxml.expatreader import DefusedExpatParser
 
 from states.errors import InvalidInput
+from states.regular_files import open_regular
 
 _CHUNK = 1 << 16
 _ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id"})
@@ -43,7 +45,7 @@ def file_digest(path: Path) -> str:
     """SHA-256 of the file as stored: the identity re-imports are recognised by."""
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError as exc:
@@ -87,7 +89,7 @@ class LogReader:
     def __iter__(self) -> Iterator[SourceCase]:
         path, fmt = self.path, self.format
         try:
-            with path.open("rb") as file:
+            with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as file:
                 self._file = file
                 stream: IO[bytes] = file
                 if file.read(2) == b"\x1f\x8b":

@@ -14,6 +14,7 @@ file cannot hold what a database, a terminal or a BPMN export would refuse.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from typing import Any
 
 from states import fields
 from states.errors import SHOWN, ConfigError, InvalidInput, shown
+from states.regular_files import open_regular
 
 NAME_ALLOWED = f"a non-empty string of at most {fields.MAX_NAME} characters, no control characters"
 TEXT_ALLOWED = (
@@ -158,8 +160,9 @@ def _fields_problem(check: Callable[..., None], value: str, allowed: str) -> str
 def read_toml(path: str | Path, cls: type[ConfigError]) -> TomlSource:
     """Read and parse a TOML file; unreadable or malformed files raise `cls`."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
+    try:  # a regular file: a FIFO nobody writes to made every reader wait for ever
+        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise cls(str(path), "(file)", f"cannot read: {exc.strerror or exc}") from exc
     try:
@@ -179,6 +182,9 @@ def parse_toml(text: str, source: str, cls: type[ConfigError]) -> TomlSource:
         raise cls(
             source, "(syntax)", f"not valid TOML: {message}", _syntax_line(exc, text)
         ) from exc
+    except RecursionError:  # arrays or tables nested thousands deep
+        problem = "nested too deeply; allowed: TOML nested at most a few hundred levels"
+        raise cls(source, "(syntax)", problem) from None
     except ValueError:  # an integer past Python's limit of 4,300 digits (not a TOML error)
         found = _HUGE_NUMBER.search(text)
         line = text.count("\n", 0, found.start()) + 1 if found else None

@@ -706,3 +706,8 @@ def test_an_assign_without_its_assignee_guard_is_refused_by_check():
     """An assign naming nobody then passed the transition and crashed the fold (KeyError)."""
     error = refused(mutate('guards = ["has_assignee"]', "guards = []"))
     assert error.key == "transitions[0].guards" and "'has_assignee'" in error.problem
+
+
+def test_toml_nested_thousands_deep_is_a_syntax_error_not_a_recursion_traceback():
+    error = refused("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert (error.key, error.problem.split(";")[0]) == ("(syntax)", "nested too deeply")

@@ -16,10 +16,12 @@ import pytest
 from flows.senders import FileSink
 from states.anchor import check_anchors, write_anchor
 from states.audit_key import AuditKey
-from states.errors import AuditKeyError, DeliveryError
+from states.errors import AuditKeyError, DeliveryError, PolicyError, TierflowError
+from states.import_read import LogReader, file_digest
 from states.outbox import OutgoingMessage
 from states.regular_files import open_regular, write_regular
 from states.store import read_connection
+from states.tomlsource import read_toml
 from tests.conftest import MONDAY
 
 
@@ -79,3 +81,19 @@ def test_an_anchor_file_that_is_a_fifo_is_refused_for_writing_and_reading(db, fi
         ):
             error = finishes(call)
             assert isinstance(error, AuditKeyError) and "not a regular file" in str(error)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda path: read_toml(path, PolicyError),
+        lambda path: file_digest(path),
+        lambda path: list(LogReader(path, "csv", "case")),
+    ],
+    ids=["toml", "digest", "log"],
+)
+def test_a_fifo_given_to_read_is_refused_at_once(fifo: Path, read: Callable[[Path], Any]):
+    """A policy, process, schedules or mapping file, or a log to import: the reader waited
+    for a writer for ever."""
+    error = finishes(lambda: read(fifo))
+    assert isinstance(error, TierflowError) and "not a regular file" in str(error), error
