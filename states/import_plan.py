@@ -121,6 +121,13 @@ class Planner:
             tally.rejected[refused] += len(timed)
             return None
         timed.sort(key=_at)  # stable: ties keep the file's order
+        # Kept to the whole second once in order, as every event is (README: "when it
+        # happened"); fractions sort the events of one second first, and are then cut.
+        timed = [
+            (whole, position, whole.isoformat(), attrs)
+            for at, position, _, attrs in timed
+            for whole in (at.replace(microsecond=0),)
+        ]
         first = {**case.attrs, **timed[0][3]}
         priority, _ = mapping.priority_of(first)  # an unmapped value is counted per event
         opened = self._opened(case, first, priority, timed[0][0])

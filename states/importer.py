@@ -163,7 +163,8 @@ def write_log(
     done = 0
     with _no_cycle_collection():
         for batch in _batches(reader, batch_cases, report):
-            writer.write_batch(batch, report, now())
+            # recorded to the whole second, as the engine records its events
+            writer.write_batch(batch, report, now().replace(microsecond=0))
             if progress is not None:
                 progress(reader.position - done)
                 done = reader.position

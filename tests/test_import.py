@@ -295,6 +295,33 @@ def test_csv_with_local_times_imports_like_xes(sqlite: SAEngine, tmp_path: Path,
         assert verify_case(conn, case_id).ok
 
 
+def test_fractions_of_a_second_order_the_events_and_are_then_cut(
+    sqlite: SAEngine, tmp_path: Path, definition
+):
+    """Every event is kept to the whole second; imported ones kept their fractions (and
+    their recording time its microseconds)."""
+    text = MAPPING.replace('team = "org:group"', 'team = "group"')
+    text = text.replace('timestamp = "time:timestamp"', 'timestamp = "when"')
+    text = text.replace('case_id = "concept:name"', 'case_id = "case"')
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "case,concept:name,group,when\n"
+        "X,Resolved,G1,2012-03-05T10:00:00.999+00:00\n"
+        "X,Work,G1,2012-03-05T10:00:00.1+00:00\n"
+    )
+    run_import(sqlite, log, parse_mapping(text, definition), definition)
+    case_id, events = imported(sqlite, "X")
+    assert [(e.type, e.occurred_at) for e in events] == [
+        ("opened", datetime(2012, 3, 5, 10, tzinfo=UTC)),
+        ("imported", datetime(2012, 3, 5, 10, tzinfo=UTC)),  # Work, the earlier, first
+        ("imported", datetime(2012, 3, 5, 10, tzinfo=UTC)),
+    ]
+    assert [e.payload.get("activity") for e in events[1:]] == ["Work", "Resolved"]
+    assert all(e.recorded_at.microsecond == 0 for e in events)
+    with read_connection(sqlite) as conn:
+        assert verify_case(conn, case_id).ok
+
+
 def test_times_and_values_no_command_could_carry_are_left_out_counted_alike_on_both_databases(
     db: SAEngine, tmp_path: Path, definition
 ):
