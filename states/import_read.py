@@ -236,6 +236,20 @@ class _Ignore:
         return lambda *args: None
 
 
+def csv_header(path: Path, delimiter: str) -> list[str]:
+    """The column names of the CSV file at `path` (gzip-compressed or not), none if empty."""
+    try:
+        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as file:
+            stream: IO[bytes] = file
+            if file.read(2) == b"\x1f\x8b":
+                stream = gzip.GzipFile(fileobj=file)  # type: ignore[assignment]
+            file.seek(0)
+            text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+            return next(csv.reader(text, delimiter=delimiter), [])
+    except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
+        raise InvalidInput("file", str(path), f"a readable CSV file ({exc})") from None
+
+
 def _csv_cases(handle: IO[bytes], case_id: str, delimiter: str) -> Iterator[SourceCase]:
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     rows = csv.DictReader(text, delimiter=delimiter)

@@ -73,10 +73,10 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from states.bulk import BulkStatements, run_rows
 from states.case import CASE_COLUMNS, CaseSnapshot
-from states.errors import StoreError
+from states.errors import InvalidInput, StoreError
 from states.import_aside import ReaderAside
 from states.import_plan import CasePlan, Planner, Source, Tally
-from states.import_read import LogReader, SourceCase, detect_format, file_digest
+from states.import_read import LogReader, SourceCase, csv_header, detect_format, file_digest
 from states.import_rows import EventRows
 from states.mapping import Mapping
 from states.outbox import NOTIFICATION, notification_row
@@ -134,7 +134,29 @@ def open_log(path: str | Path, mapping: Mapping) -> LogFile:
     path = Path(path)
     fmt = detect_format(path, mapping.format)
     digest = file_digest(path)
+    if fmt == "csv":
+        _check_columns(path, mapping)
     return LogFile(path, fmt, path.stat().st_size, Source(path.name, digest, mapping))
+
+
+def _check_columns(path: Path, mapping: Mapping) -> None:
+    """Every column the mapping names is in the CSV file's header: one it lacks read as
+    absent on every row (a customer `unknown`, every priority the default), silently."""
+    header = set(csv_header(path, mapping.delimiter))
+    named = {
+        "source.case_id": mapping.case_id,
+        **{f"source.activity[{i}]": name for i, name in enumerate(mapping.activity)},
+        "source.timestamp": mapping.timestamp,
+        "source.resource": mapping.resource,
+        "source.team": mapping.team,
+        "source.customer_id": mapping.customer_id,
+        "source.subject": mapping.subject,
+        "source.priority": mapping.priority,
+    }
+    missing = [f"{key} = {name!r}" for key, name in named.items() if name and name not in header]
+    if missing:
+        found = ", ".join(sorted(header)) or "no header"
+        raise InvalidInput("mapping", "; ".join(missing), f"columns of the CSV file ({found})")
 
 
 def write_log(

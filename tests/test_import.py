@@ -77,6 +77,20 @@ annotate = true
 """
 
 
+def csv_mapping(*, customer_column: str | None = None, timezone: str | None = None) -> str:
+    """MAPPING for a CSV file with the columns case, concept:name, group and when (and
+    `customer_column`): a mapping may name only columns the file has."""
+    text = MAPPING.replace('team = "org:group"', 'team = "group"')
+    text = text.replace('resource = "org:resource"\n', "")
+    text = text.replace(
+        'priority = "impact"', f'customer_id = "{customer_column}"' if customer_column else ""
+    )
+    if timezone:
+        text = text.replace('team = "group"', f'team = "group"\ntimezone = "{timezone}"')
+    text = text.replace('timestamp = "time:timestamp"', 'timestamp = "when"')
+    return text.replace('case_id = "concept:name"', 'case_id = "case"')
+
+
 def xes(cases: dict[str, list[tuple[str, str, datetime]]], impact: str = "Low") -> str:
     """An XES log: per case, (activity, group, time) events in the order given."""
     traces = []
@@ -273,10 +287,7 @@ def counts(db: SAEngine) -> tuple[int, int, int]:
 
 
 def test_csv_with_local_times_imports_like_xes(sqlite: SAEngine, tmp_path: Path, definition):
-    text = MAPPING.replace('team = "org:group"', 'team = "group"\ntimezone = "Europe/Brussels"')
-    text = text.replace('timestamp = "time:timestamp"', 'timestamp = "when"')
-    text = text.replace('case_id = "concept:name"', 'case_id = "case"')
-    mapping = parse_mapping(text, definition)
+    mapping = parse_mapping(csv_mapping(timezone="Europe/Brussels"), definition)
     log = tmp_path / "log.csv"
     log.write_text(
         "case,concept:name,group,when\n"
@@ -300,9 +311,7 @@ def test_fractions_of_a_second_order_the_events_and_are_then_cut(
 ):
     """Every event is kept to the whole second; imported ones kept their fractions (and
     their recording time its microseconds)."""
-    text = MAPPING.replace('team = "org:group"', 'team = "group"')
-    text = text.replace('timestamp = "time:timestamp"', 'timestamp = "when"')
-    text = text.replace('case_id = "concept:name"', 'case_id = "case"')
+    text = csv_mapping()
     log = tmp_path / "log.csv"
     log.write_text(
         "case,concept:name,group,when\n"
@@ -322,6 +331,23 @@ def test_fractions_of_a_second_order_the_events_and_are_then_cut(
         assert verify_case(conn, case_id).ok
 
 
+def test_a_mapping_that_names_columns_the_csv_file_lacks_is_refused_naming_each(
+    sqlite: SAEngine, tmp_path: Path, definition
+):
+    """Each column read as absent on every row: customer `unknown`, priority the default."""
+    log = tmp_path / "log.csv"
+    log.write_text("case,concept:name,group,when\nX,Work,G1,2012-03-05T10:00:00+00:00\n")
+    mapping = parse_mapping(
+        csv_mapping(customer_column="cust").replace('"when"', '"ts"'), definition
+    )
+    with pytest.raises(InvalidInput) as refused:
+        run_import(sqlite, log, mapping, definition)
+    assert refused.value.value == "source.timestamp = 'ts'; source.customer_id = 'cust'"
+    assert "columns of the CSV file (case, concept:name, group, when)" in str(refused.value)
+    with read_connection(sqlite) as conn:
+        assert conn.execute(select(CASE.c.id)).all() == []
+
+
 def test_times_and_values_no_command_could_carry_are_left_out_counted_alike_on_both_databases(
     db: SAEngine, tmp_path: Path, definition
 ):
@@ -329,10 +355,7 @@ def test_times_and_values_no_command_could_carry_are_left_out_counted_alike_on_b
     (OverflowError); a year-2999 case, a NUL (stored by SQLite, refused by PostgreSQL for
     the whole file), a 100,000-character customer all went in. An import checks what a
     command checks: such events and cases are counted as rejected, the rest written."""
-    text = MAPPING.replace('team = "org:group"', 'team = "group"')
-    text = text.replace('priority = "impact"', 'priority = "impact"\ncustomer_id = "who"')
-    text = text.replace('timestamp = "time:timestamp"', 'timestamp = "when"')
-    text = text.replace('case_id = "concept:name"', 'case_id = "case"')
+    text = csv_mapping(customer_column="who")
     log = tmp_path / "log.csv"
     rows = [
         "case,concept:name,group,who,when",
