@@ -280,3 +280,16 @@ def test_run_acts_on_the_database_the_root_options_name_not_the_environments(tmp
         with sqlite3.connect(home / "tierflow.db") as conn:
             runs[home.name] = conn.execute("SELECT count(*) FROM flow_run_log").fetchone()[0]
     assert runs == {"named": 1, "environment": 0}
+
+
+@pytest.mark.parametrize("number", ["1_0", "+5", " 5", "5 ", "3.0", "٣", "0x10"])
+def test_a_whole_number_is_ascii_digits_only(world: Cli, number: str):
+    """The option parser took "1_0" as 10 (case show showed case 10), " 5" and "+5" as 5,
+    and a satisfaction "3.0" as 3."""
+    for args, name in (
+        (["case", "show", number], "ID"),
+        (["case", "list", "--limit", number], "--limit"),
+        (["case", "follow_up", "1", "--satisfaction", number], "--satisfaction"),
+    ):
+        error = error_line(world.run(*args))
+        assert f"invalid {name} " in error and "a whole number (ASCII digits)" in error, error

@@ -12,6 +12,7 @@ from flows.cli.common import (
     JsonOpt,
     app,
     runtime,
+    whole_argument,
 )
 from states.audit import replay as replay_case
 from states.audit import verify_all, verify_case
@@ -23,7 +24,7 @@ from states.store import read_connection
 def replay(
     case_id: Annotated[
         int | None,
-        typer.Argument(metavar="[ID]", min=1, max=MAX_CASE_ID, help="Case number."),
+        whole_argument(metavar="[ID]", min=1, max=MAX_CASE_ID, help="Case number."),
     ] = None,
     verify: Annotated[
         bool,

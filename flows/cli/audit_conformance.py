@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from flows.cli import render
-from flows.cli.common import JsonOpt, audit_app, runtime
+from flows.cli.common import JsonOpt, audit_app, runtime, whole_option
 from states.commands import MAX_CASE_ID
 from states.conformance import ConformanceReport, conformance
 from states.store import read_connection
@@ -17,7 +15,7 @@ from states.store import read_connection
 def conformance_command(
     case_id: Annotated[
         int | None,
-        typer.Option("--case", metavar="ID", min=1, max=MAX_CASE_ID, help="One case only."),
+        whole_option("--case", metavar="ID", min=1, max=MAX_CASE_ID, help="One case only."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from flows.cli import history
-from flows.cli.common import JsonOpt, audit_app, output_path, path_text, runtime
+from flows.cli.common import JsonOpt, audit_app, output_path, path_text, runtime, whole_option
 from flows.cli.render import emit_json, out
 from states.anchor import AnchorCheck, anchor_verified, check_anchors
 from states.audit import Verification, verify_all, verify_case
@@ -58,7 +58,7 @@ def _reading(path: Path) -> Iterator[None]:
 def audit_verify(
     case_id: Annotated[
         int | None,
-        typer.Option("--case", metavar="ID", min=1, max=MAX_CASE_ID, help="Only this case."),
+        whole_option("--case", metavar="ID", min=1, max=MAX_CASE_ID, help="Only this case."),
     ] = None,
     anchor_file: AnchorFileOpt = None,
     no_anchor: Annotated[

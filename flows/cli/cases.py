@@ -22,6 +22,7 @@ from flows.cli.common import (
     happened,
     instant,
     runtime,
+    whole_option,
 )
 from states.case import PRIORITIES
 from states.commands import MAX_CASE_ID, TRIGGER_FIELDS, Act, OpenCase, Update
@@ -91,7 +92,7 @@ _OPTIONS: dict[str, tuple[Any, Any]] = {
     ),
     "to_level": (str | None, typer.Option("--to-level", help="Jump to this ladder level.")),
     "note": (str | None, typer.Option(help="Note for the history (resolution, hand-back…).")),
-    "satisfaction": (int | None, typer.Option(help="Customer satisfaction 1-5.")),
+    "satisfaction": (int | None, whole_option(min=1, max=5, help="Customer satisfaction 1-5.")),
     "comment": (str | None, typer.Option(help="Customer's comment.")),
 }
 # The CLI offers what each trigger reads, except `evidence` (recorded by escalation points).
@@ -196,8 +197,8 @@ def list_(
     ref: Annotated[
         str | None, typer.Option(help="The case with this reference in another system.")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 50,
-    offset: Annotated[int, typer.Option(min=0, max=MAX_CASE_ID, help="Skip this many first.")] = 0,
+    limit: Annotated[int, whole_option(min=1, max=100_000, help="At most this many.")] = 50,
+    offset: Annotated[int, whole_option(min=0, max=MAX_CASE_ID, help="Skip this many first.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """List cases, oldest first, with filters."""

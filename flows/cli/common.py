@@ -4,11 +4,11 @@ build, option types, and how times and choices typed on the command line are rea
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -68,13 +68,42 @@ def runtime() -> Runtime:
     return _state["rt"]
 
 
+def _whole(low: int, high: int) -> Callable[[Any], int]:
+    """The parser of a whole-number option: ASCII digits only, from `low` to `high`. The
+    option parser's own int took "1_0" as 10, " 5", "+5", and "3.0" as 3."""
+    allowed = f"a whole number (ASCII digits) from {low} to {high}"
+
+    def parse(value: Any) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):  # a default
+            number = value
+        elif isinstance(value, str) and value.isascii() and value.isdigit():
+            number = int(value)
+        else:
+            raise ValueError(allowed)
+        if not low <= number <= high:
+            raise ValueError(allowed)
+        return number
+
+    return parse
+
+
+def whole_option(*names: str, min: int, max: int, **kwargs: Any) -> Any:
+    """`typer.Option` for a whole number (see `_whole`); --help still shows the range."""
+    return typer.Option(*names, min=min, max=max, parser=_whole(min, max), **kwargs)
+
+
+def whole_argument(*, min: int, max: int, **kwargs: Any) -> Any:
+    """`typer.Argument` for a whole number (see `_whole`)."""
+    return typer.Argument(min=min, max=max, parser=_whole(min, max), **kwargs)
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 CaseIdArg = Annotated[
-    int, typer.Argument(metavar="ID", min=1, max=MAX_CASE_ID, help="Case number.")
+    int, whole_argument(metavar="ID", min=1, max=MAX_CASE_ID, help="Case number.")
 ]
 ExpectedVersionOpt = Annotated[
     int | None,
-    typer.Option(
+    whole_option(
         "--expected-version",
         min=1,
         max=MAX_CASE_ID,

@@ -10,7 +10,7 @@ import click
 import typer
 
 from flows.cli import render
-from flows.cli.common import app, runtime
+from flows.cli.common import app, runtime, whole_option
 from states.errors import shown
 
 DASHBOARD_PORT = 8501
@@ -45,7 +45,7 @@ def refuse_busy_port(port: int, option: str, host: str = "127.0.0.1") -> None:
 
 @app.command("dashboard")
 def dashboard_command(
-    port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = (
+    port: Annotated[int, whole_option(min=1, max=65535, help="The port to listen on.")] = (
         DASHBOARD_PORT
     ),
     host: Annotated[

@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from flows.cli import render
-from flows.cli.common import JsonOpt, app, runtime, schedules_app
+from flows.cli.common import JsonOpt, app, runtime, schedules_app, whole_option
 from flows.cli.dashboard import DASHBOARD_PORT, refuse_busy_port
 from flows.prefect_api import answering_api, checked_prefect_settings
 from flows.runtime import catalogue
@@ -36,7 +36,7 @@ from states.errors import InvalidInput
 
 @schedules_app.command("list")
 def list_schedules(
-    count: Annotated[int, typer.Option(min=1, max=50, help="Next runs to show per schedule.")] = 3,
+    count: Annotated[int, whole_option(min=1, max=50, help="Next runs to show per schedule.")] = 3,
     as_json: JsonOpt = False,
 ) -> None:
     """Every schedule with its flow, when it runs, and its next runs."""
@@ -123,7 +123,7 @@ def serve_command(
         bool, typer.Option("--dashboard", help="Run the Streamlit dashboard beside it.")
     ] = False,
     dashboard_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="The dashboard's port (with --dashboard).")
+        int, whole_option(min=1, max=65535, help="The dashboard's port (with --dashboard).")
     ] = DASHBOARD_PORT,
 ) -> None:
     """The running system: start a Prefect server (unless PREFECT_API_URL names one),

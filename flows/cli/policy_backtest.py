@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from flows.cli import render
-from flows.cli.common import JsonOpt, instant, policy_app, runtime
+from flows.cli.common import JsonOpt, instant, policy_app, runtime, whole_option
 from states.backtest_report import SIDES, BacktestReport, backtest, count_cases
 from states.policy import load_policy
 from states.store import read_connection
@@ -44,7 +44,7 @@ def backtest_command(
         typer.Option("--to", help=_WINDOW_HELP.format("strictly before")),
     ] = None,
     limit: Annotated[
-        int, typer.Option(min=0, max=100_000, help="Lines of each list printed (--json: all).")
+        int, whole_option(min=0, max=100_000, help="Lines of each list printed (--json: all).")
     ] = 20,
     as_json: JsonOpt = False,
 ) -> None:

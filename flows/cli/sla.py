@@ -16,6 +16,7 @@ from flows.cli.common import (
     instant,
     notify_app,
     runtime,
+    whole_option,
 )
 from states.errors import DeliveryError
 from states.outbox import deliver_due
@@ -33,7 +34,7 @@ def sweep_command(
             "(2 minutes of clock skew allowed): simulations use the Python API.",
         ),
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, max=100_000, help="Timers per transaction.")] = 2000,
+    batch: Annotated[int, whole_option(min=1, max=100_000, help="Timers per transaction.")] = 2000,
     worker: Annotated[
         str | None, typer.Option(help="Name of this sweeper (default: host:pid).")
     ] = None,
@@ -52,7 +53,7 @@ def deliver(
         str | None,
         typer.Option(help="file, console or smtp (default: TIERFLOW_NOTIFY_SINK, else file)."),
     ] = None,
-    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Messages per claim.")] = 100,
+    batch: Annotated[int, whole_option(min=1, max=10_000, help="Messages per claim.")] = 100,
     as_json: JsonOpt = False,
 ) -> None:
     """Deliver pending notifications from the outbox."""

@@ -11,6 +11,7 @@ from flows.cli import render
 from flows.cli.common import (
     app,
     runtime,
+    whole_option,
 )
 
 
@@ -25,7 +26,7 @@ def init() -> None:
 
 @app.command()
 def demo(
-    cases: Annotated[int, typer.Option(min=1, max=100_000, help="How many cases.")] = 300,
+    cases: Annotated[int, whole_option(min=1, max=100_000, help="How many cases.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 2013,
 ) -> None:
     """Load a demo data set: cases spread over every state, level and age."""
