@@ -24,6 +24,7 @@ the usual name: ``str.isprintable`` clears it of both): they run on every comman
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -42,7 +43,7 @@ def text(field: str, value: Any, *, required: bool = False, nullable: bool = Tru
     """Free text of at most MAX_TEXT characters; None when `nullable`, blank unless `required`."""
     if value is None and nullable and not required:
         return
-    if not isinstance(value, str) or (required and not value.strip()):
+    if not isinstance(value, str) or (required and _blank(value)):
         raise InvalidInput(field, value, "a non-empty text" if required else "text")
     if len(value) > MAX_TEXT:
         raise InvalidInput(field, value, f"at most {MAX_TEXT:,} characters")
@@ -60,7 +61,7 @@ def name(field: str, value: Any, *, required: bool = False) -> None:
         return
     if not isinstance(value, str):
         raise InvalidInput(field, value, _NAME_ALLOWED)
-    if not value.strip():
+    if _blank(value):
         blank = "a non-empty name" + ("" if required else ", or leave the option out")
         raise InvalidInput(field, value, blank)
     if len(value) > MAX_NAME:
@@ -98,6 +99,12 @@ def positive_duration(field: str, value: Any) -> None:
     """A timedelta longer than zero (a lease, an interval)."""
     if not isinstance(value, timedelta) or value <= timedelta(0):
         raise InvalidInput(field, value, "a duration longer than zero (a timedelta)")
+
+
+def _blank(value: str) -> bool:
+    """Nothing a reader sees: spaces, and format characters alone (a zero-width space, a
+    bidirectional override), which `str.strip` keeps and a list shows as an empty cell."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
 
 
 def _unicode(field: str, value: str) -> None:

@@ -362,12 +362,12 @@ BAD_INPUTS = [
     (
         "amount too large to store",
         ["case", "open", "--customer", "C2", "--subject", "S", "--amount", "99999999999999999999"],
-        ["amount_claimed", "at most 999,999,999,999.99"],
+        ["--amount", "at most 999,999,999,999.99"],
     ),
     (
         "reference another case has",
         ["case", "open", "--customer", "C2", "--subject", "S", "--ref", "T-1"],
-        ["external_ref", "'T-1'", "case 1 has it"],
+        ["--ref", "'T-1'", "case 1 has it"],
     ),
     ("act on unknown case", ["case", "assign", "999", "--assignee", "bob"], ["999"]),
     (

@@ -293,3 +293,30 @@ def test_a_whole_number_is_ascii_digits_only(world: Cli, number: str):
     ):
         error = error_line(world.run(*args))
         assert f"invalid {name} " in error and "a whole number (ASCII digits)" in error, error
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["case", "open", "--customer", "\u200b", "--subject", "s"],
+            "invalid --customer '\\u200b'",
+        ),
+        (
+            ["case", "open", "--customer", "\u202e", "--subject", "s"],
+            "invalid --customer '\\u202e'",
+        ),
+        (["case", "open", "--customer", "C", "--subject", " \u200b"], "invalid --subject"),
+        (["case", "open", "--customer", "C", "--subject", "s", "--team", "\u2060"], "--team"),
+        (["case", "open", "--customer", "C", "--subject", "s", "--tier", "gold"], "--tier 'gold'"),
+        (["audit", "import", "x.csv", "--mapping", ""], "invalid --mapping ''"),
+        (["replay", "1", "--all", "--verify"], "give a case ID or --all, not both"),
+    ],
+)
+def test_invisible_names_and_texts_are_blank_and_refusals_name_the_option(
+    world: Cli, args: list[str], said: str
+):
+    """A zero-width space or a bidirectional override alone passed as "not blank" (a case
+    list showed an empty customer), errors named the command's field (customer_id) rather
+    than the option typed, and `--mapping ''` read the current directory."""
+    assert said in world.refused(*args)

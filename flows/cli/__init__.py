@@ -30,7 +30,7 @@ from typer._click.exceptions import NoArgsIsHelpError
 
 from flows.cli import render
 from flows.cli.common import app
-from flows.cli.usage import os_message, usage_message
+from flows.cli.usage import os_message, refusal_message, usage_message
 from states.errors import TierflowError
 
 # Each module registers its commands; `tierflow --help` lists them in this order.
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {render.safe(usage_message(exc))}", file=sys.stderr)
         return exc.exit_code
     except TierflowError as exc:
-        print(f"error: {render.safe(str(exc))}", file=sys.stderr)
+        print(f"error: {render.safe(refusal_message(exc))}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"error: {render.safe(os_message(exc))}", file=sys.stderr)

@@ -42,6 +42,8 @@ def replay(
     if all_cases:
         if not verify:
             raise click.UsageError("--all needs --verify")
+        if case_id is not None:
+            raise click.UsageError("give a case ID or --all, not both")
         checks = verify_all(rt.db)
         history.verifications(checks, as_json)
         raise typer.Exit(0 if all(c.ok for c in checks) else 1)

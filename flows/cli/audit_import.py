@@ -9,6 +9,7 @@ import typer
 
 from flows.cli import render
 from flows.cli.common import JsonOpt, audit_app, runtime
+from states.errors import InvalidInput
 from states.importer import ImportReport, open_log, write_log
 from states.mapping import load_mapping
 
@@ -32,6 +33,10 @@ def import_command(
     """Import an event log: each of its cases becomes a case whose history keeps the log's
     times, deviations from the process marked; nothing is sent; importing the same file
     again changes nothing."""
+    if not mapping.strip():  # Path("") is the current directory: "cannot read: ."
+        raise InvalidInput(
+            "--mapping", mapping, "a mapping TOML file, or the name of a shipped one (bpic2013)"
+        )
     rt = runtime()
     log = open_log(file, load_mapping(mapping, rt.process))
     with render.progress("importing", log.size, in_bytes=True) as advance:

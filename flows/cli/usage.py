@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from states.errors import InvalidInput, cut
+from states.errors import InvalidInput, TierflowError, cut
 
 _NEGATIVE = re.compile(r"-\d[\d.,]*")
 
@@ -63,6 +63,33 @@ def _range(low: object, high: object) -> str:
     if high is not None:
         return f" of at most {high}"
     return ""
+
+
+#: The CLI option of each command field whose name differs from it or that the CLI
+#: takes as an option: a refusal names what the user typed (`--customer`, not
+#: `customer_id`). Fields with no option here (a time, a file, a batch) keep their name.
+OPTION_OF_FIELD = {
+    "customer_id": "--customer",
+    "customer_tier": "--tier",
+    "amount_claimed": "--amount",
+    "external_ref": "--ref",
+    "idempotency_key": "--idempotency-key",
+    "to_level": "--to-level",
+    **{
+        name: f"--{name}"
+        for name in ("subject", "description", "priority", "channel", "team", "actor",
+                     "assignee", "reason", "point", "notice", "note", "satisfaction",
+                     "comment", "message")
+    },
+}  # fmt: skip
+
+
+def refusal_message(exc: TierflowError) -> str:
+    """`exc` in the CLI's words: an InvalidInput of a command field names its option."""
+    option = OPTION_OF_FIELD.get(exc.field) if isinstance(exc, InvalidInput) else None
+    if option is None:
+        return str(exc)
+    return str(InvalidInput(option, exc.value, exc.allowed))  # type: ignore[attr-defined]
 
 
 def os_message(exc: OSError) -> str:
