@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -106,6 +107,8 @@ def output_file(path: Path) -> Iterator[BinaryIO]:
                     yield packed  # type: ignore[misc]
             else:
                 yield raw
+        with suppress(FileNotFoundError):  # the log it replaces keeps its permissions
+            os.chmod(partial, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

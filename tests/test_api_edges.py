@@ -112,3 +112,14 @@ def test_an_export_refuses_an_unknown_format_and_a_fifo_it_would_replace(desk, t
         )
         refused(lambda: export_log(conn, definition, LogFilter(), "csv", fifo), "--output")
     assert fifo.is_fifo() and not (tmp_path / "x").exists()
+
+
+def test_an_export_that_replaces_a_log_keeps_its_permissions(desk, tmp_path: Path):
+    """A read-only log (0444) was replaced by one anyone's umask allowed (0644)."""
+    db, definition, _, _ = desk
+    out = tmp_path / "log.csv"
+    out.write_text("old")
+    out.chmod(0o440)
+    with read_connection(db) as conn:
+        export_log(conn, definition, LogFilter(), "csv", out)
+    assert out.stat().st_mode & 0o777 == 0o440 and out.read_text() != "old"
