@@ -14,17 +14,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from states import fields as check
 from states.case import CaseSnapshot
 from states.deviations import DISALLOWED, deviation, rank, step_deviations
 from states.dimensions import stamp
-from states.errors import InvalidInput
 from states.events import Event, evolve, new_snapshot
 from states.import_read import SourceCase
-from states.instants import EARLIEST, MAX_SKEW
+from states.import_values import timed_events
 from states.mapping import Mapping, Outcome
 from states.outbox import NewNotification
 from states.policy import Policy
@@ -101,33 +99,11 @@ class Planner:
     def plan(self, case: SourceCase, tally: Tally, now: datetime) -> CasePlan | None:
         """The events of `case`, or None when no event of it has a usable time (one from
         1970 to `now`, as any instant tierflow is given) or a value of it is one no
-        command could carry (see :func:`refusal`: counted, and the case left out whole)."""
+        command could carry (see :func:`states.import_values.timed_events`)."""
         mapping = self.source.mapping
-        timed = []
-        latest = now + MAX_SKEW
-        for position, attrs in enumerate(case.events):
-            found = _instant(attrs.get(mapping.timestamp), mapping)
-            if found is None:
-                tally.rejected["timestamp missing or not ISO 8601"] += 1
-            elif not EARLIEST <= found[0] <= latest:
-                tally.rejected["timestamp before 1970 or in the future"] += 1
-            else:
-                timed.append((found[0], position, found[1], attrs))
-        if not timed:
-            tally.rejected["case without a usable timestamp"] += 1
+        timed = timed_events(case, mapping, tally.rejected, now)
+        if timed is None:
             return None
-        refused = refusal(case, mapping)
-        if refused is not None:
-            tally.rejected[refused] += len(timed)
-            return None
-        timed.sort(key=_at)  # stable: ties keep the file's order
-        # Kept to the whole second once in order, as every event is (README: "when it
-        # happened"); fractions sort the events of one second first, and are then cut.
-        timed = [
-            (whole, position, whole.isoformat(), attrs)
-            for at, position, _, attrs in timed
-            for whole in (at.replace(microsecond=0),)
-        ]
         first = {**case.attrs, **timed[0][3]}
         priority, _ = mapping.priority_of(first)  # an unmapped value is counted per event
         opened = self._opened(case, first, priority, timed[0][0])
@@ -360,48 +336,5 @@ class Planner:
         return sets
 
 
-def refusal(case: SourceCase, mapping: Mapping) -> str | None:
-    """Why a case cannot be imported as it stands, or None: a value no command could carry
-    (a case id, customer, resource or team that is not a name of tierflow's, a subject too long,
-    a NUL anywhere: PostgreSQL cannot store one, SQLite would), named by its field."""
-    names = [("case id", case.ref)]
-    texts = []
-    for attrs in (case.attrs, *case.events):
-        names += [(f"customer ({mapping.customer_id})", attrs.get(mapping.customer_id or ""))]
-        names += [(f"resource ({mapping.resource})", attrs.get(mapping.resource or ""))]
-        names += [(f"team ({mapping.team})", attrs.get(mapping.team or ""))]
-        texts += [(f"subject ({mapping.subject})", attrs.get(mapping.subject or ""))]
-        texts += [(f"attribute {key!r}", f"{key}{value}") for key, value in attrs.items()]
-    try:
-        for name, value in names:
-            check.name(name, value or None)
-        for name, value in texts:
-            check.text(name, value)
-            if value and "\x00" in value:
-                raise InvalidInput(name, value, "text without NUL characters")
-    except InvalidInput as exc:
-        return f"case with an invalid {exc.field}: {exc.allowed}"
-    return None
-
-
 def _level(name: str) -> str | None:
     return None if name == FIRST_LEVEL else name
-
-
-def _at(item: tuple[Any, ...]) -> datetime:
-    return item[0]  # type: ignore[no-any-return]
-
-
-def _instant(text: str | None, mapping: Mapping) -> tuple[datetime, str] | None:
-    """The UTC instant `text` names (in the mapping's zone when it names none), and its
-    ISO text as the hash chain writes it."""
-    if not text:
-        return None
-    try:
-        at = datetime.fromisoformat(text.strip())
-    except ValueError:
-        return None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=mapping.timezone)
-    at = at.astimezone(UTC)
-    return at, at.isoformat()
