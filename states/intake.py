@@ -177,7 +177,12 @@ def _apply_batch(engine: Engine, records: Sequence[Record], now: datetime) -> In
     resuming: set[int] = set()
     for record in records:
         if record.key in applied:
-            result.replayed += 1
+            # the same command again is a replay; another one under its key is refused,
+            # as the engine refuses it (it was counted as a replay and dropped unsaid)
+            if applied[record.key] in _fingerprints(record, waiting):
+                result.replayed += 1
+            else:
+                result.rejected.append(_refusal(record, IdempotencyConflict(record.key)))
             continue
         first = planned.get(record.key)
         if first is not None:  # the engine would take a second use in one batch as a replay
@@ -210,11 +215,7 @@ def _plan(
     """The commands for `record`, given the cases it may name (id or ref → id, waiting)."""
     if not record.names_case:
         return _Plan(record, [record.command])
-    found = (
-        waiting.get(record.case_id)
-        if record.case_id is not None
-        else next((waiting[ref] for ref in record.case_refs if ref in waiting), None)
-    )
+    found = _named(record, waiting)
     if found is None:
         if record.fallback is not None:
             return _Plan(record, [record.fallback], opens_for_reference=True)
@@ -309,9 +310,35 @@ def _tally(plans: list[_Plan], results: list[Result], result: IntakeResult) -> N
             result.escalated += 1
 
 
-def _applied_keys(conn: Connection, keys: list[str]) -> set[str]:
-    rows = conn.execute(select(EVENT.c.idempotency_key).where(EVENT.c.idempotency_key.in_(keys)))
-    return {key for (key,) in rows}
+def _applied_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
+    """Each of `keys` already applied, with the fingerprint of the command it applied."""
+    rows = conn.execute(
+        select(EVENT.c.idempotency_key, EVENT.c.command_hash).where(
+            EVENT.c.idempotency_key.in_(keys)
+        )
+    )
+    return dict(rows.tuples().all())
+
+
+def _fingerprints(record: Record, cases: dict[Any, tuple[int, bool]]) -> set[str]:
+    """The fingerprints `record`'s first command may have had when it was applied: the
+    command on the case it names, or the case it opened when it named none (a mail's
+    reference to a case that did not exist then)."""
+    found = set()
+    if record.fallback is not None:
+        found.add(fingerprint(record.fallback))
+    if not record.names_case:
+        found.add(fingerprint(record.command))
+    elif (named := _named(record, cases)) is not None:
+        found.add(fingerprint(replace(record.command, case_id=named[0])))
+    return found
+
+
+def _named(record: Record, cases: dict[Any, tuple[int, bool]]) -> tuple[int, bool] | None:
+    """(case id, waiting) of the case `record` names, if one exists (see `_named_cases`)."""
+    if record.case_id is not None:
+        return cases.get(record.case_id)
+    return next((cases[ref] for ref in record.case_refs if ref in cases), None)
 
 
 def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, tuple[int, bool]]:

@@ -290,6 +290,28 @@ def test_a_refused_command_is_taken_out_and_the_rest_of_its_batch_written(engine
     assert result.escalated == 1
 
 
+def test_a_key_applied_before_to_another_command_is_refused_not_taken_as_a_replay(
+    engine: Engine,
+):
+    """Counted as replayed and dropped without a word, where the CLI refuses the reuse."""
+    row = {"customer_id": "C-0", "subject": "s", "idempotency_key": "K"}
+    assert apply_rows(engine, [row]).opened == 1  # case 1
+    rows = [{"customer_id": "C-1", "subject": "brand new case", "idempotency_key": "K"}, row]
+    result = apply_rows(engine, rows)
+    assert (result.opened, result.replayed, case_count(engine)) == (0, 1, 1)
+    [error] = result.rejected
+    assert (error.row, error.field, error.value) == (1, "idempotency_key", "K")
+    assert "already used for a different command" in error.reason
+    again = apply_rows(engine, [{"case_id": str(first), "message": "hi", "idempotency_key": "U"}])
+    assert (
+        again.updated == 1
+        and apply_rows(
+            engine, [{"case_id": str(first), "message": "hi", "idempotency_key": "U"}]
+        ).replayed
+        == 1
+    )  # a row naming a case replays on the case it names
+
+
 def test_two_rows_with_one_key_for_different_commands_keep_the_first(engine: Engine):
     rows = [
         {"customer_id": "C-1", "subject": "one", "idempotency_key": "K"},
