@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import csv
 import email
+import fcntl
 import io
 import json
 import mailbox
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -97,7 +101,12 @@ def _jsonl(data: bytes, source: str) -> list[Record | RowError]:
             items.append(RowError(number, "line", shown, f"not UTF-8 (byte {exc.start + 1})"))
             continue
         try:
-            row = json.loads(text)
+            row = json.loads(
+                text,
+                object_pairs_hook=_each_key_once,
+                parse_float=Decimal,  # "amount": 12.50 is a number, not a float's approximation
+                parse_constant=str,  # NaN, Infinity: text, refused by the field they are in
+            )
         except (ValueError, RecursionError) as exc:
             items.append(RowError(number, "line", text, f"not JSON: {exc}"))
             continue
@@ -108,8 +117,21 @@ def _jsonl(data: bytes, source: str) -> list[Record | RowError]:
     return items
 
 
+def _each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once: a second "customer_id" silently won
+    (a CSV header naming a column twice is refused too)."""
+    row = dict(pairs)
+    if len(row) < len(pairs):
+        twice = next(key for i, (key, _) in enumerate(pairs) if key in dict(pairs[:i]))
+        raise ValueError(f"each key once ({twice!r} twice)")
+    return row
+
+
 def _csv(data: bytes, source: str) -> list[Record | RowError]:
     text = data.decode("utf-8-sig", errors="surrogateescape")
+    # A cell longer than the csv module's limit (128 KiB) ended the file there, every row
+    # after it lost unsaid; read whole, it is refused alone by the field it is in.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""))
     items: list[Record | RowError] = []
     header: list[str] | None = None
@@ -161,12 +183,44 @@ def process_folder(engine: Engine, folder: Path, now: datetime, batch: int = 100
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(str(folder), "folder", "not a directory")
+    for name in ("done", "rejected"):  # checked before any row is applied, not after
+        if (folder / name).exists() and not (folder / name).is_dir():
+            raise ConfigError(str(folder / name), "folder", f"not a directory; {name}/ is needed")
     report = FolderReport()
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or path.suffix.lower() not in SUFFIXES or not path.is_file():
             continue
-        report.files.append(process_file(engine, path, now, batch))
+        with _claimed(path) as mine:
+            if mine:
+                report.files.append(process_file(engine, path, now, batch))
     return report
+
+
+@contextmanager
+def _claimed(path: Path) -> Iterator[bool]:
+    """Whether this run holds `path` for as long as the block lasts: a lock on the file,
+    taken without waiting. Another intake run on the same folder (a scheduled one beside
+    one by hand) that holds it, or that moved it to done/ already, leaves it to that run;
+    both reading it failed all runs but one (the file gone when they moved it) and left
+    an errors file for a done/ file that did not exist."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            still_here = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            still_here = False
+        yield still_here
+    finally:
+        os.close(fd)  # and the lock with it
 
 
 def process_file(engine: Engine, path: Path, now: datetime, batch: int = 1000) -> FileReport:

@@ -3,6 +3,7 @@ their reason, and act once per row or mail however often they are read."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import mailbox
 from email.message import EmailMessage
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from flows.sources import process_folder, process_maildir, read_folder_file
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
-from states.errors import StoreError
+from states.errors import ConfigError, StoreError
 from states.intake import IntakeResult, Record, RowError, apply_records
 from states.intake_mail import html_to_text, record_from_mail, strip_quoted
 from states.intake_rows import COLUMNS, record_from_row
@@ -176,6 +177,56 @@ def test_a_nul_or_a_lone_surrogate_rejects_only_its_row_on_either_database(
     assert (inbox / "done" / "web.jsonl").exists() and case_count(engine) == 1
     lines = (inbox / "rejected" / "web.jsonl.errors.jsonl").read_text().splitlines()
     assert [json.loads(line)["value"] for line in lines] == ["nul\x00here", "\ud800"]
+
+
+def test_json_rows_read_decimals_as_amounts_and_refuse_a_key_given_twice(
+    engine: Engine, inbox: Path
+):
+    """ "amount": 12.50 was refused as "not a float"; a second "customer_id" silently won."""
+    (inbox / "web.jsonl").write_text(
+        '{"customer_id": "C-1", "subject": "s", "amount": 12.50}\n'
+        '{"customer_id": "C-2", "customer_id": "C-2b", "subject": "s"}\n'
+        '{"customer_id": "C-3", "subject": "s", "amount": 1e400}\n'
+        '{"customer_id": "C-4", "subject": "s", "amount": Infinity}\n'
+    )
+    (file,) = process_folder(engine, inbox, MONDAY).files
+    assert file.result.opened == 1 and case(engine, 1).amount_claimed_minor == 1250
+    assert [(e.row, e.field) for e in file.result.rejected] == [
+        (2, "line"), (3, "amount"), (4, "amount"),
+    ]  # fmt: skip
+    assert "each key once ('customer_id' twice)" in file.result.rejected[0].reason
+
+
+def test_a_csv_cell_past_the_csv_modules_limit_is_refused_alone(engine: Engine, inbox: Path):
+    """A 140,000-character cell ended the file there: the rows after it were lost unsaid."""
+    (inbox / "big.csv").write_text(
+        f"customer_id,subject\nC-1,{'x' * 140_000}\nC-2,after it\nC-3,and this\n"
+    )
+    (file,) = process_folder(engine, inbox, MONDAY).files
+    assert file.result.opened == 2 and [(e.row, e.field) for e in file.result.rejected] == [
+        (2, "subject")
+    ]
+
+
+def test_a_file_another_intake_run_holds_is_left_to_it(engine: Engine, inbox: Path):
+    """Two runs on one folder (a scheduled one beside one by hand): the second failed when
+    the first moved the file, and wrote an errors file for a done/ file that was not."""
+    path = inbox / "web.jsonl"
+    path.write_text(jsonl({"customer_id": "C-1", "subject": "s"}, {"subject": "no customer"}))
+    with open(path) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert process_folder(engine, inbox, MONDAY).files == []
+    assert path.exists() and not (inbox / "rejected").exists() and case_count(engine) == 0
+    (file,) = process_folder(engine, inbox, MONDAY).files
+    assert file.result.opened == 1 and (inbox / "done" / "web.jsonl").exists()
+
+
+def test_a_done_that_is_a_file_is_refused_before_any_row_is_applied(engine: Engine, inbox: Path):
+    (inbox / "done").write_text("")
+    (inbox / "web.jsonl").write_text(jsonl({"customer_id": "C-1", "subject": "s"}))
+    with pytest.raises(ConfigError, match="not a directory; done/ is needed"):
+        process_folder(engine, inbox, MONDAY)
+    assert case_count(engine) == 0
 
 
 def test_csv_rows_are_numbered_by_file_line_and_a_bad_byte_rejects_only_its_row(
