@@ -8,7 +8,7 @@ from prefect import flow
 
 from flows.runs import execute, logger, utcnow
 from flows.runtime import Runtime
-from flows.sources import process_folder, process_maildir
+from flows.sources import is_maildir, process_folder, process_maildir
 from states.intake import IntakeResult
 
 
@@ -21,8 +21,10 @@ def intake_job(runtime: Runtime, folder: str = "inbox", maildir: str = "mail") -
     folder_path, maildir_path = home / folder, home / maildir
     if folder != "inbox" and not folder_path.is_dir():
         logger().warning("intake folder %s is not a directory: nothing read", folder_path)
-    if maildir != "mail" and not (maildir_path / "new").is_dir():
-        logger().warning("intake maildir %s is not a Maildir (no new/): nothing read", maildir_path)
+    if maildir != "mail" and not is_maildir(maildir_path):
+        logger().warning(
+            "intake maildir %s is not a Maildir (cur/, new/, tmp/): nothing read", maildir_path
+        )
     if folder_path.is_dir():
         report = process_folder(runtime.engine, folder_path, now)
         counts["files"] = len(report.files)
@@ -36,7 +38,7 @@ def intake_job(runtime: Runtime, folder: str = "inbox", maildir: str = "mail") -
                     f"; {file.error}" if file.error else "",
                     file.errors_file,
                 )
-    if (maildir_path / "new").is_dir():
+    if is_maildir(maildir_path):  # all three: one missing failed the run after the folder
         mail = process_maildir(runtime.engine, maildir_path, now)
         counts["mails"] = mail.read
         total.add(mail.result)

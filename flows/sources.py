@@ -288,10 +288,14 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(scratch, path)
 
 
+def is_maildir(path: Path) -> bool:
+    return all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
+
+
 def process_maildir(engine: Engine, maildir: Path, now: datetime, batch: int = 1000) -> MailReport:
     """Apply every mail not yet seen, then mark each seen (see the module doc)."""
     maildir = Path(maildir)
-    if not all((maildir / sub).is_dir() for sub in ("cur", "new", "tmp")):
+    if not is_maildir(maildir):
         raise ConfigError(str(maildir), "maildir", "not a Maildir (cur/, new/ and tmp/ needed)")
     box = mailbox.Maildir(maildir, factory=None, create=False)
     keys: list[str] = []

@@ -39,6 +39,7 @@ from html.parser import HTMLParser
 
 from states.commands import MAX_TEXT, OpenCase, Update
 from states.errors import InvalidInput
+from states.fields import MAX_ID
 from states.intake import Record, RowError
 
 MAIL_CHANNEL = "email"
@@ -71,7 +72,8 @@ def record_from_mail(
         return RowError(number, "mail", None, f"the mail cannot be read: {exc}")
     if not sender or "@" not in sender:
         return RowError(number, "from", str(message.get("From") or ""), "a sender address")
-    case_numbers = [int(found) for found in _CASE_NUMBER.findall(subject)]
+    # a number past the id range names no case: the next one may ("[#99999999999] [#38]")
+    case_numbers = [n for found in _CASE_NUMBER.findall(subject) if 0 < (n := int(found)) <= MAX_ID]
     refs = tuple(_TAG.findall(subject))
     title = " ".join(_CASE_NUMBER.sub("", subject).split())
     try:

@@ -186,6 +186,8 @@ def test_an_intake_source_named_but_missing_is_said_in_the_log(
     home = runtime.settings.home
     assert f"intake folder {home / 'inbx'} is not a directory: nothing read" in said, said
     assert any(f"intake maildir {home / 'mial'} is not a Maildir" in line for line in said)
+    (home / "half" / "new").mkdir(parents=True)  # no cur/ or tmp/: not read, not a failure
+    assert execute("intake", intake_job, maildir="half")["mails"] == 0
     caplog.clear()
     with caplog.at_level("WARNING"):
         execute("intake", intake_job)  # the defaults, unused here, are not worth a warning
