@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Select, func, select
 
 from states import fields as check
 from states.errors import InvalidInput
+from states.import_plan import IMPORTED
 from states.policy import CLOCKS
 from states.process import FIRST_LEVEL, ProcessDefinition
 from states.store import CASE, EVENT
@@ -61,7 +62,8 @@ breached, what its breach did, which escalation point (and reason) triggered it.
 _EVENT_COLUMNS = ("case_id", "seq", "type", "occurred_at", "recorded_at", "actor", "from_state",
                   "to_state", "from_level", "to_level")  # fmt: skip
 _STAMPED = ("priority", "team")  # the case's once the event applied (states.dimensions)
-_PAYLOAD_PATHS = ("priority", "team", ("changes", "priority"), ("changes", "team"), *EVENT_DETAILS)
+_PAYLOAD_PATHS = ("priority", "team", ("changes", "priority"), ("changes", "team"), "activity",
+                  *EVENT_DETAILS)  # fmt: skip
 """What the log reads of an event's payload, extracted by the database (JSON_EXTRACT on
 SQLite, #>> on PostgreSQL): the payload's bulk, the clocks' states, is never decoded."""
 
@@ -178,7 +180,7 @@ class _CaseSoFar:
         the events read before it."""
         case_id, seq, kind, occurred, recorded, actor, from_state, to_state, from_level, \
             to_level, stamped_priority, stamped_team, priority, team, new_priority, new_team, \
-            *details = row  # fmt: skip
+            source_activity, *details = row  # fmt: skip
         if kind == "opened":
             self.priority, self.team = priority, team
         elif kind == "updated":
@@ -189,6 +191,10 @@ class _CaseSoFar:
         self.priority = stamped_priority or self.priority
         self.team = stamped_team or self.team
         found = {key: v for key, v in zip(EVENT_DETAILS, details, strict=True) if v is not None}
+        if kind == IMPORTED and source_activity:
+            # an imported event is its source's activity to a mining tool ("Accepted/In
+            # Progress"), not "imported" for 65,533 of BPIC 2013's 73,087 events
+            kind = source_activity
         return LogEvent(case_id, seq, kind, occurred, recorded, actor, from_state, to_state,
                         from_level, to_level, to_level or FIRST_LEVEL, self.priority, self.team,
                         found)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,9 @@ from sqlalchemy import func, select, text
 
 from states.audit import verify_case
 from states.errors import InvalidInput, MappingError, StoreError
+from states.eventlog import LogFilter
 from states.importer import import_log
+from states.logexport import export_log
 from states.mapping import default_mapping_path, load_mapping, parse_mapping
 from states.outbox import NOTIFICATION
 from states.policy import load_policy
@@ -164,6 +167,12 @@ def test_events_are_applied_in_time_order_whatever_the_file_order_and_verify(
     assert check.ok, check.problems
     assert (row.state, row.resolved_level, row.escalation_count) == ("resolved", "L2", 1)
     assert row.resolved_at == hours(5)
+    # exported, each imported event is its source's activity, as a mining tool reads it
+    with read_connection(db) as conn:
+        export_log(conn, definition, LogFilter(), "csv", tmp_path / "back.csv")
+    with open(tmp_path / "back.csv", encoding="utf-8", newline="") as handle:
+        activities = [row["activity"] for row in csv.DictReader(handle)]
+    assert activities == ["opened", "Work", "Queued", "Work", "Resolved"]
 
 
 def test_broken_processes_are_recorded_with_each_deviation_marked(
