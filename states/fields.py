@@ -103,8 +103,13 @@ def positive_duration(field: str, value: Any) -> None:
 
 def _blank(value: str) -> bool:
     """Nothing a reader sees: spaces, and format characters alone (a zero-width space, a
-    bidirectional override), which `str.strip` keeps and a list shows as an empty cell."""
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
+    bidirectional override), which `str.strip` keeps and a list shows as an empty cell.
+    Text whose ends are printable is not blank, found without a look at each character
+    (every command's names and subject pass here)."""
+    stripped = value.strip()
+    if not stripped or (stripped[0].isprintable() and stripped[-1].isprintable()):
+        return not stripped
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in stripped)
 
 
 def _unicode(field: str, value: str) -> None:
