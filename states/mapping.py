@@ -157,11 +157,15 @@ class Mapping(VersionedText):
         return Outcome(**sets), explicit
 
     def priority_of(self, attrs: dict[str, str]) -> tuple[str, str | None]:
-        """The priority an event's attribute says, and the raw value when it is unmapped."""
+        """The priority an event's attribute says, and the raw value when it is unmapped.
+        A value that is a priority of tierflow's already (`high`: a log tierflow exported)
+        is itself unless `[case.priorities]` maps it; it was counted as unmapped."""
         if self.priority is None:
             return self.default_priority, None
         raw = attrs.get(self.priority)
         mapped = self.priorities.get(raw) if raw is not None else None
+        if mapped is None and raw in PRIORITIES:
+            mapped = raw
         return (mapped, None) if mapped else (self.default_priority, raw)
 
 

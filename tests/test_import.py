@@ -544,3 +544,14 @@ def test_init_upgrades_a_database_from_before_suppressed_notifications(
         statuses = conn.execute(select(NOTIFICATION.c.status).order_by(NOTIFICATION.c.id)).all()
         version = conn.execute(text("SELECT schema_version FROM schema_info")).scalar_one()
     assert [s for (s,) in statuses] == ["pending", "suppressed"] and version == SCHEMA_VERSION
+
+
+def test_a_priority_that_is_tierflows_own_maps_to_itself_unless_the_table_says_otherwise(
+    definition,
+):
+    """Re-importing a log tierflow exported: "high" was an unmapped value, the default
+    priority taken, unless [case.priorities] repeated high = "high"."""
+    mapping = parse_mapping(MAPPING.replace('High = "high"', 'High = "urgent"'), definition)
+    assert mapping.priority_of({"impact": "high"}) == ("high", None)
+    assert mapping.priority_of({"impact": "High"}) == ("urgent", None)  # the table first
+    assert mapping.priority_of({"impact": "Major"}) == ("normal", "Major")
