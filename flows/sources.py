@@ -105,8 +105,7 @@ def _jsonl(data: bytes, source: str) -> list[Record | RowError]:
                 text,
                 object_pairs_hook=_each_key_once,
                 parse_float=Decimal,  # "amount": 12.50 is a number, not a float's approximation
-                parse_constant=str,  # NaN, Infinity: text, refused by the field they are in
-            )
+            )  # NaN and Infinity stay floats, which no field takes
         except (ValueError, RecursionError) as exc:
             items.append(RowError(number, "line", text, f"not JSON: {exc}"))
             continue

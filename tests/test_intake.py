@@ -188,11 +188,12 @@ def test_json_rows_read_decimals_as_amounts_and_refuse_a_key_given_twice(
         '{"customer_id": "C-2", "customer_id": "C-2b", "subject": "s"}\n'
         '{"customer_id": "C-3", "subject": "s", "amount": 1e400}\n'
         '{"customer_id": "C-4", "subject": "s", "amount": Infinity}\n'
+        '{"customer_id": "C-5", "subject": NaN}\n'
     )
     (file,) = process_folder(engine, inbox, MONDAY).files
     assert file.result.opened == 1 and case(engine, 1).amount_claimed_minor == 1250
     assert [(e.row, e.field) for e in file.result.rejected] == [
-        (2, "line"), (3, "amount"), (4, "amount"),
+        (2, "line"), (3, "amount"), (4, "amount"), (5, "subject"),
     ]  # fmt: skip
     assert "each key once ('customer_id' twice)" in file.result.rejected[0].reason
 
