@@ -322,15 +322,17 @@ def _applied_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
 
 def _fingerprints(record: Record, cases: dict[Any, tuple[int, bool]]) -> set[str]:
     """The fingerprints `record`'s first command may have had when it was applied: the
-    command on the case it names, or the case it opened when it named none (a mail's
-    reference to a case that did not exist then)."""
+    command on any case it names that exists now (a mail naming two references went to
+    the first that existed then, and the other may exist since), or the case it opened
+    when it named none (a reference to a case that did not exist then)."""
     found = set()
     if record.fallback is not None:
         found.add(fingerprint(record.fallback))
     if not record.names_case:
         found.add(fingerprint(record.command))
-    elif (named := _named(record, cases)) is not None:
-        found.add(fingerprint(replace(record.command, case_id=named[0])))
+    for name in (record.case_id,) if record.case_id is not None else record.case_refs:
+        if (named := cases.get(name)) is not None:
+            found.add(fingerprint(replace(record.command, case_id=named[0])))
     return found
 
 

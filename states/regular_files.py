@@ -33,6 +33,24 @@ def open_regular(path: Path, flags: int, mode: int = 0o644) -> int:
     return fd
 
 
+def read_whole(path: Path) -> bytes:
+    """The bytes of a regular file, or of a pipe (`--process /dev/stdin`, `<(...)`) up
+    to its end. A FIFO nobody writes to reads as empty at once instead of waiting for a
+    writer; anything else (a directory, a device) is an OSError, "not a regular file"."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise OSError(errno.EINVAL, "not a regular file", str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)  # a pipe with no writer left reads as its end
+        return handle.read()
+
+
 def write_regular(path: Path, text: str) -> None:
     """Replace `path`'s content with `text` (UTF-8), a regular file or a new one."""
     fd = open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)

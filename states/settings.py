@@ -6,7 +6,7 @@ Nothing else in tierflow reads the environment.
 from __future__ import annotations
 
 import email.errors
-import email.utils
+import re
 from email.headerregistry import Address
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,9 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from states.errors import ConfigError, shown
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NAMED_ADDRESS = re.compile(r"[^<>]*<([^<>]*)>\s*")
 
 #: What each setting allows, in the words an error names it with.
 ALLOWED = {
@@ -110,19 +113,22 @@ class Settings(BaseSettings):
         every notification for good at its first delivery."""
         if not value.isprintable():
             raise ValueError(ALLOWED["smtp_from"])
-        spec = email.utils.parseaddr(value)[1] if "<" in value else value.strip()
+        named = _NAMED_ADDRESS.fullmatch(value)  # parseaddr would drop a space in the domain
+        spec = named.group(1).strip() if named else value.strip()
         try:
             address = Address(addr_spec=spec)
-        except (ValueError, email.errors.MessageError):
+        except (ValueError, IndexError, email.errors.MessageError):  # IndexError: "ops@"
             raise ValueError(ALLOWED["smtp_from"]) from None
-        if not (address.username and address.domain):
+        if not (address.username and address.domain) or any(ch.isspace() for ch in spec):
             raise ValueError(ALLOWED["smtp_from"])
         return value
 
     @field_validator("smtp_username", "smtp_password")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
-        if value is not None and not value.isprintable():
+        """No control character (a line break would end the SMTP command); any other
+        character, a zero-width space in a password included, is the user's own."""
+        if value is not None and _CONTROL.search(value):
             raise ValueError(ALLOWED["smtp_username"])
         return value
 

@@ -14,7 +14,6 @@ file cannot hold what a database, a terminal or a BPMN export would refuse.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from typing import Any
 
 from states import fields
 from states.errors import SHOWN, ConfigError, InvalidInput, shown
-from states.regular_files import open_regular
+from states.regular_files import read_whole
 
 NAME_ALLOWED = f"a non-empty string of at most {fields.MAX_NAME} characters, no control characters"
 TEXT_ALLOWED = (
@@ -160,9 +159,8 @@ def _fields_problem(check: Callable[..., None], value: str, allowed: str) -> str
 def read_toml(path: str | Path, cls: type[ConfigError]) -> TomlSource:
     """Read and parse a TOML file; unreadable or malformed files raise `cls`."""
     path = Path(path)
-    try:  # a regular file: a FIFO nobody writes to made every reader wait for ever
-        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as handle:
-            data = handle.read()
+    try:  # a FIFO nobody writes to made every reader wait for ever: see read_whole
+        data = read_whole(path)
     except OSError as exc:
         raise cls(str(path), "(file)", f"cannot read: {exc.strerror or exc}") from exc
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from states.settings import load_settings
 from tests.clirun import Cli, ProcessCli, error_line
 
 OPENED = "2026-11-02T09:00:00+00:00"
@@ -239,6 +240,9 @@ def test_a_blank_intake_folder_is_refused_not_read_as_the_data_directory(world: 
         ("TIERFLOW_SMTP_FROM", "ops@x.io\r\nBcc: all@x.io",
          "'ops@x.io\\r\\nBcc: all@x.io' is not allowed; allowed: one mail"),
         ("TIERFLOW_SMTP_FROM", "nobody", "'nobody' is not allowed; allowed: one mail address"),
+        ("TIERFLOW_SMTP_FROM", "ops@", "'ops@' is not allowed; allowed: one mail address"),
+        ("TIERFLOW_SMTP_FROM", "S <ops@exa mple.com>",
+         "'S <ops@exa mple.com>' is not allowed; allowed: one mail"),
         ("TIERFLOW_SMTP_USERNAME", "ops\n",
          "'ops\\n' is not allowed; allowed: text without control"),
         ("TIERFLOW_HOME", "", "'' is not allowed; allowed: a value, not empty"),
@@ -320,3 +324,12 @@ def test_invisible_names_and_texts_are_blank_and_refusals_name_the_option(
     list showed an empty customer), errors named the command's field (customer_id) rather
     than the option typed, and `--mapping ''` read the current directory."""
     assert said in world.refused(*args)
+
+
+def test_smtp_settings_people_use_are_accepted():
+    """A display name, an IPv6 host, and a password with any printable character (a
+    zero-width space was refused as a "control character")."""
+    settings = load_settings(
+        smtp_from="Support <ops@example.com>", smtp_host="::1", smtp_password="pa\u200bss"
+    )
+    assert (settings.smtp_from, settings.smtp_host) == ("Support <ops@example.com>", "::1")

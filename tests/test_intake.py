@@ -408,6 +408,22 @@ def test_a_case_number_past_the_id_range_gives_way_to_the_next_one_in_the_subjec
     assert (result.opened, result.updated, case_count(engine)) == (0, 1, 1)
 
 
+def test_a_mail_read_again_after_its_first_reference_came_to_exist_is_a_replay(
+    engine: Engine, tmp_path: Path
+):
+    """[A-1] [B-2]: it went to B-2, A-1 being no case then; read again once A-1 was opened,
+    it was taken for a different command under its key and refused."""
+    engine.apply(OpenCase(customer_id="C-1", subject="b", external_ref="B-2"))
+    box = make_maildir(tmp_path)
+    reply = mail("ann@example.com", "Re: [A-1] [B-2] help", "More info.", "<mm@x>")
+    deliver(box, reply)
+    assert process_maildir(engine, Path(box._path), MONDAY).result.updated == 1
+    engine.apply(OpenCase(customer_id="C-2", subject="a", external_ref="A-1"))
+    deliver(box, reply)
+    again = process_maildir(engine, Path(box._path), MONDAY).result
+    assert (again.replayed, again.rejected, again.updated) == (1, [], 0)
+
+
 def test_a_new_mail_opens_a_case_and_a_reply_with_a_legal_phrase_escalates_it(
     engine: Engine, tmp_path: Path
 ):

@@ -79,7 +79,7 @@ OPTION_OF_FIELD = {
         name: f"--{name}"
         for name in ("subject", "description", "priority", "channel", "team", "actor",
                      "assignee", "reason", "point", "notice", "note", "satisfaction",
-                     "comment", "message")
+                     "comment", "message", "worker")
     },
 }  # fmt: skip
 
