@@ -8,7 +8,6 @@ when trying again cannot help.
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import ssl
 import sys
@@ -93,10 +92,8 @@ class FileSink:
         line = json.dumps(asdict(message), ensure_ascii=False, default=datetime.isoformat)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock:
-                fd = open_regular(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-                with os.fdopen(fd, "a", encoding="utf-8") as out:
-                    out.write(line + "\n")
+            with self._lock, open_regular(self.path, "a") as out:
+                out.write(line + "\n")
         except OSError as exc:
             raise DeliveryError(f"cannot write {self.path}: {exc}") from None
 

@@ -119,8 +119,7 @@ def write_anchor(conn: Connection, key: AuditKey, path: Path, now: datetime) -> 
     text = json.dumps({**body, "mac": mac}, sort_keys=True, separators=(",", ":")) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = open_regular(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with open_regular(path, "a") as out:
             out.write(text)
             out.flush()
             os.fsync(out.fileno())
@@ -262,7 +261,7 @@ def _canonical(body: dict[str, Any]) -> bytes:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """The non-empty lines of the anchor file, numbered from 1 (none if it is missing)."""
     try:
-        handle = os.fdopen(open_regular(path, os.O_RDONLY), encoding="utf-8")
+        handle = open_regular(path, "r")
     except FileNotFoundError:
         return
     except OSError as exc:

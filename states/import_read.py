@@ -18,7 +18,6 @@ import csv
 import gzip
 import hashlib
 import io
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ def file_digest(path: Path) -> str:
     """SHA-256 of the file as stored: the identity re-imports are recognised by."""
     digest = hashlib.sha256()
     try:
-        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as handle:
+        with open_regular(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError as exc:
@@ -89,12 +88,9 @@ class LogReader:
     def __iter__(self) -> Iterator[SourceCase]:
         path, fmt = self.path, self.format
         try:
-            with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as file:
+            with open_regular(path, "rb") as file:
                 self._file = file
-                stream: IO[bytes] = file
-                if file.read(2) == b"\x1f\x8b":
-                    stream = gzip.GzipFile(fileobj=file)  # type: ignore[assignment]
-                file.seek(0)
+                stream = _unpacked(file)
                 if fmt == "xes":
                     yield from _xes_cases(stream, self.case_id, str(path))
                 else:
@@ -236,15 +232,19 @@ class _Ignore:
         return lambda *args: None
 
 
+def _unpacked(file: IO[bytes]) -> IO[bytes]:
+    """`file` read from its start, through gzip when it is gzip-compressed (whatever its
+    name says)."""
+    packed = file.read(2) == b"\x1f\x8b"
+    file.seek(0)
+    return gzip.GzipFile(fileobj=file) if packed else file  # type: ignore[return-value]
+
+
 def csv_header(path: Path, delimiter: str) -> list[str]:
     """The column names of the CSV file at `path` (gzip-compressed or not), none if empty."""
     try:
-        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as file:
-            stream: IO[bytes] = file
-            if file.read(2) == b"\x1f\x8b":
-                stream = gzip.GzipFile(fileobj=file)  # type: ignore[assignment]
-            file.seek(0)
-            text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+        with open_regular(path, "rb") as file:
+            text = io.TextIOWrapper(_unpacked(file), encoding="utf-8-sig", newline="")
             return next(csv.reader(text, delimiter=delimiter), [])
     except (OSError, UnicodeDecodeError, csv.Error, EOFError) as exc:
         raise InvalidInput("file", str(path), f"a readable CSV file ({exc})") from None

@@ -52,9 +52,9 @@ def fifo(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("flags", [os.O_WRONLY | os.O_CREAT | os.O_APPEND, os.O_RDONLY])
-def test_a_fifo_is_not_a_regular_file_whichever_way_it_is_opened(fifo: Path, flags: int):
-    error = finishes(lambda: open_regular(fifo, flags))
+@pytest.mark.parametrize("mode", ["a", "rb"])
+def test_a_fifo_is_not_a_regular_file_whichever_way_it_is_opened(fifo: Path, mode: str):
+    error = finishes(lambda: open_regular(fifo, mode))
     assert isinstance(error, OSError) and error.strerror == "not a regular file", error
 
 
