@@ -11,17 +11,20 @@ from flows.runtime import Runtime
 from flows.sources import is_maildir, process_folder, process_maildir
 from states.intake import IntakeResult
 
+#: The sources' defaults, under the data directory; named otherwise, a missing one is logged.
+INBOX, MAILDIR = "inbox", "mail"
 
-def intake_job(runtime: Runtime, folder: str = "inbox", maildir: str = "mail") -> dict[str, Any]:
+
+def intake_job(runtime: Runtime, folder: str = INBOX, maildir: str = MAILDIR) -> dict[str, Any]:
     """Both sources, when they exist (a relative path is under the data directory); one
     named other than by default that does not is said in the run's log, so a mistyped
     folder is not a quiet zero (the default ones may well be unused)."""
     home, now = runtime.settings.home, utcnow()
     total, counts = IntakeResult(), {"files": 0, "mails": 0}
     folder_path, maildir_path = home / folder, home / maildir
-    if folder != "inbox" and not folder_path.is_dir():
+    if folder != INBOX and not folder_path.is_dir():
         logger().warning("intake folder %s is not a directory: nothing read", folder_path)
-    if maildir != "mail" and not is_maildir(maildir_path):
+    if maildir != MAILDIR and not is_maildir(maildir_path):
         logger().warning(
             "intake maildir %s is not a Maildir (cur/, new/, tmp/): nothing read", maildir_path
         )
@@ -54,7 +57,7 @@ def intake_job(runtime: Runtime, folder: str = "inbox", maildir: str = "mail") -
 
 
 @flow(name="intake", log_prints=False)
-async def intake(folder: str = "inbox", maildir: str = "mail") -> dict[str, Any]:
+async def intake(folder: str = INBOX, maildir: str = MAILDIR) -> dict[str, Any]:
     """Open cases from JSONL/CSV files dropped in `folder` (processed files move to
     done/, bad rows go to rejected/ with the row, field and reason) and from the mails
     in the Maildir `maildir` (a reply whose subject carries a case's reference becomes

@@ -44,6 +44,7 @@ from states.decide import Decider
 from states.decision import SYSTEM_SLA, DueTimer
 from states.errors import IntegrityError
 from states.events import Event, apply_change, evolve, new_snapshot
+from states.import_fold import IMPORTED
 from states.machine import machine_for
 from states.policy import Policy
 from states.process import FIRST_LEVEL, ProcessDefinition
@@ -52,7 +53,6 @@ from states.timers import TimerWrites
 #: Events a policy's timers write: a replay leaves them out and fires its own.
 TIMER_EVENTS = frozenset({"sla_warning", "sla_breached", "follow_up_due"})
 #: History written by another system (``tierflow audit import``): see states.importer.
-IMPORTED = "imported"
 #: How an imported effect leaves the case's waiting on its customer.
 _WAITING = {"wait_on_customer": True, "customer_replied": False, "resolve": False}
 #: A clock round: the clock and the sequence number of the event that started it. Two

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Select, func, select
 
 from states import fields as check
 from states.errors import InvalidInput
-from states.import_plan import IMPORTED
+from states.import_fold import IMPORTED
 from states.policy import CLOCKS
 from states.process import FIRST_LEVEL, ProcessDefinition
 from states.store import CASE, EVENT

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from states.case import CaseSnapshot
-from states.import_fold import fold_imported
+from states.import_fold import IMPORTED, fold_imported
 
 if TYPE_CHECKING:
     from states.events import Event
@@ -135,4 +135,4 @@ def _imported(snap: CaseSnapshot, event: Event) -> None:
     fold_imported(snap, event, HANDLERS)
 
 
-HANDLERS["imported"] = _imported
+HANDLERS[IMPORTED] = _imported

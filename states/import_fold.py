@@ -17,6 +17,9 @@ from typing import Any
 
 from states.case import CaseSnapshot
 
+IMPORTED = "imported"
+"""The type of an event an import wrote: one source event, its effects in its payload."""
+
 SETTABLE = ("assignee", "team", "priority")
 #: Effects whose native fold is the imported one too (an imported payload has none of the
 #: keys those read, such as ``assignee``: owners come in ``set``).

@@ -21,6 +21,7 @@ from states.case import CaseSnapshot
 from states.deviations import DISALLOWED, deviation, rank, step_deviations
 from states.dimensions import stamp
 from states.events import Event, evolve, new_snapshot
+from states.import_fold import IMPORTED
 from states.import_read import SourceCase
 from states.import_values import timed_events
 from states.mapping import Mapping, Outcome
@@ -28,7 +29,6 @@ from states.outbox import NewNotification
 from states.policy import Policy
 from states.process import FIRST_LEVEL, ProcessDefinition
 
-IMPORTED = "imported"
 IMPORT_ACTOR = "import"
 
 

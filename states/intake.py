@@ -215,7 +215,7 @@ def _plan(
     """The commands for `record`, given the cases it may name (id or ref → id, waiting)."""
     if not record.names_case:
         return _Plan(record, [record.command])
-    found = _named(record, waiting)
+    found = next(iter(_existing(record, waiting)), None)
     if found is None:
         if record.fallback is not None:
             return _Plan(record, [record.fallback], opens_for_reference=True)
@@ -330,17 +330,16 @@ def _fingerprints(record: Record, cases: dict[Any, tuple[int, bool]]) -> set[str
         found.add(fingerprint(record.fallback))
     if not record.names_case:
         found.add(fingerprint(record.command))
-    for name in (record.case_id,) if record.case_id is not None else record.case_refs:
-        if (named := cases.get(name)) is not None:
-            found.add(fingerprint(replace(record.command, case_id=named[0])))
+    for case_id, _ in _existing(record, cases):
+        found.add(fingerprint(replace(record.command, case_id=case_id)))
     return found
 
 
-def _named(record: Record, cases: dict[Any, tuple[int, bool]]) -> tuple[int, bool] | None:
-    """(case id, waiting) of the case `record` names, if one exists (see `_named_cases`)."""
-    if record.case_id is not None:
-        return cases.get(record.case_id)
-    return next((cases[ref] for ref in record.case_refs if ref in cases), None)
+def _existing(record: Record, cases: dict[Any, tuple[int, bool]]) -> list[tuple[int, bool]]:
+    """(case id, waiting) of each case `record` names that exists, in the order it names
+    them (see `_named_cases`): its case number, else its references."""
+    names = (record.case_id,) if record.case_id is not None else record.case_refs
+    return [cases[name] for name in names if name in cases]
 
 
 def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, tuple[int, bool]]:
