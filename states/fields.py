@@ -35,7 +35,8 @@ MAX_TEXT = 20_000
 MAX_ID = 2**31 - 1
 """The largest case id or version: PostgreSQL's ``integer`` (SQLite's holds more)."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Control characters (C0, DEL, C1): never in a name, nor in a setting sent on a line.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
@@ -67,7 +68,7 @@ def name(field: str, value: Any, *, required: bool = False) -> None:
     if len(value) > MAX_NAME:
         raise InvalidInput(field, value, _NAME_ALLOWED)
     if not value.isprintable():  # control characters and lone surrogates never are
-        if _CONTROL.search(value):
+        if CONTROL.search(value):
             raise InvalidInput(field, value, _NAME_ALLOWED)
         _unicode(field, value)
 
@@ -77,7 +78,7 @@ def multiline_text(field: str, value: Any, *, required: bool = False) -> None:
     file sets once for many cases (a notice, a description), which a terminal, a
     PostgreSQL column (no NUL) and an XML export (a BPMN file) all take as written."""
     text(field, value, required=required)
-    if isinstance(value, str) and _CONTROL.search(value.translate(_LINE_BREAKS_AND_TABS)):
+    if isinstance(value, str) and CONTROL.search(value.translate(_LINE_BREAKS_AND_TABS)):
         raise InvalidInput(field, value, "text without control characters but line breaks and tabs")
 
 

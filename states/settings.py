@@ -15,8 +15,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from states.errors import ConfigError, shown
+from states.fields import CONTROL
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAMED_ADDRESS = re.compile(r"[^<>]*<([^<>]*)>\s*")
 
 #: What each setting allows, in the words an error names it with.
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     def _printable(cls, value: str | None) -> str | None:
         """No control character (a line break would end the SMTP command); any other
         character, a zero-width space in a password included, is the user's own."""
-        if value is not None and _CONTROL.search(value):
+        if value is not None and CONTROL.search(value):
             raise ValueError(ALLOWED["smtp_username"])
         return value
 
