@@ -37,6 +37,7 @@ from states.engine import Engine
 from states.policy import load_policy
 from states.process import load_process
 from states.store import SQLITE_PRAGMAS, init_schema, make_engine
+from states.wal_checkpoints import WalCheckpoints
 
 NO_SLA = Path(__file__).with_name("policies") / "no_sla.toml"
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -153,10 +154,12 @@ def database(backend: str) -> Iterator[Database]:
         admin.dispose()
 
 
-def make_tierflow(db: SAEngine, config: str) -> Engine:
-    """An engine on the shipped process, with the shipped policy (``sla``) or none."""
+def make_tierflow(db: SAEngine, config: str, background_checkpoints: bool = True) -> Engine:
+    """An engine on the shipped process, with the shipped policy (``sla``) or none; on
+    SQLite its log folded in by a thread of its own (as shipped) or by its commits."""
     process = load_process()
-    return Engine(db, process, load_policy(NO_SLA if config == "process" else None, process))
+    policy = load_policy(NO_SLA if config == "process" else None, process)
+    return Engine(db, process, policy, background_checkpoints=background_checkpoints)
 
 
 def life_cycle(case_id: int) -> list[Act]:
@@ -240,17 +243,27 @@ class Stopwatch:
         self.cpu = time.process_time() - self._cpu
 
 
-def replay(db: Database, transactions: list[list[tuple[str, Any, bool]]]) -> Stopwatch:
-    """Write the recorded transactions again with the bare driver, one commit each."""
+def replay(
+    db: Database,
+    transactions: list[list[tuple[str, Any, bool]]],
+    background_checkpoints: bool = True,
+) -> Stopwatch:
+    """Write the recorded transactions again with the bare driver, one commit each; on
+    SQLite with the engine's background checkpoints (or without, as the engine ran),
+    stopped within the time."""
     conn = db.raw()
     try:
         if db.path is not None:
+            checkpoints = WalCheckpoints(str(db.path), SQLITE_PRAGMAS)
             with Stopwatch() as watch:
                 for statements in transactions:
                     conn.execute("BEGIN IMMEDIATE")
                     for sql, params, many in statements:
                         (conn.executemany if many else conn.execute)(sql, params)
                     conn.execute("COMMIT")
+                    if background_checkpoints:
+                        checkpoints.committed(1)
+                checkpoints.close()
             return watch
         cursor = conn.cursor()
         with Stopwatch() as watch:

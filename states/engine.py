@@ -59,10 +59,12 @@ from states.process import ProcessDefinition
 from states.results import Result, as_replay, earlier_results
 from states.store import (
     CASE,
+    SQLITE_PRAGMAS,
     HeldConnections,
     register_versions,
     write_transaction,
 )
+from states.wal_checkpoints import wal_checkpoints
 
 
 def utcnow() -> datetime:
@@ -78,6 +80,7 @@ class Engine(TimerFiring):
         clock: Callable[[], datetime] = utcnow,
         max_retries: int = 5,
         cache_size: int = 20_000,
+        background_checkpoints: bool = True,
     ) -> None:
         self.db = db
         self.definition = definition
@@ -92,9 +95,14 @@ class Engine(TimerFiring):
         self._one_writer = db.dialect.name == "sqlite"
         #: the connection each thread's write transactions run on (SQLite; see HeldConnections)
         self.connections = HeldConnections(db)
+        #: the thread that folds a SQLite file's log in (states.wal_checkpoints), if any
+        self.checkpoints = wal_checkpoints(db, SQLITE_PRAGMAS) if background_checkpoints else None
 
     def close(self) -> None:
-        """Release the connections this engine keeps (it reopens one if used again)."""
+        """Stop the checkpoint thread and release the connections this engine keeps
+        (it starts and opens them again if used again)."""
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         self.connections.close()
 
     def apply(self, command: Command, now: datetime | None = None) -> Result:
@@ -149,6 +157,8 @@ class Engine(TimerFiring):
                     outcome, work = body(conn)
                 self._registered = True
                 self._cache.put_all(work.snapshots.values())
+                if self.checkpoints is not None:
+                    self.checkpoints.committed(len(commands) or 1)
                 return outcome
             except Retry:
                 if pinned or attempt == self.max_retries:
