@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pages_per_command.py
 	$(BIN)/python benchmarks/peer_spiffworkflow.py
 	$(BIN)/python benchmarks/io_share.py
+	$(BIN)/python benchmarks/apply_latency.py
 	$(BIN)/python benchmarks/apply_throughput.py
 	$(BIN)/python benchmarks/timer_sweep.py
 	$(BIN)/python benchmarks/calendar_add.py

@@ -10,7 +10,9 @@ its counts before and after the life cycles (not the set-up, nor the checkpoint 
 closing the database makes). The child runs the same life cycles as
 `peer_spiffworkflow.py` (one commit a step, the same SQLite settings) for one engine:
 SpiffWorkflow, tierflow without the SLA policy, or with it. A count of calls and their
-share of the run's wall time; the seconds move with the machine's disk.
+share of the run's wall time; the seconds move with the machine's disk. Checkpoints run
+in the commits on both sides (``--inline-checkpoints`` of the peer benchmark): the calls
+timed are then all the measured thread's.
 
     python benchmarks/io_share.py [--cycles 2000] [--json]
 """
@@ -81,14 +83,14 @@ def child(engine: str, cycles: int) -> None:
 
     with database("sqlite") as db:
         if engine == "spiff":
-            spiff = Spiff(db.path.with_name("spiff.db"))  # type: ignore[union-attr]
+            spiff = Spiff(db.path.with_name("spiff.db"), False)  # type: ignore[union-attr]
             before = calls()
             spiff.life_cycles(0, cycles)
             after = calls()
-            spiff.db.close()
+            spiff.close()
         else:
             sa = db.engine()
-            tierflow = make_tierflow(sa, engine)
+            tierflow = make_tierflow(sa, engine, background_checkpoints=False)
             before = calls()
             run_life_cycles(tierflow, 0, cycles)
             after = calls()
