@@ -98,13 +98,16 @@ def execute(flow: str, job: Job, **parameters: Any) -> dict[str, Any]:
     """Run `job` as one run of `flow`: logged, skipped in a pause window, and, inside a
     Prefect flow run, as a task (so Prefect retries it); outside one, as a plain call."""
     runtime = Runtime.from_env()
-    with logged_run(flow, runtime) as run:
-        if run.skipped:
-            return run.counts
-        step = work_task(job) if FlowRunContext.get() is not None else job
-        run.counts = step(runtime, **parameters)
-        logger().info("%s: %s", flow, _summary(run.counts))
-    return run.counts
+    try:
+        with logged_run(flow, runtime) as run:
+            if run.skipped:
+                return run.counts
+            step = work_task(job) if FlowRunContext.get() is not None else job
+            run.counts = step(runtime, **parameters)
+            logger().info("%s: %s", flow, _summary(run.counts))
+        return run.counts
+    finally:
+        runtime.close()  # a serving process runs many: none keeps this run's connections
 
 
 def _summary(counts: dict[str, Any]) -> str:

@@ -60,6 +60,15 @@ class Runtime:
     def engine(self) -> Engine:
         return Engine(self.db, self.process, self.policy)
 
+    def close(self) -> None:
+        """Release what this runtime opened: the engine's checkpoint thread and kept
+        connections, the database's pool. A run of a flow, in a process that serves many,
+        ends with it; a later use opens them again."""
+        if "engine" in self.__dict__:
+            self.engine.close()
+        if "db" in self.__dict__:
+            self.db.dispose()
+
     @cached_property
     def schedules(self) -> Schedules:
         """The schedules in force: the ops file if there is one, else the shipped defaults."""

@@ -158,7 +158,7 @@ class Engine(TimerFiring):
                 self._registered = True
                 self._cache.put_all(work.snapshots.values())
                 if self.checkpoints is not None:
-                    self.checkpoints.committed(len(commands) or 1)
+                    self.checkpoints.committed(len(work.events) or 1)
                 return outcome
             except Retry:
                 if pinned or attempt == self.max_retries:

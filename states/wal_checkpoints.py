@@ -8,8 +8,8 @@ waiting on the disk for 17 % of it), paid as a stall of tens of milliseconds by
 whichever command crossed the mark, one in some 500.
 
 The engine hands that work to a thread, as PostgreSQL hands it to its
-checkpointer process: every :data:`CHECKPOINT_EVERY` commands it wakes the
-thread, which runs a ``PASSIVE`` checkpoint on a connection of its own. A
+checkpointer process: every :data:`CHECKPOINT_EVERY` events it writes it wakes
+the thread, which runs a ``PASSIVE`` checkpoint on a connection of its own. A
 passive checkpoint neither waits for nor blocks writers and readers, and SQLite
 runs it with the GIL released, so the copy and the syncs overlap the commands
 that follow. Each connection's own automatic checkpoint stays as it was, the
@@ -29,8 +29,8 @@ from typing import Any
 
 from sqlalchemy import Engine as SAEngine
 
-#: Commands between two wakings of the thread: some 1,200 log pages at ~19 a command,
-#: well under the connections' own mark (10,000), so a busy writer rarely reaches it.
+#: Events written between two wakings of the thread: some 1,200 log pages at one command's
+#: ~19 (a command writes an event or two), well under the connections' own mark (10,000).
 CHECKPOINT_EVERY = 64
 
 
@@ -86,13 +86,13 @@ class _Worker:
 class WalCheckpoints:
     """The background checkpoints of one SQLite database file, for one engine.
 
-    The thread starts at the first waking (an engine that applies fewer commands
-    never starts one), again in a forked child and after :meth:`close`, and stops
+    The thread starts at the first waking (an engine that writes fewer events never
+    starts one), again in a forked child and after :meth:`close`, and stops
     at :meth:`close` or when its owner is collected."""
 
     def __init__(self, path: str, pragmas: tuple[str, ...], every: int = CHECKPOINT_EVERY) -> None:
         self.every = every
-        self._since = 0  # commands since the last waking
+        self._since = 0  # events since the last waking
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._starting = threading.Lock()
@@ -121,9 +121,9 @@ class WalCheckpoints:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def committed(self, commands: int) -> None:
-        """Count `commands` just committed; every `every` of them, wake the thread."""
-        self._since += commands
+    def committed(self, events: int) -> None:
+        """Count `events` just committed; every `every` of them, wake the thread."""
+        self._since += events
         if self._since < self.every:
             return
         self._since = 0

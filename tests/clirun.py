@@ -81,12 +81,8 @@ def exit_status(code: object) -> int:
 
 def release(runtime: Runtime | None) -> None:
     """Close what a call opened, as the end of its process would."""
-    if runtime is None:
-        return
-    if "engine" in runtime.__dict__:
-        runtime.engine.close()
-    if "db" in runtime.__dict__:
-        runtime.db.dispose()
+    if runtime is not None:
+        runtime.close()
 
 
 class Cli:

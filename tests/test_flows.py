@@ -201,6 +201,33 @@ def test_a_job_run_outside_prefect_is_logged_as_a_local_run(runtime: Runtime) ->
     assert run.run_id.startswith("local-") and run.counts == counts and counts["fired"] >= 1
 
 
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tierflow-wal-checkpoints"]
+
+
+def test_a_run_closes_what_it_opened_in_a_process_that_serves_many(runtime: Runtime) -> None:
+    """A sweep busy enough to start the engine's checkpoint thread stops it, and gives
+    its connections back, before it returns."""
+    open_cases_long_ago(runtime, 80)
+    runtime.close()
+    assert _checkpoint_threads() == []
+    counts = execute("sweep_timers", sweep_job, batch_size=500)
+    assert counts["fired"] >= 80  # 80 first-response breaches at least: past the waking
+    assert _checkpoint_threads() == []
+
+
+def test_closing_a_runtime_stops_its_engine_thread_and_a_later_use_opens_again(
+    runtime: Runtime,
+) -> None:
+    open_cases_long_ago(runtime, 80)
+    checkpoints = runtime.engine.checkpoints
+    assert checkpoints is not None and checkpoints.running
+    runtime.close()
+    assert not checkpoints.running
+    assert runtime.db.pool.checkedin() == 0  # the pool was disposed of
+    assert len(open_cases_long_ago(runtime, 1)) == 1
+
+
 def test_a_transient_database_error_is_retried_by_prefect(runtime: Runtime, tmp_path: Path) -> None:
     """The database file is unreachable when the run starts and comes back while Prefect
     waits to retry: the start is not recorded, the work task fails, Prefect retries it,
