@@ -113,7 +113,9 @@ SQLITE_PRAGMAS = (
     # A checkpoint every 10,000 pages (SQLite's default: 1,000). A command dirties some 18
     # index and table pages, most of them the same hot ones: a rarer checkpoint copies
     # each of those into the file once instead of ten times, and syncs ten times less.
-    # The log grows to some 40 MB between checkpoints; Engine.close folds it in.
+    # The log grows to some 40 MB between checkpoints; Engine.close folds it in. A busy
+    # engine folds it in from a thread of its own as it grows (states.wal_checkpoints):
+    # this mark is then the backstop, reached only by a writer that never pauses.
     "PRAGMA wal_autocheckpoint=10000",
 )
 
