@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select, text
 
+from flows.cli.audit_import import summary
 from states.audit import verify_case
 from states.errors import InvalidInput, MappingError, StoreError
 from states.eventlog import LogFilter
@@ -280,6 +281,9 @@ def test_reimporting_the_same_file_changes_nothing_and_a_taken_reference_is_repo
     again = run_import(sqlite, log, mapping, definition)
     assert (first.imported, again.imported, again.unchanged, again.events) == (2, 0, 2, 0)
     assert counts(sqlite) == before
+    times = [line for line in summary(again) if line.startswith("time:")]
+    assert len(times) == 1 and "events/s" not in times[0]
+    assert "events/s" in next(line for line in summary(first) if line.startswith("time:"))
     other = tmp_path / "other.xes"
     other.write_text(xes({"A": [("Resolved", "G1", hours(2))], "C": [("Work", "G1", hours(0))]}))
     third = run_import(sqlite, other, mapping, definition)

@@ -51,15 +51,16 @@ def import_command(
 def summary(report: ImportReport) -> list[str]:
     """The report as a few lines for people."""
     seconds = report.read_seconds + report.write_seconds
-    rate = report.source_events / seconds if seconds else 0.0
+    # the rate of an import that wrote something: a re-import that found every case
+    # imported already read the file and wrote nothing, and has no rate to speak of
+    rate = f" ({report.source_events / seconds:,.0f} events/s)" if report.events and seconds else ""
     lines = [
         f"{report.file} ({report.digest[:12]}), mapping {report.mapping}",
         f"cases: {report.cases:,} in the file, {report.imported:,} imported, "
         f"{report.unchanged:,} already imported, {len(report.conflicts):,} conflicting",
         f"events: {report.source_events:,} in the file, {report.events:,} imported, "
         f"{report.annotations:,} annotations, {report.suppressed:,} notifications suppressed",
-        f"time: read {report.read_seconds:.1f} s, write {report.write_seconds:.1f} s "
-        f"({rate:,.0f} events/s)",
+        f"time: read {report.read_seconds:.1f} s, write {report.write_seconds:.1f} s{rate}",
     ]
     for title, counts in (
         ("deviations", report.deviations),
