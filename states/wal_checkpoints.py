@@ -164,4 +164,5 @@ def wal_checkpoints(db: SAEngine, pragmas: tuple[str, ...]) -> WalCheckpoints | 
     path: Any = db.url.database
     if not path or path == ":memory:" or str(path).startswith("file:"):
         return None
-    return WalCheckpoints(str(path), pragmas)
+    # the file the engine's connections open (relative to the directory of now)
+    return WalCheckpoints(os.path.abspath(path), pragmas)
