@@ -16,7 +16,9 @@ that follow. Each connection's own automatic checkpoint stays as it was, the
 backstop: when the thread falls behind, fails or is gone (a forked child, a
 process that never wrote enough to start it), a commit folds the log in as
 before, finding most of it folded already. Nothing here decides what is
-durable: a commit is as durable as ``synchronous`` makes it either way.
+durable: a commit is as durable as ``synchronous`` makes it either way. A fork
+waits for a checkpoint in progress to end (a child must not inherit SQLite's
+locks held by a thread it does not have), and the child starts its own thread.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sqlite3
 import threading
 import weakref
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine as SAEngine
 
@@ -34,13 +37,34 @@ from sqlalchemy import Engine as SAEngine
 CHECKPOINT_EVERY = 64
 
 
+#: Held by a checkpoint thread while it is inside SQLite, and by a thread that forks
+#: (os.register_at_fork): a child forked while the thread was inside SQLite would inherit
+#: SQLite's process-wide mutexes locked, and its first SQLite call would wait forever.
+_IN_SQLITE = threading.Lock()
+
+
+def _before_fork() -> None:
+    _IN_SQLITE.acquire()
+
+
+def _after_fork() -> None:
+    _IN_SQLITE.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
+
+
 class _Worker:
     """The thread's side (no reference back to its owner, so that an engine dropped
     without `close` is collected, and its finalizer stops the thread)."""
 
     def __init__(self, path: str, pragmas: tuple[str, ...]) -> None:
         self.path = path
-        self.pragmas = pragmas
+        # What a checkpoint's connection takes of the store's settings: how it syncs (the
+        # log before the copy, the file after, as `synchronous` says). It never waits: a
+        # PASSIVE checkpoint does not, and the thread holds the fork lock meanwhile.
+        syncs = tuple(pragma for pragma in pragmas if pragma.startswith("PRAGMA synchronous"))
+        self.pragmas = ("PRAGMA busy_timeout=0", *syncs)
         self.wake = threading.Event()
         self.stopping = False
         #: checkpoints run, and SQLite's answer to the last: (busy, log pages, folded pages)
@@ -57,23 +81,33 @@ class _Worker:
                 self.wake.clear()
                 if self.stopping:
                     return
-                try:
-                    if conn is None:
-                        conn = self._connect()
-                    busy, log, folded = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.last = (busy, log, folded)
-                    self.runs += 1
-                except sqlite3.Error as exc:
-                    self.failed = " ".join(str(exc).split())
-                    if conn is not None:
-                        conn.close()
-                    conn = None
+                with _IN_SQLITE:
+                    conn = self._checkpoint(conn)
         finally:
             if conn is not None:
+                with _IN_SQLITE:
+                    conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection | None) -> sqlite3.Connection | None:
+        """One checkpoint on `conn` (opened first if need be); the connection to use next."""
+        try:
+            if conn is None:
+                conn = self._connect()
+            busy, log, folded = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.last = (busy, log, folded)
+            self.runs += 1
+            return conn
+        except sqlite3.Error as exc:
+            self.failed = " ".join(str(exc).split())
+            if conn is not None:
                 conn.close()
+            return None
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        """A connection to the engine's file, which must exist (``mode=rw``: never a new,
+        empty database where the file is not)."""
+        uri = f"file:{quote(self.path)}?mode=rw"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         for pragma in self.pragmas:
             conn.execute(pragma)
         return conn
@@ -83,25 +117,31 @@ class _Worker:
         self.wake.set()
 
 
+def _stop_current(current: list[_Worker]) -> None:
+    current[0].stop()
+
+
 class WalCheckpoints:
     """The background checkpoints of one SQLite database file, for one engine.
 
     The thread starts at the first waking (an engine that writes fewer events never
-    starts one), again in a forked child and after :meth:`close`, and stops
-    at :meth:`close` or when its owner is collected."""
+    starts one), again in a forked child and after :meth:`close`, and stops at
+    :meth:`close` or when its owner is collected."""
 
     def __init__(self, path: str, pragmas: tuple[str, ...], every: int = CHECKPOINT_EVERY) -> None:
         self.every = every
         self._since = 0  # events since the last waking
         self._thread: threading.Thread | None = None
         self._pid = 0
-        self._starting = threading.Lock()
-        self._worker = self._new_worker(path, pragmas)
+        self._starting = threading.Lock()  # a start and a close, one at a time
+        #: the worker of the thread running or to start (one slot: its finalizer reads it)
+        self._pragmas = pragmas
+        self._current = [_Worker(path, pragmas)]
+        weakref.finalize(self, _stop_current, self._current)
 
-    def _new_worker(self, path: str, pragmas: tuple[str, ...]) -> _Worker:
-        worker = _Worker(path, pragmas)
-        weakref.finalize(self, worker.stop)
-        return worker
+    @property
+    def _worker(self) -> _Worker:
+        return self._current[0]
 
     @property
     def runs(self) -> int:
@@ -148,12 +188,14 @@ class WalCheckpoints:
     def close(self, timeout: float = 30.0) -> None:
         """Stop the thread, after the checkpoint it is running (if any) ends (a later
         waking starts a new one)."""
-        worker, thread = self._worker, self._thread
-        worker.stop()
-        if thread is not None and self._pid == os.getpid():
+        with self._starting:
+            worker, thread = self._worker, self._thread
+            worker.stop()
+            self._current[0] = _Worker(worker.path, self._pragmas)
+            self._thread = None
+            ours = self._pid == os.getpid()
+        if thread is not None and ours:
             thread.join(timeout)
-        self._worker = self._new_worker(worker.path, worker.pragmas)
-        self._thread = None
 
 
 def wal_checkpoints(db: SAEngine, pragmas: tuple[str, ...]) -> WalCheckpoints | None:

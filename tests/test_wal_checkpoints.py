@@ -3,6 +3,11 @@ by a thread of its own (states.wal_checkpoints), not by the command that crosses
 
 from __future__ import annotations
 
+import gc
+import os
+import signal
+import sqlite3
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +20,7 @@ from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.process import ProcessDefinition
 from states.store import SQLITE_PRAGMAS, make_engine
-from states.wal_checkpoints import WalCheckpoints, wal_checkpoints
+from states.wal_checkpoints import WalCheckpoints, _Worker, wal_checkpoints
 from tests.conftest import MONDAY, sqlite_db
 
 
@@ -121,8 +126,88 @@ def test_a_database_error_in_the_thread_is_kept_and_the_thread_goes_on(tmp_path:
     assert not checkpoints.running
 
 
+def test_a_missing_file_is_not_made_into_an_empty_database(tmp_path: Path) -> None:
+    missing = tmp_path / "moved.db"
+    checkpoints = WalCheckpoints(str(missing), SQLITE_PRAGMAS, every=1)
+    checkpoints.committed(1)
+    assert _until(lambda: checkpoints.failed is not None)
+    checkpoints.close()
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def _threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "tierflow-wal-checkpoints"}
+
+
+def test_closing_while_other_threads_commit_leaves_no_thread_behind(tmp_path: Path) -> None:
+    """A close racing a waking from another thread once left a thread waiting forever."""
+    before = _threads()
+    # no file: each waking fails at once, so the race is run through thousands of times
+    checkpoints = WalCheckpoints(str(tmp_path / "none.db"), SQLITE_PRAGMAS, every=1)
+    done = threading.Event()
+
+    def commit() -> None:
+        while not done.is_set():
+            checkpoints.committed(1)
+
+    writers = [threading.Thread(target=commit) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for _ in range(5000):
+        checkpoints.close()
+    done.set()
+    for writer in writers:
+        writer.join()
+    checkpoints.close()
+    assert _until(lambda: _threads() <= before, 10)
+
+
+def test_closing_again_and_again_keeps_no_worker_alive(tmp_path: Path) -> None:
+    path = str(tmp_path / "t.db")
+    checkpoints = WalCheckpoints(path, SQLITE_PRAGMAS)
+    for _ in range(1000):
+        checkpoints.close()
+    gc.collect()
+    workers = [t for t in gc.get_objects() if isinstance(t, _Worker) and t.path == path]
+    assert len(workers) == 1  # the one a next waking would start
+
+
 @pytest.mark.parametrize(
     "url", ["sqlite://", "sqlite:///:memory:", "postgresql+psycopg://postgres@127.0.0.1/test"]
 )
 def test_databases_without_a_log_of_ours_get_no_thread(url: str) -> None:
     assert wal_checkpoints(make_engine(url), SQLITE_PRAGMAS) is None
+
+
+def _exited(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return True
+        time.sleep(0.002)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return False
+
+
+def test_a_child_forked_while_the_thread_is_inside_sqlite_can_use_sqlite(
+    tmp_path: Path, definition: ProcessDefinition
+) -> None:
+    """A fork waits for a checkpoint in progress: a child forked in the middle of one
+    used to inherit SQLite's mutexes locked, and hang at its first SQLite call (about
+    one fork in twenty, forking right after commands that woke the thread)."""
+    engine = Engine(sqlite_db(tmp_path), definition)
+    engine.checkpoints.every = 1  # type: ignore[union-attr]
+    _busy(engine, 150)  # a log of some size: each checkpoint takes a while
+    hung = 0
+    for _ in range(150):
+        _busy(engine, 3)
+        pid = os.fork()
+        if pid == 0:  # the child: one SQLite call, then out (no pytest teardown)
+            try:
+                sqlite3.connect(":memory:").execute("select 1")
+            finally:
+                os._exit(0)
+        hung += not _exited(pid, 5.0)
+    engine.close()
+    assert hung == 0
