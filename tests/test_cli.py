@@ -546,6 +546,19 @@ PROCESS_CALLS = [
 
 
 @pytest.mark.slow  # real processes, each about a second
+def test_a_command_that_wrote_a_lot_leaves_no_log_beside_the_database(tmp_path: Path) -> None:
+    """The command closes its engine: the last connection folds SQLite's log into the
+    file and removes it (a process that only ended left `tierflow demo`'s 40 MB log)."""
+    process = ProcessCli(tmp_path / "home")
+    process.ok("init")
+    process.ok("demo", "--cases", "300")
+    assert sorted(p.name for p in (tmp_path / "home").iterdir() if "tierflow.db" in p.name) == [
+        "tierflow.db"
+    ]
+    assert "300 of 300 cases verified" in process.ok("audit", "verify", "--no-anchor")
+
+
+@pytest.mark.slow  # real processes, each about a second
 def test_a_real_process_exits_and_prints_what_the_in_process_call_does(tmp_path: Path, subtests):
     process, in_process = ProcessCli(tmp_path / "home"), Cli(tmp_path / "home")
     in_process.ok("init")

@@ -29,7 +29,7 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError
 
 from flows.cli import render
-from flows.cli.common import app
+from flows.cli.common import app, release_runtime
 from flows.cli.usage import os_message, refusal_message, usage_message
 from states.errors import TierflowError
 
@@ -83,4 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {render.safe(os_message(exc))}", file=sys.stderr)
         return 1
+    finally:
+        release_runtime()
     return code if isinstance(code, int) else 0

@@ -3,15 +3,17 @@ build, option types, and how times and choices typed on the command line are rea
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import click
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from flows.runtime import Runtime
 from states.commands import MAX_CASE_ID
@@ -66,6 +68,19 @@ def runtime() -> Runtime:
     if "rt" not in _state:
         _state["rt"] = Runtime.from_env()
     return _state["rt"]
+
+
+def release_runtime() -> None:
+    """Close what the command opened (its engine's thread and connections, the pool), so
+    that the last connection to a SQLite file folds the log into it and removes it, which
+    a process that just ends leaves undone (`tierflow demo` left a 41 MB log behind). What
+    the command did is committed by then: a database error in closing is not its error."""
+    rt = _state.pop("rt", None)
+    if rt is None:
+        return
+    # the next connection to open the file folds the log in, as it always did
+    with suppress(SQLAlchemyError, sqlite3.Error, OSError):
+        rt.close()
 
 
 def _whole(low: int, high: int) -> Callable[[Any], int]:
