@@ -13,9 +13,9 @@ the thread, which runs a ``PASSIVE`` checkpoint on a connection of its own. A
 passive checkpoint neither waits for nor blocks writers and readers, and SQLite
 runs it with the GIL released, so the copy and the syncs overlap the commands
 that follow. Each connection's own automatic checkpoint stays as it was, the
-backstop: when the thread falls behind, fails or is gone (a forked child, a
-process that never wrote enough to start it), a commit folds the log in as
-before, finding most of it folded already. Nothing here decides what is
+backstop: when the thread falls behind, fails or has not started (a process
+that wrote fewer events than one waking), a commit folds the log in as before,
+finding most of it folded already. Nothing here decides what is
 durable: a commit is as durable as ``synchronous`` makes it either way. A fork
 waits for a checkpoint in progress to end (a child must not inherit SQLite's
 locks held by a thread it does not have), and the child starts its own thread.
