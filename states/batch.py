@@ -9,6 +9,7 @@ retries; `new_command_id` names each command's events.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -84,14 +85,23 @@ class Work:
 NO_CASES: AbstractSet[int] = frozenset()
 
 
+#: The random bits of command ids: a generator of tierflow's own, so that applying a
+#: command leaves the `random` module's shared one as it was (a program that seeds it for
+#: a reproducible run gets the same numbers with tierflow called in between); reseeded
+#: in a forked child, as the shared one is, so parent and child never draw alike.
+_ids = random.Random()
+_id_bits = _ids.getrandbits
+os.register_at_fork(after_in_child=_ids.seed)
+
+
 def new_command_id() -> str:
     """32 hex digits, time first: new ids land at the end of the command_id index instead
     of on a random page of it (a random id dirtied one index page per command written).
-    The 64 random bits after the nanoseconds keep two writers apart; `random` is
-    reseeded in forked children, and an id names a command, it guards no secret.
-    One 128-bit number (the nanoseconds fit 64 bits until 2554), its 16 bytes in hex: the
-    same text as ``f"{number:032x}"`` for half the instructions (no format spec to parse)."""
-    return (time.time_ns() << 64 | random.getrandbits(64)).to_bytes(16).hex()
+    The 64 random bits after the nanoseconds keep two writers apart (an id names a
+    command, it guards no secret). One 128-bit number (the nanoseconds fit 64 bits until
+    2554), its 16 bytes in hex: the same text as ``f"{number:032x}"`` for half the
+    instructions (no format spec to parse)."""
+    return (time.time_ns() << 64 | _id_bits(64)).to_bytes(16).hex()
 
 
 def survey(commands: list[Command]) -> tuple[set[int], bool, bool]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from states.commands import OpenCase
+from states.commands import Act, OpenCase
 from states.errors import (
     AuthorityExceeded,
     GuardFailed,
@@ -413,3 +413,21 @@ def test_every_transition_increments_the_version_by_one(world):
     ]:
         versions.append(world.act(case_id, trigger, **fields).version)
     assert versions == [2, 3, 4, 5, 6, 7]
+
+
+def test_applying_commands_leaves_the_random_modules_shared_generator_as_it_was(
+    engine,
+) -> None:
+    """A program that seeds `random` for a reproducible run draws the same numbers with
+    tierflow called in between (command ids draw from a generator of tierflow's own)."""
+    import random
+
+    random.seed(2026)
+    expected = [random.random() for _ in range(3)]
+    random.seed(2026)
+    drawn = [random.random()]
+    case_id = engine.apply(OpenCase(customer_id="C1", subject="printer")).case_id
+    drawn.append(random.random())
+    engine.apply(Act(case_id=case_id, trigger="assign", actor="ana", assignee="ana"))
+    drawn.append(random.random())
+    assert drawn == expected
