@@ -254,16 +254,17 @@ def replay(
     conn = db.raw()
     try:
         if db.path is not None:
-            checkpoints = WalCheckpoints(str(db.path), SQLITE_PRAGMAS)
+            checkpoints = WalCheckpoints(str(db.path)) if background_checkpoints else None
             with Stopwatch() as watch:
                 for statements in transactions:
                     conn.execute("BEGIN IMMEDIATE")
                     for sql, params, many in statements:
                         (conn.executemany if many else conn.execute)(sql, params)
                     conn.execute("COMMIT")
-                    if background_checkpoints:
+                    if checkpoints is not None:
                         checkpoints.committed(1)
-                checkpoints.close()
+                if checkpoints is not None:
+                    checkpoints.close()
             return watch
         cursor = conn.cursor()
         with Stopwatch() as watch:

@@ -59,7 +59,6 @@ from states.process import ProcessDefinition
 from states.results import Result, as_replay, earlier_results
 from states.store import (
     CASE,
-    SQLITE_PRAGMAS,
     HeldConnections,
     register_versions,
     write_transaction,
@@ -96,7 +95,7 @@ class Engine(TimerFiring):
         #: the connection each thread's write transactions run on (SQLite; see HeldConnections)
         self.connections = HeldConnections(db)
         #: the thread that folds a SQLite file's log in (states.wal_checkpoints), if any
-        self.checkpoints = wal_checkpoints(db, SQLITE_PRAGMAS) if background_checkpoints else None
+        self.checkpoints = wal_checkpoints(db) if background_checkpoints else None
 
     def close(self) -> None:
         """Stop the checkpoint thread and release the connections this engine keeps

@@ -32,9 +32,19 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine as SAEngine
 
+from states.store import SQLITE_PRAGMAS
+
 #: Events written between two wakings of the thread: some 1,200 log pages at one command's
 #: ~19 (a command writes an event or two), well under the connections' own mark (10,000).
 CHECKPOINT_EVERY = 64
+
+#: What a checkpoint's connection takes of the store's settings: how it syncs (the log
+#: before the copy, the file after, as `synchronous` says). It never waits: a PASSIVE
+#: checkpoint does not, and the thread holds the fork lock meanwhile.
+_PRAGMAS = (
+    "PRAGMA busy_timeout=0",
+    *(pragma for pragma in SQLITE_PRAGMAS if pragma.startswith("PRAGMA synchronous")),
+)
 
 
 #: Held by a checkpoint thread while it is inside SQLite, and by a thread that forks
@@ -58,13 +68,8 @@ class _Worker:
     """The thread's side (no reference back to its owner, so that an engine dropped
     without `close` is collected, and its finalizer stops the thread)."""
 
-    def __init__(self, path: str, pragmas: tuple[str, ...]) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
-        # What a checkpoint's connection takes of the store's settings: how it syncs (the
-        # log before the copy, the file after, as `synchronous` says). It never waits: a
-        # PASSIVE checkpoint does not, and the thread holds the fork lock meanwhile.
-        syncs = tuple(pragma for pragma in pragmas if pragma.startswith("PRAGMA synchronous"))
-        self.pragmas = ("PRAGMA busy_timeout=0", *syncs)
         self.wake = threading.Event()
         self.stopping = False
         #: checkpoints run, and SQLite's answer to the last: (busy, log pages, folded pages)
@@ -108,7 +113,7 @@ class _Worker:
         empty database where the file is not)."""
         uri = f"file:{quote(self.path)}?mode=rw"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-        for pragma in self.pragmas:
+        for pragma in _PRAGMAS:
             conn.execute(pragma)
         return conn
 
@@ -128,15 +133,14 @@ class WalCheckpoints:
     starts one), again in a forked child and after :meth:`close`, and stops at
     :meth:`close` or when its owner is collected."""
 
-    def __init__(self, path: str, pragmas: tuple[str, ...], every: int = CHECKPOINT_EVERY) -> None:
+    def __init__(self, path: str, every: int = CHECKPOINT_EVERY) -> None:
         self.every = every
         self._since = 0  # events since the last waking
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._starting = threading.Lock()  # a start and a close, one at a time
         #: the worker of the thread running or to start (one slot: its finalizer reads it)
-        self._pragmas = pragmas
-        self._current = [_Worker(path, pragmas)]
+        self._current = [_Worker(path)]
         weakref.finalize(self, _stop_current, self._current)
 
     @property
@@ -191,14 +195,14 @@ class WalCheckpoints:
         with self._starting:
             worker, thread = self._worker, self._thread
             worker.stop()
-            self._current[0] = _Worker(worker.path, self._pragmas)
+            self._current[0] = _Worker(worker.path)
             self._thread = None
             ours = self._pid == os.getpid()
         if thread is not None and ours:
             thread.join(timeout)
 
 
-def wal_checkpoints(db: SAEngine, pragmas: tuple[str, ...]) -> WalCheckpoints | None:
+def wal_checkpoints(db: SAEngine) -> WalCheckpoints | None:
     """Background checkpoints for `db` when it is a SQLite file (else None: an in-memory
     database has no log, and PostgreSQL checkpoints in a process of its own)."""
     if db.dialect.name != "sqlite":
@@ -207,4 +211,4 @@ def wal_checkpoints(db: SAEngine, pragmas: tuple[str, ...]) -> WalCheckpoints | 
     if not path or path == ":memory:" or str(path).startswith("file:"):
         return None
     # the file the engine's connections open (relative to the directory of now)
-    return WalCheckpoints(os.path.abspath(path), pragmas)
+    return WalCheckpoints(os.path.abspath(path))

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import flows.cli as entry
-from flows.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[1]
 PROCESS = [sys.executable, "-m", "flows.cli"]
@@ -79,12 +78,6 @@ def exit_status(code: object) -> int:
     return 1
 
 
-def release(runtime: Runtime | None) -> None:
-    """Close what a call opened, as the end of its process would."""
-    if runtime is not None:
-        runtime.close()
-
-
 class Cli:
     """`tierflow` with a data directory of its own, run in-process."""
 
@@ -112,8 +105,6 @@ class Cli:
             except Exception:
                 traceback.print_exc()
                 code = 1
-            finally:
-                release(entry.common._state.pop("rt", None))
         return Result([*PROCESS, *args], code, written["stdout"], written["stderr"])
 
     def ok(self, *args: str) -> str:

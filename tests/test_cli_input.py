@@ -24,7 +24,7 @@ from states.fields import MAX_ID, MAX_NAME, MAX_TEXT
 from states.points import POINTS
 from states.policy import default_policy_path
 from states.process import default_process_path
-from tests.clirun import isolated, release
+from tests.clirun import isolated
 
 
 class Run(NamedTuple):
@@ -45,10 +45,7 @@ class Home:
 
     def run(self, *args: str, **env: str) -> Run:
         with isolated({**self.env, **env}) as written:
-            try:
-                code = cli.main(list(args))
-            finally:
-                release(cli.common._state.pop("rt", None))  # one engine per call: close it now
+            code = cli.main(list(args))  # which closes the call's engine as it returns
         return Run(code, written["stdout"], written["stderr"])
 
     def ok(self, *args: str, **env: str) -> str:

@@ -19,7 +19,7 @@ from states.audit import verify_all
 from states.commands import Act, OpenCase
 from states.engine import Engine
 from states.process import ProcessDefinition
-from states.store import SQLITE_PRAGMAS, make_engine
+from states.store import make_engine
 from states.wal_checkpoints import WalCheckpoints, _Worker, wal_checkpoints
 from tests.conftest import MONDAY, sqlite_db
 
@@ -117,7 +117,7 @@ def test_fewer_commands_than_a_waking_start_no_thread(
 
 
 def test_a_database_error_in_the_thread_is_kept_and_the_thread_goes_on(tmp_path: Path) -> None:
-    checkpoints = WalCheckpoints(str(tmp_path), SQLITE_PRAGMAS, every=1)  # a folder
+    checkpoints = WalCheckpoints(str(tmp_path), every=1)  # a folder
     checkpoints.committed(1)
     assert _until(lambda: checkpoints.failed is not None)
     assert "unable to open database file" in str(checkpoints.failed)
@@ -128,7 +128,7 @@ def test_a_database_error_in_the_thread_is_kept_and_the_thread_goes_on(tmp_path:
 
 def test_a_missing_file_is_not_made_into_an_empty_database(tmp_path: Path) -> None:
     missing = tmp_path / "moved.db"
-    checkpoints = WalCheckpoints(str(missing), SQLITE_PRAGMAS, every=1)
+    checkpoints = WalCheckpoints(str(missing), every=1)
     checkpoints.committed(1)
     assert _until(lambda: checkpoints.failed is not None)
     checkpoints.close()
@@ -143,7 +143,7 @@ def test_closing_while_other_threads_commit_leaves_no_thread_behind(tmp_path: Pa
     """A close racing a waking from another thread once left a thread waiting forever."""
     before = _threads()
     # no file: each waking fails at once, so the race is run through thousands of times
-    checkpoints = WalCheckpoints(str(tmp_path / "none.db"), SQLITE_PRAGMAS, every=1)
+    checkpoints = WalCheckpoints(str(tmp_path / "none.db"), every=1)
     done = threading.Event()
 
     def commit() -> None:
@@ -164,7 +164,7 @@ def test_closing_while_other_threads_commit_leaves_no_thread_behind(tmp_path: Pa
 
 def test_closing_again_and_again_keeps_no_worker_alive(tmp_path: Path) -> None:
     path = str(tmp_path / "t.db")
-    checkpoints = WalCheckpoints(path, SQLITE_PRAGMAS)
+    checkpoints = WalCheckpoints(path)
     for _ in range(1000):
         checkpoints.close()
     gc.collect()
@@ -176,7 +176,7 @@ def test_closing_again_and_again_keeps_no_worker_alive(tmp_path: Path) -> None:
     "url", ["sqlite://", "sqlite:///:memory:", "postgresql+psycopg://postgres@127.0.0.1/test"]
 )
 def test_databases_without_a_log_of_ours_get_no_thread(url: str) -> None:
-    assert wal_checkpoints(make_engine(url), SQLITE_PRAGMAS) is None
+    assert wal_checkpoints(make_engine(url)) is None
 
 
 def _exited(pid: int, seconds: float) -> bool:
