@@ -46,10 +46,14 @@ def measure(config: str, cases: int) -> dict[str, Any]:
         def _no_checkpoint(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
-        engine = make_tierflow(sa, config)
+        # no checkpoint thread either: its checkpoints would restart the log under the
+        # frames still in it, and the count would take those stale frames for new ones
+        engine = make_tierflow(sa, config, background_checkpoints=False)
         run_life_cycles(engine, 0, 3 * cases)  # tables and indexes of some size first
         with sa.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _, _ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if busy:  # the log not emptied: its frames would be counted with the commands'
+            raise SystemExit("error: the write-ahead log could not be emptied before the run")
         commands = run_life_cycles(engine, 10 * cases, cases)
         pages = _logged_pages(Path(f"{db.path}-wal"))
         owners = sqlite3.connect(f"file:{db.path}?mode=ro", uri=True)
@@ -70,11 +74,15 @@ def measure(config: str, cases: int) -> dict[str, Any]:
 
 
 def _logged_pages(wal: Path) -> list[int]:
-    """The page number of every frame in the write-ahead log `wal`."""
+    """The page number of every frame of the write-ahead log `wal`'s current generation.
+
+    A log that restarted keeps the older frames after the new ones; they carry the
+    salts of their own generation, not the header's, and the count stops at the first."""
     data = wal.read_bytes()
     (page_size,) = struct.unpack(">I", data[8:12])
+    salts = data[16:24]
     pages, offset = [], _WAL_HEADER
-    while offset + _FRAME_HEADER <= len(data):
+    while offset + _FRAME_HEADER <= len(data) and data[offset + 8 : offset + 16] == salts:
         pages.append(struct.unpack(">I", data[offset : offset + 4])[0])
         offset += _FRAME_HEADER + page_size
     return pages
