@@ -16,13 +16,16 @@ def outcome(name: str, old: dict[str, Any], consumed_s: int, event: Event) -> st
     """How a clock's round ended (`old`: its state before `event`; `consumed_s`: the
     business seconds it used in all), in the words the ledger shows:
 
-    * ``met`` or ``late`` against its target; late is after the deadline: breached,
-      more business time used than the target, or stopped after a deadline already
-      reached (on a closing time, or before a wait);
+    * ``met`` or ``late`` against its target; late is at or after the deadline:
+      breached, the whole target used, or stopped at or after a deadline reached (on a
+      closing time, or before a wait). The deadline is the first instant the target is
+      reached, and the clock's breach is due then: a stop in that very second is late
+      whether or not a sweep fired the breach first, as the ledger reads it overdue;
     * ``met by resolution``: a first response or an acknowledgement nobody gave
       because the case was resolved in time (first contact, a level resolving
       without acknowledging first);
-    * ``done`` or ``done late`` for a follow-up carried out by or after its due date;
+    * ``done`` or ``done late`` for a follow-up carried out by or after its due date (a
+      task falling due, not a target missed: carried out at its due instant, it is done);
     * ``cancelled`` when the target stopped applying: a reopen before the follow-up,
       a level escalated past before it acknowledged, a first response no person gave
       because an escalation point took the case at intake.
@@ -31,15 +34,15 @@ def outcome(name: str, old: dict[str, Any], consumed_s: int, event: Event) -> st
     deadline = old.get("deadline")
     # Clocks count whole seconds (an imported history's times may hold fractions).
     at = event.occurred_at.replace(microsecond=0)
-    past_deadline = deadline is not None and at > datetime.fromisoformat(deadline)
+    due = None if deadline is None else datetime.fromisoformat(deadline)
     if name == "follow_up":
         if event.type != "follow_up":
             return "cancelled"
-        return "done late" if past_deadline else "done"
+        return "done late" if due is not None and at > due else "done"
     late = (
         old["breached"]
-        or (old.get("target_s") is not None and consumed_s > old["target_s"])
-        or past_deadline
+        or (old.get("target_s") is not None and consumed_s >= old["target_s"])
+        or (due is not None and at >= due)
     )
     if late:
         return "late"

@@ -233,12 +233,18 @@ L2_IN_2H = parse_policy(
 )
 # Escalated to L2 at MONDAY (10:00 in Brussels): PT4H ends 13:00 UTC, warned 12:12;
 # PT2H ends 11:00 UTC, warned 10:36.
-ACKNOWLEDGED_AFTER = {"quick": 1, "slow": 3, "never": None, "at the old deadline": 4}
+#: when each story's L2 acknowledges after the escalation (the old target: PT4H)
+ACKNOWLEDGED_AFTER = {
+    "quick": timedelta(hours=1),
+    "slow": timedelta(hours=3),
+    "never": None,
+    "just in time": timedelta(hours=4, seconds=-1),  # the second before the old deadline
+}
 
 
 def _escalated_cases(world: OnTimeWorld) -> dict[str, int]:
-    """One case per story, each escalated to L2 at MONDAY and acknowledged (or not) after
-    as many hours as ACKNOWLEDGED_AFTER says; the live sweeper fires on time up to Tuesday."""
+    """One case per story, each escalated to L2 at MONDAY and acknowledged (or not) as long
+    after as ACKNOWLEDGED_AFTER says; the live sweeper fires on time up to Tuesday."""
     ids = {}
     for story in ACKNOWLEDGED_AFTER:
         case_id = world.at(MONDAY, OpenCase(customer_id=story, subject="refund"))
@@ -249,10 +255,11 @@ def _escalated_cases(world: OnTimeWorld) -> dict[str, int]:
             Act(case_id=case_id, trigger="escalate", actor="ana", reason="refund", notice="n"),
         )
         ids[story] = case_id
-    for story, hours in sorted(ACKNOWLEDGED_AFTER.items(), key=lambda item: item[1] or 99):
-        if hours is not None:
+    never = timedelta(days=99)
+    for story, after in sorted(ACKNOWLEDGED_AFTER.items(), key=lambda item: item[1] or never):
+        if after is not None:
             acknowledge = Act(case_id=ids[story], trigger="acknowledge", actor="lee")
-            assert world.at(MONDAY + timedelta(hours=hours), acknowledge) == ids[story]
+            assert world.at(MONDAY + after, acknowledge) == ids[story]
     world.sweep_until(MONDAY + timedelta(days=1), inclusive=True)
     return ids
 
@@ -268,12 +275,12 @@ def test_a_shorter_l2_acknowledgement_shows_the_extra_breaches_and_earlier_escal
         report = backtest(conn, DEFINITION, POLICY, L2_IN_2H, until=until)
     assert report.cases == 4
     l2 = report.by_priority_level[("normal", "L2")]
-    assert (l2["current"].warnings, l2["current"].breaches) == (2, 1)  # never; at the deadline
+    assert (l2["current"].warnings, l2["current"].breaches) == (2, 1)  # never; just in time
     assert (l2["new"].warnings, l2["new"].breaches) == (3, 3)  # all but the quick one
     changed = {(c.case_id, c.clock, c.level): (c.current, c.new) for c in report.changes}
     assert changed == {
         (ids["slow"], "acknowledge", "L2"): ("met", "late"),
-        (ids["at the old deadline"], "acknowledge", "L2"): ("met", "late"),
+        (ids["just in time"], "acknowledge", "L2"): ("met", "late"),
     }
     at_11, at_13 = MONDAY + timedelta(hours=2), MONDAY + timedelta(hours=4)
     moved = {
@@ -282,7 +289,7 @@ def test_a_shorter_l2_acknowledgement_shows_the_extra_breaches_and_earlier_escal
     assert moved == {
         ids["slow"]: ("new", None, at_11, None),
         ids["never"]: ("earlier", at_13, at_11, at_13),  # it did escalate, at 13:00
-        ids["at the old deadline"]: ("new", None, at_11, None),
+        ids["just in time"]: ("new", None, at_11, None),
     }
     assert {e.to_level for e in report.escalations} == {"manager"}
 
@@ -348,7 +355,7 @@ def test_backtest_command_reports_in_json_and_writes_nothing(tmp_path: Path) -> 
     assert report["cases"] == 4 and report["policies"]["new"]["version"] == "2026.12"
     assert report["totals"]["new"]["breaches"] - report["totals"]["current"]["breaches"] >= 2
     changed = {(c["case_id"], c["current"], c["new"]) for c in report["outcome_changes"]}
-    assert {(ids["slow"], "met", "late"), (ids["at the old deadline"], "met", "late")} <= changed
+    assert {(ids["slow"], "met", "late"), (ids["just in time"], "met", "late")} <= changed
     assert report["escalations"]["earlier"] == 1
     text = cli.ok("policy", "backtest", str(new_file), "--against", str(new_file))
     assert "outcome changes: 0 clock rounds in 0 cases" in text

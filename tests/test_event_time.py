@@ -152,7 +152,9 @@ def test_instants_are_kept_to_the_second_so_deadlines_and_outcomes_agree_exactly
     """A clock keeps its deadline to the second: an open at 09:00:00.7 measured from
     09:00:00.7 had its one-hour deadline cut to 10:00:00, so a sweep at 10:00:00.3 fired a
     breach 0.4 s before the hour, and an assign then was late after 59 min 59.6 s.
-    Instants are kept to the second, so the history shows exactly what was measured."""
+    Instants are kept to the second, so the history shows exactly what was measured: an
+    assign in the second before the deadline's is met, one in the deadline's own second
+    is late (the first instant the target is reached, when its breach is due)."""
     now = [MONDAY.replace(microsecond=700_000)]
     eng = Engine(db, definition, clock=lambda: now[0])
     case_id = eng.apply(OpenCase(customer_id="C1", subject="s", channel="chat")).case_id
@@ -161,10 +163,17 @@ def test_instants_are_kept_to_the_second_so_deadlines_and_outcomes_agree_exactly
     assert events[0].occurred_at == events[0].recorded_at == MONDAY  # cut, not rounded
     deadline = datetime.fromisoformat(case.clocks["first_response"]["deadline"])
     assert deadline == MONDAY + timedelta(hours=1)  # chat: PT1H, Monday 10:00-11:00 open
-    eng.apply(assign(case_id), deadline + timedelta(seconds=0.4))  # the deadline's own second
+    eng.apply(assign(case_id), deadline - timedelta(seconds=0.6))  # the second before it
     with read_connection(db) as conn:
         case, _ = get_case(conn, case_id)
-    assert case.clocks["first_response"]["outcome"] == "met"  # at the deadline: not past it
+    assert case.clocks["first_response"]["outcome"] == "met"
+    assert case.clocks["first_response"]["consumed_s"] == 3599
+    now[0] = MONDAY.replace(microsecond=700_000)
+    late_id = eng.apply(OpenCase(customer_id="C2", subject="s", channel="chat")).case_id
+    eng.apply(assign(late_id), deadline + timedelta(seconds=0.4))  # the deadline's own second
+    with read_connection(db) as conn:
+        case, _ = get_case(conn, late_id)
+    assert case.clocks["first_response"]["outcome"] == "late"
     assert case.clocks["first_response"]["consumed_s"] == 3600
 
 

@@ -648,6 +648,29 @@ def test_follow_up_is_due_two_business_days_after_resolution(world):
     )
 
 
+@pytest.mark.parametrize("swept", [False, True])
+def test_a_response_in_the_deadlines_own_second_is_late_whether_or_not_a_sweep_came_first(
+    world, swept
+):
+    """The deadline is the first instant the target is reached and the breach is due
+    then: a sweep in that second fires it, and an assign in the same second reads late
+    either way (it read met when no sweep had come first, late after one). A second
+    earlier it is met, swept or not."""
+    case_id = world.at(local(2026, 11, 2, 9)).open(priority="high")  # first response PT4H
+    deadline = world.deadline(case_id, "first_response")
+    assert deadline == local(2026, 11, 2, 13)
+    earlier = world.at(local(2026, 11, 2, 9)).open(customer_id="CUST-2", priority="high")
+    if swept:  # the warnings, no breach yet
+        assert "first_response breach" not in world.sweep(deadline - timedelta(seconds=1)).by_kind
+    world.at(deadline - timedelta(seconds=1)).act(earlier, "assign", assignee="ana")
+    if swept:  # the other case's breach, on time
+        assert world.sweep(deadline).by_kind == {"first_response breach": 1}
+    world.at(deadline).act(case_id, "assign", assignee="ana")
+    assert world.clock(earlier, "first_response")["outcome"] == "met"
+    clock = world.clock(case_id, "first_response")
+    assert (clock["outcome"], clock["consumed_s"], clock["breached"]) == ("late", 4 * 3600, swept)
+
+
 def followed_up_at(world: World, when: datetime) -> int:
     """A case resolved on Friday 6 November 15:00 (follow-up due Tuesday 15:00), followed
     up at `when`."""
