@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Text, select, type_coerce
 
 from states.case import CaseSnapshot
+from states.clocks import TARGET_CLOCKS
 from states.errors import CaseNotFound, IntegrityError, InvalidInput
 from states.events import Event, fold
 from states.instants import as_utc
@@ -40,7 +41,6 @@ from states.report import decode_json
 from states.store import CASE, EVENT, load_events, row_to_event, row_to_snapshot
 
 DEFAULT_HORIZON = timedelta(hours=4)
-UNTIMED = ("follow_up",)  # a task falling due, not a target: never at risk, never breached
 _ACTIVE = ("running", "paused")
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
@@ -202,7 +202,7 @@ def standing(case: CaseSnapshot, at: datetime, horizon: timedelta) -> list[Deadl
     found = []
     until = at + horizon
     for name, clock in case.clocks.items():
-        if name in UNTIMED or clock.get("status") not in _ACTIVE:
+        if name not in TARGET_CLOCKS or clock.get("status") not in _ACTIVE:
             continue
         deadline = _when(clock.get("deadline"))
         breached = bool(clock.get("breached")) or (deadline is not None and at >= deadline)

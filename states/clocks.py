@@ -56,6 +56,9 @@ from states.policy import Policy, Target
 from states.time_texts import utc_seconds_text
 
 CLOCKS: tuple[str, ...] = ("first_response", "acknowledge", "resolution", "escalation", "follow_up")
+#: The clocks with a target to meet, the ones breached or at risk: the follow-up is a task
+#: falling due (its timer reminds, it never breaches), not a target to miss.
+TARGET_CLOCKS: tuple[str, ...] = tuple(clock for clock in CLOCKS if clock != "follow_up")
 ACTIVE = ("running", "paused")
 _TARGETS_KEPT = 4096
 

@@ -69,12 +69,17 @@ class ClockView:
     def verdict(self, now: datetime) -> str:
         """How this round stands against its target at `now`: its outcome once stopped
         (met, met by resolution, late, done, done late, cancelled); breached, overdue
-        (past the deadline, not yet swept), running or paused while it runs."""
+        (past the deadline, not yet swept), running or paused while it runs.
+
+        A target is missed from its deadline's instant on (a stop then is late); a
+        follow-up only after its due instant (carried out then, it is done)."""
         if self.outcome:
             return self.outcome
         if self.breached:
             return "breached"
-        if self.deadline is not None and now >= self.deadline:
+        if self.deadline is not None and (
+            now > self.deadline or (now == self.deadline and self.clock != "follow_up")
+        ):
             return "overdue"
         return self.status
 

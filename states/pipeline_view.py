@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 
 from states.clock_sql import business_before, is_running, running_deadline
-from states.clocks import CLOCKS, iso
+from states.clocks import TARGET_CLOCKS, iso
 from states.json_sql import moved
 from states.policy import Policy
 from states.process import ProcessDefinition
@@ -238,8 +238,10 @@ def deadlines(
     horizon: timedelta,
     limit: int = DEADLINE_ROWS,
 ) -> tuple[list[Deadline], dict[str, int]]:
-    """Running clocks already breached or due within `horizon`, most urgent first (the
-    oldest deadline first), at most `limit`; and how many there are of each kind.
+    """Running clocks already breached or due within `horizon` (at most `horizon` after
+    `now`), most urgent first (the oldest deadline first), at most `limit`; and how many
+    there are of each kind. The follow-up is a task falling due, not a target: it is
+    never breached nor at risk (as in :func:`states.asof.pipeline_at`).
 
     Each clock's running deadlines are read from its partial index
     (``ix_case_deadline_<clock>``: running clocks only, by deadline), so the cost follows
@@ -249,10 +251,10 @@ def deadlines(
     until, at = iso(now + horizon), iso(now)
     kinds = []
     rows = []
-    for clock in CLOCKS:
+    for clock in TARGET_CLOCKS:
         deadline = running_deadline(clock)
         # Through the clock's index of running deadlines, which ends with the filters.
-        due = (*where.conditions(CASE, indexed=False), is_running(clock), deadline < until)
+        due = (*where.conditions(CASE, indexed=False), is_running(clock), deadline <= until)
         for kind, bound in (("breached", deadline <= at), ("at risk", deadline > at)):
             kinds.append(  # ranges of the index: counted without reading a case's JSON
                 select(literal(kind, String).label("kind"), func.count().label("n")).where(

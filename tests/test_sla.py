@@ -17,16 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from states.asof import pipeline_at
 from states.clocks import iso
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
 from states.ledger import MISSED, clock_views, deadline_summary
 from states.outbox import NOTIFICATION
+from states.pipeline_view import deadlines
 from states.policy import load_policy, parse_policy
 from states.queries import CaseFilter, get_case, list_cases
 from states.store import EVENT, read_connection
 from states.sweep import sweep
 from states.timers import TIMER, count_due
+from states.view_filter import ViewFilter
 from tests.conftest import sqlite_db
 from tests.counters import DAYS, MinuteCounter
 from tests.drivers import DirectDriver
@@ -692,6 +695,43 @@ def test_a_follow_up_carried_out_after_its_due_date_is_done_late_swept_or_not(wo
     view = ledger_view(world, case_id, "follow_up")
     assert deadline_summary([view], world.now) == {"done late": 1}
     assert view.verdict(world.now) in MISSED
+
+
+def test_a_follow_up_is_overdue_only_after_its_due_instant_and_never_a_breached_deadline(world):
+    """Carried out at its due instant a follow-up is done, so the ledger reads it running
+    until that instant has passed, then overdue; and neither pipeline (the live one, the
+    audit snapshot) counts it as a deadline breached or at risk: it falls due, it is not
+    a target to miss."""
+    open_id = world.open(customer_id="CUST-2")
+    world.act(open_id, "assign", assignee="ana")
+    world.at(local(2026, 11, 6, 15)).act(open_id, "resolve", note="fixed")
+    world.at(local(2026, 11, 2, 10))
+    case_id = followed_up_at(world, local(2026, 11, 10, 15))  # followed up at its due instant
+    assert world.clock(case_id, "follow_up")["outcome"] == "done"
+    due = world.deadline(open_id, "follow_up")
+    assert due == local(2026, 11, 10, 15)
+    view = ledger_view(world, open_id, "follow_up")
+    assert (view.verdict(due), view.verdict(due + timedelta(seconds=1))) == ("running", "overdue")
+    later = due + timedelta(days=2)
+    with read_connection(world.db) as conn:
+        _, counts = deadlines(conn, ViewFilter(), later, timedelta(hours=4))
+        then = pipeline_at(conn, later, horizon=timedelta(hours=4))
+    assert counts == {"breached": 0, "at risk": 0}
+    assert (then.breached, then.at_risk) == ([], [])
+
+
+def test_a_deadline_at_the_horizons_end_is_at_risk_in_both_pipelines(world):
+    """At risk: due within the horizon, its end included, on the live Pipeline page as
+    in the audit snapshot (the live page left out a deadline at the end)."""
+    case_id = world.at(local(2026, 11, 2, 9)).open(priority="high")
+    deadline = world.deadline(case_id, "first_response")
+    assert deadline == local(2026, 11, 2, 13)
+    horizon = timedelta(hours=3)
+    for now, expected in ((deadline - horizon - timedelta(seconds=1), 0), (deadline - horizon, 1)):
+        with read_connection(world.db) as conn:
+            _, counts = deadlines(conn, ViewFilter(), now, horizon)
+            then = pipeline_at(conn, now, horizon=horizon)
+        assert counts["at risk"] == len(then.at_risk) == expected
 
 
 def test_a_reopen_before_the_follow_up_cancels_it(world):
