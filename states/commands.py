@@ -20,7 +20,7 @@ from states import fields as check
 from states.case import CHANNELS, PRIORITIES, TIERS
 from states.errors import InvalidInput
 from states.fields import MAX_ID, MAX_TEXT
-from states.money import parse_amount
+from states.money import parse_amount, written_currency
 from states.points import POINTS
 from states.process import TRIGGERS
 
@@ -108,7 +108,7 @@ class OpenCase:
                 check.name(name, value)
         check.name("actor", self.actor, required=True)
         if self.amount_claimed is not None:
-            object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
+            _claim(self, self.amount_claimed)
 
 
 @_stored_at_once
@@ -193,7 +193,7 @@ class Update:
         if self.idempotency_key is not None:
             check.name("idempotency_key", self.idempotency_key)
         if self.amount_claimed is not None:
-            object.__setattr__(self, "amount_claimed", amount(self.amount_claimed))
+            _claim(self, self.amount_claimed)
 
 
 Command = OpenCase | Act | Update
@@ -245,6 +245,31 @@ def amount(value: object) -> Decimal:
         return parse_amount(value)
     except ValueError as exc:
         raise InvalidInput("amount_claimed", value, str(exc).split("allowed: ")[-1]) from None
+
+
+def _claim(command: OpenCase | Update, value: object) -> None:
+    """Set `command`'s amount claimed from `value`; an amount written with a currency's
+    symbol keeps, beside it, that currency and the text (``written_in``, not a field: not
+    part of the command's identity), for the engine to check against the case's currency,
+    which the command does not know."""
+    written = written_currency(value)
+    if written is not None:
+        object.__setattr__(command, "written_in", (written, value))
+    object.__setattr__(command, "amount_claimed", amount(value))
+
+
+def amount_currency_refused(command: OpenCase | Update, currency: str) -> InvalidInput | None:
+    """The refusal of `command`'s amount when it was written in a currency other than
+    `currency` (the case's), else None."""
+    written = command.__dict__.get("written_in")
+    if written is None or written[0] == currency:
+        return None
+    return InvalidInput(
+        "amount_claimed",
+        written[1],
+        f"an amount in {currency}, the case's currency (written without a symbol, or with "
+        f"{currency}'s own); {written[1]!r} is in {written[0]}",
+    )
 
 
 def _case_number(value: object) -> None:

@@ -12,6 +12,9 @@ from decimal import Decimal, InvalidOperation
 UNLIMITED = Decimal("Infinity")
 MAX_AMOUNT = Decimal("999999999999.99")  # a trillion less a cent: stored in cents, it fits int64
 _SYMBOLS = "€$£"
+#: The currency each symbol an amount may be written with stands for: "$100" is 100 USD,
+#: never 100 of a process's EUR (see `written_currency`).
+SYMBOL_CURRENCIES = {"€": "EUR", "$": "USD", "£": "GBP"}
 
 
 # ASCII digits only: Python's \d and Decimal() read "٨٠٠" (Arabic-Indic) as 800.
@@ -46,6 +49,17 @@ def parse_amount(value: object) -> Decimal:
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"{value!r} has more than two decimals; allowed: cents at most")
     return amount.quantize(Decimal("0.01"))
+
+
+def written_currency(value: object) -> str | None:
+    """The currency a text amount's symbol names ("$100": USD, "€ 800": EUR), else None.
+
+    `parse_amount` reads the number alone; the caller that knows the case's currency
+    refuses an amount written in another one, which would otherwise be stored as that
+    many of the case's own."""
+    if not isinstance(value, str):
+        return None
+    return SYMBOL_CURRENCIES.get(value.strip()[:1])
 
 
 def parse_limit(value: object) -> Decimal:

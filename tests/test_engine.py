@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from states.commands import Act, OpenCase
+from states.commands import Act, OpenCase, Update
 from states.errors import (
     AuthorityExceeded,
     GuardFailed,
@@ -60,6 +60,26 @@ def test_amounts_are_read_as_people_write_them(text: str, amount: str):
     assert OpenCase(customer_id="C", subject="s", amount_claimed=text).amount_claimed == Decimal(
         amount
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "written"), [("$100", "USD"), ("£5", "GBP"), (" $ 1,000.00", "USD")]
+)
+def test_an_amount_written_in_another_currency_is_refused_not_stored_as_the_cases(
+    world, text: str, written: str
+):
+    """ "$100" on a case in EUR was stored as EUR 100.00 (the symbol dropped): an amount
+    written with a symbol must be in the case's currency, at open as in an update."""
+    with pytest.raises(
+        InvalidInput, match=r"amount_claimed '.*': an amount in EUR.* is in " + written
+    ):
+        world.open(amount_claimed=text)
+    case_id = world.open(amount_claimed="€800")
+    assert world.case(case_id).amount_claimed_minor == 80000
+    if isinstance(world, StoredDriver):  # an update of the amount goes through the engine
+        with pytest.raises(InvalidInput, match="is in " + written):
+            world.engine.apply(Update(case_id=case_id, actor="ana", amount_claimed=text))
+        assert world.case(case_id).version == 1
 
 
 @pytest.mark.parametrize("text", ["800,50", "1e3", "12,34,567", "-5", "NaN", "0.005", "abc"])
