@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import Engine as SAEngine
 
@@ -79,12 +80,13 @@ class Runtime:
         ops = self.settings.ops_schedules_file
         return ops if self.settings.schedules_file or ops.exists() else SHIPPED
 
-    def sender(self, sink: str | None = None) -> Sender:
-        """The notification sender the settings name (or `sink`)."""
+    def sender(self, sink: str | None = None, console: TextIO | None = None) -> Sender:
+        """The notification sender the settings name (or `sink`); the console sink prints
+        to `console` (default: standard output)."""
         s = self.settings
         sink = sink or s.notify_sink
         if sink == "console":
-            return ConsoleSink()
+            return ConsoleSink(console)
         if sink == "smtp":
             return SmtpSender(
                 s.smtp_host,

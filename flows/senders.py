@@ -19,6 +19,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import TextIO
 
+from flows.terminal import safe, safe_lines
 from states.errors import DeliveryError
 from states.outbox import OutgoingMessage
 from states.regular_files import open_regular
@@ -99,16 +100,16 @@ class FileSink:
 
 
 class ConsoleSink:
-    """Prints each message as a short readable block (for demos)."""
+    """Prints each message as a short readable block (for demos), its text made safe for
+    the terminal (a subject's escape codes are shown, not obeyed: :mod:`flows.terminal`)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
     def send(self, message: OutgoingMessage) -> None:
         case = f" case {message.case_id}" if message.case_id is not None else ""
-        self.stream.write(
-            f"[{message.kind}{case}] to {message.to}: {message.subject}\n{message.body}\n\n"
-        )
+        head = safe(f"[{message.kind}{case}] to {message.to}: {message.subject}")
+        self.stream.write(f"{head}\n{safe_lines(message.body)}\n\n")
         self.stream.flush()
 
 

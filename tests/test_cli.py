@@ -513,6 +513,11 @@ def test_sla_commands_update_clocks_sweep_deliver_and_check(cli: Cli):
     assert delivered["sent"] == len(outbox) >= swept["notifications"]
     assert any(json.loads(line)["kind"] == "customer_notice" for line in outbox)
     assert cli.json("notify", "deliver")["sent"] == 0
+    other = str(cli.json("case", "open", "--customer", "C-8", "--subject", "Refund")["case_id"])
+    cli.json("case", "escalate", other, "--reason", "refund", "--notice", "n")
+    printed = cli.run("notify", "deliver", "--sink", "console", "--json")
+    assert json.loads(printed.stdout)["sent"] >= 1  # the report alone: messages on stderr
+    assert "[escalated case" in printed.stderr
     checked = cli.ok("check")
     assert "process customer-escalation@" in checked and "policy default-sla@" in checked
     assert "no UTC offset" in cli.refused("sweep", "--at", "2030-01-01T00:00:00")

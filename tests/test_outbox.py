@@ -346,6 +346,19 @@ def test_console_sink_prints_a_readable_block(sqlite: Engine) -> None:
     )
 
 
+def test_console_sink_shows_control_codes_escaped_never_obeyed(sqlite: Engine) -> None:
+    """A subject or body with escape codes (a title rewrite, a screen clear, a bell, a
+    right-to-left override) reached the terminal raw from `notify deliver --sink console`,
+    as the CLI's own output never lets them; the body's line breaks stay line breaks."""
+    add(sqlite, subject="evil\x1b]0;pwned\x07\x1b[2J\u202eRLO", body="line one\nline\x07 two")
+    stream = io.StringIO()
+    deliver_pending(sqlite, ConsoleSink(stream), now=MONDAY, worker="w")
+    assert stream.getvalue() == (
+        "[sla_warning case 7] to lead@example.com: evil\\x1b]0;pwned\\x07\\x1b[2J\\u202eRLO\n"
+        "line one\nline\\x07 two\n\n"
+    )
+
+
 class Collect:
     def __init__(self) -> None:
         self.envelopes: list = []

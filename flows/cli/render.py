@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from flows.terminal import safe
 from states.case import CaseSnapshot
 from states.engine import Result
 from states.events import Event
@@ -38,19 +39,6 @@ console = Console(highlight=False, markup=False)
 if not console.is_terminal:  # piped output: do not squeeze tables into 80 columns
     console = Console(highlight=False, markup=False, width=160)
 HIDDEN_DETAILS = {"process_version", "currency", "customer_id", "subject", "description"}
-
-
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
-_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
-_ESCAPES.update(
-    (code, f"\\u{code:04x}")
-    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-)
-
-
-def safe(text: str) -> str:
-    """`text` with control characters and bidi overrides shown as escapes, on one line."""
-    return text.translate(_ESCAPES)
 
 
 def out(text: str) -> None:

@@ -3,6 +3,7 @@ both on schedule)."""
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -59,7 +60,9 @@ def deliver(
     """Deliver pending notifications from the outbox."""
     check_choice("sink", sink, ("file", "console", "smtp"))
     rt = runtime()
-    sender, worker = rt.sender(sink), default_worker()
+    # with --json, standard output is the report alone: the console sink's messages
+    # go to standard error
+    sender, worker = rt.sender(sink, sys.stderr if as_json else None), default_worker()
     total, _ = deliver_due(
         rt.db, sender, clock=lambda: datetime.now(UTC), worker=worker, batch=batch
     )
