@@ -22,7 +22,7 @@ from states.outbox import Sender
 from states.policy import Policy, load_policy
 from states.process import ProcessDefinition, load_process
 from states.settings import Settings, load_settings
-from states.store import init_schema, make_engine
+from states.store import check_schema, init_schema, make_engine
 
 
 def catalogue() -> dict[str, dict[str, FlowParameter]]:
@@ -46,8 +46,15 @@ class Runtime:
 
     @cached_property
     def db(self) -> SAEngine:
-        """The database; a SQLite file must exist already (`init` creates it)."""
-        return make_engine(self.settings.resolved_database_url, create=False)
+        """The database; a SQLite file must exist already (`init` creates it), with this
+        release's schema (`check_schema`)."""
+        db = make_engine(self.settings.resolved_database_url, create=False)
+        try:
+            check_schema(db)
+        except BaseException:
+            db.dispose()
+            raise
+        return db
 
     @cached_property
     def process(self) -> ProcessDefinition:

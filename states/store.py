@@ -166,11 +166,6 @@ def init_schema(engine: Engine) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK})
             found = _schema_version(conn)
-            if found is not None and found > SCHEMA_VERSION:
-                raise StoreError(
-                    f"database schema version {found} is newer than this release's "
-                    f"{SCHEMA_VERSION}; upgrade tierflow"
-                )
             from states.migrations import MIGRATIONS  # it reads this module's tables
 
             for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
@@ -202,10 +197,42 @@ def _create_missing_indexes(conn: Connection) -> None:
         conn.execute(text(f"DROP INDEX IF EXISTS {name}"))
 
 
+def check_schema(engine: Engine) -> None:
+    """Refuse, in one line, a database this release cannot use as it is: one without
+    tierflow's tables, an older schema (`tierflow init` migrates it), a newer one, or a
+    version no release wrote. Every command but `init` asks first: a newer schema used
+    anyway was written to as if it were this release's."""
+    with read_connection(engine) as conn:
+        found = _schema_version(conn)
+    if found is None:
+        raise StoreError("the database has no tierflow tables; run `tierflow init`")
+    if found < SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema version {found} is older than this release's {SCHEMA_VERSION}; "
+            "run `tierflow init` to migrate it"
+        )
+
+
 def _schema_version(conn: Connection) -> int | None:
+    """The schema version recorded, None without a schema_info table; refused when it is
+    newer than this release's, or not a version any release wrote (edited by hand)."""
     if not inspect(conn).has_table(SchemaInfo.__tablename__):
         return None
-    return conn.execute(select(SchemaInfo.__table__.c.schema_version)).scalar_one_or_none()
+    found = conn.execute(select(SchemaInfo.__table__.c.schema_version)).scalars().all()
+    if len(found) > 1 or (
+        found and (not isinstance(found[0], int) or isinstance(found[0], bool) or found[0] < 1)
+    ):
+        shown = ", ".join(repr(value) for value in found)
+        raise StoreError(
+            f"database schema version {shown} is not one tierflow writes (one row, 1 to "
+            f"{SCHEMA_VERSION}); the schema_info table was edited outside tierflow"
+        )
+    if found and found[0] > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema version {found[0]} is newer than this release's "
+            f"{SCHEMA_VERSION}; upgrade tierflow"
+        )
+    return found[0] if found else None
 
 
 def register_process(

@@ -333,3 +333,25 @@ def test_smtp_settings_people_use_are_accepted():
         smtp_from="Support <ops@example.com>", smtp_host="::1", smtp_password="pa\u200bss"
     )
     assert (settings.smtp_from, settings.smtp_host) == ("Support <ops@example.com>", "::1")
+
+
+@pytest.mark.parametrize(
+    ("stored", "said"),
+    [
+        ("'abc'", "'abc' is not one tierflow writes"),
+        ("-1", "-1 is not one tierflow writes"),
+        ("99", "99 is newer than this release's"),
+        ("5", "5 is older than this release's 6; run `tierflow init`"),
+    ],
+)
+def test_a_schema_version_this_release_cannot_use_is_refused_by_every_command(
+    world: Cli, stored: str, said: str
+):
+    """A version no release wrote was a traceback in `init` (a TypeError, a KeyError); a
+    newer schema was refused by `init` alone while every other command wrote to it."""
+    with sqlite3.connect(world.home / "tierflow.db") as conn:
+        conn.execute(f"UPDATE schema_info SET schema_version = {stored}")
+    assert said in world.refused("case", "assign", "1", "--assignee", "ana")
+    assert said in world.refused("case", "list")
+    if stored != "5":  # init migrates an older schema
+        assert said in world.refused("init")
