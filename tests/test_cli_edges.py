@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from states.settings import load_settings
-from tests.clirun import Cli, ProcessCli, error_line
+from tests.clirun import PROCESS, Cli, ProcessCli, error_line
 
 OPENED = "2026-11-02T09:00:00+00:00"
 
@@ -355,3 +356,34 @@ def test_a_schema_version_this_release_cannot_use_is_refused_by_every_command(
     assert said in world.refused("case", "list")
     if stored != "5":  # init migrates an older schema
         assert said in world.refused("init")
+
+
+def test_text_the_terminal_cannot_encode_is_shown_escaped_not_a_traceback(tmp_path: Path):
+    """Under an ASCII terminal (LANG=C, PYTHONIOENCODING=ascii) a customer's "é" or a
+    subject's "✓" was a UnicodeEncodeError as soon as the case was on the page."""
+    cli = ProcessCli(tmp_path / "home")
+    cli.ok("init")
+    cli.ok("case", "open", "--customer", "é", "--subject", "naïve ✓")
+    cli.env["PYTHONIOENCODING"] = "ascii"
+    assert "na\\xefve \\u2713" in cli.ok("case", "show", "1")
+    assert "\\xe9" in cli.ok("case", "list")
+
+
+def test_process_export_to_a_closed_standard_output_is_not_a_traceback(tmp_path: Path):
+    """`tierflow process export >&-` was an AttributeError (no standard output to write
+    to); like every other command it now writes nothing and succeeds."""
+    home = tmp_path / "home"
+    cli = ProcessCli(home)
+    cli.ok("init")
+    env = {**os.environ, "TIERFLOW_HOME": str(home)}
+    for fmt in ("bpmn", "mermaid"):
+        done = subprocess.run(
+            [*PROCESS, "process", "export", "--format", fmt],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            preexec_fn=lambda: os.close(1),
+        )
+        assert (done.returncode, done.stderr) == (0, "")

@@ -59,6 +59,16 @@ def _click_command() -> click.Command:
     return typer.main.get_command(app)
 
 
+def _encodable_output() -> None:
+    """Text the terminal's encoding cannot show (a customer's "é" or "✓" under LANG=C or
+    PYTHONIOENCODING=ascii) is written as escapes (``\\xe9``), not a UnicodeEncodeError
+    in the middle of a table."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one line on stderr and a non-zero exit for anything a user can fix.
 
@@ -66,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     OSError no command caught (a file-system fault: a name too long, a disk full) is one
     line too, naming the file: no command prints a traceback for one."""
     command = _click_command()
+    _encodable_output()
     try:
         code = command.main(args=argv, prog_name="tierflow", standalone_mode=False)
     except (click.exceptions.Abort, typer.Abort):

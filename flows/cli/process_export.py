@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -47,7 +46,7 @@ def export(
         output_path("--output", output)
     text = process_bpmn(rt.process, rt.policy) if fmt == "bpmn" else process_mermaid(rt.process)
     if output is None:
-        sys.stdout.write(text)
+        print(text, end="")  # (print writes nothing when standard output is closed)
         return
     with writing("--output", output), output_file(output) as stream:
         stream.write(text.encode("utf-8"))
