@@ -387,3 +387,28 @@ def test_process_export_to_a_closed_standard_output_is_not_a_traceback(tmp_path:
             preexec_fn=lambda: os.close(1),
         )
         assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "what"),
+    [
+        (("audit", "export", "--format", "csv", "--output"), "tierflow.db", "the database"),
+        (("process", "export", "--output"), "tierflow.db-wal", "the database"),
+        (("audit", "export", "--format", "xes", "--output"), "audit.key", "the audit key"),
+        (("audit", "export", "--format", "ocel", "--output"), "outbox.jsonl", "the outbox"),
+        (("audit", "verify", "--anchor-file"), "tierflow.db", "the database"),
+    ],
+)
+def test_an_output_over_a_file_tierflow_keeps_its_data_in_is_refused(
+    world: Cli, command: tuple[str, ...], name: str, what: str
+):
+    """`audit export --output ~/.tierflow/tierflow.db` wrote a CSV over the live database
+    (every later command then failed) and one over audit.key lost the signing key."""
+    # the database's files change as it is read (its log, the shared index): `refused`
+    # counts its rows; the other files must be byte for byte as they were
+    files = [p for p in world.home.iterdir() if p.is_file() and "tierflow.db" not in p.name]
+    kept = {path: path.read_bytes() for path in files}
+    line = world.refused(*command, str(world.home / name))
+    assert f"this is {what}" in line
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert world.ok("case", "list")

@@ -38,7 +38,7 @@ def _anchor_file(given: Path | None) -> Path:
     directory, which anchoring does not create), else the settings' one."""
     if given is None:
         return runtime().settings.resolved_anchor_file
-    return output_path("--anchor-file", given)
+    return output_path("--anchor-file", given, kept="the anchor log")
 
 
 @contextmanager

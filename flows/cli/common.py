@@ -158,10 +158,17 @@ _KINDS = {
 WRITABLE = "a file name in an existing directory"
 
 
-def output_path(option: str, path: Path) -> Path:
+def output_path(option: str, path: Path, kept: str | None = None) -> Path:
     """`path` if a command may write it, replacing what is there: a regular file or a new
     name in an existing directory. A device or FIFO is refused, never replaced by a file
-    (`--output /dev/null` would otherwise leave a regular file where the device was)."""
+    (`--output /dev/null` would otherwise leave a regular file where the device was); so
+    is a file tierflow keeps its own data in (the database, the audit key, the anchor
+    log, the outbox), but the one the option is for (`kept`, as `_kept_files` names it):
+    an export over the database made every later command fail, one over the key lost it."""
+    for name, where in _kept_files().items():
+        if name != kept and any(_same_file(path, each) for each in where):
+            allowed = f"a file tierflow does not keep its own data in (this is {name})"
+            raise InvalidInput(option, str(path), allowed)
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -175,6 +182,31 @@ def output_path(option: str, path: Path) -> Path:
     if not path.parent.is_dir():
         raise InvalidInput(option, str(path), WRITABLE)
     return path
+
+
+def _kept_files() -> dict[str, tuple[Path, ...]]:
+    """The files tierflow keeps its own data in, by what they hold."""
+    settings = runtime().settings
+    kept = {
+        "the audit key": (settings.resolved_audit_key_file,),
+        "the anchor log": (settings.resolved_anchor_file,),
+        "the outbox": (settings.outbox_file,),
+    }
+    url = settings.resolved_database_url
+    if url.startswith("sqlite") and "///" in url and not url.endswith(":memory:"):
+        database = url.split("///", 1)[1]
+        kept["the database"] = tuple(
+            Path(f"{database}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")
+        )
+    return kept
+
+
+def _same_file(path: Path, kept: Path) -> bool:
+    """Whether `path` names `kept` (through a link or a relative path too)."""
+    try:
+        return path.resolve() == kept.resolve() or path.samefile(kept)
+    except OSError:  # either missing: only the same resolved name is the same file
+        return False
 
 
 @contextmanager
