@@ -236,7 +236,8 @@ class Engine(TimerFiring):
             if command.expected_version is not None and command.expected_version != snap.version:
                 raise ConcurrencyConflict(command.case_id, command.expected_version, snap.version)
             if now < snap.updated_at:  # the time of the case's last event
-                raise OutOfOrder(command.case_id, now, snap.updated_at)
+                # `now` is the clock's when the batch is recorded at it (the same instant)
+                raise OutOfOrder(command.case_id, now, snap.updated_at, now is work.recorded_at)
             if isinstance(command, Update):
                 decision = self.decider.update(snap, command, now, None)
             else:

@@ -101,15 +101,29 @@ def cut(text: str) -> str:
 class OutOfOrder(InvalidInput):
     """A command dated earlier than the case's last event: history never runs backwards."""
 
-    def __init__(self, case_id: Any, at: datetime, earliest: datetime) -> None:
+    def __init__(
+        self, case_id: Any, at: datetime, earliest: datetime, from_clock: bool = False
+    ) -> None:
         self.case_id = case_id
         self.at = at
         self.earliest = earliest
-        super().__init__(
-            "at",
-            at.isoformat(),
-            f"not before case {case_id}'s last event; earliest allowed: {earliest.isoformat()}",
-        )
+        if from_clock:  # no time was given: the clock's is earlier than a logged event
+            field, allowed = (
+                "now",
+                (
+                    f"the clock is before case {case_id}'s last event (logged as happening at "
+                    f"{earliest.isoformat()}); give the time it happened, at or after that"
+                ),
+            )
+        else:
+            field, allowed = (
+                "at",
+                (
+                    f"not before case {case_id}'s last event; earliest allowed: "
+                    f"{earliest.isoformat()}"
+                ),
+            )
+        super().__init__(field, at.isoformat(), allowed)
 
 
 class CaseNotFound(CommandError):
@@ -177,9 +191,13 @@ class ConcurrencyConflict(CommandError):
         self.case_id = case_id
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"case {case_id} changed concurrently: expected version {expected}, found {actual}"
-        )
+        if expected is None or actual is None:  # a writer lost every retry to others
+            why = "changed concurrently"
+        elif actual > expected:
+            why = "changed since that version was read"
+        else:  # an expected version the case never had: a mistyped one, not a race
+            why = "has not reached that version"
+        super().__init__(f"case {case_id} {why}: expected version {expected}, found {actual}")
 
 
 class IdempotencyConflict(CommandError):

@@ -55,6 +55,21 @@ def test_a_time_before_the_last_event_or_in_the_future_is_refused_naming_what_is
     assert "invalid --at" in future and "not in the future" in future
     skewed = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
     assert cli.json("case", "update", "1", "--message", "hi", "--at", skewed)["version"] == 2
+    # without --at, the clock's time is what came before that event: said so, not blamed
+    # on an --at nobody gave
+    clock = cli.refused("case", "update", "1", "--message", "and again")
+    assert clock.startswith("error: invalid now '") and "--at" not in clock
+    assert "the clock is before case 1's last event" in clock
+
+
+def test_an_expected_version_the_case_never_had_is_not_called_a_concurrent_change(cli: Cli):
+    cli.ok("init")
+    cli.ok("case", "open", "--customer", "C1", "--subject", "S")
+    ahead = cli.refused("case", "assign", "1", "--assignee", "a", "--expected-version", "5")
+    assert ahead.endswith("case 1 has not reached that version: expected version 5, found 1")
+    cli.ok("case", "assign", "1", "--assignee", "a", "--expected-version", "1")
+    stale = cli.refused("case", "assign", "1", "--assignee", "b", "--expected-version", "1")
+    assert stale.endswith("changed since that version was read: expected version 1, found 2")
 
 
 BAD_INSTANTS = [
