@@ -278,11 +278,14 @@ class _Writer:
 
     def _write(self, batch: list[SourceCase], tally: ImportReport, at: datetime) -> None:
         with write_transaction(self.db) as conn:
-            if not self.registered:
-                register_versions(conn, self.definition, self.policy, at)
             fresh = self._fresh(conn, batch, tally)
             planned = Tally()
             plans = [p for case in fresh if (p := self.planner.plan(case, planned, at)) is not None]
+            # the versions the cases run under, with the first of them: an import that
+            # writes no case (all refused, or imported before) writes nothing at all
+            registering = bool(plans) and not self.registered
+            if registering:
+                register_versions(conn, self.definition, self.policy, at)
             ids = _allocate_ids(conn, len(plans))
             cases, events, notices = [], [], []
             for case_id, plan in zip(ids, plans, strict=True):
@@ -294,7 +297,7 @@ class _Writer:
                 run_rows(conn, self.events.sql, events)
             rows = [notification_row(n, at) | {"status": SUPPRESSED} for n in notices]
             self.bulk.insert_rows(conn, NOTIFICATION, rows, unless_exists="dedupe_key")
-        self.registered = True
+        self.registered = self.registered or registering
         tally.imported = len(plans)
         tally.suppressed = len(notices)
         tally.events, tally.annotations = planned.events, planned.annotations

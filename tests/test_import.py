@@ -457,6 +457,23 @@ def test_cli_import_reports_counts_and_bad_mapping_is_one_line(tmp_path: Path):
     assert "no.xes" in line
 
 
+def test_cli_import_of_a_log_whose_every_event_is_rejected_is_an_error(tmp_path: Path):
+    """It exited 0, the rejections listed among the counts, though nothing was imported;
+    a log with one good case still imports it and lists what it refused."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    mapping = tmp_path / "map.toml"
+    mapping.write_text(csv_mapping())
+    log = tmp_path / "log.csv"
+    rows = ["case,concept:name,group,when", "EARLY,Work,G1,1969-12-31T23:00:00+00:00"]
+    log.write_text("\n".join([*rows, "LATE,Work,G1,2999-01-05T10:00:00+00:00"]) + "\n")
+    line = cli.refused("audit", "import", str(log), "--mapping", str(mapping))
+    assert "log.csv" in line and "all 2 were rejected (timestamp before 1970" in line
+    log.write_text("\n".join([*rows, "OK,Work,G1,2012-03-05T10:00:00+00:00"]) + "\n")
+    report = cli.json("audit", "import", str(log), "--mapping", str(mapping))
+    assert report["imported"] == 1 and report["rejected"]
+
+
 ACTIVITIES = ["Work", "Queued", "Wait - Customer", "Resolved", "Closed", "Note", "Mystery"]
 GROUPS = ["G1", "V 2nd", "V 3rd"]
 

@@ -41,6 +41,16 @@ def import_command(
     log = open_log(file, load_mapping(mapping, rt.process))
     with render.progress("importing", log.size, in_bytes=True) as advance:
         report = write_log(rt.db, log, rt.process, rt.policy, progress=advance)
+    if report.rejected and not (report.imported or report.unchanged or report.conflicts):
+        # every event refused: nothing in the file became a case (a partial import
+        # lists what it refused and succeeds)
+        reasons = ", ".join(f"{name} {count:,}" for name, count in report.rejected.most_common())
+        raise InvalidInput(
+            "FILE",
+            str(file),
+            f"a log with events tierflow can import; all {report.source_events:,} were "
+            f"rejected ({reasons})",
+        )
     if as_json:
         render.emit_json(report.as_dict())
         return
