@@ -342,3 +342,19 @@ def verify_all(engine: Engine) -> list[Verification]:
         ids = [row.id for row in conn.execute(select(CASE.c.id).order_by(CASE.c.id))]
         known: dict[tuple[str, str], list[str]] = {}
         return [verify_case(conn, case_id, known) for case_id in ids]
+
+
+def storage_problems(engine: Engine, most: int = 20) -> list[str] | None:
+    """What SQLite's own check of the file finds (``PRAGMA quick_check``: every page of
+    every table and index is well formed), at most `most`; None where the database has
+    no such check (PostgreSQL). The histories can verify while an index page is damaged
+    (a count the dashboard reads from it is then wrong): an audit of everything asks."""
+    if engine.dialect.name != "sqlite":
+        return None
+    with read_connection(engine) as conn:
+        rows = conn.exec_driver_sql(f"PRAGMA quick_check({int(most)})").scalars().all()
+    if rows == ["ok"]:
+        return []
+    # one line a problem (a row may hold several), without the header naming the schema
+    lines = (line for row in rows for line in str(row).splitlines())
+    return [line for line in lines if not line.startswith("*** in database")][:most]

@@ -4,6 +4,7 @@ per test, through the real entry point (in-process, :mod:`tests.clirun`)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -83,3 +84,27 @@ def test_verify_names_the_first_broken_event_and_anchors_catch_a_resealed_chain(
     os.chmod(cli.home / "audit.key", 0o644)
     assert "has mode 0644: others may read" in error_line(cli.run("audit", "verify"))
     assert "exists already" in error_line(cli.run("audit", "key"))
+
+
+def test_a_damaged_index_page_fails_the_audit_though_every_history_verifies(cli: Cli):
+    """Bytes overwritten in an index page (a disk fault, an edit of the file): every
+    case's history still verified and `audit verify` exited 0, while the index a count
+    reads from was damaged. Verifying everything also asks SQLite's structure check."""
+    for n in range(30):
+        cli.ok("case", "open", "--customer", f"C{n}", "--subject", "Refund")
+    clean = cli.json("audit", "verify", "--no-anchor")
+    assert clean["storage"] == {"checked": True, "problems": []}
+    path = cli.home / "tierflow.db"
+    with sqlite3.connect(path) as conn:
+        (root,) = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'ix_case_assignee'"
+        ).fetchone()
+        (size,) = conn.execute("PRAGMA page_size").fetchone()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with path.open("r+b") as file:
+        file.seek(root * size - 200)  # the page's cells (at its end)
+        file.write(b"\xff" * 200)
+    result = cli.run("audit", "verify", "--no-anchor")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "30 of 30 cases verified" in result.stdout
+    assert f"STORAGE: On tree page {root}" in result.stdout

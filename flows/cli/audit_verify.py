@@ -16,7 +16,7 @@ from flows.cli import history
 from flows.cli.common import JsonOpt, audit_app, output_path, path_text, runtime, whole_option
 from flows.cli.render import emit_json, out
 from states.anchor import AnchorCheck, anchor_verified, check_anchors
-from states.audit import Verification, verify_all, verify_case
+from states.audit import Verification, storage_problems, verify_all, verify_case
 from states.audit_key import create_key
 from states.commands import MAX_CASE_ID
 from states.errors import InvalidInput, NotAnchored
@@ -71,8 +71,10 @@ def audit_verify(
     history, and the history against the latest anchor. Exit 1 if anything differs."""
     rt = runtime()
     path = _anchor_file(anchor_file)
+    storage = None
     if case_id is None:
         checks = verify_all(rt.db)
+        storage = storage_problems(rt.db)
     with read_connection(rt.db) as conn:
         if case_id is not None:
             checks = [verify_case(conn, case_id)]
@@ -80,9 +82,9 @@ def audit_verify(
         if not no_anchor and path.exists():
             with _reading(path):
                 anchors = check_anchors(conn, rt.audit_key(), path, case_id)
-    _report(checks, anchors, path, no_anchor, as_json)
+    _report(checks, anchors, path, no_anchor, as_json, storage)
     bad = any(not check.ok for check in checks) or (anchors is not None and not anchors.ok)
-    raise typer.Exit(1 if bad else 0)
+    raise typer.Exit(1 if bad or storage else 0)
 
 
 @audit_app.command("anchor")
@@ -134,7 +136,10 @@ def _report(
     path: Path,
     skipped: bool,
     as_json: bool,
+    storage: list[str] | None = None,
 ) -> None:
+    """`storage`: what the database's structure check found (`storage_problems`), None
+    when it was not run (one case, PostgreSQL)."""
     bad = [check for check in checks if not check.ok]
     if as_json:
         emit_json(
@@ -142,10 +147,15 @@ def _report(
                 "cases": len(checks),
                 "failed": [_failure(check) for check in bad],
                 "anchor": _anchor_json(anchors, path, skipped),
+                "storage": {"checked": storage is not None, "problems": storage or []},
             }
         )
         return
     history.verifications(checks, as_json=False)
+    for problem in storage or ():
+        out(f"STORAGE: {problem}")
+    if storage == []:
+        out("storage: the database file's structure checks out (SQLite quick_check)")
     if skipped:
         out("anchors not checked (--no-anchor)")
     elif anchors is None:
