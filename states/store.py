@@ -171,6 +171,7 @@ def init_schema(engine: Engine) -> None:
             for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
                 MIGRATIONS[version](conn)
             SQLModel.metadata.create_all(conn)
+            _refuse_missing_columns(conn)
             _create_missing_indexes(conn)
             info = SchemaInfo.__table__
             if found is None:
@@ -184,6 +185,21 @@ def init_schema(engine: Engine) -> None:
     except SQLAlchemyError as exc:
         problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise StoreError(f"cannot initialise the database: {problem}") from None
+
+
+def _refuse_missing_columns(conn: Connection) -> None:
+    """A table of this schema missing a column (altered outside tierflow): `create_all`
+    skips an existing table, so `init` said "initialised" and every command then failed
+    on the column. Said once, here, naming the table and the columns."""
+    found = inspect(conn)
+    for table in SQLModel.metadata.sorted_tables:
+        have = {column["name"] for column in found.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in have]
+        if missing:
+            raise StoreError(
+                f"table {table.name} has no column {', '.join(missing)}: the database was "
+                "altered outside tierflow; restore it from a backup"
+            )
 
 
 def _create_missing_indexes(conn: Connection) -> None:

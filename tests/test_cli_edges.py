@@ -412,3 +412,12 @@ def test_an_output_over_a_file_tierflow_keeps_its_data_in_is_refused(
     assert f"this is {what}" in line
     assert {path: path.read_bytes() for path in kept} == kept
     assert world.ok("case", "list")
+
+
+def test_init_on_a_table_missing_a_column_says_so_instead_of_initialised(world: Cli):
+    """`init` said "initialised" over a case table without its satisfaction column (it
+    creates missing tables, not columns), and every command after failed on it."""
+    with sqlite3.connect(world.home / "tierflow.db") as conn:
+        conn.execute('ALTER TABLE "case" DROP COLUMN satisfaction')
+    line = world.refused("init")
+    assert "table case has no column satisfaction" in line
