@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select
 
 from states import fields as check
-from states.case import PRIORITIES
+from states.case import DEADLINE_CLOCKS, PRIORITIES, running_deadlines
 from states.clock_sql import NO_DEADLINE, next_deadline, running_deadline, signed_business
 from states.clocks import CLOCKS, iso
 from states.errors import InvalidInput
@@ -159,12 +159,12 @@ def _row(r: Any, policy: Policy, now: datetime) -> AgingRow:
     clock, deadline, left = None, None, None
     if r.soonest and r.soonest != NO_DEADLINE:
         deadline = datetime.fromisoformat(r.soonest)
-        clock = next(
-            name
-            for name, state in r.clocks.items()
-            if state.get("status") == "running" and state.get("deadline") == r.soonest
-        )
-        left = signed_business(_calendar(policy, r.clocks[clock]), now, deadline)
+        # the clock whose deadline in force (its column, states.case) is the soonest; none
+        # when the row's columns disagree with its clocks (edited: `audit verify` says so)
+        in_force = running_deadlines(r.clocks)
+        if r.soonest in in_force:
+            clock = DEADLINE_CLOCKS[in_force.index(r.soonest)]
+            left = signed_business(_calendar(policy, r.clocks[clock]), now, deadline)
     return AgingRow(
         case_id=r.id,
         subject=r.subject,
@@ -193,7 +193,11 @@ def sla_status(clocks: dict[str, Any], waiting: bool, now: datetime) -> str:
     """breached, warning, paused or ok: how the case's clocks stand at `now`."""
     at = iso(now)
     running = [s for s in clocks.values() if s.get("status") == "running"]
-    if any(s.get("breached") or (s.get("deadline") and s["deadline"] <= at) for s in running):
+    # a clock paused after it reached its deadline keeps it: breached through the wait
+    spent = [s for s in clocks.values() if s.get("status") == "paused" and s.get("deadline")]
+    if any(
+        s.get("breached") or (s.get("deadline") and s["deadline"] <= at) for s in running + spent
+    ):
         return "breached"
     if any(s.get("warned") or (s.get("warn_at") and s["warn_at"] <= at) for s in running):
         return "warning"

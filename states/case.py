@@ -18,7 +18,9 @@ TIERS: tuple[str, ...] = ("standard", "premium", "vip")
 
 
 #: The SLA clocks whose deadline the case row also holds in a column of its own,
-#: ``deadline_<clock>``, while the clock runs (NULL otherwise): the dashboard's deadlines
+#: ``deadline_<clock>``, while it is in force (NULL otherwise): while the clock runs, and
+#: while it is paused after it reached its deadline (a spent clock keeps its deadline and
+#: stays breached through a wait; a clock paused in time has none). The dashboard's deadlines
 #: at risk or breached and the aging table's most urgent cases are read from an index on
 #: each. Indexes on the same values read out of the ``clocks`` JSON cost a tenth of an
 #: SLA command's instructions: every update of a case rewrote all five of their entries
@@ -34,18 +36,21 @@ DEADLINE_CLOCKS: tuple[str, ...] = (
 DEADLINE_COLUMNS: tuple[str, ...] = tuple(f"deadline_{clock}" for clock in DEADLINE_CLOCKS)
 
 
+_IN_FORCE = ("running", "paused")
+
+
 def running_deadlines(clocks: dict[str, dict[str, Any]]) -> tuple[str | None, ...]:
     """The values of :data:`DEADLINE_COLUMNS` for clock states `clocks`: each clock's
-    deadline (its ISO text, as its state keeps it) while it runs, else None.
+    deadline in force (its ISO text, as its state keeps it), else None: while it runs,
+    and while it is paused with a deadline (only a spent clock keeps one through a wait).
 
     All five in one call: a case update compares them before and after a change of the
     clocks, and one frame costs a fifth of five descriptor reads."""
     deadlines = []
     for clock in DEADLINE_CLOCKS:
         state = clocks.get(clock)
-        deadlines.append(
-            None if state is None or state["status"] != "running" else state.get("deadline")
-        )
+        active = state is not None and state["status"] in _IN_FORCE
+        deadlines.append(state.get("deadline") if active else None)  # type: ignore[union-attr]
     return tuple(deadlines)
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.sql.expression import FunctionElement
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 #: the literal a partial index's WHERE and the query's condition both compare with
 RUNNING = literal_column("'running'", String)
+PAUSED = literal_column("'paused'", String)
 
 
 class clock_value(FunctionElement[str]):

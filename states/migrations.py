@@ -24,7 +24,7 @@ from sqlalchemy import (
 from states.case import DEADLINE_CLOCKS, DEADLINE_COLUMNS, CaseSnapshot
 from states.dimensions import COLUMNS, derived
 from states.events import Event, fold
-from states.json_sql import clock_value, running
+from states.json_sql import PAUSED, clock_value, running
 from states.store import CASE, EVENT, row_to_event
 from states.tables import NOTIFICATION_STATUSES, CaseEvent, Notification
 
@@ -159,6 +159,19 @@ def _hold_running_deadlines(conn: Connection) -> None:
     )
 
 
+def _hold_reached_deadlines(conn: Connection) -> None:
+    """6 → 7: a clock paused after it reached its deadline (a spent clock, breached through
+    the wait) keeps that deadline in its column, as while it ran; the dashboard counted it
+    as neither breached nor at risk. A clock paused in time has none (NULL, as before)."""
+    clocks = CASE.c.clocks
+    for clock, name in zip(DEADLINE_CLOCKS, DEADLINE_COLUMNS, strict=True):
+        conn.execute(
+            update(CASE)
+            .where(clock_value(clocks, clock, "status") == PAUSED)
+            .values({name: clock_value(clocks, clock, "deadline")})
+        )
+
+
 #: Schema migrations, by the version they start from (each runs in the init transaction).
 MIGRATIONS = {
     1: _drop_unused_flow_run_log,
@@ -166,4 +179,5 @@ MIGRATIONS = {
     3: _slim_write_indexes,
     4: _stamp_event_dimensions,
     5: _hold_running_deadlines,
+    6: _hold_reached_deadlines,
 }

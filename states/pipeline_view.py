@@ -238,10 +238,11 @@ def deadlines(
     horizon: timedelta,
     limit: int = DEADLINE_ROWS,
 ) -> tuple[list[Deadline], dict[str, int]]:
-    """Running clocks already breached or due within `horizon` (at most `horizon` after
-    `now`), most urgent first (the oldest deadline first), at most `limit`; and how many
-    there are of each kind. The follow-up is a task falling due, not a target: it is
-    never breached nor at risk (as in :func:`states.asof.pipeline_at`).
+    """Clocks whose deadline is in force (running, or paused after they reached it: spent,
+    breached through the wait) already breached or due within `horizon` (at most
+    `horizon` after `now`), most urgent first (the oldest deadline first), at most
+    `limit`; and how many there are of each kind. The follow-up is a task falling due,
+    not a target: it is never breached nor at risk (as in :func:`states.asof.pipeline_at`).
 
     Each clock's running deadlines are read from its partial index
     (``ix_case_deadline_<clock>``: running clocks only, by deadline), so the cost follows

@@ -25,9 +25,10 @@ from states.case import DEADLINE_CLOCKS, DEADLINE_COLUMNS
 from states.json_sql import moved
 from states.stored_types import UTCDateTime
 
-SCHEMA_VERSION = 6  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
+SCHEMA_VERSION = 7  # 2: flow_run_log gained run_id, counts, error; 3: suppressed notifications;
 # 4: fewer indexes written by every command; 5: events carry the case's team, priority,
-# channel and assignee; 6: cases carry their running deadlines (see states.migrations)
+# channel and assignee; 6: cases carry their running deadlines; 7: and a spent clock's
+# deadline through a wait (see states.migrations)
 
 #: The dashboard's filters (states.dimensions), last in its indexes: a filtered count
 #: reads the same index range as an unfiltered one and compares them there, with no

@@ -342,7 +342,7 @@ def test_smtp_settings_people_use_are_accepted():
         ("'abc'", "'abc' is not one tierflow writes"),
         ("-1", "-1 is not one tierflow writes"),
         ("99", "99 is newer than this release's"),
-        ("5", "5 is older than this release's 6; run `tierflow init`"),
+        ("6", "6 is older than this release's 7; run `tierflow init`"),
     ],
 )
 def test_a_schema_version_this_release_cannot_use_is_refused_by_every_command(
@@ -354,7 +354,7 @@ def test_a_schema_version_this_release_cannot_use_is_refused_by_every_command(
         conn.execute(f"UPDATE schema_info SET schema_version = {stored}")
     assert said in world.refused("case", "assign", "1", "--assignee", "ana")
     assert said in world.refused("case", "list")
-    if stored != "5":  # init migrates an older schema
+    if stored != "6":  # init migrates an older schema
         assert said in world.refused("init")
 
 

@@ -258,7 +258,7 @@ def test_deadlines_are_every_running_target_breached_or_due_within_the_horizon(d
             state = case.clocks.get(clock) or {}
             due = state.get("deadline")
             if (
-                state.get("status") == "running"
+                state.get("status") in ("running", "paused")  # paused: spent, if it has one
                 and due
                 and datetime.fromisoformat(due) <= now + horizon
             ):

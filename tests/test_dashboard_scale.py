@@ -63,10 +63,11 @@ def _clocks(db: SAEngine, where: ViewFilter, open_only: bool) -> list[tuple[int,
 
 
 def _running(clocks: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each clock's deadline in force: running, or paused after it was reached (spent)."""
     return [
         (name, state["deadline"])
         for name, state in clocks.items()
-        if name in CLOCKS and state.get("status") == "running" and state.get("deadline")
+        if name in CLOCKS and state.get("status") in ("running", "paused") and state.get("deadline")
     ]
 
 

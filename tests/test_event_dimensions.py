@@ -180,7 +180,7 @@ def test_init_fills_in_the_filters_of_a_schema_4_databases_events(db, definition
         assert conn.execute(select(EVENT).order_by(EVENT.c.id)).all() == stamped
         version = conn.execute(text("SELECT schema_version FROM schema_info")).scalar_one()
         assert verify_case(conn, case_id).ok
-    assert version == SCHEMA_VERSION == 6
+    assert version == SCHEMA_VERSION == 7
     with warnings.catch_warnings():  # reflection skips the expression indexes, saying so
         warnings.simplefilter("ignore", SAWarning)
         indexes = {

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from states.aging import AgingQuery, aging
 from states.asof import pipeline_at
 from states.clocks import iso
 from states.commands import Act, OpenCase, Update
@@ -718,6 +719,28 @@ def test_a_follow_up_is_overdue_only_after_its_due_instant_and_never_a_breached_
         then = pipeline_at(conn, later, horizon=timedelta(hours=4))
     assert counts == {"breached": 0, "at risk": 0}
     assert (then.breached, then.at_risk) == ([], [])
+
+
+def test_a_clock_paused_after_its_deadline_is_breached_on_every_view(world):
+    """A clock that used up its target stays breached through a wait: the audit snapshot
+    counted it so, while the Pipeline page (its deadline column was empty while paused)
+    and the Cases page's status (paused) did not."""
+    case_id = world.open()
+    world.act(case_id, "assign", assignee="ana")
+    deadline = world.deadline(case_id, "resolution")
+    world.at(deadline + timedelta(days=1)).act(case_id, "wait_on_customer", note="receipt?")
+    clock = world.clock(case_id, "resolution")
+    assert (clock["status"], clock["deadline"]) == ("paused", iso(deadline))  # spent: kept
+    later = deadline + timedelta(days=2)
+    with read_connection(world.db) as conn:
+        _, counts = deadlines(conn, ViewFilter(), later, timedelta(hours=4))
+        then = pipeline_at(conn, later, horizon=timedelta(hours=4))
+        rows, _ = aging(conn, ViewFilter(), AgingQuery(), world.engine.policy, later)
+    assert counts == {"breached": 1, "at risk": 0}
+    assert [(d.clock, d.breached) for d in then.breached] == [("resolution", True)]
+    assert [(r.status, r.next_clock, r.next_deadline) for r in rows] == [
+        ("breached", "resolution", deadline)
+    ]
 
 
 def test_a_deadline_at_the_horizons_end_is_at_risk_in_both_pipelines(world):
