@@ -11,6 +11,7 @@ import atexit
 import functools
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -54,6 +55,19 @@ def prefect_api() -> Iterator[str]:
 
     with prefect_test_harness(server_startup_timeout=90):
         yield PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prefect_events_stopped() -> Iterator[None]:
+    """After a module whose flows ran in this process, stop Prefect's events worker (it
+    starts again with the next event): its websocket's keepalive pings draw from the
+    `random` module in a thread of their own, every 20 s, and Hypothesis, generating a
+    later module's examples in the same process, reported them as a strategy drawing
+    from `random`."""
+    yield
+    worker = sys.modules.get("prefect.events.worker")
+    if worker is not None:
+        worker.EventsWorker.drain_all(timeout=10, at_exit=False)
 
 
 @pytest.fixture(scope="session")
