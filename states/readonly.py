@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError
 
 from states.errors import StoreError
-from states.store import read_connection
+from states.store import check_url, read_connection
 
 CONNECT_TIMEOUT_S = 5  # an unreachable server is reported, not waited on for minutes
 READ_CACHE_KIB = 262_144  # SQLite page cache of a dashboard connection (allocated as used)
@@ -30,6 +30,7 @@ READ_MMAP_BYTES = 1 << 30  # and the first GiB of the file read through memory m
 def make_readonly_engine(url: str) -> Engine:
     """An Engine on `url` that cannot write; a SQLite file that is missing is an error."""
     try:
+        check_url(url)
         if url.startswith("sqlite"):
             return _sqlite_readonly(url)
         return _server_readonly(url)

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    URL,
     Connection,
     Engine,
     create_engine,
     event,
     inspect,
+    make_url,
     select,
     text,
 )
@@ -66,11 +68,31 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
     ``tierflow init``, instead of an empty file left behind by a command that reads.
     """
     try:
+        check_url(url)
         if url.startswith("sqlite"):
             return _sqlite_engine(url, create, **kwargs)
         return _server_engine(url, **kwargs)
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use database URL {url!r}: {exc}") from None
+
+
+#: The databases and drivers tierflow runs on (SQLAlchemy's backend, driver).
+SUPPORTED_DRIVERS = {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
+
+
+def check_url(text: str) -> URL:
+    """`text` as a URL tierflow runs on; ArgumentError for another database or driver,
+    before it is used: an async driver installed beside tierflow (asyncpg, aiosqlite)
+    loaded, and the first query was a traceback (MissingGreenlet); plain
+    ``postgresql://`` asks for psycopg2."""
+    url = make_url(text)
+    if (url.get_backend_name(), url.get_driver_name()) not in SUPPORTED_DRIVERS:
+        raise ArgumentError(
+            f"tierflow runs on SQLite (sqlite:///PATH) or PostgreSQL through psycopg "
+            f"(postgresql+psycopg://USER@HOST:PORT/DATABASE), not "
+            f"{url.get_backend_name()} through {url.get_driver_name()}"
+        )
+    return url
 
 
 def _server_engine(url: str, **kwargs: Any) -> Engine:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from states.errors import StoreError
+from states.readonly import make_readonly_engine
 from states.settings import load_settings
 from tests.clirun import PROCESS, Cli, ProcessCli, error_line
 
@@ -421,3 +423,24 @@ def test_init_on_a_table_missing_a_column_says_so_instead_of_initialised(world: 
         conn.execute('ALTER TABLE "case" DROP COLUMN satisfaction')
     line = world.refused("init")
     assert "table case has no column satisfaction" in line
+
+
+@pytest.mark.parametrize(
+    ("url", "driver"),
+    [
+        ("postgresql+asyncpg://postgres@127.0.0.1:5432/test", "postgresql through asyncpg"),
+        ("sqlite+aiosqlite:///tierflow.db", "sqlite through aiosqlite"),
+        ("postgresql://postgres@127.0.0.1:5432/test", "postgresql through psycopg2"),
+    ],
+)
+def test_a_database_url_for_a_driver_tierflow_does_not_run_on_is_one_line(
+    cli: Cli, url: str, driver: str
+):
+    """asyncpg and aiosqlite are installed (Prefect's), so such a URL loaded and its first
+    query was a MissingGreenlet traceback; the dashboard's read-only engine as much."""
+    cli.env["TIERFLOW_DATABASE_URL"] = url
+    for command in (("case", "list"), ("init",)):
+        line = error_line(cli.run(*command))
+        assert "postgresql+psycopg://" in line and f"not {driver}" in line
+    with pytest.raises(StoreError, match=f"not {driver}"):
+        make_readonly_engine(url)
