@@ -91,5 +91,8 @@ def _instant(text: str | None, mapping: Mapping) -> tuple[datetime, str] | None:
         return None
     if at.tzinfo is None:
         at = at.replace(tzinfo=mapping.timezone)
-    at = at.astimezone(UTC)
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last UTC instant
+        return None
     return at, at.isoformat()

@@ -466,9 +466,10 @@ def test_cli_import_of_a_log_whose_every_event_is_rejected_is_an_error(tmp_path:
     mapping.write_text(csv_mapping())
     log = tmp_path / "log.csv"
     rows = ["case,concept:name,group,when", "EARLY,Work,G1,1969-12-31T23:00:00+00:00"]
-    log.write_text("\n".join([*rows, "LATE,Work,G1,2999-01-05T10:00:00+00:00"]) + "\n")
+    # past the last UTC instant: an OverflowError traceback, on PostgreSQL and SQLite
+    log.write_text("\n".join([*rows, "LATE,Work,G1,9999-12-31T23:59:59-23:59"]) + "\n")
     line = cli.refused("audit", "import", str(log), "--mapping", str(mapping))
-    assert "log.csv" in line and "all 2 were rejected (timestamp before 1970" in line
+    assert "log.csv" in line and "all 2 were rejected" in line
     log.write_text("\n".join([*rows, "OK,Work,G1,2012-03-05T10:00:00+00:00"]) + "\n")
     report = cli.json("audit", "import", str(log), "--mapping", str(mapping))
     assert report["imported"] == 1 and report["rejected"]
