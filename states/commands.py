@@ -258,13 +258,13 @@ def _claim(command: OpenCase | Update, value: object) -> None:
     object.__setattr__(command, "amount_claimed", amount(value))
 
 
-def amount_currency_refused(command: OpenCase | Update, currency: str) -> InvalidInput | None:
-    """The refusal of `command`'s amount when it was written in a currency other than
-    `currency` (the case's), else None."""
+def check_amount_currency(command: OpenCase | Update, currency: str) -> None:
+    """Refuse `command`'s amount when it was written in a currency other than
+    `currency` (the case's)."""
     written = command.__dict__.get("written_in")
     if written is None or written[0] == currency:
-        return None
-    return InvalidInput(
+        return
+    raise InvalidInput(
         "amount_claimed",
         written[1],
         f"an amount in {currency}, the case's currency (written without a symbol, or with "

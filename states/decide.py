@@ -15,7 +15,7 @@ from typing import Any
 
 from states.case import CaseSnapshot
 from states.clocks import ClockPlanner
-from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update, amount_currency_refused
+from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update, check_amount_currency
 from states.decide_timers import TimerDecisions
 from states.decision import SYSTEM_POINTS, Decision, attach, in_place
 from states.errors import InvalidInput
@@ -49,8 +49,7 @@ class Decider(TimerDecisions):
     def open(self, command: OpenCase, now: datetime, recent_cases: int | None) -> Decision:
         """The ``opened`` event, then whatever the escalation points do at intake."""
         process = self.process
-        if (refused := amount_currency_refused(command, process.currency)) is not None:
-            raise refused
+        check_amount_currency(command, process.currency)
         payload: dict[str, Any] = {
             "customer_id": command.customer_id.strip(),
             "subject": command.subject.strip(),
@@ -92,8 +91,7 @@ class Decider(TimerDecisions):
         the escalation points against the new facts."""
         changes: dict[str, Any] = {}
         if command.amount_claimed is not None:
-            if (refused := amount_currency_refused(command, case.currency)) is not None:
-                raise refused
+            check_amount_currency(command, case.currency)
             changes["amount_claimed_minor"] = to_minor(command.amount_claimed)
         if command.priority is not None and command.priority != case.priority:
             changes["priority"] = command.priority
