@@ -240,8 +240,8 @@ def _build(src: TomlSource, definition: ProcessDefinition) -> Mapping:
     if not isinstance(raw_rules, list):
         raise fail("rules", "allowed: [[rules]] tables")
     mapping = Mapping(
-        name=_opt_text(src, data, "name", "") or _required(src, "name"),
-        version=_opt_text(src, data, "version", "") or _required(src, "version"),
+        name=src.name_at("name", data.get("name")),
+        version=src.name_at("version", data.get("version")),
         source_text=src.text,
         source=src.path,
         format=fmt,
@@ -346,10 +346,6 @@ def _opt_text(src: TomlSource, table: dict[str, Any], key: str, where: str) -> s
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise src.error(MappingError, dotted, f"{value!r}: allowed: a non-empty text")
     return value
-
-
-def _required(src: TomlSource, key: str) -> str:
-    raise src.error(MappingError, key, "missing; allowed: a non-empty text")
 
 
 def _only(src: TomlSource, where: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:

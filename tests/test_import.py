@@ -439,6 +439,26 @@ def test_mapping_errors_name_the_line_the_key_and_what_is_allowed(definition, ch
     assert text.splitlines()[caught.value.line - 1].strip() == change[1]
 
 
+@pytest.mark.parametrize(
+    ("line", "written"),
+    [('name = "test"', r'name = "te\u0000st"'), ('version = "1"', r'version = "1\u0000"')],
+)
+def test_a_nul_in_the_mapping_name_or_version_is_refused_naming_key_value_and_line(
+    definition, line, written
+):
+    """An import records the mapping's version id in each case's first event: PostgreSQL
+    kept the NUL escaped in the JSON payload, and every `audit export` after failed on
+    "\\u0000 cannot be converted to text". Refused as the policy and process loaders do."""
+    text = MAPPING.replace(line, written)
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(text, definition, "map.toml")
+    key = line.split(" ")[0]
+    assert caught.value.key == key and "\\x00" in caught.value.problem
+    assert "no control characters" in caught.value.problem
+    assert text.splitlines()[caught.value.line - 1] == written
+    assert "\x00" not in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_cli_import_reports_counts_and_bad_mapping_is_one_line(tmp_path: Path):
     cli = Cli(tmp_path / "home")
     cli.ok("init")
