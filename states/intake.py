@@ -348,7 +348,9 @@ def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, tuple[int
     # A number past the id column's range names no case (a mail's "[#99999999999]" was
     # "integer out of range" on PostgreSQL, an OverflowError on SQLite: the whole run failed)
     ids = {r.case_id for r in records if r.case_id is not None and 0 < r.case_id <= check.MAX_ID}
-    refs = {ref for record in records for ref in record.case_refs}
+    # Nor does a reference no case can have (a NUL: PostgreSQL's driver refused the query,
+    # failing the run; SQLite found no case): a file's rows are refused as they are read
+    refs = {ref for record in records for ref in record.case_refs if _could_be_ref(ref)}
     found: dict[Any, tuple[int, bool]] = {}
     if ids:
         query = select(CASE.c.id, CASE.c.waiting).where(CASE.c.id.in_(ids))
@@ -359,3 +361,12 @@ def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, tuple[int
         )
         found.update({ref: (case_id, bool(w)) for case_id, ref, w in conn.execute(query)})
     return found
+
+
+def _could_be_ref(ref: str) -> bool:
+    """Whether `ref` is a name a case may have as its external reference."""
+    try:
+        check.name("case_ref", ref, required=True)
+    except InvalidInput:
+        return False
+    return True

@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from states import fields as check
 from states.commands import OpenCase, Update
 from states.errors import InvalidInput
 from states.intake import COLUMN_OF, INTAKE_ACTOR, Record, RowError
@@ -123,6 +124,9 @@ def _update_row(values: dict[str, Any], source: str, number: int, key: str) -> R
             "or customer_tier"
         )  # fmt: skip
     case_id = _case_number(values["case_id"]) if "case_id" in values else None
+    # A reference names the case; it is no field of the command, so the command's checks
+    # never saw it: checked as the reference a case is opened with is (`ref`).
+    check.name("case_ref", values.get("case_ref"))
     command = Update(
         case_id=0,
         actor=INTAKE_ACTOR,

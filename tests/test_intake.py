@@ -179,6 +179,43 @@ def test_a_nul_or_a_lone_surrogate_rejects_only_its_row_on_either_database(
     assert [json.loads(line)["value"] for line in lines] == ["nul\x00here", "\ud800"]
 
 
+def test_a_nul_in_a_csv_case_ref_is_refused_naming_field_and_row_on_either_database(
+    db: SAEngine, definition: ProcessDefinition, inbox: Path
+):
+    """A case reference goes to the record, not the command, so no command checked it:
+    PostgreSQL failed the whole file with a driver error naming no field ("text fields
+    cannot contain NUL") while SQLite looked for it and found no case."""
+    engine = Engine(db, definition, clock=lambda: MONDAY)
+    (inbox / "replies.csv").write_text(
+        "customer_id,subject,ref,case_ref,message\n"
+        "C-1,Refund,T-1,,\n"
+        ",,,T-1,any news?\n"
+        ",,,T\x001,hello\n"
+    )
+    (file,) = process_folder(engine, inbox, MONDAY).files
+    assert (file.result.opened, file.result.updated) == (1, 1)
+    ((row, field, value, reason),) = [
+        (e.row, e.field, e.value, e.reason) for e in file.result.rejected
+    ]
+    assert (row, field, value) == (4, "case_ref", "T\x001")
+    assert "without control characters" in reason
+    assert event_count(engine) == 2 and (inbox / "done" / "replies.csv").exists()
+
+
+def test_a_record_naming_a_reference_no_case_can_have_finds_no_case_on_either_database(
+    db: SAEngine, definition: ProcessDefinition
+):
+    """A record built through the Python API is not a parsed row: its NUL reference reached
+    the lookup, which PostgreSQL's driver refused, failing every record of the run."""
+    engine = Engine(db, definition, clock=lambda: MONDAY)
+    update = Update(case_id=0, actor="intake", message="hello", idempotency_key="k-1")
+    record = Record("api", 1, "k-1", update, case_refs=("T\x001",))
+    result = apply_records(engine, [record], MONDAY)
+    assert [(e.row, e.field, e.reason) for e in result.rejected] == [
+        (1, "case_ref", "no case has it")
+    ]
+
+
 def test_json_rows_read_decimals_as_amounts_and_refuse_a_key_given_twice(
     engine: Engine, inbox: Path
 ):
