@@ -40,6 +40,7 @@ from states.errors import StoreError
 from states.rows import load_events as load_events  # re-exported: read with the rest
 from states.rows import row_to_event as row_to_event
 from states.rows import row_to_snapshot as row_to_snapshot
+from states.schema_checks import refuse_changed_columns
 from states.stored_types import stored_json
 from states.tables import (
     RETIRED_INDEXES,
@@ -193,7 +194,7 @@ def init_schema(engine: Engine) -> None:
             for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
                 MIGRATIONS[version](conn)
             SQLModel.metadata.create_all(conn)
-            _refuse_missing_columns(conn)
+            refuse_changed_columns(conn)
             _create_missing_indexes(conn)
             info = SchemaInfo.__table__
             if found is None:
@@ -207,21 +208,6 @@ def init_schema(engine: Engine) -> None:
     except SQLAlchemyError as exc:
         problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise StoreError(f"cannot initialise the database: {problem}") from None
-
-
-def _refuse_missing_columns(conn: Connection) -> None:
-    """A table of this schema missing a column (altered outside tierflow): `create_all`
-    skips an existing table, so `init` said "initialised" and every command then failed
-    on the column. Said once, here, naming the table and the columns."""
-    found = inspect(conn)
-    for table in SQLModel.metadata.sorted_tables:
-        have = {column["name"] for column in found.get_columns(table.name)}
-        missing = [column.name for column in table.columns if column.name not in have]
-        if missing:
-            raise StoreError(
-                f"table {table.name} has no column {', '.join(missing)}: the database was "
-                "altered outside tierflow; restore it from a backup"
-            )
 
 
 def _create_missing_indexes(conn: Connection) -> None:

@@ -3,6 +3,7 @@ command or batch, optimistic concurrency, idempotency, aware UTC times."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -561,3 +562,64 @@ def test_a_case_update_sets_only_the_columns_that_changed(eng, db):
     with read_connection(db) as conn:
         case, _ = get_case(conn, case_id)
     assert case.waiting and case.assignee == "ana" and case.state == "first_level"
+
+
+def _retype_case_column(db: SAEngine, column: str, old: str, new: str) -> None:
+    """Change the case table's `column` from type `old` to `new`, as a person would by
+    hand: PostgreSQL alters it; SQLite, which cannot, copies the table into a new one."""
+    if db.dialect.name == "postgresql":
+        with db.begin() as conn:
+            conn.execute(text(f'ALTER TABLE "case" ALTER COLUMN {column} TYPE {new}'))
+        return
+    db.dispose()
+    with sqlite3.connect(db.url.database) as conn:
+        (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'case'").fetchone()
+        retyped = ddl.replace('"case"', "case_new", 1).replace(
+            f"\t{column} {old}", f"\t{column} {new}"
+        )
+        assert retyped.count(f"\t{column} {new}") == 1
+        conn.executescript(
+            f"PRAGMA foreign_keys = OFF; BEGIN; {retyped}; "
+            'INSERT INTO case_new SELECT * FROM "case"; DROP TABLE "case"; '
+            'ALTER TABLE case_new RENAME TO "case"; COMMIT;'
+        )
+
+
+@pytest.mark.parametrize(
+    ("column", "old", "new", "said"),
+    [
+        ("version", "INTEGER", "TEXT", "column version is TEXT (text), not INTEGER (integer)"),
+        ("flags", "JSON", "TEXT", "column flags is TEXT (text), not JSON (json)"),
+        ("satisfaction", "INTEGER", "REAL", "column satisfaction is REAL (real), not INTEGER"),
+    ],
+)
+def test_init_refuses_a_column_whose_type_was_changed_by_hand(
+    eng, db, column: str, old: str, new: str, said: str
+):
+    """`init` said "initialised" over a case table whose version was text, or flags text
+    instead of JSON (it creates missing tables and compares no type): the commands after
+    it failed with tracebacks."""
+    open_assigned(eng)
+    eng.close()
+    _retype_case_column(db, column, old, new)
+    with pytest.raises(StoreError) as caught:
+        init_schema(db)
+    assert f"table case {said}" in str(caught.value)
+    assert "changed by hand" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("column", "old", "new"),
+    [("satisfaction", "INTEGER", "BIGINT"), ("customer_id", "VARCHAR", "TEXT"),
+     ("deadline_resolution", "VARCHAR(32)", "TEXT")],
+)  # fmt: skip
+def test_init_takes_a_column_of_another_type_of_the_same_class(
+    eng, db, column: str, old: str, new: str
+):
+    """Types are compared by the class of value they hold, not by their spelling."""
+    case_id = open_assigned(eng)
+    eng.close()
+    _retype_case_column(db, column, old, new)
+    init_schema(db)
+    with read_connection(db) as conn:
+        assert get_case(conn, case_id)[0].assignee == "ana"
