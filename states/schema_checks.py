@@ -1,9 +1,11 @@
-"""What `tierflow init` checks of the schema it finds, before it says "initialised".
+"""What `tierflow init` and every command check of the schema they find, before using it.
 
-`init` creates what is missing of a new database, never what was changed in a used
-one: a column dropped, or whose type was changed by hand, passed `init`, and every
-command after it failed on the column. Each is refused in one :class:`StoreError` line
-naming the table and the column, and what to do.
+`init` creates what is missing of a new database, never what was lost or changed in a
+used one: a table missing from a database that holds cases lost its rows (all of its
+history, when it is ``case_event``), and creating it empty hid the loss; a column
+dropped, or whose type was changed by hand, passed `init`, and every command after it
+failed on the column. Each is refused in one :class:`StoreError` line naming the tables
+or the column, and what to do.
 
 A column's type is compared by its class (integer, text, real, boolean, timestamp,
 JSON...), the type the model has on that database against the type reflected there:
@@ -15,13 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, inspect
+from sqlalchemy import Connection, Dialect, inspect, literal_column, select, table
 from sqlalchemy import types as sqltypes
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
 
 from states.errors import StoreError
+from states.tables import Case, CaseEvent
 
 #: Type classes, most specific first (SQLAlchemy's Float is a Numeric; Boolean no Integer).
 _CLASSES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
@@ -35,6 +38,52 @@ _CLASSES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
     (sqltypes.JSON, "json"),
     (sqltypes.LargeBinary, "binary"),
 )
+#: The tables whose rows are cases and their history.
+_CASE_TABLES = (Case.__tablename__, CaseEvent.__tablename__)
+
+
+def tierflow_tables() -> list[str]:
+    """The names of tierflow's tables, in the order they are created."""
+    return [t.name for t in SQLModel.metadata.sorted_tables]
+
+
+def missing_tables(conn: Connection) -> list[str]:
+    """tierflow's tables the database does not have: none, some, or all (a new one)."""
+    present = set(inspect(conn).get_table_names())
+    return [name for name in tierflow_tables() if name not in present]
+
+
+def refuse_incomplete(conn: Connection, missing: list[str], *, finishing: bool) -> None:
+    """Refuse a database that has some of tierflow's tables and not others (`missing`).
+
+    One that holds cases lost what the missing tables held: it is refused whoever asks,
+    `init` too, which would create them empty. One without cases is what a first `init`
+    stopped part way could leave: `init` (`finishing`) creates the rest; any other
+    command says to run it.
+    """
+    if not missing or len(missing) == len(tierflow_tables()):
+        return
+    named = f"table {missing[0]} is" if len(missing) == 1 else f"tables {', '.join(missing)} are"
+    if _holds_cases(conn, missing):
+        raise StoreError(
+            f"the database is incomplete: {named} missing while it holds cases (history "
+            "lost); restore it from a backup"
+        )
+    if not finishing:
+        raise StoreError(
+            f"the database is incomplete: {named} missing; run `tierflow init` to finish it"
+        )
+
+
+def _holds_cases(conn: Connection, missing: list[str]) -> bool:
+    """Whether a case or an event is stored (in whichever of their tables is present)."""
+    for name in _CASE_TABLES:
+        if name in missing:
+            continue
+        query = select(literal_column("1")).select_from(table(name)).limit(1)
+        if conn.execute(query).first() is not None:
+            return True
+    return False
 
 
 def refuse_changed_columns(conn: Connection) -> None:

@@ -40,7 +40,7 @@ from states.errors import StoreError
 from states.rows import load_events as load_events  # re-exported: read with the rest
 from states.rows import row_to_event as row_to_event
 from states.rows import row_to_snapshot as row_to_snapshot
-from states.schema_checks import refuse_changed_columns
+from states.schema_checks import missing_tables, refuse_changed_columns, refuse_incomplete
 from states.stored_types import stored_json
 from states.tables import (
     RETIRED_INDEXES,
@@ -189,6 +189,7 @@ def init_schema(engine: Engine) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK})
             found = _schema_version(conn)
+            refuse_incomplete(conn, missing_tables(conn), finishing=True)
             from states.migrations import MIGRATIONS  # it reads this module's tables
 
             for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
@@ -223,11 +224,13 @@ def _create_missing_indexes(conn: Connection) -> None:
 
 def check_schema(engine: Engine) -> None:
     """Refuse, in one line, a database this release cannot use as it is: one without
-    tierflow's tables, an older schema (`tierflow init` migrates it), a newer one, or a
-    version no release wrote. Every command but `init` asks first: a newer schema used
-    anyway was written to as if it were this release's."""
+    tierflow's tables, or with some of them only (one dropped: every command said there
+    were none), an older schema (`tierflow init` migrates it), a newer one, or a version
+    no release wrote. Every command but `init` asks first: a newer schema used anyway was
+    written to as if it were this release's."""
     with read_connection(engine) as conn:
         found = _schema_version(conn)
+        refuse_incomplete(conn, missing_tables(conn), finishing=False)
     if found is None:
         raise StoreError("the database has no tierflow tables; run `tierflow init`")
     if found < SCHEMA_VERSION:

@@ -425,6 +425,19 @@ def test_init_on_a_table_missing_a_column_says_so_instead_of_initialised(world: 
     assert "table case has no column satisfaction" in line
 
 
+def test_a_dropped_history_table_is_named_by_every_command_and_not_made_anew_by_demo(
+    world: Cli,
+):
+    """Every command said the database had no tierflow tables, and `demo` (as `init`)
+    made case_event anew, empty: the loss of every case's history hidden."""
+    with sqlite3.connect(world.home / "tierflow.db") as conn:
+        conn.execute("DROP TABLE case_event")
+    for command in (("case", "list"), ("case", "show", "1"), ("init",), ("demo", "--cases", "1")):
+        line = world.refused(*command)
+        assert "incomplete: table case_event is missing while it holds cases" in line
+        assert "restore it from a backup" in line
+
+
 @pytest.mark.parametrize(
     ("url", "driver"),
     [

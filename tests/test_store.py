@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import Engine as SAEngine
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, inspect, select, text
 from sqlalchemy.exc import DisconnectionError
 
 from states import store
@@ -623,3 +623,46 @@ def test_init_takes_a_column_of_another_type_of_the_same_class(
     init_schema(db)
     with read_connection(db) as conn:
         assert get_case(conn, case_id)[0].assignee == "ana"
+
+
+def _tables(db: SAEngine) -> set[str]:
+    with read_connection(db) as conn:
+        return set(inspect(conn).get_table_names())
+
+
+def test_a_database_that_lost_a_table_and_holds_cases_is_refused_and_not_finished(eng, db):
+    """With case_event dropped, every command said the database had no tierflow tables,
+    and `init` (and `demo`, which runs it) made the table anew, empty: the loss of every
+    history hidden."""
+    open_assigned(eng)
+    eng.close()
+    with db.begin() as conn:
+        conn.execute(text("DROP TABLE case_event"))
+    said = (
+        "the database is incomplete: table case_event is missing while it holds cases "
+        "(history lost); restore it from a backup"
+    )
+    with pytest.raises(StoreError) as caught:
+        store.check_schema(db)
+    assert str(caught.value) == said
+    with pytest.raises(StoreError) as caught:
+        init_schema(db)
+    assert str(caught.value) == said
+    assert "case_event" not in _tables(db)
+
+
+def test_a_database_without_cases_missing_tables_is_finished_by_init(db):
+    """What a first `init` stopped part way could leave: nothing is lost, `init` makes the
+    rest; another command says to run it."""
+    with db.begin() as conn:
+        conn.execute(text("DROP TABLE timer"))
+        conn.execute(text("DROP TABLE clock_segment"))
+    with pytest.raises(StoreError) as caught:
+        store.check_schema(db)
+    assert str(caught.value) == (
+        "the database is incomplete: tables clock_segment, timer are missing; run "
+        "`tierflow init` to finish it"
+    )
+    init_schema(db)
+    store.check_schema(db)
+    assert {"timer", "clock_segment"} <= _tables(db)
