@@ -86,6 +86,21 @@ def _holds_cases(conn: Connection, missing: list[str]) -> bool:
     return False
 
 
+def refuse_name_taken(missing: list[str], exc: SQLAlchemyError) -> None:
+    """Creating the `missing` tables of an incomplete database failed (`exc`) on a name one
+    of them needs, an index's, held by what was that table, renamed by hand: said as
+    incomplete, naming the tables (PostgreSQL said only "relation … already exists").
+    Any other failure is left to the caller."""
+    problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    if not missing or len(missing) == len(tierflow_tables()) or "already exists" not in problem:
+        return
+    named = f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    raise StoreError(
+        f"the database is incomplete: cannot create {named} ({problem}): a tierflow table "
+        "was renamed or changed by hand; restore the database from a backup"
+    ) from None
+
+
 def refuse_changed_columns(conn: Connection) -> None:
     """A column of tierflow's tables missing, or of another class of type than the model's
     (see the module's note): `create_all` skips an existing table, so `init` said

@@ -40,7 +40,12 @@ from states.errors import StoreError
 from states.rows import load_events as load_events  # re-exported: read with the rest
 from states.rows import row_to_event as row_to_event
 from states.rows import row_to_snapshot as row_to_snapshot
-from states.schema_checks import missing_tables, refuse_changed_columns, refuse_incomplete
+from states.schema_checks import (
+    missing_tables,
+    refuse_changed_columns,
+    refuse_incomplete,
+    refuse_name_taken,
+)
 from states.stored_types import stored_json
 from states.tables import (
     RETIRED_INDEXES,
@@ -189,12 +194,17 @@ def init_schema(engine: Engine) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK})
             found = _schema_version(conn)
-            refuse_incomplete(conn, missing_tables(conn), finishing=True)
+            missing = missing_tables(conn)
+            refuse_incomplete(conn, missing, finishing=True)
             from states.migrations import MIGRATIONS  # it reads this module's tables
 
             for version in range(found or SCHEMA_VERSION, SCHEMA_VERSION):
                 MIGRATIONS[version](conn)
-            SQLModel.metadata.create_all(conn)
+            try:
+                SQLModel.metadata.create_all(conn)
+            except SQLAlchemyError as exc:
+                refuse_name_taken(missing, exc)
+                raise
             refuse_changed_columns(conn)
             _create_missing_indexes(conn)
             info = SchemaInfo.__table__

@@ -666,3 +666,23 @@ def test_a_database_without_cases_missing_tables_is_finished_by_init(db):
     init_schema(db)
     store.check_schema(db)
     assert {"timer", "clock_segment"} <= _tables(db)
+
+
+@pytest.mark.parametrize("with_a_case", [True, False])
+def test_init_after_the_case_table_was_renamed_is_one_line_naming_it(eng, db, with_a_case: bool):
+    """`init` made a new case table, and PostgreSQL refused its index or sequence, whose
+    names the renamed table keeps: 'relation … already exists' (SQLite: 'index …')."""
+    if with_a_case:
+        open_assigned(eng)
+    eng.close()
+    with db.begin() as conn:
+        conn.execute(text('ALTER TABLE "case" RENAME TO case_kept'))
+    with pytest.raises(StoreError) as caught:
+        init_schema(db)
+    said = str(caught.value)
+    assert said.startswith("the database is incomplete: ") and "\n" not in said
+    if with_a_case:
+        assert "table case is missing while it holds cases" in said
+    else:
+        assert "cannot create table case (" in said and "renamed" in said
+    assert "case" not in _tables(db)
