@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError
 
 from states.errors import StoreError
-from states.store import check_url, read_connection
+from states.store import check_url, read_connection, sqlite_file
 
 CONNECT_TIMEOUT_S = 5  # an unreachable server is reported, not waited on for minutes
 READ_CACHE_KIB = 262_144  # SQLite page cache of a dashboard connection (allocated as used)
@@ -39,8 +39,8 @@ def make_readonly_engine(url: str) -> Engine:
 
 
 def _sqlite_readonly(url: str) -> Engine:
-    path = url.split("///", 1)[-1]
-    if not path or path == ":memory:":
+    path = sqlite_file(url)
+    if path is None:
         raise StoreError(f"cannot read {url!r} read-only: an in-memory database has no data")
     if not Path(path).is_file():
         raise StoreError(f"no database at {path}; run `tierflow init` (or `tierflow demo`)")

@@ -101,6 +101,17 @@ def check_url(text: str) -> URL:
     return url
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite `url` names, without the URL's query (``?timeout=5``); None for
+    an in-memory database. (Its text after ``///`` read as the path, such a query became
+    part of a file name no command then found.)"""
+    try:
+        database = make_url(url).database
+    except ArgumentError:  # not a URL: make_engine's check_url says so, in one line
+        return None
+    return None if not database or database == ":memory:" else database
+
+
 def _server_engine(url: str, **kwargs: Any) -> Engine:
     """A server database (PostgreSQL) without ``pool_pre_ping``: it cost a ``SELECT 1``
     round trip per command. Instead a connection is pinged only when it sat idle in the
@@ -149,8 +160,8 @@ SQLITE_PRAGMAS = (
 
 
 def _sqlite_engine(url: str, create: bool, **kwargs: Any) -> Engine:
-    path = url.split("///", 1)[-1]
-    if path and path != ":memory:":
+    path = sqlite_file(url)
+    if path is not None:
         if not create and not Path(path).exists():
             raise StoreError(f"no database at {path}; run `tierflow init` first")
         try:

@@ -457,3 +457,23 @@ def test_a_database_url_for_a_driver_tierflow_does_not_run_on_is_one_line(
         assert "postgresql+psycopg://" in line and f"not {driver}" in line
     with pytest.raises(StoreError, match=f"not {driver}"):
         make_readonly_engine(url)
+
+
+def test_a_sqlite_url_with_a_query_names_the_same_file_for_init_and_every_command(
+    cli: Cli, tmp_path: Path
+):
+    """The text after ``///`` was read as the path, query and all: init made t.db, and
+    every later command said there was no database at 't.db?timeout=5'; an export over
+    the file was not known for the database's."""
+    database = tmp_path / "t.db"
+    cli.env["TIERFLOW_DATABASE_URL"] = f"sqlite:///{database}?timeout=5"
+    cli.ok("init")
+    cli.ok("case", "open", "--customer", "C1", "--subject", "Refund", "--at", OPENED)
+    assert "Refund" in cli.ok("case", "list")
+    readonly = make_readonly_engine(cli.env["TIERFLOW_DATABASE_URL"])
+    with readonly.connect() as conn:
+        assert conn.exec_driver_sql('SELECT count(*) FROM "case"').scalar_one() == 1
+    readonly.dispose()
+    error = cli.refused("audit", "export", "--format", "csv", "--output", str(database))
+    assert "this is the database" in error, error
+    assert not [path for path in tmp_path.iterdir() if "?" in path.name]

@@ -19,6 +19,7 @@ from flows.runtime import Runtime
 from states.commands import MAX_CASE_ID
 from states.errors import InvalidInput, shown
 from states.instants import read_instant
+from states.store import sqlite_file
 
 app = typer.Typer(
     help="tierflow: customer-service escalation as a durable, auditable workflow.",
@@ -193,8 +194,8 @@ def _kept_files() -> dict[str, tuple[Path, ...]]:
         "the outbox": (settings.outbox_file,),
     }
     url = settings.resolved_database_url
-    if url.startswith("sqlite") and "///" in url and not url.endswith(":memory:"):
-        database = url.split("///", 1)[1]
+    database = sqlite_file(url) if url.startswith("sqlite") else None
+    if database is not None:
         kept["the database"] = tuple(
             Path(f"{database}{suffix}") for suffix in ("", "-wal", "-shm", "-journal")
         )
