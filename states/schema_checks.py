@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
 
 from states.errors import StoreError
-from states.tables import Case, CaseEvent
+from states.tables import Case, CaseEvent, ProcessVersion, SchemaInfo
 
 #: Type classes, most specific first (SQLAlchemy's Float is a Numeric; Boolean no Integer).
 _CLASSES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
@@ -40,6 +40,8 @@ _CLASSES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
 )
 #: The tables whose rows are cases and their history.
 _CASE_TABLES = (Case.__tablename__, CaseEvent.__tablename__)
+#: The tables every schema version had (the first one: these only).
+_EVERY_SCHEMA = (*_CASE_TABLES, ProcessVersion.__tablename__, SchemaInfo.__tablename__)
 
 
 def tierflow_tables() -> list[str]:
@@ -47,10 +49,14 @@ def tierflow_tables() -> list[str]:
     return [t.name for t in SQLModel.metadata.sorted_tables]
 
 
-def missing_tables(conn: Connection) -> list[str]:
-    """tierflow's tables the database does not have: none, some, or all (a new one)."""
+def missing_tables(conn: Connection, *, older: bool = False) -> list[str]:
+    """tierflow's tables the database does not have: none, some, or all (a new one).
+
+    Of a database of an `older` schema, only the tables every schema had: one a later
+    release added is not lost but still to be made, by `init` (which migrates it)."""
     present = set(inspect(conn).get_table_names())
-    return [name for name in tierflow_tables() if name not in present]
+    wanted = _EVERY_SCHEMA if older else tierflow_tables()
+    return [name for name in wanted if name not in present]
 
 
 def refuse_incomplete(conn: Connection, missing: list[str], *, finishing: bool) -> None:
@@ -61,7 +67,7 @@ def refuse_incomplete(conn: Connection, missing: list[str], *, finishing: bool) 
     stopped part way could leave: `init` (`finishing`) creates the rest; any other
     command says to run it.
     """
-    if not missing or len(missing) == len(tierflow_tables()):
+    if not missing or set(missing) >= set(_EVERY_SCHEMA):  # none of them: a new database
         return
     named = f"table {missing[0]} is" if len(missing) == 1 else f"tables {', '.join(missing)} are"
     if _holds_cases(conn, missing):
@@ -92,7 +98,7 @@ def refuse_name_taken(missing: list[str], exc: SQLAlchemyError) -> None:
     incomplete, naming the tables (PostgreSQL said only "relation … already exists").
     Any other failure is left to the caller."""
     problem = " ".join(str(getattr(exc, "orig", None) or exc).split())
-    if not missing or len(missing) == len(tierflow_tables()) or "already exists" not in problem:
+    if not missing or set(missing) >= set(_EVERY_SCHEMA) or "already exists" not in problem:
         return
     named = f"table{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
     raise StoreError(

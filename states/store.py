@@ -205,7 +205,7 @@ def init_schema(engine: Engine) -> None:
             if engine.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _INIT_LOCK})
             found = _schema_version(conn)
-            missing = missing_tables(conn)
+            missing = missing_tables(conn, older=found is not None and found < SCHEMA_VERSION)
             refuse_incomplete(conn, missing, finishing=True)
             from states.migrations import MIGRATIONS  # it reads this module's tables
 
@@ -251,7 +251,8 @@ def check_schema(engine: Engine) -> None:
     written to as if it were this release's."""
     with read_connection(engine) as conn:
         found = _schema_version(conn)
-        refuse_incomplete(conn, missing_tables(conn), finishing=False)
+        older = found is not None and found < SCHEMA_VERSION
+        refuse_incomplete(conn, missing_tables(conn, older=older), finishing=False)
     if found is None:
         raise StoreError("the database has no tierflow tables; run `tierflow init`")
     if found < SCHEMA_VERSION:

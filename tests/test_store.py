@@ -668,6 +668,24 @@ def test_a_database_without_cases_missing_tables_is_finished_by_init(db):
     assert {"timer", "clock_segment"} <= _tables(db)
 
 
+def test_an_older_schema_without_a_table_a_later_release_added_is_upgraded_not_refused(eng, db):
+    """A table a release adds is missing from every database of the schema before it: that
+    is a table still to make (init migrates the database), not one lost. Refused as
+    incomplete, every database holding cases would have been stopped at the upgrade."""
+    case_id = open_assigned(eng)
+    eng.close()
+    with db.begin() as conn:
+        conn.execute(text("DROP TABLE flow_run_log"))  # as if schema 7 had added it
+        conn.execute(text("UPDATE schema_info SET schema_version = 6"))
+    with pytest.raises(StoreError, match=r"schema version 6 .*run `tierflow init`"):
+        store.check_schema(db)
+    init_schema(db)
+    store.check_schema(db)
+    assert "flow_run_log" in _tables(db)
+    with read_connection(db) as conn:
+        assert [e.seq for e in store.load_events(conn, case_id)][:1] == [1]
+
+
 @pytest.mark.parametrize("with_a_case", [True, False])
 def test_init_after_the_case_table_was_renamed_is_one_line_naming_it(eng, db, with_a_case: bool):
     """`init` made a new case table, and PostgreSQL refused its index or sequence, whose
