@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -75,6 +75,13 @@ class Record:
     (`case_id`, or the first of `case_refs` that a case has as external
     reference); when none is found, `fallback` is opened instead if there is
     one (a mail), else the record is rejected (a file row).
+
+    A mail names its `sender` and lands only on a case of that customer (the
+    customer id compared case-insensitively): anyone can type ``[#12]``, and a
+    stranger must not write into case 12, nor escalate it. A mail naming only
+    other customers' cases opens `foreign_fallback` for its sender instead (its
+    text says which case it named). A file row (`sender` None) is trusted: ops
+    wrote it.
     """
 
     source: str
@@ -85,6 +92,8 @@ class Record:
     case_refs: tuple[str, ...] = ()
     fallback: OpenCase | None = None
     customer_reply: bool = False  # resume the case if it waits on its customer
+    sender: str | None = None  # a mail's sender, lower-cased: whose cases it may write to
+    foreign_fallback: OpenCase | None = None
 
     @property
     def names_case(self) -> bool:
@@ -109,6 +118,8 @@ class IntakeResult:
     rejected: list[RowError] = field(default_factory=list)
     #: (row, reference, new case id): records that named no existing case and opened one
     opened_for_unknown_reference: list[tuple[int, str, int]] = field(default_factory=list)
+    #: (row, reference, new case id): mails that named only other customers' cases
+    opened_for_foreign_reference: list[tuple[int, str, int]] = field(default_factory=list)
 
     def add(self, other: IntakeResult) -> None:
         self.opened += other.opened
@@ -118,6 +129,7 @@ class IntakeResult:
         self.replayed += other.replayed
         self.rejected.extend(other.rejected)
         self.opened_for_unknown_reference.extend(other.opened_for_unknown_reference)
+        self.opened_for_foreign_reference.extend(other.opened_for_foreign_reference)
 
 
 # -- applying ----------------------------------------------------------------------
@@ -129,7 +141,7 @@ class _Plan:
 
     record: Record
     commands: list[Command]
-    opens_for_reference: bool = False
+    opens_for: str | None = None  # opened instead: for an "unknown" or a "foreign" reference
 
 
 def apply_records(
@@ -171,7 +183,7 @@ def _apply_batch(engine: Engine, records: Sequence[Record], now: datetime) -> In
     result = IntakeResult()
     with engine.db.connect() as conn:
         applied = _applied_keys(conn, [record.key for record in records])
-        waiting = _named_cases(conn, [record for record in records if record.names_case])
+        cases = _named_cases(conn, [record for record in records if record.names_case])
     plans: list[_Plan] = []
     planned: dict[str, _Plan] = {}
     resuming: set[int] = set()
@@ -179,7 +191,7 @@ def _apply_batch(engine: Engine, records: Sequence[Record], now: datetime) -> In
         if record.key in applied:
             # the same command again is a replay; another one under its key is refused,
             # as the engine refuses it (it was counted as a replay and dropped unsaid)
-            if applied[record.key] in _fingerprints(record, waiting):
+            if applied[record.key] in _fingerprints(record, cases):
                 result.replayed += 1
             else:
                 result.rejected.append(_refusal(record, IdempotencyConflict(record.key)))
@@ -191,7 +203,7 @@ def _apply_batch(engine: Engine, records: Sequence[Record], now: datetime) -> In
             else:
                 result.replayed += 1
             continue
-        plan = _plan(record, waiting, resuming)
+        plan = _plan(record, cases, resuming)
         if isinstance(plan, RowError):
             result.rejected.append(plan)
             continue
@@ -209,20 +221,22 @@ def _apply_batch(engine: Engine, records: Sequence[Record], now: datetime) -> In
     return result
 
 
-def _plan(
-    record: Record, waiting: dict[Any, tuple[int, bool]], resuming: set[int]
-) -> _Plan | RowError:
-    """The commands for `record`, given the cases it may name (id or ref → id, waiting)."""
+def _plan(record: Record, cases: dict[Any, _Named], resuming: set[int]) -> _Plan | RowError:
+    """The commands for `record`, given the cases it may name (id or ref → case)."""
     if not record.names_case:
         return _Plan(record, [record.command])
-    found = next(iter(_existing(record, waiting)), None)
+    named = _existing(record, cases)
+    found = next((case for case in named if _may_write(record, case)), None)
     if found is None:
-        if record.fallback is not None:
-            return _Plan(record, [record.fallback], opens_for_reference=True)
+        instead, reason = (
+            (record.foreign_fallback, "foreign") if named else (record.fallback, "unknown")
+        )
+        if instead is not None:
+            return _Plan(record, [instead], opens_for=reason)
         field_name = "case_id" if record.case_id is not None else "case_ref"
         value = record.case_id if record.case_id is not None else record.case_refs[0]
         return RowError(record.row, field_name, value, "no case has it")
-    case_id, is_waiting = found
+    case_id, is_waiting, _ = found
     commands: list[Command] = [replace(record.command, case_id=case_id)]
     if record.customer_reply and is_waiting and case_id not in resuming:
         resuming.add(case_id)
@@ -299,10 +313,9 @@ def _tally(plans: list[_Plan], results: list[Result], result: IntakeResult) -> N
             continue
         if isinstance(plan.commands[0], OpenCase):
             result.opened += 1
-            if plan.opens_for_reference:
-                result.opened_for_unknown_reference.append(
-                    (plan.record.row, plan.record.reference, first.case_id)
-                )
+            if plan.opens_for is not None:  # opened_for_unknown_reference or …_foreign_…
+                said = getattr(result, f"opened_for_{plan.opens_for}_reference")
+                said.append((plan.record.row, plan.record.reference, first.case_id))
         else:
             result.updated += 1
         result.resumed += len(mine) - 1
@@ -320,46 +333,57 @@ def _applied_keys(conn: Connection, keys: list[str]) -> dict[str, str]:
     return dict(rows.tuples().all())
 
 
-def _fingerprints(record: Record, cases: dict[Any, tuple[int, bool]]) -> set[str]:
+def _fingerprints(record: Record, cases: dict[Any, _Named]) -> set[str]:
     """The fingerprints `record`'s first command may have had when it was applied: the
     command on any case it names that exists now (a mail naming two references went to
     the first that existed then, and the other may exist since), or the case it opened
-    when it named none (a reference to a case that did not exist then)."""
-    found = set()
-    if record.fallback is not None:
-        found.add(fingerprint(record.fallback))
+    when it named none, or only other customers' cases (applied before they existed, or
+    before mails were held to their sender's cases: a replay either way)."""
+    fallbacks = (record.fallback, record.foreign_fallback)
+    found = {fingerprint(fallback) for fallback in fallbacks if fallback is not None}
     if not record.names_case:
         found.add(fingerprint(record.command))
-    for case_id, _ in _existing(record, cases):
-        found.add(fingerprint(replace(record.command, case_id=case_id)))
+    for case in _existing(record, cases):
+        found.add(fingerprint(replace(record.command, case_id=case.case_id)))
     return found
 
 
-def _existing(record: Record, cases: dict[Any, tuple[int, bool]]) -> list[tuple[int, bool]]:
-    """(case id, waiting) of each case `record` names that exists, in the order it names
-    them (see `_named_cases`): its case number, else its references."""
+def _existing(record: Record, cases: dict[Any, _Named]) -> list[_Named]:
+    """Each case `record` names that exists, in the order it names them (see
+    `_named_cases`): its case number, else its references."""
     names = (record.case_id,) if record.case_id is not None else record.case_refs
     return [cases[name] for name in names if name in cases]
 
 
-def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, tuple[int, bool]]:
-    """Case number and external reference → (case id, waiting on the customer) of the
-    cases `records` name that exist."""
+def _may_write(record: Record, case: _Named) -> bool:
+    """Whether `record` may land on `case`: a file row may; a mail, on its sender's case."""
+    return record.sender is None or case.customer.strip().lower() == record.sender
+
+
+class _Named(NamedTuple):
+    """A case a record names: its id, whether it waits on its customer, whose it is."""
+
+    case_id: int
+    waiting: bool
+    customer: str
+
+
+def _named_cases(conn: Connection, records: list[Record]) -> dict[Any, _Named]:
+    """Case number and external reference → the case (see `_Named`) of the cases
+    `records` name that exist."""
     # A number past the id column's range names no case (a mail's "[#99999999999]" was
     # "integer out of range" on PostgreSQL, an OverflowError on SQLite: the whole run failed)
     ids = {r.case_id for r in records if r.case_id is not None and 0 < r.case_id <= check.MAX_ID}
     # Nor does a reference no case can have (a NUL: PostgreSQL's driver refused the query,
     # failing the run; SQLite found no case): a file's rows are refused as they are read
     refs = {ref for record in records for ref in record.case_refs if _could_be_ref(ref)}
-    found: dict[Any, tuple[int, bool]] = {}
-    if ids:
-        query = select(CASE.c.id, CASE.c.waiting).where(CASE.c.id.in_(ids))
-        found.update({case_id: (case_id, bool(w)) for case_id, w in conn.execute(query)})
-    if refs:
-        query = select(CASE.c.id, CASE.c.external_ref, CASE.c.waiting).where(
-            CASE.c.external_ref.in_(refs)
-        )
-        found.update({ref: (case_id, bool(w)) for case_id, ref, w in conn.execute(query)})
+    found: dict[Any, _Named] = {}
+    columns = (CASE.c.id, CASE.c.waiting, CASE.c.customer_id, CASE.c.external_ref)
+    for names, column in ((ids, CASE.c.id), (refs, CASE.c.external_ref)):
+        if names:
+            for row in conn.execute(select(*columns).where(column.in_(names))):
+                name = row.id if column is CASE.c.id else row.external_ref
+                found[name] = _Named(row.id, bool(row.waiting), row.customer_id)
     return found
 
 

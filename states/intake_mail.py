@@ -8,6 +8,12 @@ Rules a caller may rely on:
   it, and a case waiting on its customer starts running again. A reference
   that names no case opens a new case instead (as Zendesk does), and the
   intake result says so.
+* A reply lands only on a case of its sender: the case's customer id must be
+  the sender's address (compared case-insensitively; the display name does
+  not count). Anyone can type ``[#12]``; a mail from someone else opens a new
+  case for its sender, as an untagged mail would, whose description first says
+  which case the mail named, so an agent can link them. Nothing of it reaches
+  the case it named (as Freshdesk and Zendesk treat a reply from a stranger).
 * Any other mail opens a case: the sender's address, lower-cased, is the
   customer; the subject is the subject; the text body (text/plain, else the
   HTML with its tags removed) is the description; the channel is ``email``.
@@ -44,6 +50,11 @@ from states.intake import Record, RowError
 
 MAIL_CHANNEL = "email"
 NO_NEW_TEXT = "(a reply with no new text)"
+#: How a case opened for a mail that named someone else's case begins (see the module doc)
+FOREIGN_NOTE = (
+    "(The mail named case {}, whose customer is someone else: it was not added to that "
+    "case. Link the two if they belong together.)\n\n"
+)
 MAX_SUBJECT = 250
 _TRUNCATED = "\n… (cut here; the full mail is in the mailbox)"
 _CASE_NUMBER = re.compile(r"\[#(\d{1,18})\]")
@@ -80,6 +91,7 @@ def record_from_mail(
         if not case_numbers and not refs:
             return Record(source, number, key, _open(sender, title, text, key))
         reply = strip_quoted(text) or NO_NEW_TEXT
+        named = f"#{case_numbers[0]}" if case_numbers else ", ".join(refs)
         return Record(
             source,
             number,
@@ -89,6 +101,8 @@ def record_from_mail(
             case_refs=() if case_numbers else refs,
             fallback=_open(sender, title, reply, key),
             customer_reply=True,
+            sender=sender,
+            foreign_fallback=_open(sender, title, FOREIGN_NOTE.format(named) + reply, key),
         )
     except InvalidInput as exc:
         return RowError(number, exc.field, exc.value, exc.allowed)

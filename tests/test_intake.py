@@ -25,7 +25,10 @@ from states.intake_rows import COLUMNS, record_from_row
 from states.process import ProcessDefinition
 from states.queries import get_case
 from states.store import CASE, EVENT
+from states.tables import Notification
 from tests.conftest import MONDAY
+
+NOTIFICATION = Notification.__table__
 
 
 def case_count(engine: Engine) -> int:
@@ -450,12 +453,12 @@ def test_a_mail_read_again_after_its_first_reference_came_to_exist_is_a_replay(
 ):
     """[A-1] [B-2]: it went to B-2, A-1 being no case then; read again once A-1 was opened,
     it was taken for a different command under its key and refused."""
-    engine.apply(OpenCase(customer_id="C-1", subject="b", external_ref="B-2"))
+    engine.apply(OpenCase(customer_id="ann@example.com", subject="b", external_ref="B-2"))
     box = make_maildir(tmp_path)
     reply = mail("ann@example.com", "Re: [A-1] [B-2] help", "More info.", "<mm@x>")
     deliver(box, reply)
     assert process_maildir(engine, Path(box._path), MONDAY).result.updated == 1
-    engine.apply(OpenCase(customer_id="C-2", subject="a", external_ref="A-1"))
+    engine.apply(OpenCase(customer_id="ann@example.com", subject="a", external_ref="A-1"))
     deliver(box, reply)
     again = process_maildir(engine, Path(box._path), MONDAY).result
     assert (again.replayed, again.rejected, again.updated) == (1, [], 0)
@@ -508,11 +511,90 @@ def test_a_reply_to_a_case_waiting_on_the_customer_resumes_it(engine: Engine, tm
 
 
 def test_a_reply_by_external_reference_lands_on_that_case(engine: Engine, tmp_path: Path):
-    engine.apply(OpenCase(customer_id="c", subject="Kettle", external_ref="T-4711"))
+    engine.apply(OpenCase(customer_id="c@example.com", subject="Kettle", external_ref="T-4711"))
     box = make_maildir(tmp_path)
     deliver(box, mail("c@example.com", "[EXT] Re: [T-4711] Kettle", "Any news?", "<t@x>"))
     report = process_maildir(engine, Path(box._path), MONDAY)
     assert (report.result.updated, report.result.opened) == (1, 0)
+
+
+def events_of(engine: Engine, case_id: int) -> list:
+    with engine.db.connect() as conn:
+        return get_case(conn, case_id)[1]
+
+
+def notices_of(engine: Engine, case_id: int) -> list:
+    with engine.db.connect() as conn:
+        query = select(NOTIFICATION).where(NOTIFICATION.c.case_id == case_id)
+        return list(conn.execute(query.order_by(NOTIFICATION.c.id)))
+
+
+def test_a_stranger_tagging_a_case_opens_a_case_of_their_own_and_leaves_that_case_alone(
+    engine: Engine, tmp_path: Path
+):
+    """Anyone could write into any case with "[#N]" in a subject: Mallory's "my lawyer"
+    became an update by her on Jane's case 1, and the legal-risk point sent it to the
+    manager. Her mail now opens a case for her, saying which case it named."""
+    jane = engine.apply(OpenCase(customer_id="jane@example.com", subject="Broken kettle"))
+    box = make_maildir(tmp_path)
+    attack = mail(
+        "Mallory <mallory@evil.example>", "Re: [#1] x", "my lawyer says change the amount", "<e@x>"
+    )
+    deliver(box, attack)
+    result = process_maildir(engine, Path(box._path), MONDAY).result
+    assert (result.opened, result.updated, result.rejected) == (1, 0, [])
+    assert result.opened_for_foreign_reference == [(1, "#1", 2)]
+    untouched = case(engine, jane.case_id)
+    assert (untouched.state, untouched.level, untouched.version) == ("open", None, 1)
+    assert [e.type for e in events_of(engine, jane.case_id)] == ["opened"]
+    assert notices_of(engine, jane.case_id) == []
+    theirs = case(engine, 2)
+    assert (theirs.customer_id, theirs.subject) == ("mallory@evil.example", "Re: x")
+    assert theirs.description.startswith("(The mail named case #1, whose customer is someone")
+    assert theirs.description.endswith("my lawyer says change the amount")
+    deliver(box, attack)  # read again: nothing twice
+    again = process_maildir(engine, Path(box._path), MONDAY).result
+    assert (again.opened, again.replayed, again.rejected, case_count(engine)) == (0, 1, [], 2)
+
+
+def test_a_stranger_naming_a_case_by_its_reference_opens_a_case_of_their_own(
+    engine: Engine, tmp_path: Path
+):
+    engine.apply(OpenCase(customer_id="jane@example.com", subject="Kettle", external_ref="T-9"))
+    box = make_maildir(tmp_path)
+    deliver(box, mail("mallory@evil.example", "Re: [T-9] Kettle", "Refund me.", "<t9@x>"))
+    result = process_maildir(engine, Path(box._path), MONDAY).result
+    assert (result.opened, result.updated) == (1, 0)
+    assert result.opened_for_foreign_reference == [(1, "T-9", 2)]
+    assert [e.type for e in events_of(engine, 1)] == ["opened"]
+    assert case(engine, 2).description.startswith("(The mail named case T-9, whose customer")
+
+
+def test_a_display_name_that_is_the_customers_address_does_not_make_the_sender_the_customer(
+    engine: Engine, tmp_path: Path
+):
+    engine.apply(OpenCase(customer_id="jane@example.com", subject="Kettle"))
+    box = make_maildir(tmp_path)
+    forged = '"jane@example.com" <mallory@evil.example>'
+    deliver(box, mail(forged, "Re: [#1] Kettle", "Send the refund to me.", "<d@x>"))
+    result = process_maildir(engine, Path(box._path), MONDAY).result
+    assert (result.opened, result.updated) == (1, 0)
+    assert case(engine, 2).customer_id == "mallory@evil.example"
+
+
+def test_the_customers_reply_lands_on_the_case_whatever_the_case_of_the_address(
+    engine: Engine, tmp_path: Path
+):
+    """The customer id as an agent typed it (Jane.Doe@Example.com) and the sender as her
+    mail program writes it, display name and all, are one customer."""
+    opened = engine.apply(OpenCase(customer_id="Jane.Doe@Example.com", subject="Kettle"))
+    box = make_maildir(tmp_path)
+    reply = mail("Jane Doe <JANE.DOE@example.COM>", "Re: [#1] Kettle", "Any news?", "<j@x>")
+    deliver(box, reply)
+    result = process_maildir(engine, Path(box._path), MONDAY).result
+    assert (result.opened, result.updated, case_count(engine)) == (0, 1, 1)
+    update = events_of(engine, opened.case_id)[-1]
+    assert (update.type, update.actor) == ("updated", "jane.doe@example.com")
 
 
 def test_a_reply_to_a_case_that_does_not_exist_opens_one_and_says_so(
