@@ -95,6 +95,9 @@ class BusinessCalendar(WorkingDays):
     _due_days: tuple[date, int, timedelta | None, tuple[Interval, ...]] = field(
         default=(date.max, 0, None, ()), init=False, repr=False, compare=False
     )
+    _closed_span: tuple[datetime, datetime] = field(
+        default=(_END_OF_TIME, _END_OF_TIME), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_zone", ZoneInfo(self.timezone))

@@ -28,7 +28,7 @@ ONE_DAY = timedelta(days=1)
 ZERO = timedelta(0)
 _CLOSED_DAY: Day = ((), ZERO)
 _DAY_CACHE_LIMIT = 20_000
-_MAX_CLOSED_RUN = 3_660
+MAX_CLOSED_RUN = 3_660
 
 
 @functools.lru_cache(maxsize=1024)
@@ -95,7 +95,7 @@ class OpenDays:
             intervals = schedule[0]
             if not intervals:
                 closed_run += 1
-                if closed_run > _MAX_CLOSED_RUN:
+                if closed_run > MAX_CLOSED_RUN:
                     raise ValueError(f"calendar {self.name} is closed for ten years after {day}")
             elif after is None or intervals[0][0] >= after:
                 closed_run = 0

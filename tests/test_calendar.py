@@ -235,12 +235,19 @@ def test_add_working_days_skips_weekend_and_holiday_keeping_wall_time():
 @pytest.mark.parametrize(
     ("resolved_at", "due_at"),
     [
-        (at(2026, 3, 6, 20), at(2026, 3, 10, 17)),  # after closing: the last closing
-        (at(2026, 3, 6, 7), at(2026, 3, 10, 9)),  # before opening: the first opening
-        (at(2026, 3, 7, 11), at(2026, 3, 10, 11)),  # Saturday: counted from Saturday
+        (at(2026, 3, 6, 10), at(2026, 3, 10, 10)),  # inside hours: the same wall time
+        (at(2026, 3, 6, 20), at(2026, 3, 10, 17)),  # after closing: from Friday's closing
+        (at(2026, 3, 7, 8), at(2026, 3, 10, 17)),  # Saturday: from Friday's closing too
+        (at(2026, 3, 7, 11), at(2026, 3, 10, 17)),
+        (at(2026, 3, 8, 22), at(2026, 3, 10, 17)),
+        (at(2026, 3, 9, 7), at(2026, 3, 10, 17)),  # Monday before opening
+        (at(2026, 3, 9, 9), at(2026, 3, 10, 17)),  # Monday at the opening itself
+        (at(2026, 3, 6, 7), at(2026, 3, 9, 17)),  # Friday before opening: from Thursday's
     ],
 )
-def test_add_working_days_keeps_wall_time_inside_hours(resolved_at, due_at):
+def test_add_working_days_counts_a_closed_start_from_the_closing_before(resolved_at, due_at):
+    """No business time passes between these starts, so one due time; counted from the
+    start's own date, Saturday 11:00 was due Tuesday 11:00, before Friday 20:00's."""
     assert OFFICE.add_working_days(resolved_at, 2) == due_at
 
 
@@ -507,6 +514,24 @@ def test_working_days_from_inside_hours_are_whole_days_of_business_time(start, s
         inside = opening
 
     assert OFFICE.elapsed(inside, OFFICE.add_working_days(inside, days)) == days * 8 * HOUR
+
+
+@properties
+@given(business_calendars, starts, durations, st.integers(1, 5))
+def test_working_days_never_fall_due_earlier_for_a_later_start(business, start, later, days):
+    assert business.add_working_days(start, days) <= business.add_working_days(
+        start + later * 3, days
+    )
+
+
+@properties
+@given(business_calendars, starts, durations, st.integers(1, 5))
+def test_starts_without_business_time_between_them_fall_due_together(business, start, later, days):
+    end = start + later * 3
+    if business.elapsed(start, end) == timedelta(0):
+        assert business.add_working_days(start, days) == business.add_working_days(end, days)
+    closed_until = business.next_open(start)  # every instant up to the opening is closed
+    assert business.add_working_days(start, days) == business.add_working_days(closed_until, days)
 
 
 @properties
