@@ -17,9 +17,9 @@ from flows.cli.common import (
     ExpectedVersionOpt,
     JsonOpt,
     KeyOpt,
+    apply_at,
     case_app,
     check_choice,
-    happened,
     instant,
     runtime,
     whole_option,
@@ -77,7 +77,7 @@ def open_case(
         actor=actor,  # type: ignore[arg-type]
         idempotency_key=idempotency_key,
     )
-    render.result(runtime().engine.apply(command, happened(at)), as_json)
+    render.result(apply_at(command, at), as_json)
 
 
 # Options a trigger command may take; each trigger picks the ones it reads.
@@ -132,7 +132,7 @@ def _trigger_command(trigger: str) -> Callable[..., None]:
             idempotency_key=idempotency_key,
             **options,
         )
-        render.result(runtime().engine.apply(act, happened(at)), as_json)
+        render.result(apply_at(act, at), as_json)
 
     P = inspect.Parameter
     params = [
@@ -242,7 +242,7 @@ def update_case(
         idempotency_key=idempotency_key,
     )
     try:
-        result = runtime().engine.apply(command, happened(at))
+        result = apply_at(command, at)
     except InvalidInput as exc:
         if exc.field == "update" and (priority or tier):  # given, and the same as the case's
             raise _unchanged(case_id, priority, tier) from None

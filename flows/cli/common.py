@@ -7,7 +7,7 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +16,10 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from flows.runtime import Runtime
-from states.commands import MAX_CASE_ID
-from states.errors import InvalidInput, shown
+from states.commands import MAX_CASE_ID, Command
+from states.errors import InvalidInput, OutOfOrder, shown
 from states.instants import read_instant
+from states.results import Result
 from states.store import sqlite_file
 
 app = typer.Typer(
@@ -270,6 +271,29 @@ def instant(option: str, text: str | None, *, future: bool = False) -> datetime:
 def happened(text: str | None) -> datetime | None:
     """When a command happened: `--at`, or None for the engine's clock (recorded = happened)."""
     return None if text is None else instant("--at", text)
+
+
+def apply_at(command: Command, at: str | None) -> Result:
+    """`command` applied by the engine at `--at` (None: its clock). An `--at` before the
+    case's last event is refused naming the option, its text as typed and the earliest
+    time allowed in the offset typed: the engine's refusal named its own argument and
+    both times in UTC, so an operator in +05:30 read a time they never typed."""
+    when = happened(at)
+    try:
+        return runtime().engine.apply(command, when)
+    except OutOfOrder as exc:
+        if at is None or when is None:
+            raise
+        earliest = exc.earliest.astimezone(_offset_typed(at)).isoformat()
+        allowed = f"not before case {exc.case_id}'s last event; earliest allowed: {earliest}"
+        raise InvalidInput("--at", at, allowed) from None
+
+
+def _offset_typed(text: str) -> tzinfo:
+    """The UTC offset an instant's text was written in (UTC where none can be read)."""
+    with suppress(ValueError):
+        return datetime.fromisoformat(text.strip()).tzinfo or UTC
+    return UTC
 
 
 def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
