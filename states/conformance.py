@@ -4,7 +4,8 @@ For every case, native or imported, the history is walked event by event:
 
 * native events of a trigger are checked with :func:`states.deviations.step_deviations`
   on the case as it stood before them (disallowed transitions, levels passed
-  over without an escalation point, resolutions a level never acknowledged);
+  over without an escalation point the history shows held, resolutions a level
+  never acknowledged);
   their clocks' breaches are the ``sla_breached`` events the timers wrote;
 * imported events carry the marks the import made with the same checks on
   the same states (:mod:`states.importer`); they carry no clocks, so their
@@ -26,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from states.decision import SYSTEM_POINTS, SYSTEM_SLA
 from states.deviations import BREACH, KINDS, step_deviations
 from states.errors import CaseNotFound
 from states.events import Event, evolve, new_snapshot
@@ -108,8 +110,10 @@ def check_history(events: list[Event], process: ProcessDefinition, policy: Polic
     snap = new_snapshot(events[0])
     findings: list[Finding] = []
     imported = False
+    held: set[str] = set()  # the escalation points the history shows held so far
     for event in events[1:]:
         payload = event.payload
+        _note_points_held(event, held)
         if event.type == "imported":
             imported = True
             for mark in payload.get("deviations", ()):
@@ -122,7 +126,7 @@ def check_history(events: list[Event], process: ProcessDefinition, policy: Polic
                 snap.acknowledged,
                 event.type,
                 event.to_level,
-                cited_point=bool(payload.get("point")),
+                cited_point=payload.get("point") in held,
             ):
                 findings.append(Finding(event.seq, found["kind"], found["detail"], event.type))
         elif event.type == "sla_breached":
@@ -133,6 +137,23 @@ def check_history(events: list[Event], process: ProcessDefinition, policy: Polic
     if imported:
         findings.extend(_clock_breaches(events, policy))
     return sorted(findings, key=lambda f: f.seq)
+
+
+def _note_points_held(event: Event, held: set[str]) -> None:
+    """Add to `held` the escalation points `event` shows held. A cited point justifies a
+    jump up the ladder only where the history shows it held, whenever and however the
+    history was written: the case was flagged for it (a ``flagged`` event), the engine
+    escalated for it, or the escalation records the evidence the point gave (the
+    engine's own do, and so does one citing a point whose condition held then)."""
+    payload = event.payload
+    if event.type == "flagged" and payload.get("flag"):
+        held.add(payload["flag"])
+    elif (
+        event.type == "escalate"
+        and payload.get("point")
+        and (event.actor in (SYSTEM_POINTS, SYSTEM_SLA) or payload.get("evidence"))
+    ):
+        held.add(payload["point"])
 
 
 def _clock_breaches(events: list[Event], policy: Policy) -> list[Finding]:

@@ -25,7 +25,7 @@ from states.guards import GuardContext
 from states.machine import ProcessMachine
 from states.money import to_minor
 from states.notices import escalation_notices
-from states.points import PointMatch, evaluate_points, notice_for
+from states.points import PointMatch, evaluate_points, holding_points, notice_for
 from states.policy import Policy
 
 #: Triggers that move a case to another tier: each records who owns it afterwards.
@@ -140,14 +140,15 @@ class Decider(TimerDecisions):
         """
         process = self.process
         to_level = case.level
+        held: dict[str, str | None] = {}
         if command.trigger == "escalate":
-            cited = (
-                self.policy.points[command.point].level_for(case.priority)
-                if command.point
-                else None
-            )
+            cited = None
+            if command.point:
+                held = holding_points(self.policy, process, case=case, cited=command.point, now=now)
+            if command.point in held:  # one that does not hold moves nothing: refused below
+                cited = self.policy.points[command.point].level_for(case.priority)
             to_level = _escalation_target(case, command, self.machine, cited)
-        to_state = self.machine.fire(GuardContext(case, command, process, now))
+        to_state = self.machine.fire(GuardContext(case, command, process, now, held))
         if (
             command.trigger in ("de_escalate", "reopen")
             or not process.state(to_state).carries_level
@@ -155,6 +156,11 @@ class Decider(TimerDecisions):
             to_level = None
         seq = case.last_seq + 1
         payload = _payload(command)
+        # A cited point that holds by its condition now, not a flag: its evidence is recorded,
+        # as the engine's own escalations record theirs, so the history shows it held.
+        evidence = command.evidence or held.get(command.point or "")
+        if evidence:
+            payload["evidence"] = evidence
         if command.trigger in HANDS_OVER:
             # The case changes hands: it has the owner named, or waits in the new tier's
             # queue; recorded either way, so the fold needs no rule of its own.
@@ -184,7 +190,7 @@ class Decider(TimerDecisions):
                 from_tier=event.from_level or event.from_state or "-",
                 reason=command.reason,
                 point=command.point,
-                evidence=command.evidence,
+                evidence=evidence,
                 notice=command.notice,
                 position=(to_state, to_level, payload["assignee"]),
                 tell_level=tell_level,

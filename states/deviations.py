@@ -3,7 +3,8 @@
 One step of a history is a trigger fired in a state at a level; it deviates
 when the process has no transition of that trigger from that state
 (``disallowed_transition``), when an escalation passes over rungs of the
-ladder without an escalation point to justify it (``skipped_level``), or when
+ladder without an escalation point that held to justify it (``skipped_level``;
+the caller says whether the cited point held: the history shows it), or when
 a level resolves a case it never took in hand (``resolved_unacknowledged``).
 Missed SLA targets are a fourth kind (``breach``), found by the clocks, not
 here. Pure: the import marks deviations with these while it writes, and

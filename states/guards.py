@@ -8,7 +8,7 @@ name guards, they never carry code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,6 +16,7 @@ from states.case import CaseSnapshot
 from states.commands import Act
 from states.errors import AuthorityExceeded, GuardFailed
 from states.money import format_money, from_minor
+from states.points import POINTS
 from states.process import FIRST_LEVEL, GUARDS, ProcessDefinition
 
 
@@ -25,6 +26,9 @@ class GuardContext:
     command: Act
     definition: ProcessDefinition
     now: datetime
+    #: the escalation points that hold for the case (:func:`states.points.holding_points`),
+    #: when the command cites one; the decider knows the policy, the guards do not
+    held_points: Collection[str] = ()
 
 
 def _refuse(ctx: GuardContext, reason: str) -> GuardFailed:
@@ -37,11 +41,23 @@ def has_assignee(ctx: GuardContext) -> None:
 
 
 def has_escalation_reason(ctx: GuardContext) -> None:
-    if not ((ctx.command.reason or "").strip() or ctx.command.point):
+    """A reason in words, or an escalation point that holds for the case: a cited point
+    is recorded as what fired and may move the case where the point sends it, so one
+    that never fired and does not hold now is refused, whatever text comes with it."""
+    point = ctx.command.point
+    if not ((ctx.command.reason or "").strip() or point):
         raise _refuse(
             ctx,
             "an escalation reason is required: free text (--reason) or a "
             "named escalation point (--point)",
+        )
+    if point and point not in ctx.held_points:
+        held = ", ".join(name for name in POINTS if name in ctx.held_points) or "none"
+        raise _refuse(
+            ctx,
+            f"escalation point {point!r} does not hold for this case (it never fired and "
+            f"its condition does not hold now); points that hold: {held}; or give --reason "
+            "without --point to escalate for another reason",
         )
 
 

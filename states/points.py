@@ -186,6 +186,31 @@ def evaluate_points(
     return [_settle(match, process, case) for match in found if match is not None]
 
 
+def holding_points(
+    policy: Policy, process: ProcessDefinition, *, case: CaseSnapshot, cited: str, now: datetime
+) -> dict[str, str | None]:
+    """The points an escalation of `case` may cite, when it cites `cited`: each with the
+    evidence its condition gives now, or None when it holds because it fired earlier.
+
+    A cited point is a claim that it held, and moves the case where the point sends it,
+    so only these may be cited (:func:`states.guards.has_escalation_reason`): the points
+    the case was flagged for (they fired at intake, on an update, on a breach), and
+    those whose condition holds now, judged by :func:`evaluate_points` on the case and
+    its subject and description. The customer's recent cases are not counted here (that
+    needs the database): ``repeat_customer`` holds where it marked the case. When
+    `cited` is among the flags, the rest is not evaluated: the escalation goes ahead.
+    """
+    held: dict[str, str | None] = dict.fromkeys(flag for flag in case.flags if flag in POINTS)
+    if cited in held:
+        return held
+    texts = {"subject": case.subject, "description": case.description}
+    for match in evaluate_points(
+        policy, process, case=case, texts=texts, recent_case_count=None, now=now
+    ):
+        held.setdefault(match.point, match.evidence)
+    return held
+
+
 def breach_match(
     policy: Policy,
     process: ProcessDefinition,

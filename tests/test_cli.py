@@ -174,7 +174,7 @@ def test_every_other_trigger_end_to_end(cli: Cli):
         (["wait_on_customer", "--note", "asked for the receipt"], "first_level", None),
         (["customer_replied", "--note", "receipt received"], "first_level", None),
         (
-            ["escalate", "--point", "legal_risk", "--notice", NOTICE, "--to-level", "manager"],
+            ["escalate", "--reason", "legal risk", "--notice", NOTICE, "--to-level", "manager"],
             "escalated",
             "manager",
         ),

@@ -65,6 +65,60 @@ def test_native_escalation_past_a_level_is_a_skipped_level_unless_a_point_cites_
     assert case.conforms, case.as_dict()  # legal_risk escalates to manager, citing its point
 
 
+def cited_history(*before: tuple[str, dict], evidence: str | None = None) -> list[Event]:
+    """A crafted native history (the guard now refuses to write one citing a point that
+    does not hold; histories written before it, or by hand, may): opened, assigned, the
+    events `before` (type, payload), then an escalation to the manager citing legal_risk."""
+    payload = {
+        "customer_id": "C",
+        "subject": "printer jam",
+        "priority": "normal",
+        "channel": "email",
+        "currency": "EUR",
+        "process_version": "p",
+    }
+    events = [
+        Event("opened", MONDAY, "intake", None, "open", None, None, payload, seq=1),
+        Event("assign", MONDAY, "ana", "open", "first_level", None, None, {"assignee": "ana"}),
+    ]
+    for kind, fields in before:
+        events.append(
+            Event(kind, MONDAY, "system:points", "first_level", "first_level", None, None, fields)
+        )
+    cited = {"point": "legal_risk", "notice": "The manager takes over", "assignee": None}
+    if evidence is not None:
+        cited["evidence"] = evidence
+    events.append(
+        Event("escalate", MONDAY, "ana", "first_level", "escalated", None, "manager", cited)
+    )
+    for seq, event in enumerate(events, start=1):
+        event.seq = seq
+    return events
+
+
+def test_a_cited_point_that_never_held_does_not_justify_a_skipped_level(definition):
+    """Citing legal_risk on a printer jam sent the case past L2 and conformance accepted
+    it: a cited point justifies a jump only where the history shows it held."""
+    policy = load_policy(None, definition)
+    found = check_history(cited_history(), definition, policy)
+    assert [(f.seq, f.kind, f.detail) for f in found] == [
+        (3, "skipped_level", "first_level to manager passes over L2")
+    ]
+
+
+def test_a_cited_point_the_history_shows_held_justifies_the_jump(definition):
+    """It held when the case was flagged for it earlier, or when the escalation records
+    the evidence the point gave (as the engine's own escalations, and a cited point whose
+    condition held, do)."""
+    policy = load_policy(None, definition)
+    flag = {"flag": "legal_risk", "point": "legal_risk", "action": "flag", "evidence": "x"}
+    assert check_history(cited_history(("flagged", flag)), definition, policy) == []
+    other = {**flag, "flag": "authority", "point": "authority"}
+    assert len(check_history(cited_history(("flagged", other)), definition, policy)) == 1
+    evidence = 'phrase "court" in message'
+    assert check_history(cited_history(evidence=evidence), definition, policy) == []
+
+
 def test_native_resolution_the_level_never_acknowledged(engine: Engine, definition):
     case_id = open_case(engine)
     escalate(engine, case_id)

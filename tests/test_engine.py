@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 
 from states.commands import Act, OpenCase, Update
+from states.decide import Decider
 from states.errors import (
     AuthorityExceeded,
     GuardFailed,
     InvalidInput,
     InvalidTransition,
 )
+from states.machine import ProcessMachine
+from states.policy import default_policy_path, load_policy, parse_policy
 from tests.conftest import MONDAY, sqlite_db
 from tests.drivers import DirectDriver, StoredDriver
 
@@ -144,19 +147,91 @@ def test_escalate_without_customer_notice_is_refused(world):
 
 
 def test_escalate_citing_a_named_point_needs_no_free_text(world):
-    case = world.act(assigned(world), "escalate", point="authority", notice=NOTICE)
+    case_id = assigned(world, amount_claimed="800")  # the authority point flags it at intake
+    case = world.act(case_id, "escalate", point="authority", notice=NOTICE)
     assert case.level == "L2"
 
 
+def handed_back_after_legal_risk(world) -> int:
+    """A case the legal_risk point sent to the manager at intake, handed back to first level."""
+    case_id = world.open(description="If this is not fixed I will take you to court")
+    world.act(case_id, "de_escalate", actor="maria", note="billing can fix it", assignee="ana")
+    return case_id
+
+
 def test_escalate_citing_a_point_goes_where_the_policy_sends_that_point(world):
-    """Legal risk goes to the manager whether the words came in at intake or the agent
-    saw the risk: the policy's `to_level`, unless --to-level says otherwise."""
-    case = world.act(assigned(world), "escalate", point="legal_risk", notice=NOTICE)
+    """Legal risk goes to the manager whether the point escalated the case at intake or
+    the agent cites it later (it flagged the case): the policy's `to_level`, unless
+    --to-level says otherwise."""
+    case = world.act(
+        handed_back_after_legal_risk(world), "escalate", point="legal_risk", notice=NOTICE
+    )
     assert case.level == "manager"
     explicit = world.act(
-        assigned(world), "escalate", point="legal_risk", notice=NOTICE, to_level="L2"
+        handed_back_after_legal_risk(world),
+        "escalate",
+        point="legal_risk",
+        notice=NOTICE,
+        to_level="L2",
     )
     assert explicit.level == "L2"
+
+
+@pytest.mark.parametrize("point", ["legal_risk", "breach", "repeat_customer", "priority"])
+def test_escalate_citing_a_point_that_does_not_hold_is_refused_naming_the_points_that_do(
+    world, point: str
+):
+    """A cited point says it fired: on a printer jam nobody threatened to sue, no target
+    was missed, the customer has no other case and the priority is normal, so citing one
+    of those is refused (it used to jump the ladder as the point's `to_level` says and
+    read as justified in conformance). The refusal names what may be cited instead."""
+    case_id = assigned(world, subject="printer jam", amount_claimed="800")
+    with pytest.raises(
+        GuardFailed,
+        match=rf"^case {case_id}: escalate refused: escalation point '{point}' does not hold "
+        r".*; points that hold: authority; or give --reason",
+    ):
+        world.act(case_id, "escalate", point=point, notice=NOTICE)
+    case = world.case(case_id)
+    assert (case.state, case.level, case.flags) == ("first_level", None, ["authority"])
+
+
+def test_a_free_text_reason_escalates_where_no_point_holds(world):
+    case_id = assigned(world, subject="printer jam")
+    with pytest.raises(GuardFailed, match="points that hold: none; or give --reason"):
+        world.act(case_id, "escalate", point="breach", notice=NOTICE)
+    case = world.act(case_id, "escalate", reason="customer asks for a manager", notice=NOTICE)
+    assert (case.state, case.level) == ("escalated", "L2")
+
+
+def test_a_case_the_legal_risk_point_escalated_cannot_cite_a_breach_that_never_happened(world):
+    """The tester's story: from the manager, citing `breach` sent the case to the board."""
+    case_id = world.open(description="I will take you to court")
+    with pytest.raises(GuardFailed, match=r"'breach' does not hold.*points that hold: legal_risk"):
+        world.act(case_id, "escalate", point="breach", notice=NOTICE)
+    assert world.case(case_id).level == "manager"
+    case = world.act(case_id, "escalate", point="legal_risk", notice=NOTICE)
+    assert case.level == "board"  # the point it fired for, cited again: one level up
+
+
+def test_a_point_whose_condition_holds_now_may_be_cited_with_its_evidence_recorded(definition):
+    """A point enabled after the case was opened never flagged it; its condition holding
+    now (EUR 800 above first level's EUR 200) is what lets it be cited, and the escalation
+    records the evidence, as the engine's own escalations do, for the auditor."""
+    text = default_policy_path().read_text(encoding="utf-8")
+    off = "[points.authority]\nenabled = false"
+    quiet = parse_policy(
+        text.replace("[points.authority]\nenabled = true", off), "policy.toml", definition
+    )
+    world = DirectDriver(definition, MONDAY, policy=quiet)
+    case_id = assigned(world, amount_claimed="800")
+    assert world.case(case_id).flags == []
+    with pytest.raises(GuardFailed, match="'authority' does not hold"):
+        world.act(case_id, "escalate", point="authority", notice=NOTICE)
+    world.decider = Decider(ProcessMachine(definition), load_policy(None, definition))
+    case = world.act(case_id, "escalate", point="authority", notice=NOTICE)
+    assert case.level == "L2"
+    assert world.events[case_id][-1].payload["evidence"] == "EUR 800.00 > EUR 200.00 (first_level)"
 
 
 def test_escalate_citing_an_unknown_point_is_refused_naming_the_points(world):
@@ -179,7 +254,7 @@ def test_escalate_to_a_level_not_above_the_current_one_is_refused(world):
 
 def test_an_open_case_may_be_escalated_straight_from_intake(world):
     case = world.act(
-        world.open(), "escalate", point="legal_risk", notice=NOTICE, to_level="manager"
+        world.open(), "escalate", reason="customer is a lawyer", notice=NOTICE, to_level="manager"
     )
     assert (case.state, case.level) == ("escalated", "manager")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine as SAEngine
@@ -123,10 +124,11 @@ def test_the_audit_reports_an_edited_event_filter_value(db, definition, name):
 
 def test_escalations_are_grouped_by_the_point_and_reason_copied_from_their_payload(db, definition):
     eng = Engine(db, definition)
-    case_id = eng.apply(OpenCase(customer_id="C1", subject="Refund"), MONDAY).case_id
-    escalate = Act(case_id=case_id, trigger="escalate", actor="ana", reason="legal threat")
+    case = OpenCase(customer_id="C1", subject="Refund", amount_claimed=Decimal(800))
+    case_id = eng.apply(case, MONDAY).case_id  # flagged: above first level's authority
+    escalate = Act(case_id=case_id, trigger="escalate", actor="ana", reason="large refund")
     notice = "Our specialists take over."
-    eng.apply(replace(escalate, point="legal_risk", notice=notice), MONDAY + HOUR / 2)
+    eng.apply(replace(escalate, point="authority", notice=notice), MONDAY + HOUR / 2)
     eng.close()
     with read_connection(db) as conn:
         stored = conn.execute(
@@ -137,7 +139,7 @@ def test_escalations_are_grouped_by_the_point_and_reason_copied_from_their_paylo
         found = pipeline_view.escalations(conn, ViewFilter(), MONDAY, MONDAY + HOUR)
     payload = stored.payload
     assert tuple(stored)[1:] == (payload["point"], payload["reason"], None)
-    assert found == [("legal_risk", "legal threat", 1)]
+    assert found == [("authority", "large refund", 1)]
 
 
 #: Schema 4's definitions of the indexes schema 5 ends with the filters.

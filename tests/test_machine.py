@@ -412,7 +412,9 @@ def contexts(draw: st.DrawFn, definition: ProcessDefinition) -> GuardContext:
         note=draw(TEXTS),
         comment=draw(TEXTS),
     )
-    return context(definition, case, command)
+    ctx = context(definition, case, command)
+    ctx.held_points = draw(st.sampled_from([(), ("legal_risk",), ("authority",)]))
+    return ctx
 
 
 def overlapping() -> ProcessDefinition | None:
