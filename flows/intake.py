@@ -42,7 +42,8 @@ def intake_job(runtime: Runtime, folder: str = INBOX, maildir: str = MAILDIR) ->
                     file.errors_file,
                 )
     if is_maildir(maildir_path):  # all three: one missing failed the run after the folder
-        mail = process_maildir(runtime.engine, maildir_path, now)
+        acknowledge = runtime.settings.acknowledge_mail
+        mail = process_maildir(runtime.engine, maildir_path, now, acknowledge=acknowledge)
         counts["mails"] = mail.read
         total.add(mail.result)
     return {

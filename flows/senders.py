@@ -21,7 +21,7 @@ from typing import TextIO
 
 from flows.terminal import safe, safe_lines
 from states.errors import DeliveryError
-from states.outbox import OutgoingMessage
+from states.outbox import ACKNOWLEDGEMENT, OutgoingMessage
 from states.regular_files import open_regular
 
 
@@ -56,6 +56,8 @@ class SmtpSender:
             email["X-Tierflow-Kind"] = message.kind
             if message.case_id is not None:
                 email["X-Tierflow-Case"] = str(message.case_id)
+            if message.kind == ACKNOWLEDGEMENT:  # an automatic answer (RFC 3834): none back
+                email["Auto-Submitted"] = "auto-replied"
             email.set_content(message.body)
         except (ValueError, TypeError) as exc:
             raise DeliveryError(

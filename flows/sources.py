@@ -38,6 +38,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from states.acknowledgement import acknowledging
 from states.engine import Engine
 from states.errors import ConfigError
 from states.intake import IntakeResult, Record, RowError, apply_records
@@ -291,11 +292,17 @@ def is_maildir(path: Path) -> bool:
     return all((path / sub).is_dir() for sub in ("cur", "new", "tmp"))
 
 
-def process_maildir(engine: Engine, maildir: Path, now: datetime, batch: int = 1000) -> MailReport:
-    """Apply every mail not yet seen, then mark each seen (see the module doc)."""
+def process_maildir(
+    engine: Engine, maildir: Path, now: datetime, batch: int = 1000, acknowledge: bool = True
+) -> MailReport:
+    """Apply every mail not yet seen, then mark each seen (see the module doc); with
+    `acknowledge`, a case a mail opens is acknowledged to its sender, in the transaction
+    that opens it (`states.acknowledgement`)."""
     maildir = Path(maildir)
     if not is_maildir(maildir):
         raise ConfigError(str(maildir), "maildir", "not a Maildir (cur/, new/ and tmp/ needed)")
+    if acknowledge:
+        acknowledging(engine)
     box = mailbox.Maildir(maildir, factory=None, create=False)
     keys: list[str] = []
     items: list[Record | RowError] = []
@@ -305,7 +312,7 @@ def process_maildir(engine: Engine, maildir: Path, now: datetime, batch: int = 1
         raw = box.get_bytes(key)
         message = email.message_from_bytes(raw, _class=EmailMessage, policy=policy.default)
         keys.append(key)
-        items.append(record_from_mail(message, raw, maildir.name, len(keys)))
+        items.append(record_from_mail(message, raw, maildir.name, len(keys), acknowledge))
     result = apply_records(engine, [item for item in items if isinstance(item, Record)], now, batch)
     result.rejected.extend(item for item in items if isinstance(item, RowError))
     report = MailReport(len(keys), result)

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, select
 from states.case import CaseSnapshot
 from states.events import Event
 from states.ledger import ClockView, clock_views
+from states.outbox import numbered
 from states.policy import Policy
 from states.queries import case_ages, get_case
 from states.tables import Notification
@@ -52,7 +53,7 @@ def case_view(conn: Connection, case_id: int, policy: Policy, now: datetime) -> 
             r.id,
             r.kind,
             r.recipient,
-            r.subject,
+            numbered(r.kind, r.case_id, r.subject, "")[0],  # as it was sent
             r.status,
             r.created_at,
             r.sent_at,

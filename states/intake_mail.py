@@ -30,6 +30,12 @@ Rules a caller may rely on:
   again for the "lawyer" of a message it already handled. The full mail stays
   in the mailbox. A reply with no new text still counts as the customer
   answering (the message says it had none).
+* A mail that opens a case asks for an acknowledgement to its sender, saying
+  the case number to reply to (:mod:`states.acknowledgement`), unless the
+  caller turned them off or the mail was sent by a machine (``Auto-Submitted``
+  other than ``no``, ``Precedence`` bulk, junk or list, a mailer daemon): an
+  answer to an out-of-office reply or a bounce could go back and forth for ever
+  (RFC 3834).
 * The idempotency key is the ``Message-ID`` (a digest of it when long), or a
   digest of the raw bytes for a mail without one: the same mail read twice
   acts once.
@@ -43,6 +49,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
+from states.acknowledgement import ask_acknowledgement
 from states.commands import MAX_TEXT, OpenCase, Update
 from states.errors import InvalidInput
 from states.fields import MAX_ID
@@ -71,14 +78,16 @@ _HIDDEN = frozenset({"script", "style", "head", "title"})
 
 
 def record_from_mail(
-    message: EmailMessage, raw: bytes, source: str, number: int
+    message: EmailMessage, raw: bytes, source: str, number: int, acknowledge: bool = True
 ) -> Record | RowError:
-    """The record a mail (parsed with ``email.policy.default``) asks for, or why not."""
+    """The record a mail (parsed with ``email.policy.default``) asks for, or why not;
+    with `acknowledge`, a case it opens is acknowledged unless a machine sent it."""
     try:
         key = mail_key(message, raw)
         sender = parseaddr(str(message.get("From") or ""))[1].strip().lower()
         subject = " ".join(str(message.get("Subject") or "").split())
         text = body_text(message)
+        acknowledge = acknowledge and not sent_by_a_machine(message, sender)
     except Exception as exc:  # a mail from outside may be malformed in any way: reject it
         return RowError(number, "mail", None, f"the mail cannot be read: {exc}")
     if not sender or "@" not in sender:
@@ -89,7 +98,7 @@ def record_from_mail(
     title = " ".join(_CASE_NUMBER.sub("", subject).split())
     try:
         if not case_numbers and not refs:
-            return Record(source, number, key, _open(sender, title, text, key))
+            return Record(source, number, key, _open(sender, title, text, key, acknowledge))
         reply = strip_quoted(text) or NO_NEW_TEXT
         named = f"#{case_numbers[0]}" if case_numbers else ", ".join(refs)
         return Record(
@@ -99,25 +108,40 @@ def record_from_mail(
             Update(case_id=0, actor=sender, message=_cut(reply), idempotency_key=key),
             case_id=case_numbers[0] if case_numbers else None,
             case_refs=() if case_numbers else refs,
-            fallback=_open(sender, title, reply, key),
+            fallback=_open(sender, title, reply, key, acknowledge),
             customer_reply=True,
             sender=sender,
-            foreign_fallback=_open(sender, title, FOREIGN_NOTE.format(named) + reply, key),
+            foreign_fallback=_open(
+                sender, title, FOREIGN_NOTE.format(named) + reply, key, acknowledge
+            ),
         )
     except InvalidInput as exc:
         return RowError(number, exc.field, exc.value, exc.allowed)
 
 
-def _open(sender: str, subject: str, text: str, key: str) -> OpenCase:
+def _open(sender: str, subject: str, text: str, key: str, acknowledge: bool) -> OpenCase:
     subject = subject or "(no subject)"
     if len(subject) > MAX_SUBJECT:
         subject = subject[: MAX_SUBJECT - 1] + "…"
-    return OpenCase(
+    command = OpenCase(
         customer_id=sender,
         subject=subject,
         description=_cut(text),
         channel=MAIL_CHANNEL,
         idempotency_key=key,
+    )
+    return ask_acknowledgement(command) if acknowledge else command
+
+
+def sent_by_a_machine(message: EmailMessage, sender: str) -> bool:
+    """Whether `message` is an automatic one (an auto-reply, a bounce, a list's mail),
+    which no automatic answer may go to (RFC 3834)."""
+    auto_submitted = str(message.get("Auto-Submitted") or "no").split(";")[0].strip().lower()
+    precedence = str(message.get("Precedence") or "").strip().lower()
+    return (
+        auto_submitted != "no"
+        or precedence in ("bulk", "junk", "list")
+        or sender.partition("@")[0] in ("mailer-daemon", "postmaster")
     )
 
 

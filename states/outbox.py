@@ -21,7 +21,7 @@ receiver can drop such repeats.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from time import monotonic
 from typing import Any, Protocol
@@ -34,7 +34,13 @@ from states.errors import DeliveryError, InvalidInput
 from states.store import write_transaction
 from states.tables import Notification
 
-KINDS = ("sla_warning", "sla_breach", "ack_missed", "escalated", "follow_up_due", "customer_notice")
+ACKNOWLEDGEMENT = "acknowledgement"
+KINDS = ("sla_warning", "sla_breach", "ack_missed", "escalated", "follow_up_due", "customer_notice",
+         ACKNOWLEDGEMENT)  # fmt: skip
+
+CASE_NUMBER = "{case}"
+"""Where the case number goes in a notice written before its case had one (a mail's
+acknowledgement, decided with the case's opening): see :func:`numbered`."""
 
 
 NOTIFICATION = Notification.__table__
@@ -131,6 +137,17 @@ class OutgoingMessage:
     created_at: datetime
     attempt: int
     to: str
+
+
+def numbered(kind: str, case_id: int | None, subject: str, body: str) -> tuple[str, str]:
+    """`subject` and `body` as sent: an acknowledgement's :data:`CASE_NUMBER` written as
+    `case_id`, the first in the subject (what follows it is the customer's own text, where
+    the same characters stay as written), every one in the body (tierflow's text alone).
+    Other kinds are returned as they are."""
+    if kind != ACKNOWLEDGEMENT or case_id is None:
+        return subject, body
+    number = str(case_id)
+    return subject.replace(CASE_NUMBER, number, 1), body.replace(CASE_NUMBER, number)
 
 
 class Sender(Protocol):
@@ -250,8 +267,9 @@ def deliver_pending(
             _release(engine, claimed[index:], claim)
             break
         to = row.recipient if "@" in row.recipient else roles.get(row.recipient, row.recipient)
+        subject, body = numbered(row.kind, row.case_id, row.subject, row.body)
         try:
-            sender.send(OutgoingMessage(*row, to=to))
+            sender.send(replace(OutgoingMessage(*row, to=to), subject=subject, body=body))
             values: dict[str, Any] = {"status": "sent", "sent_at": now, "last_error": None}
         except Exception as exc:
             error = exc if isinstance(exc, DeliveryError) else DeliveryError(repr(exc))

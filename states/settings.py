@@ -24,6 +24,7 @@ ALLOWED = {
     "notify_sink": "one of file, console, smtp",
     "smtp_port": "a whole number from 1 to 65535",
     "smtp_starttls": "true or false (or 1/0, yes/no, on/off)",
+    "acknowledge_mail": "true or false (or 1/0, yes/no, on/off)",
     "smtp_host": "a host name or IP address (labels of at most 63 characters, at most 253 "
     "in all, no spaces)",
     "smtp_from": "one mail address, as ops@example.com or Support <ops@example.com>",
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    acknowledge_mail: bool = Field(
+        default=True,
+        description="a case a mail opens is acknowledged to its sender, with the case "
+        "number a reply must carry ([#12]); false when another system answers the mailbox",
+    )
 
     audit_key: SecretStr | None = Field(
         default=None,

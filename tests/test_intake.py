@@ -3,6 +3,8 @@ their reason, and act once per row or mail however often they are read."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import fcntl
 import json
 import mailbox
@@ -10,23 +12,31 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine as SAEngine
 from sqlalchemy import func, select
 
+from flows.runtime import Runtime
+from flows.senders import MemorySink, SmtpSender
 from flows.sources import process_folder, process_maildir, read_folder_file
+from states.case_view import case_view
 from states.commands import Act, OpenCase, Update
 from states.engine import Engine
 from states.errors import ConfigError, StoreError
 from states.intake import IntakeResult, Record, RowError, apply_records
 from states.intake_mail import html_to_text, record_from_mail, strip_quoted
 from states.intake_rows import COLUMNS, record_from_row
+from states.outbox import OutgoingMessage, deliver_pending
 from states.process import ProcessDefinition
 from states.queries import get_case
+from states.settings import load_settings
 from states.store import CASE, EVENT
 from states.tables import Notification
+from tests.clirun import ProcessCli
 from tests.conftest import MONDAY
+from tests.test_outbox import Collect, free_port
 
 NOTIFICATION = Notification.__table__
 
@@ -686,3 +696,155 @@ def test_a_mail_read_again_after_its_case_began_to_wait_does_not_resume_it(
     report = process_maildir(engine, Path(box._path), MONDAY)
     assert (report.result.replayed, report.result.resumed) == (1, 0)
     assert case(engine, opened.case_id).waiting
+
+
+# -- the acknowledgement a new mail gets ------------------------------------------------
+
+
+def delivered(engine: Engine) -> list[OutgoingMessage]:
+    sink = MemorySink()
+    deliver_pending(engine.db, sink, now=MONDAY, worker="test")
+    return sink.messages
+
+
+def test_a_mail_that_opens_a_case_is_acknowledged_with_the_number_to_reply_to(
+    engine: Engine, tmp_path: Path
+):
+    """Story 13 could not happen: no mail ever told the customer the [#N] to reply to."""
+    box = make_maildir(tmp_path)
+    deliver(box, mail("Ann <Ann@Example.com>", "Broken kettle", "It leaks. IBAN 123", "<m1@x>"))
+    process_maildir(engine, Path(box._path), MONDAY)
+    [ack] = delivered(engine)
+    assert (ack.kind, ack.case_id, ack.to) == ("acknowledgement", 1, "ann@example.com")
+    assert ack.subject == "[#1] Re: Broken kettle"
+    assert "case #1" in ack.body and "[#1]" in ack.body and "{case}" not in ack.body
+    assert "leaks" not in ack.body and "IBAN" not in ack.body  # nothing the mail said
+    with engine.db.connect() as conn:  # the case page shows it as it was sent
+        assert case_view(conn, 1, engine.policy, MONDAY).notices[0].subject == ack.subject
+
+
+def test_a_reply_to_the_acknowledgement_lands_on_the_case_and_escalates_it(
+    engine: Engine, tmp_path: Path
+):
+    """Story 13 whole: a mail, its acknowledgement, and the customer's answer to it."""
+    box = make_maildir(tmp_path)
+    deliver(box, mail("ann@example.com", "Broken kettle", "It leaks.", "<m1@x>"))
+    process_maildir(engine, Path(box._path), MONDAY)
+    [ack] = delivered(engine)
+    deliver(box, mail("ann@example.com", f"Re: {ack.subject}", "My lawyer will call.", "<m2@x>"))
+    result = process_maildir(engine, Path(box._path), MONDAY).result
+    assert (result.opened, result.updated, result.escalated) == (0, 1, 1)
+    assert (case(engine, 1).state, case(engine, 1).level) == ("escalated", "manager")
+    assert "acknowledgement" not in [message.kind for message in delivered(engine)]
+
+
+def test_a_mail_read_twice_queues_one_acknowledgement(engine: Engine, tmp_path: Path):
+    box = make_maildir(tmp_path)
+    message = mail("ann@example.com", "Broken kettle", "It leaks.", "<same@x>")
+    deliver(box, message)
+    deliver(box, message)  # twice in one batch
+    process_maildir(engine, Path(box._path), MONDAY)
+    deliver(box, message)  # and again in a later run
+    process_maildir(engine, Path(box._path), MONDAY)
+    assert [(m.kind, m.case_id) for m in delivered(engine)] == [("acknowledgement", 1)]
+
+
+def test_a_stranger_tagging_a_case_is_acknowledged_with_the_number_of_their_own_case(
+    engine: Engine, tmp_path: Path
+):
+    engine.apply(OpenCase(customer_id="jane@example.com", subject="Kettle"))
+    box = make_maildir(tmp_path)
+    deliver(box, mail("mallory@evil.example", "Re: [#1] Kettle", "Refund me.", "<s@x>"))
+    process_maildir(engine, Path(box._path), MONDAY)
+    assert [(m.to, m.subject) for m in delivered(engine)] == [
+        ("mallory@evil.example", "[#2] Re: Kettle")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [
+        ("ann@example.com", {"Auto-Submitted": "auto-replied"}),
+        ("ann@example.com", {"Precedence": "bulk"}),
+        ("MAILER-DAEMON@example.com", {}),
+    ],
+)
+def test_an_automatic_mail_opens_a_case_but_is_not_answered(
+    engine: Engine, tmp_path: Path, sender: str, headers: dict[str, str]
+):
+    """An out-of-office reply or a bounce answered by an acknowledgement that draws
+    another answer: a loop (RFC 3834)."""
+    box = make_maildir(tmp_path)
+    message = mail(sender, "Out of office", "Back on Monday.", "<auto@x>")
+    for name, value in headers.items():
+        message[name] = value
+    deliver(box, message)
+    assert process_maildir(engine, Path(box._path), MONDAY).result.opened == 1
+    assert delivered(engine) == []
+
+
+def test_acknowledgements_turned_off_send_nothing(engine: Engine, tmp_path: Path):
+    box = make_maildir(tmp_path)
+    deliver(box, mail("ann@example.com", "Broken kettle", "It leaks.", "<m1@x>"))
+    assert process_maildir(engine, Path(box._path), MONDAY, acknowledge=False).result.opened == 1
+    assert delivered(engine) == []
+
+
+def test_the_acknowledgement_setting_is_a_yes_or_no_named_when_wrong():
+    assert load_settings(acknowledge_mail=None).acknowledge_mail is True
+    assert load_settings(acknowledge_mail="off").acknowledge_mail is False
+    with pytest.raises(ConfigError) as refused:
+        load_settings(acknowledge_mail="maybe")
+    assert "TIERFLOW_ACKNOWLEDGE_MAIL: 'maybe' is not allowed; allowed: true or false" in str(
+        refused.value
+    )
+
+
+def test_run_intake_then_notify_deliver_shows_the_acknowledgement(tmp_path: Path):
+    """The repro, as processes: a mail in mail/new, `tierflow run intake`, then
+    `tierflow notify deliver --sink console` printed "0 sent"."""
+    cli = ProcessCli(tmp_path / "home")
+    cli.ok("init")
+    box = mailbox.Maildir(cli.home / "mail", create=True)
+    deliver(box, mail("Ann <ann@example.com>", "Broken kettle", "It leaks.", "<m1@x>"))
+    assert "opened 1" in cli.ok("run", "intake")
+    shown = cli.ok("notify", "deliver", "--sink", "console")
+    assert "[acknowledgement case 1] to ann@example.com: [#1] Re: Broken kettle\n" in shown
+    assert "1 sent" in shown
+
+
+def test_the_intake_flow_acknowledges_nothing_when_the_setting_says_false(tmp_path: Path):
+    """TIERFLOW_ACKNOWLEDGE_MAIL=false: for a desk whose mail system answers already."""
+    from flows.intake import MAILDIR, intake_job  # imports Prefect: only here
+
+    runtime = Runtime(load_settings(home=tmp_path / "home", acknowledge_mail="false"))
+    runtime.init()
+    box = mailbox.Maildir(runtime.settings.home / MAILDIR, create=True)
+    deliver(box, mail("ann@example.com", "Broken kettle", "It leaks.", "<m1@x>"))
+    try:
+        assert intake_job(runtime)["opened"] == 1
+        assert delivered(runtime.engine) == []
+    finally:
+        runtime.close()
+
+
+def test_the_acknowledgement_reaches_a_real_smtp_server_to_the_sender(
+    engine: Engine, tmp_path: Path
+):
+    box = make_maildir(tmp_path)
+    deliver(box, mail("Ann <ann@example.com>", "Broken kettle", "It leaks.", "<m1@x>"))
+    process_maildir(engine, Path(box._path), MONDAY)
+    handler = Collect()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        sender = SmtpSender("127.0.0.1", controller.port, "Support <help@example.org>", timeout=5)
+        assert deliver_pending(engine.db, sender, now=MONDAY, worker="smtp").sent == 1
+    finally:
+        controller.stop()
+    [envelope] = handler.envelopes
+    assert envelope.rcpt_tos == ["ann@example.com"]
+    sent = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert (sent["To"], sent["Subject"]) == ("ann@example.com", "[#1] Re: Broken kettle")
+    assert sent["Auto-Submitted"] == "auto-replied" and sent["X-Tierflow-Case"] == "1"
+    assert "opened case #1" in sent.get_body().get_content()
