@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
@@ -60,7 +61,9 @@ class RowError:
     def as_dict(self) -> dict[str, Any]:
         """The JSON object written to ``rejected/<file>.errors.jsonl``."""
         value = self.value
-        if not isinstance(value, str | int | float | bool | type(None)):
+        if isinstance(value, Decimal | date):  # as the row wrote it, not a Python repr
+            value = value.isoformat() if isinstance(value, date) else str(value)
+        elif not isinstance(value, str | int | float | bool | type(None)):
             value = repr(value)
         if isinstance(value, str) and len(value) > 200:
             value = value[:200] + "…"

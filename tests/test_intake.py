@@ -192,6 +192,18 @@ def test_a_nul_or_a_lone_surrogate_rejects_only_its_row_on_either_database(
     assert [json.loads(line)["value"] for line in lines] == ["nul\x00here", "\ud800"]
 
 
+def test_a_rejected_amount_is_written_as_the_row_wrote_it_not_as_a_python_repr(
+    db: SAEngine, definition: ProcessDefinition, inbox: Path
+):
+    """`800.005` was written to the errors file as "Decimal('800.005')"."""
+    engine = Engine(db, definition, clock=lambda: MONDAY)
+    (inbox / "web.jsonl").write_text('{"customer_id": "C-1", "subject": "s", "amount": 800.005}\n')
+    (file,) = process_folder(engine, inbox, MONDAY).files
+    assert [e.field for e in file.result.rejected] == ["amount"]
+    lines = (inbox / "rejected" / "web.jsonl.errors.jsonl").read_text().splitlines()
+    assert [json.loads(line)["value"] for line in lines] == ["800.005"]
+
+
 def test_a_nul_in_a_csv_case_ref_is_refused_naming_field_and_row_on_either_database(
     db: SAEngine, definition: ProcessDefinition, inbox: Path
 ):
