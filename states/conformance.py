@@ -3,9 +3,9 @@
 For every case, native or imported, the history is walked event by event:
 
 * native events of a trigger are checked with :func:`states.deviations.step_deviations`
-  on the case as it stood before them (disallowed transitions, levels passed
-  over without an escalation point the history shows held, resolutions a level
-  never acknowledged);
+  on the case as it stood before them (disallowed transitions, levels the
+  case never reached passed over without an escalation point the history shows
+  held, resolutions a level never acknowledged);
   their clocks' breaches are the ``sla_breached`` events the timers wrote;
 * imported events carry the marks the import made with the same checks on
   the same states (:mod:`states.importer`); they carry no clocks, so their
@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from states.decision import SYSTEM_POINTS, SYSTEM_SLA
-from states.deviations import BREACH, KINDS, step_deviations
+from states.deviations import BREACH, KINDS, reached_after, step_deviations
 from states.errors import CaseNotFound
 from states.events import Event, evolve, new_snapshot
 from states.policy import Policy
@@ -111,6 +111,7 @@ def check_history(events: list[Event], process: ProcessDefinition, policy: Polic
     findings: list[Finding] = []
     imported = False
     held: set[str] = set()  # the escalation points the history shows held so far
+    reached = -1  # the highest rank of the ladder the case has reached so far
     for event in events[1:]:
         payload = event.payload
         _note_points_held(event, held)
@@ -127,6 +128,7 @@ def check_history(events: list[Event], process: ProcessDefinition, policy: Polic
                 event.type,
                 event.to_level,
                 cited_point=payload.get("point") in held,
+                reached=reached,
             ):
                 findings.append(Finding(event.seq, found["kind"], found["detail"], event.type))
         elif event.type == "sla_breached":
@@ -134,6 +136,7 @@ def check_history(events: list[Event], process: ProcessDefinition, policy: Polic
             detail = f"{clock}: target {payload.get('target')} missed (due {payload.get('due_at')})"
             findings.append(Finding(event.seq, BREACH, detail, None, clock))
         evolve(snap, event)
+        reached = reached_after(process, reached, event)
     if imported:
         findings.extend(_clock_breaches(events, policy))
     return sorted(findings, key=lambda f: f.seq)

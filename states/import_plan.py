@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from states.case import CaseSnapshot
-from states.deviations import DISALLOWED, deviation, rank, step_deviations
+from states.deviations import DISALLOWED, deviation, rank, reached_after, step_deviations
 from states.dimensions import stamp
 from states.events import Event, evolve, new_snapshot
 from states.import_fold import IMPORTED
@@ -42,6 +42,7 @@ class CasePlan:
     times: list[str]
     snapshot: CaseSnapshot  # the fold of `events` (id and hashes set at sealing)
     notices: list[NewNotification]
+    reached: int = -1  # the highest rank of the ladder `events` took the case to
 
 
 @dataclass(slots=True)
@@ -121,6 +122,7 @@ class Planner:
             plan.times.append(iso)
             evolve(plan.snapshot, event)
             stamp(event, plan.snapshot)
+            plan.reached = reached_after(self.process, plan.reached, event)
             previous = attrs
         tally.events += len(timed)
         return plan
@@ -165,7 +167,7 @@ class Planner:
     ) -> Event:
         m = self.source.mapping
         snap = plan.snapshot
-        situation = (snap.state, snap.level, snap.acknowledged, snap.waiting)
+        situation = (snap.state, snap.level, snap.acknowledged, snap.waiting, plan.reached)
         key = (*situation, *map(attrs.get, self._read))
         decision = self._decisions.get(key)
         if decision is None:
@@ -235,16 +237,20 @@ class Planner:
         level: str | None,
         ack: bool | None,
         waiting: bool,
+        reached: int,
         outcome: Outcome,
     ) -> tuple[str, str | None, list[str], list[dict[str, Any]], str | None]:
         """The triggers that take a case in `state` at `level` (acknowledged or not, waiting
-        or not) where `outcome` says, with their deviations."""
+        or not, having been as high as rank `reached`) where `outcome` says, with their
+        deviations."""
         process = self.process
         effects: list[str] = []
         deviations: list[dict[str, Any]] = []
 
         def fire(trigger: str, to_level: str | None = None) -> None:
-            deviations.extend(step_deviations(process, state, level, ack, trigger, to_level))
+            deviations.extend(
+                step_deviations(process, state, level, ack, trigger, to_level, reached=reached)
+            )
             effects.append(trigger)
 
         target = outcome.state or state

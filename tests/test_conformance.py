@@ -33,7 +33,8 @@ def act(engine: Engine, case_id: int, trigger: str, **fields) -> None:
 
 
 def escalate(engine: Engine, case_id: int, **fields) -> None:
-    act(engine, case_id, "escalate", reason="customer angry", notice="We escalated", **fields)
+    fields.setdefault("reason", "customer angry")
+    act(engine, case_id, "escalate", notice="We escalated", **fields)
 
 
 def findings(engine: Engine, definition: ProcessDefinition, case_id: int) -> list[tuple]:
@@ -63,6 +64,84 @@ def test_native_escalation_past_a_level_is_a_skipped_level_unless_a_point_cites_
     with read_connection(engine.db) as conn:
         (case,) = conformance(conn, definition, engine.policy, cited).cases
     assert case.conforms, case.as_dict()  # legal_risk escalates to manager, citing its point
+
+
+def resolved_at(engine: Engine, top: str) -> int:
+    """A case escalated rung by rung up to `top`, acknowledged at each, resolved there."""
+    case_id = open_case(engine)
+    act(engine, case_id, "assign", assignee="ana")
+    for level in ("L2", "manager", "board"):
+        escalate(engine, case_id)
+        act(engine, case_id, "acknowledge", assignee=f"{level}-lead")
+        if level == top:
+            break
+    act(engine, case_id, "resolve", note="resolved")
+    return case_id
+
+
+def test_stage_two_board_review_after_the_manager_resolved_passes_over_no_level(
+    engine: Engine, definition
+):
+    """Story 3 as the README documents it: the manager resolved, the customer asks for a
+    board review, the case is reopened and sent to the board. It was reported as passing
+    over L2 and manager, which had both had the case: only rungs the case never reached
+    are passed over."""
+    case_id = resolved_at(engine, "manager")
+    act(engine, case_id, "reopen", note="customer asks for a board review")
+    escalate(engine, case_id, to_level="board", reason="Stage Two review")
+    assert findings(engine, definition, case_id) == []
+
+
+def test_a_jump_to_the_board_passes_over_the_rungs_the_case_never_reached(
+    engine: Engine, definition
+):
+    reached_l2 = resolved_at(engine, "L2")
+    act(engine, reached_l2, "reopen", note="customer asks for a board review")
+    escalate(engine, reached_l2, to_level="board")
+    never = open_case(engine, customer_id="CUST-2")
+    act(engine, never, "assign", assignee="ana")
+    escalate(engine, never, to_level="board")
+    with read_connection(engine.db) as conn:
+        report = conformance(conn, definition, engine.policy)
+    details = {c.case_id: [f.detail for f in c.findings] for c in report.cases}
+    assert details[reached_l2] == ["first_level to board passes over manager"]
+    assert details[never] == ["first_level to board passes over L2, manager"]
+
+
+def test_an_imported_stage_two_review_is_marked_as_conformance_judges_a_native_one(
+    sqlite: SAEngine, tmp_path: Path, definition
+):
+    """The import marks the same step the same way while it writes: a case the manager
+    resolved, reopened at first level and sent to the board passes over nothing; one
+    sent from first level to the board with no escalation before passes over both."""
+    policy = load_policy(None, definition)
+    log = tmp_path / "log.xes"
+    log.write_text(
+        xes(
+            {
+                "stage-two": [
+                    ("Work", "G1", hours(0)),
+                    ("Queued", "V 2nd", hours(1)),
+                    ("Work", "V 2nd", hours(2)),
+                    ("Queued", "V 3rd", hours(3)),
+                    ("Work", "V 3rd", hours(4)),
+                    ("Resolved", "V 3rd", hours(5)),
+                    ("Work", "G1", hours(6)),
+                    ("Queued", "V board", hours(7)),
+                ],
+                "straight": [("Work", "G1", hours(0)), ("Queued", "V board", hours(1))],
+            }
+        )
+    )
+    board = '[[rules]]\nwhen.team.ends_with = " board"\nlevel = "board"\n[[rules]]\nwhen.activity'
+    mapping = parse_mapping(MAPPING.replace("[[rules]]\nwhen.activity", board, 1), definition)
+    result = import_log(sqlite, log, mapping, definition, policy)
+    assert dict(result.deviations) == {"skipped_level": 1}
+    with read_connection(sqlite) as conn:
+        report = conformance(conn, definition, policy)
+    by_ref = {c.ref: [(f.kind, f.detail) for f in c.findings] for c in report.cases}
+    assert by_ref["stage-two"] == []
+    assert by_ref["straight"] == [("skipped_level", "first_level to board passes over L2, manager")]
 
 
 def cited_history(*before: tuple[str, dict], evidence: str | None = None) -> list[Event]:
