@@ -38,7 +38,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from states.acknowledgement import acknowledging
 from states.engine import Engine
 from states.errors import ConfigError
 from states.intake import IntakeResult, Record, RowError, apply_records
@@ -301,8 +300,6 @@ def process_maildir(
     maildir = Path(maildir)
     if not is_maildir(maildir):
         raise ConfigError(str(maildir), "maildir", "not a Maildir (cur/, new/ and tmp/ needed)")
-    if acknowledge:
-        acknowledging(engine)
     box = mailbox.Maildir(maildir, factory=None, create=False)
     keys: list[str] = []
     items: list[Record | RowError] = []

@@ -18,19 +18,13 @@ What a caller may rely on:
   after); the subject and body say :data:`states.outbox.CASE_NUMBER` where it
   goes, and delivery writes the row's case id there.
 
-The decision is made by :class:`AcknowledgingDecider`, a `Decider` that adds
-the message to what ``open`` decides; :func:`acknowledging` gives an engine
-one. (When `Decider.open` queues it itself, the subclass can go.)
+`Decider.open` adds the message to what it decides for a marked command, first,
+so the customer has the number before any notice of an escalation at intake.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from states.commands import OpenCase
-from states.decide import Decider
-from states.decision import Decision
-from states.engine import Engine
 from states.outbox import ACKNOWLEDGEMENT, CASE_NUMBER, NewNotification
 
 _ASKED = "acknowledge"  # beside the command's fields: not part of what it asks the case
@@ -70,25 +64,3 @@ def acknowledgement(command: OpenCase) -> NewNotification:
         BODY,
         dedupe_key=f"{ACKNOWLEDGEMENT}:{key}" if key else None,
     )
-
-
-class AcknowledgingDecider(Decider):
-    """A `Decider` whose ``open`` also acknowledges a case a marked command opens."""
-
-    def open(self, command: OpenCase, now: datetime, recent_cases: int | None) -> Decision:
-        """As `Decider.open`; the acknowledgement goes first, so the customer has the
-        number before any notice of an escalation at intake."""
-        decision = super().open(command, now, recent_cases)
-        if asks_acknowledgement(command):
-            decision.notifications.insert(0, acknowledgement(command))
-        return decision
-
-
-def acknowledging(engine: Engine) -> Engine:
-    """`engine`, deciding with an :class:`AcknowledgingDecider` (set once).
-
-    The engine builds its own `Decider` and has no hook for another yet; this
-    one decides exactly as it does for every command not marked."""
-    if not isinstance(engine.decider, AcknowledgingDecider):
-        engine.decider = AcknowledgingDecider(engine.machine, engine.policy)
-    return engine

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from states.acknowledgement import acknowledgement, asks_acknowledgement
 from states.case import CaseSnapshot
 from states.clocks import ClockPlanner
 from states.commands import TRIGGER_FIELDS, Act, OpenCase, Update, check_amount_currency
@@ -76,6 +77,8 @@ class Decider(TimerDecisions):
         matches = self._matches(snap, texts, recent_cases, now)
         if matches:  # folded into a copy: the decision keeps the case as opened
             self._fold_points(decision, snap.copy(), matches, now)
+        if asks_acknowledgement(command):  # a mail's: the number, before any other notice
+            decision.notifications.insert(0, acknowledgement(command))
         return decision
 
     def act(self, case: CaseSnapshot, command: Act, now: datetime) -> Decision:
