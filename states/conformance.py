@@ -225,11 +225,24 @@ def conformance(
     policy: Policy,
     case_id: int | None = None,
     batch: int = 2000,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> ConformanceReport:
-    """The conformance of one case (`case_id`) or of every case, read in batches of cases."""
+    """The conformance of one case (`case_id`) or of every case, read in batches of cases.
+
+    With `since`/`until`, of the cases with an event that happened in [since, until): the
+    cases an export of that period holds (``audit export --from --to``), each judged on
+    its whole history, as a step is judged on where the case stood before it."""
     query = select(CASE.c.id, CASE.c.external_ref).order_by(CASE.c.id)
     if case_id is not None:
         query = query.where(CASE.c.id == case_id)
+    if since is not None or until is not None:
+        period = select(EVENT.c.case_id).where(EVENT.c.case_id == CASE.c.id)
+        if since is not None:
+            period = period.where(EVENT.c.occurred_at >= since)
+        if until is not None:
+            period = period.where(EVENT.c.occurred_at < until)
+        query = query.where(period.exists())
     cases = conn.execute(query).all()
     if case_id is not None and not cases:
         raise CaseNotFound(case_id)

@@ -298,3 +298,34 @@ def test_cli_conformance_prints_totals_and_one_case(tmp_path: Path):
     assert [c["ref"] for c in report["deviating_cases"]] == ["A"]
     text = cli.ok("audit", "conformance", "--case", "1")
     assert "skipped_level" in text and "first_level to manager passes over L2" in text
+
+
+def test_cli_conformance_of_a_period_takes_the_cases_its_export_holds_and_names_deviators(
+    tmp_path: Path,
+):
+    """Story 16: the auditor exports Q3 and checks it; the conformance report had no
+    period, and its text named no deviating case (only --json listed them)."""
+    cli = Cli(tmp_path / "home")
+    cli.ok("init")
+    for day, customer in ((2, "C-1"), (9, "C-2"), (16, "C-3")):
+        at = f"2026-11-{day:02d}T09:00:00+00:00"
+        cli.ok("case", "open", "--customer", customer, "--subject", "S", "--at", at)
+    # case 2 climbs from first level straight to the manager: a skipped level
+    cli.ok("case", "assign", "2", "--assignee", "ana", "--at", "2026-11-09T09:10:00Z")
+    cli.ok(
+        "case", "escalate", "2", "--to-level", "manager", "--reason", "r", "--notice", "n",
+        "--at", "2026-11-09T09:20:00Z",
+    )  # fmt: skip
+    period = ("--from", "2026-11-05T00:00:00+00:00", "--to", "2026-11-12T00:00:00+00:00")
+    report = cli.json("audit", "conformance", *period)
+    exported = cli.json(
+        "audit", "export", "--format", "csv", "--output", str(tmp_path / "p.csv"), *period
+    )
+    assert report["cases"] == exported["cases"] == 1
+    assert [c["case_id"] for c in report["deviating_cases"]] == [2]
+    text = cli.ok("audit", "conformance", *period)
+    assert "case 2: skipped_level 1" in text
+    everything = cli.ok("audit", "conformance", "--list", "1")
+    assert "cases: 3 " in everything and "case 2: skipped_level 1" in everything
+    backwards = cli.refused("audit", "conformance", "--from", period[3], "--to", period[1])
+    assert backwards.startswith("error: invalid --to ") and "a time after --from" in backwards
