@@ -21,7 +21,7 @@ from typing import TextIO
 
 from flows.terminal import safe, safe_lines
 from states.errors import DeliveryError
-from states.outbox import ACKNOWLEDGEMENT, OutgoingMessage
+from states.outbox import ACKNOWLEDGEMENT, CUSTOMER, OutgoingMessage
 from states.regular_files import open_regular
 
 
@@ -42,6 +42,9 @@ class SmtpSender:
     timeout: float = 10
 
     def compose(self, message: OutgoingMessage) -> EmailMessage:
+        if message.to.startswith(CUSTOMER):  # a customer id that is no address
+            customer = message.to[len(CUSTOMER) :]
+            raise DeliveryError(f"customer {customer!r} has no mail address", permanent=True)
         if "@" not in message.to:
             raise DeliveryError(f"no address for role {message.to!r}", permanent=True)
         # the address's domain, also when the sender has a display name (Support <a@b.io>)

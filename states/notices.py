@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from states.case import CaseSnapshot
 from states.money import format_money, from_minor
-from states.outbox import NewNotification
+from states.outbox import CUSTOMER, NewNotification
 from states.policy import Policy
 from states.process import FIRST_LEVEL
 
@@ -101,7 +101,7 @@ def escalation_notices(
             NewNotification(
                 case.id,
                 "customer_notice",
-                f"customer:{case.customer_id}",
+                f"{CUSTOMER}{case.customer_id}",
                 f"About your case: {case.subject}",
                 notice,
                 dedupe_key=None,

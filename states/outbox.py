@@ -150,6 +150,23 @@ def numbered(kind: str, case_id: int | None, subject: str, body: str) -> tuple[s
     return subject.replace(CASE_NUMBER, number, 1), body.replace(CASE_NUMBER, number)
 
 
+#: How a customer notice names its recipient: ``customer:`` and the case's customer id.
+CUSTOMER = "customer:"
+
+
+def address_of(recipient: str, roles: Mapping[str, str]) -> str:
+    """Where a notification to `recipient` goes: an address as it is; a customer's, the
+    customer id when it is an address (a mail's sender is its case's customer); a role
+    through `roles`. Left as it is when none applies (sinks write it; SMTP refuses it).
+
+    A customer notice went to ``customer:jane@example.com`` as written: SMTP read that as
+    a group named "customer" (it reached jane by accident of syntax)."""
+    if recipient.startswith(CUSTOMER):
+        customer = recipient[len(CUSTOMER) :]
+        return customer if "@" in customer else roles.get(recipient, recipient)
+    return recipient if "@" in recipient else roles.get(recipient, recipient)
+
+
 class Sender(Protocol):
     def send(self, message: OutgoingMessage) -> None:
         """Deliver or raise :class:`DeliveryError`."""
@@ -248,11 +265,11 @@ def deliver_pending(
     ``retry_delay * 2 ** (attempts - 1)``; a permanent one, or the
     ``max_attempts``-th failure, marks it ``failed``. Each outcome is committed
     right after its send, so a crash repeats at most the message in flight.
-    Roles (recipients without ``@``) map through ``recipients``; an unmapped
-    role is passed on as is (sinks write it; `flows.senders.SmtpSender` fails it
-    permanently). Any other exception from the sender is a bug: it is
-    recorded on its row, the rest of the batch is released untried, and it
-    propagates. Sending stops after ``lease_seconds / 2`` of wall time (a
+    Recipients are addressed by :func:`address_of`: roles (recipients without ``@``)
+    map through ``recipients``; an unmapped role is passed on as is (sinks write it;
+    `flows.senders.SmtpSender` fails it permanently). Any other exception from the
+    sender is a bug: it is recorded on its row, the rest of the batch is released
+    untried, and it propagates. Sending stops after ``lease_seconds / 2`` of wall time (a
     slow server): the rest of the batch is released for the next round.
     """
     check.whole_number("batch", batch, 1, MAX_BATCH)  # -1 was a LIMIT -1: every message
@@ -266,7 +283,7 @@ def deliver_pending(
         if index and monotonic() > stop_at:
             _release(engine, claimed[index:], claim)
             break
-        to = row.recipient if "@" in row.recipient else roles.get(row.recipient, row.recipient)
+        to = address_of(row.recipient, roles)
         subject, body = numbered(row.kind, row.case_id, row.subject, row.body)
         try:
             sender.send(replace(OutgoingMessage(*row, to=to), subject=subject, body=body))

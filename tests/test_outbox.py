@@ -406,6 +406,28 @@ def test_smtp_delivery_reaches_a_real_local_server(db: Engine, sender_address: s
     assert rows(db)[0].status == "sent"
 
 
+def test_a_customer_notice_is_mailed_to_the_customers_address(sqlite: Engine) -> None:
+    """It went out To: customer:jane@example.com, which SMTP reads as a group named
+    "customer" (it reached jane by accident of syntax); an id that is no address
+    failed as "no address for role"."""
+    handler = Collect()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        add(sqlite, kind="customer_notice", recipient="customer:Jane@Example.com")
+        add(sqlite, kind="customer_notice", recipient="customer:C-1")
+        sender = SmtpSender("127.0.0.1", controller.port, "tierflow@example.org", timeout=5)
+        report = deliver_pending(sqlite, sender, now=MONDAY, worker="smtp", recipients={})
+    finally:
+        controller.stop()
+    assert (report.sent, report.failed) == (1, 1)
+    [envelope] = handler.envelopes
+    assert envelope.rcpt_tos == ["Jane@Example.com"]
+    assert "\r\nTo: Jane@Example.com\r\n" in envelope.content.decode()
+    errors = [row.last_error for row in rows(sqlite)]
+    assert errors == [None, "customer 'C-1' has no mail address"]
+
+
 def test_smtp_unmapped_role_fails_at_once_without_connecting(sqlite: Engine) -> None:
     add(sqlite, recipient="board")
     sender = SmtpSender("127.0.0.1", free_port(), "tierflow@example.org")
