@@ -30,6 +30,12 @@ def _store_error(exc: DBAPIError, engine: Engine) -> StoreError:
         return StoreError(f"the database has no tierflow tables ({problem}); run `tierflow init`")
     if "file is not a database" in problem or "malformed" in problem:
         return StoreError(f"{where} is not a tierflow database or is damaged ({problem})")
+    if "no such column" in problem or "has no column named" in problem:
+        # a schema changed under a running process: no retry will find the column
+        return StoreError(
+            f"the database's tables are not the ones tierflow made ({problem}); run "
+            "`tierflow init` to check them"
+        )
     return StoreError(
         f"database error{f' ({where})' if where else ''}: {problem}",
         transient=isinstance(exc, OperationalError),

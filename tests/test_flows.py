@@ -40,10 +40,11 @@ from flows.sweep_timers import sweep_job, sweep_timers
 from flows.verify_audit import AuditFailed, verify_audit
 from states.case import CaseSnapshot
 from states.commands import Act, OpenCase
+from states.errors import StoreError
 from states.queries import CaseFilter, get_case, list_cases
 from states.report import desk_timezone, month_period
 from states.runlog import recent_runs
-from states.store import EVENT
+from states.store import EVENT, init_schema
 from states.tables import Timer
 from tests.forge import reseal
 
@@ -159,6 +160,10 @@ def test_a_run_that_fails_records_why(runtime: Runtime) -> None:
         run_flow(sweep_timers)
     (run,) = recent_runs(runtime.db, "sweep_timers")
     assert run.status == "failed" and "due_at" in (run.error or "")
+    # not a transient error, retried with backoff (40 s of a test): no retry finds a column
+    assert "are not the ones tierflow made" in (run.error or "")
+    with pytest.raises(StoreError, match="table timer has no column due_at"):
+        init_schema(runtime.db)
 
 
 def test_a_scheduled_run_inside_its_pause_window_is_skipped(
