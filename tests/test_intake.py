@@ -719,14 +719,25 @@ def delivered(engine: Engine) -> list[OutgoingMessage]:
     return sink.messages
 
 
+def first_mail_acknowledged(
+    engine: Engine, tmp_path: Path, sender: str, body: str
+) -> tuple[mailbox.Maildir, OutgoingMessage]:
+    """A Maildir whose one mail ("Broken kettle", from `sender`) the intake read, and the
+    one message delivered after: its acknowledgement."""
+    box = make_maildir(tmp_path)
+    deliver(box, mail(sender, "Broken kettle", body, "<m1@x>"))
+    process_maildir(engine, Path(box._path), MONDAY)
+    [ack] = delivered(engine)
+    return box, ack
+
+
 def test_a_mail_that_opens_a_case_is_acknowledged_with_the_number_to_reply_to(
     engine: Engine, tmp_path: Path
 ):
     """Story 13 could not happen: no mail ever told the customer the [#N] to reply to."""
-    box = make_maildir(tmp_path)
-    deliver(box, mail("Ann <Ann@Example.com>", "Broken kettle", "It leaks. IBAN 123", "<m1@x>"))
-    process_maildir(engine, Path(box._path), MONDAY)
-    [ack] = delivered(engine)
+    _, ack = first_mail_acknowledged(
+        engine, tmp_path, "Ann <Ann@Example.com>", "It leaks. IBAN 123"
+    )
     assert (ack.kind, ack.case_id, ack.to) == ("acknowledgement", 1, "ann@example.com")
     assert ack.subject == "[#1] Re: Broken kettle"
     assert "case #1" in ack.body and "[#1]" in ack.body and "{case}" not in ack.body
@@ -739,10 +750,7 @@ def test_a_reply_to_the_acknowledgement_lands_on_the_case_and_escalates_it(
     engine: Engine, tmp_path: Path
 ):
     """Story 13 whole: a mail, its acknowledgement, and the customer's answer to it."""
-    box = make_maildir(tmp_path)
-    deliver(box, mail("ann@example.com", "Broken kettle", "It leaks.", "<m1@x>"))
-    process_maildir(engine, Path(box._path), MONDAY)
-    [ack] = delivered(engine)
+    box, ack = first_mail_acknowledged(engine, tmp_path, "ann@example.com", "It leaks.")
     deliver(box, mail("ann@example.com", f"Re: {ack.subject}", "My lawyer will call.", "<m2@x>"))
     result = process_maildir(engine, Path(box._path), MONDAY).result
     assert (result.opened, result.updated, result.escalated) == (0, 1, 1)
