@@ -33,7 +33,7 @@ browser:
 	  echo "note: chromium could not be installed; the browser test will skip"
 
 ## make test: install what tests need and run the whole suite. One process: the suite
-## takes about 3 minutes so, and pytest-xdist 3.8 under pytest 9.2 does not keep an
+## takes 5.5 to 12 minutes so on a 2-core machine, and pytest-xdist 3.8 under pytest 9.2 does not keep an
 ## xdist_group on one worker (each worker started its own Prefect test server).
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q --durations=15
