@@ -30,6 +30,7 @@ from sqlalchemy import Connection, select
 from states.decision import SYSTEM_POINTS, SYSTEM_SLA
 from states.deviations import BREACH, KINDS, reached_after, step_deviations
 from states.errors import CaseNotFound
+from states.eventlog import LogFilter, event_filters
 from states.events import Event, evolve, new_snapshot
 from states.policy import Policy
 from states.process import TRIGGERS, ProcessDefinition
@@ -225,24 +226,19 @@ def conformance(
     policy: Policy,
     case_id: int | None = None,
     batch: int = 2000,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    where: LogFilter | None = None,
 ) -> ConformanceReport:
     """The conformance of one case (`case_id`) or of every case, read in batches of cases.
 
-    With `since`/`until`, of the cases with an event that happened in [since, until): the
-    cases an export of that period holds (``audit export --from --to``), each judged on
-    its whole history, as a step is judged on where the case stood before it."""
+    With `where`, of the cases with an event it selects: the cases an export with that
+    filter holds (``audit export --from --to``), each judged on its whole history, as a
+    step is judged on where the case stood before it."""
     query = select(CASE.c.id, CASE.c.external_ref).order_by(CASE.c.id)
     if case_id is not None:
         query = query.where(CASE.c.id == case_id)
-    if since is not None or until is not None:
-        period = select(EVENT.c.case_id).where(EVENT.c.case_id == CASE.c.id)
-        if since is not None:
-            period = period.where(EVENT.c.occurred_at >= since)
-        if until is not None:
-            period = period.where(EVENT.c.occurred_at < until)
-        query = query.where(period.exists())
+    if where is not None and where != LogFilter():  # an empty filter selects every case
+        selected = event_filters(where, select(EVENT.c.case_id).where(EVENT.c.case_id == CASE.c.id))
+        query = query.where(selected.exists())
     cases = conn.execute(query).all()
     if case_id is not None and not cases:
         raise CaseNotFound(case_id)

@@ -125,7 +125,7 @@ def check_filter(conn: Connection, definition: ProcessDefinition, where: LogFilt
 
 def count_events(conn: Connection, where: LogFilter) -> int:
     """How many events :func:`read_log` yields for `where` (for a progress bar)."""
-    query = _event_filters(where, select(func.count()).select_from(EVENT))
+    query = event_filters(where, select(func.count()).select_from(EVENT))
     return int(conn.execute(query).scalar_one())
 
 
@@ -219,7 +219,8 @@ def _case_filters(where: LogFilter, query: Select[Any], case_id: Any) -> Select[
     return query.where(case_id.in_(chosen))
 
 
-def _event_filters(where: LogFilter, query: Select[Any]) -> Select[Any]:
+def event_filters(where: LogFilter, query: Select[Any]) -> Select[Any]:
+    """`query` over events kept to those `where` selects (its period, its cases)."""
     if where.since is not None:
         query = query.where(EVENT.c.occurred_at >= where.since)
     if where.until is not None:
@@ -228,7 +229,7 @@ def _event_filters(where: LogFilter, query: Select[Any]) -> Select[Any]:
 
 
 def _event_query(where: LogFilter, query: Select[Any]) -> Select[Any]:
-    return _event_filters(where, query).order_by(EVENT.c.case_id, EVENT.c.seq)
+    return event_filters(where, query).order_by(EVENT.c.case_id, EVENT.c.seq)
 
 
 def _case_query(where: LogFilter) -> Select[Any]:

@@ -316,8 +316,12 @@ def _tally(plans: list[_Plan], results: list[Result], result: IntakeResult) -> N
             continue
         if isinstance(plan.commands[0], OpenCase):
             result.opened += 1
-            if plan.opens_for is not None:  # opened_for_unknown_reference or …_foreign_…
-                said = getattr(result, f"opened_for_{plan.opens_for}_reference")
+            if plan.opens_for is not None:
+                said = (
+                    result.opened_for_foreign_reference
+                    if plan.opens_for == "foreign"
+                    else result.opened_for_unknown_reference
+                )
                 said.append((plan.record.row, plan.record.reference, first.case_id))
         else:
             result.updated += 1

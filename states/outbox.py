@@ -161,10 +161,9 @@ def address_of(recipient: str, roles: Mapping[str, str]) -> str:
 
     A customer notice went to ``customer:jane@example.com`` as written: SMTP read that as
     a group named "customer" (it reached jane by accident of syntax)."""
-    if recipient.startswith(CUSTOMER):
-        customer = recipient[len(CUSTOMER) :]
-        return customer if "@" in customer else roles.get(recipient, recipient)
-    return recipient if "@" in recipient else roles.get(recipient, recipient)
+    if "@" not in recipient:
+        return roles.get(recipient, recipient)
+    return recipient.removeprefix(CUSTOMER)
 
 
 class Sender(Protocol):

@@ -12,7 +12,7 @@ from flows.cli import render
 from flows.cli.common import JsonOpt, audit_app, instant, runtime, whole_option
 from states.commands import MAX_CASE_ID
 from states.conformance import CaseConformance, ConformanceReport, conformance
-from states.errors import InvalidInput
+from states.eventlog import LogFilter, check_filter
 from states.store import read_connection
 
 
@@ -52,12 +52,13 @@ def conformance_command(
     (`audit export --from --to`). Native and imported cases alike. Exit 0 either way:
     deviations are findings."""
     rt = runtime()
-    start = None if since is None else instant("--from", since, future=True)
-    end = None if until is None else instant("--to", until, future=True)
-    if start is not None and end is not None and end <= start:
-        raise InvalidInput("--to", until, f"a time after --from ({since})")
+    where = LogFilter(
+        since=None if since is None else instant("--from", since, future=True),
+        until=None if until is None else instant("--to", until, future=True),
+    )
     with read_connection(rt.db) as conn:
-        report = conformance(conn, rt.process, rt.policy, case_id, since=start, until=end)
+        check_filter(conn, rt.process, where)
+        report = conformance(conn, rt.process, rt.policy, case_id, where=where)
     if as_json:
         cases = [c.as_dict() for c in report.cases if case_id is not None or not c.conforms]
         render.emit_json({**report.summary(), "deviating_cases": cases})

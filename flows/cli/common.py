@@ -7,7 +7,7 @@ import sqlite3
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -284,16 +284,10 @@ def apply_at(command: Command, at: str | None) -> Result:
     except OutOfOrder as exc:
         if at is None or when is None:
             raise
-        earliest = exc.earliest.astimezone(_offset_typed(at)).isoformat()
+        typed = datetime.fromisoformat(at.strip()).tzinfo  # read as valid by `happened`
+        earliest = exc.earliest.astimezone(typed).isoformat()
         allowed = f"not before case {exc.case_id}'s last event; earliest allowed: {earliest}"
         raise InvalidInput("--at", at, allowed) from None
-
-
-def _offset_typed(text: str) -> tzinfo:
-    """The UTC offset an instant's text was written in (UTC where none can be read)."""
-    with suppress(ValueError):
-        return datetime.fromisoformat(text.strip()).tzinfo or UTC
-    return UTC
 
 
 def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
